@@ -1,0 +1,3 @@
+from wuyiqu.cli import main
+
+main()

@@ -1,0 +1,27 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    BUILDING_HEAD = "building_head", _("楼栋长")
+    GROUP_LEADER = "group_leader", _("社长")
+    PROPERTY_MANAGER = "property_manager", _("物业")
+    COMMUNITY_STAFF = "community_staff", _("村/社区工作人员")
+    STREET_STAFF = "street_staff", _("街道工作人员")
+    HEALTH_COMMISSION = "health_commission", _("区卫生健康委")
+    COMMAND = "command", _("区疫情防控指挥部")
+    ADMIN = "admin", _("系统管理员")
+
+
+class User(AbstractUser):
+    """An account, scoped to one unit: it sees and changes that unit and the units below it."""
+
+    role = models.CharField(_("角色"), max_length=32, choices=Role.choices)
+    unit = models.ForeignKey(
+        "units.Unit", verbose_name=_("所属单位"), on_delete=models.PROTECT, null=True, related_name="users"
+    )
+    display_name = models.CharField(_("姓名"), max_length=50, blank=True)
+
+    def __str__(self) -> str:
+        return self.display_name or self.username

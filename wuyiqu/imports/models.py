@@ -1,0 +1,38 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("排队中")
+    RUNNING = "running", _("导入中")
+    SUCCEEDED = "succeeded", _("已完成")
+    FAILED = "failed", _("未导入")
+
+
+class ImportJob(models.Model):
+    """A persistent import: its file, progress counters and a row report a person can download."""
+
+    kind = models.CharField(_("类型"), max_length=32)
+    filename = models.CharField(_("文件名"), max_length=255)
+    stored_path = models.CharField(max_length=500, blank=True)
+    skip_invalid = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    scope = models.ForeignKey("units.Unit", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    duplicate = models.PositiveIntegerField(default=0)
+    unmatched = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{"line": n, "field": f, "message": m}], capped
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,188 @@
+"""Settings, all from the environment.
+
+WUYIQU_ENV      production (default) | demo | test. Production refuses to start without real secrets.
+DATABASE_URL    postgres://... or sqlite:///path; absent: the embedded SQLite file in WUYIQU_DATA_DIR.
+WUYIQU_DATA_DIR where the embedded database, uploads and demo secrets live (default ./var).
+WUYIQU_SECRET_KEY   Django's signing key.
+WUYIQU_DATA_KEY     base64 of 32 bytes: encrypts ID-card numbers and phones, keys their lookup hashes.
+WUYIQU_OLD_DATA_KEYS comma-separated former data keys, still accepted for decryption (key rotation).
+WUYIQU_DEBUG        1/0.
+WUYIQU_ALLOWED_HOSTS comma-separated.
+
+A bad value stops the process at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
+
+
+WUYIQU_ENV = os.environ.get("WUYIQU_ENV", "production")
+if WUYIQU_ENV not in ("production", "demo", "test"):
+    raise ImproperlyConfigured(f"WUYIQU_ENV={WUYIQU_ENV!r}: expected production, demo or test")
+
+DATA_DIR = Path(os.environ.get("WUYIQU_DATA_DIR") or Path.cwd() / "var").resolve()
+
+DEBUG = _env_bool("WUYIQU_DEBUG", WUYIQU_ENV == "demo")
+
+SECRET_KEY = os.environ.get("WUYIQU_SECRET_KEY", "")
+if not SECRET_KEY:
+    if WUYIQU_ENV == "test":
+        SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"
+    else:
+        raise ImproperlyConfigured(
+            "WUYIQU_SECRET_KEY is not set (`wuyiqu demo` makes one for the demo; production must set it)"
+        )
+
+DATA_KEY = os.environ.get("WUYIQU_DATA_KEY", "")
+if not DATA_KEY:
+    if WUYIQU_ENV == "test":
+        DATA_KEY = "dGVzdC1vbmx5LWRhdGEta2V5LTMyLWJ5dGVzLWxvbmc="  # 32 bytes, tests only
+    else:
+        raise ImproperlyConfigured("WUYIQU_DATA_KEY is not set (base64 of 32 random bytes)")
+OLD_DATA_KEYS = [k for k in os.environ.get("WUYIQU_OLD_DATA_KEYS", "").split(",") if k.strip()]
+
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("WUYIQU_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+if WUYIQU_ENV == "test":
+    ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "wuyiqu.accounts",
+    "wuyiqu.audit",
+    "wuyiqu.units",
+    "wuyiqu.imports",
+    "wuyiqu.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "wuyiqu.urls"
+WSGI_APPLICATION = "wuyiqu.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+_db_url = os.environ.get("DATABASE_URL", "")
+if not _db_url:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded database lives here
+    _db_url = f"sqlite:///{DATA_DIR / 'wuyiqu.sqlite3'}"
+try:
+    _db = dj_database_url.parse(_db_url, conn_max_age=_env_int("WUYIQU_DB_CONN_MAX_AGE", 0))
+except Exception as exc:  # dj_database_url raises several types for bad URLs
+    raise ImproperlyConfigured(f"DATABASE_URL={_db_url!r} is not a database URL: {exc}") from None
+if _db["ENGINE"] not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+    raise ImproperlyConfigured(f"DATABASE_URL={_db_url!r}: only PostgreSQL and SQLite are supported")
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers go on while an import writes; IMMEDIATE transactions make writers queue for
+    # the lock instead of failing with "database is locked" half-way through.
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    }
+DATABASES = {"default": _db}
+IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+if WUYIQU_ENV == "test":
+    # Hashing strength is not what the tests exercise; a fast hasher keeps them quick.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+SESSION_COOKIE_AGE = _env_int("WUYIQU_SESSION_SECONDS", 8 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = DATA_DIR / "uploads"  # never served directly; attachments go through scoped views
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+IMPORT_MAX_UPLOAD_BYTES = _env_int("WUYIQU_IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+
+EMAIL_BACKEND = os.environ.get("WUYIQU_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("WUYIQU_LOG_LEVEL", "WARNING")},
+}

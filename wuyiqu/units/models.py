@@ -1,0 +1,214 @@
+"""The registry: the unit tree (区 → 街道 → 村/社区 → 小区/社 → 楼栋 → 单元), households and residents."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from wuyiqu.lib import crypto
+from wuyiqu.lib.idcard import mask_id_number, mask_phone
+
+
+class UnitKind(models.TextChoices):
+    DISTRICT = "district", _("区")
+    STREET = "street", _("街道")
+    COMMUNITY = "community", _("社区")
+    VILLAGE = "village", _("村")
+    COMPOUND = "compound", _("小区")
+    GROUP = "group", _("社")
+    BUILDING = "building", _("楼栋")
+    ENTRANCE = "entrance", _("单元")
+
+
+# Which kinds may sit directly under which. A building may stand in a compound, directly in a
+# community or village, or in a group of a village.
+ALLOWED_PARENT_KINDS: dict[str, tuple[str, ...]] = {
+    UnitKind.DISTRICT: (),
+    UnitKind.STREET: (UnitKind.DISTRICT,),
+    UnitKind.COMMUNITY: (UnitKind.STREET,),
+    UnitKind.VILLAGE: (UnitKind.STREET,),
+    UnitKind.COMPOUND: (UnitKind.COMMUNITY, UnitKind.VILLAGE),
+    UnitKind.GROUP: (UnitKind.VILLAGE, UnitKind.COMMUNITY),
+    UnitKind.BUILDING: (UnitKind.COMPOUND, UnitKind.COMMUNITY, UnitKind.VILLAGE, UnitKind.GROUP),
+    UnitKind.ENTRANCE: (UnitKind.BUILDING,),
+}
+
+# Kinds a household may belong to.
+HOUSEHOLD_UNIT_KINDS = (UnitKind.BUILDING, UnitKind.ENTRANCE, UnitKind.GROUP)
+
+# The title (称号) each kind can be named with.
+TITLE_BY_KIND: dict[str, str] = {
+    UnitKind.BUILDING: "无疫楼栋",
+    UnitKind.COMPOUND: "无疫小区",
+    UnitKind.GROUP: "无疫社",
+    UnitKind.VILLAGE: "无疫村",
+    UnitKind.COMMUNITY: "无疫社区",
+    UnitKind.STREET: "无疫街道",
+}
+
+# Accepted spellings of each kind in imports (English code or Chinese word).
+KIND_ALIASES: dict[str, str] = {k.value: k.value for k in UnitKind} | {
+    "区": UnitKind.DISTRICT,
+    "街道": UnitKind.STREET,
+    "镇": UnitKind.STREET,
+    "乡": UnitKind.STREET,
+    "社区": UnitKind.COMMUNITY,
+    "村": UnitKind.VILLAGE,
+    "小区": UnitKind.COMPOUND,
+    "社": UnitKind.GROUP,
+    "村民小组": UnitKind.GROUP,
+    "楼栋": UnitKind.BUILDING,
+    "单元": UnitKind.ENTRANCE,
+}
+
+
+def path_for(parent_path: str, code: str) -> str:
+    """Materialised path: ``/500110/500110002/500110002015/`` — a unit's subtree is a prefix match."""
+    return f"{parent_path or '/'}{code}/"
+
+
+class Unit(models.Model):
+    code = models.CharField(_("编码"), max_length=40, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+    kind = models.CharField(_("类型"), max_length=12, choices=UnitKind.choices, db_index=True)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("上级"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    path = models.CharField(_("路径"), max_length=500)
+    depth = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["path"]
+        indexes = [
+            # varchar_pattern_ops lets PostgreSQL use the index for `path LIKE '/…/%'` whatever the collation.
+            models.Index(fields=["path"], name="unit_path_prefix", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["name"], name="unit_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def display_name(self) -> str:
+        """The name without the committee suffix: 文龙社区居民委员会 -> 文龙社区."""
+        for suffix in ("居民委员会", "村民委员会"):
+            if self.name.endswith(suffix):
+                return self.name[: -len(suffix)]
+        return self.name
+
+    @property
+    def title(self) -> str | None:
+        return TITLE_BY_KIND.get(self.kind)
+
+    @property
+    def ancestor_codes(self) -> list[str]:
+        """Codes from the root down to the parent."""
+        return [c for c in self.path.strip("/").split("/")[:-1] if c]
+
+
+class Household(models.Model):
+    code = models.CharField(_("户编码"), max_length=60, unique=True)
+    unit = models.ForeignKey(Unit, verbose_name=_("所属楼栋/单元/社"), on_delete=models.PROTECT, related_name="households")
+    address = models.CharField(_("地址"), max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.address or self.code
+
+
+class HouseholdVerification(models.Model):
+    """住户清楚、人员准确: a household's registry checked on a date."""
+
+    household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="verifications")
+    verified_on = models.DateField(_("核实日期"))
+    verifier = models.CharField(_("核实人"), max_length=50, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["household", "verified_on"], name="verification_once_a_day"),
+        ]
+
+
+class Sex(models.TextChoices):
+    MALE = "M", _("男")
+    FEMALE = "F", _("女")
+
+
+class Resident(models.Model):
+    """A person on the register. ID number and phone are stored encrypted and found by keyed hash."""
+
+    household = models.ForeignKey(Household, verbose_name=_("户"), on_delete=models.PROTECT, related_name="residents")
+    name = models.CharField(_("姓名"), max_length=50)
+    id_enc = models.BinaryField()
+    id_hash = models.CharField(max_length=64, unique=True)
+    id_masked = models.CharField(_("身份证号"), max_length=18)
+    birth_date = models.DateField(_("出生日期"))
+    sex = models.CharField(_("性别"), max_length=1, choices=Sex.choices)
+    phone_enc = models.BinaryField(null=True)
+    phone_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    phone_masked = models.CharField(_("电话"), max_length=20, blank=True)
+    bedridden = models.BooleanField(_("卧床（免检）"), default=False)
+
+    class Meta:
+        ordering = ["household_id", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_id_number(self, number: str) -> None:
+        c = crypto.cipher()
+        self.id_enc = c.encrypt(number)
+        self.id_hash = c.lookup_hash(number)
+        self.id_masked = mask_id_number(number)
+
+    def set_phone(self, phone: str) -> None:
+        c = crypto.cipher()
+        if phone:
+            self.phone_enc = c.encrypt(phone)
+            self.phone_hash = c.lookup_hash(phone)
+        else:
+            self.phone_enc = None
+            self.phone_hash = ""
+        self.phone_masked = mask_phone(phone)
+
+    def reveal_id_number(self) -> str:
+        """Plain ID number. Call only through units.selectors.reveal_resident, which audits."""
+        return crypto.cipher().decrypt(self.id_enc)
+
+    def reveal_phone(self) -> str:
+        return crypto.cipher().decrypt(self.phone_enc) if self.phone_enc else ""
+
+
+class SpecialTag(models.TextChoices):
+    ELDERLY_ALONE = "elderly_alone", _("独居老人")
+    PREGNANT = "pregnant", _("孕产妇")
+    DISABLED = "disabled", _("残疾人")
+    INFANT = "infant", _("婴幼儿")
+    DIALYSIS = "dialysis", _("血透病人")
+    CANCER = "cancer", _("肿瘤患者")
+    CHRONIC = "chronic", _("慢性病患者")
+
+
+SPECIAL_TAG_ALIASES: dict[str, str] = {t.value: t.value for t in SpecialTag} | {
+    str(t.label): t.value for t in SpecialTag
+}
+
+
+class SpecialPopulationEntry(models.Model):
+    """特殊人群台账: one line per tagged resident with needs, helper and the last review."""
+
+    resident = models.OneToOneField(Resident, on_delete=models.CASCADE, related_name="special_entry")
+    tags = models.CharField(_("类别"), max_length=200)  # comma-joined SpecialTag values
+    needs = models.TextField(_("需求"), blank=True)
+    helper = models.CharField(_("帮扶人"), max_length=50, blank=True)
+    reviewed_on = models.DateField(_("复核日期"), null=True, blank=True)
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in self.tags.split(",") if t]
+
+    @property
+    def tag_labels(self) -> list[str]:
+        return [str(SpecialTag(t).label) for t in self.tag_list if t in SpecialTag.values]
