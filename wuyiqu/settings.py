@@ -83,6 +83,11 @@ INSTALLED_APPS = [
     "wuyiqu.accounts",
     "wuyiqu.audit",
     "wuyiqu.units",
+    "wuyiqu.health",
+    "wuyiqu.inspections",
+    "wuyiqu.applications",
+    "wuyiqu.certification",
+    "wuyiqu.standards",
     "wuyiqu.imports",
     "wuyiqu.web",
 ]

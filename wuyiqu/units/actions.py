@@ -11,7 +11,7 @@ from wuyiqu.audit import actions as audit
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import mask_id_number, mask_phone, parse_id_number
 
-from .generator import World
+from .generator import UnitRow, World
 from .models import Household, HouseholdVerification, Resident, Unit, path_for
 
 DIVISIONS_CSV = "qijiang-divisions-2023.csv"
@@ -23,52 +23,45 @@ def read_divisions() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _bulk_insert_units(rows: list[UnitRow], *, batch_size: int) -> list[Unit]:
+    """Insert units whose parents exist or come earlier in ``rows``; existing codes are skipped.
+    One bulk insert per generation, since children need their parents' ids and paths."""
+    units = {u.code: u for u in Unit.objects.only("id", "code", "path", "depth")}
+    created: list[Unit] = []
+    pending = [r for r in rows if r.code not in units]
+    while pending:
+        ready = [r for r in pending if not r.parent_code or r.parent_code in units]
+        if not ready:
+            raise ValueError(f"unit {pending[0].code} has an unknown parent {pending[0].parent_code}")
+        batch = []
+        for row in ready:
+            parent = units.get(row.parent_code)
+            batch.append(Unit(code=row.code, name=row.name, kind=row.kind, parent_id=parent.pk if parent else None,
+                              path=path_for(parent.path if parent else "", row.code),
+                              depth=parent.depth + 1 if parent else 0))
+        Unit.objects.bulk_create(batch, batch_size=batch_size)
+        units.update({u.code: u for u in batch})
+        created.extend(batch)
+        ready_codes = {r.code for r in ready}
+        pending = [r for r in pending if r.code not in ready_codes]
+    return created
+
+
 @transaction.atomic
 def do_load_divisions(*, actor=None) -> int:
     """Create the district, its streets/towns and villages/communities; existing codes are kept.
     Returns how many units were created."""
-    rows = read_divisions()
-    existing = dict(Unit.objects.values_list("code", "path"))
-    created = 0
-    for row in rows:  # parents come before children in the file
-        if row["code"] in existing:
-            continue
-        parent_path = existing.get(row["parent_code"], "") if row["parent_code"] else ""
-        parent = Unit.objects.get(code=row["parent_code"]) if row["parent_code"] else None
-        unit = Unit.objects.create(
-            code=row["code"],
-            name=row["name"],
-            kind=row["kind"],
-            parent=parent,
-            path=path_for(parent_path, row["code"]),
-            depth=(parent.depth + 1) if parent else 0,
-        )
-        existing[unit.code] = unit.path
-        created += 1
-    audit.record(actor=actor, action="units.load_divisions", detail={"created": created})
-    return created
+    rows = [UnitRow(r["code"], r["name"], r["kind"], r["parent_code"]) for r in read_divisions()]
+    created = _bulk_insert_units(rows, batch_size=1000)
+    audit.record(actor=actor, action="units.load_divisions", detail={"created": len(created)})
+    return len(created)
 
 
 @transaction.atomic
 def do_load_generated_world(*, world: World, actor=None, batch_size: int = 2000) -> dict[str, int]:
     """Insert a generated world below existing units in bulk. Returns counts by kind."""
-    units = {u.code: u for u in Unit.objects.only("id", "code", "path", "depth")}
-    new_units: list[Unit] = []
-    pending = list(world.units)
-    while pending:  # one bulk insert per generation: children need their parents' ids
-        ready = [r for r in pending if r.parent_code in units]
-        if not ready:
-            raise ValueError(f"unit {pending[0].code} has an unknown parent {pending[0].parent_code}")
-        batch = []
-        for row in ready:
-            parent = units[row.parent_code]
-            batch.append(Unit(code=row.code, name=row.name, kind=row.kind, parent_id=parent.pk,
-                              path=path_for(parent.path, row.code), depth=parent.depth + 1))
-        Unit.objects.bulk_create(batch, batch_size=batch_size)
-        units.update({u.code: u for u in batch})
-        new_units.extend(batch)
-        ready_codes = {r.code for r in ready}
-        pending = [r for r in pending if r.code not in ready_codes]
+    new_units = _bulk_insert_units(world.units, batch_size=batch_size)
+    units = {u.code: u for u in Unit.objects.only("id", "code")}
     households = Household.objects.bulk_create(
         [Household(code=h.code, unit_id=units[h.unit_code].pk, address=h.address) for h in world.households],
         batch_size=batch_size,

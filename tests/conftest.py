@@ -1,0 +1,82 @@
+"""Shared worlds and people for the tests.
+
+The world: the real 綦江区 divisions, plus a small generated world below three committees of
+文龙街道 — 文龙社区 (alice's), 天桥社区 (bob's: a sibling of alice's) and 红旗村 (a village).
+People, each scoped to one unit: alice (文龙社区 staff), bob (天桥社区 staff), carol (文龙街道 street
+staff), dave (building head of one building of 文龙社区), erin (command, district), root (admin).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from wuyiqu.accounts.actions import do_create_user
+from wuyiqu.accounts.models import Role
+from wuyiqu.units.actions import do_load_divisions, do_load_generated_world
+from wuyiqu.units.generator import generate_world
+from wuyiqu.units.models import Unit, UnitKind
+
+WENLONG_STREET = "500110002"
+WENLONG_COMMUNITY = "500110002015"
+TIANQIAO_COMMUNITY = "500110002014"
+HONGQI_VILLAGE = "500110002208"
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def world(db):
+    do_load_divisions()
+    committees = list(
+        Unit.objects.filter(code__in=[WENLONG_COMMUNITY, TIANQIAO_COMMUNITY, HONGQI_VILLAGE])
+        .order_by("code").values_list("code", "name", "kind")
+    )
+    do_load_generated_world(world=generate_world(committees, residents=600, seed=7))
+    return Unit.objects.get(code=WENLONG_STREET)
+
+
+def _user(username, role, unit):
+    return do_create_user(actor=None, username=username, password=PASSWORD, role=role, unit=unit,
+                          display_name=username)
+
+
+@pytest.fixture
+def alice(world):
+    return _user("alice", Role.COMMUNITY_STAFF, Unit.objects.get(code=WENLONG_COMMUNITY))
+
+
+@pytest.fixture
+def bob(world):
+    return _user("bob", Role.COMMUNITY_STAFF, Unit.objects.get(code=TIANQIAO_COMMUNITY))
+
+
+@pytest.fixture
+def carol(world):
+    return _user("carol", Role.STREET_STAFF, Unit.objects.get(code=WENLONG_STREET))
+
+
+@pytest.fixture
+def dave(world):
+    building = Unit.objects.filter(path__startswith=f"/500110/{WENLONG_STREET}/{WENLONG_COMMUNITY}/",
+                                   kind=UnitKind.BUILDING).order_by("code").first()
+    return _user("dave", Role.BUILDING_HEAD, building)
+
+
+@pytest.fixture
+def erin(world):
+    return _user("erin", Role.COMMAND, Unit.objects.get(code="500110"))
+
+
+@pytest.fixture
+def root(world):
+    return _user("root", Role.ADMIN, None)
+
+
+@pytest.fixture
+def client_for(client):
+    """Log a named person in: ``client_for(alice)`` returns the logged-in test client."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

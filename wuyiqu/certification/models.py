@@ -1,0 +1,25 @@
+"""Titles (称号) named by the command, and their withdrawal (摘牌销号)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Title(models.Model):
+    """A unit holds its title from ``named_on`` until ``withdrawn_on`` (empty: current)."""
+
+    unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="titles")
+    title = models.CharField(_("称号"), max_length=10)
+    named_on = models.DateField(_("命名日期"))
+    named_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_on = models.DateField(_("摘牌日期"), null=True, blank=True)
+    withdrawn_reason = models.TextField(blank=True)
+    application = models.ForeignKey("applications.Application", null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["unit"], condition=models.Q(withdrawn_on__isnull=True),
+                                    name="one_current_title_per_unit"),
+        ]

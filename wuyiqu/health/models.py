@@ -1,0 +1,120 @@
+"""Epidemic facts about people and units, each dated.
+
+Every fact row carries ``unit``: the lowest unit it belongs to (the resident's household unit when
+it was recorded, or the unit it was recorded on). The standards engine aggregates facts by the
+units' paths, so it never walks people one by one. A fact whose ID number matches no resident is
+kept with ``resident`` empty and ``unit`` empty (reported as unmatched; it counts for no unit).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class FactSource(models.TextChoices):
+    IMPORT = "import", _("导入")
+    API = "api", _("接口")
+    FORM = "form", _("录入")
+    NAT = "nat", _("核酸阳性")
+
+
+class CaseType(models.TextChoices):
+    CONFIRMED = "confirmed", _("确诊")
+    ASYMPTOMATIC = "asymptomatic", _("无症状")
+
+
+class PersonFact(models.Model):
+    resident = models.ForeignKey("units.Resident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    unit = models.ForeignKey("units.Unit", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    id_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    id_masked = models.CharField(max_length=18, blank=True)
+    source = models.CharField(max_length=8, choices=FactSource.choices, default=FactSource.IMPORT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class PositiveCase(PersonFact):
+    """阳性感染者 (确诊/无症状), on a resident or on a unit."""
+
+    reported_on = models.DateField(_("报告日期"), db_index=True)
+    case_type = models.CharField(_("类型"), max_length=14, choices=CaseType.choices)
+
+    class Meta:
+        constraints = [
+            # Re-importing the same case adds nothing; a case on a unit has an empty id_hash.
+            models.UniqueConstraint(fields=["id_hash", "unit", "reported_on", "case_type"], name="case_once"),
+        ]
+
+
+class MeasureKind(models.TextChoices):
+    CLOSE_CONTACT = "close_contact", _("密接")
+    HOME_QUARANTINE = "home_quarantine", _("居家隔离")
+    RETURNEE = "returnee", _("重点疫区来綦返綦人员")
+
+
+class Measure(PersonFact):
+    """A management measure on a person from ``start_on`` to ``end_on`` inclusive.
+
+    For a returnee ``start_on`` is the arrival and ``end_on`` the end of control. Ending early or
+    extending goes through health.actions (a MeasureChange row with the reason), never an edit."""
+
+    kind = models.CharField(_("类别"), max_length=16, choices=MeasureKind.choices)
+    start_on = models.DateField(_("开始日期"))
+    end_on = models.DateField(_("结束日期"))
+    origin = models.CharField(_("来源地"), max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "id_hash", "start_on"], name="measure_once"),
+            models.CheckConstraint(condition=models.Q(end_on__gte=models.F("start_on")), name="measure_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["kind", "end_on", "start_on"])]
+
+
+class MeasureChange(models.Model):
+    measure = models.ForeignKey(Measure, on_delete=models.CASCADE, related_name="changes")
+    old_end_on = models.DateField()
+    new_end_on = models.DateField()
+    reason = models.CharField(max_length=200)
+    actor = models.ForeignKey("accounts.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+
+class ZoneType(models.TextChoices):
+    HIGH = "high", _("高风险区")
+    TEMPORARY = "temporary", _("临时管控区")
+
+
+class RiskZone(models.Model):
+    unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="risk_zones")
+    zone_type = models.CharField(_("类型"), max_length=10, choices=ZoneType.choices)
+    start_on = models.DateField(_("开始日期"))
+    end_on = models.DateField(_("结束日期"), null=True, blank=True)  # empty: ongoing
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "zone_type", "start_on"], name="zone_once"),
+        ]
+
+
+class NatResultValue(models.TextChoices):
+    NEGATIVE = "negative", _("阴性")
+    POSITIVE = "positive", _("阳性")
+
+
+class NatResult(models.Model):
+    """核酸检测 result. On PostgreSQL the table is partitioned by ``sampled_on`` (see its migration)."""
+
+    id_hash = models.CharField(max_length=64)
+    resident_id = models.BigIntegerField(null=True)  # no FK: a partitioned fact table stays cheap to load
+    unit_id = models.BigIntegerField(null=True)
+    sampled_at = models.DateTimeField(_("采样时间"))
+    sampled_on = models.DateField(_("采样日期"))  # local date of sampled_at, the partition key
+    result = models.CharField(_("结果"), max_length=8, choices=NatResultValue.choices)
+
+    class Meta:
+        indexes = [models.Index(fields=["resident_id", "sampled_on"])]

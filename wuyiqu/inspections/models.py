@@ -1,0 +1,70 @@
+"""Inspections (检查), incidents (次生事件/负面舆情) and awareness surveys of units."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class InspectionItem(models.TextChoices):
+    ENTRANCE = "entrance", _("出入口值守")
+    VEHICLES = "vehicles", _("车辆出入管理")
+    VISITORS = "visitors", _("外来人员管理")
+    MASKS = "masks", _("口罩佩戴")
+    DISINFECTION = "disinfection", _("楼道电梯栏杆清洁消毒")
+    GARBAGE = "garbage", _("垃圾分类处置")
+    ENVIRONMENT = "environment", _("环境卫生")
+    WEEKLY_CLEANING = "weekly_cleaning", _("每周清洁消毒")
+
+
+class Inspection(models.Model):
+    unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="inspections")
+    inspected_on = models.DateField(_("检查日期"))
+    item = models.CharField(_("检查项"), max_length=16, choices=InspectionItem.choices)
+    passed = models.BooleanField(_("合格"))
+    inspector = models.CharField(_("检查人"), max_length=50, blank=True)
+    note = models.TextField(blank=True)
+    evidence = models.CharField(max_length=300, blank=True)  # stored file path below MEDIA_ROOT
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "item", "inspected_on"], name="inspection_once_a_day"),
+        ]
+        indexes = [models.Index(fields=["unit", "item", "inspected_on"], name="inspection_latest")]
+
+
+class IncidentType(models.TextChoices):
+    FIGHT = "fight", _("斗殴")
+    SELF_HARM = "self_harm", _("自寻短见")
+    ARSON = "arson", _("纵火")
+    REVENGE = "revenge", _("报复社会")
+    NEGATIVE_OPINION = "negative_opinion", _("负面舆情")
+
+
+class Incident(models.Model):
+    unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="incidents")
+    occurred_on = models.DateField(_("发生日期"))
+    incident_type = models.CharField(_("类型"), max_length=16, choices=IncidentType.choices)
+    description = models.TextField(_("描述"), blank=True)
+    evidence = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "occurred_on", "incident_type", "description"],
+                                    name="incident_once"),
+        ]
+
+
+class Survey(models.Model):
+    """知晓度、认可度、参与度 of a village/community, rates 0–1."""
+
+    unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="surveys")
+    surveyed_on = models.DateField(_("调查日期"))
+    awareness = models.DecimalField(_("知晓度"), max_digits=4, decimal_places=3)
+    approval = models.DecimalField(_("认可度"), max_digits=4, decimal_places=3)
+    participation = models.DecimalField(_("参与度"), max_digits=4, decimal_places=3)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["unit", "surveyed_on"], name="survey_once_a_day")]
