@@ -44,8 +44,15 @@ class PositiveCase(PersonFact):
 
     class Meta:
         constraints = [
-            # Re-importing the same case adds nothing; a case on a unit has an empty id_hash.
-            models.UniqueConstraint(fields=["id_hash", "unit", "reported_on", "case_type"], name="case_once"),
+            # Re-importing the same case adds nothing. Two partial keys, because the unit of an
+            # unmatched person's case is NULL and NULLs never collide in a unique index: a case on a
+            # person is keyed by the person, a case on a unit (empty id_hash) by the unit.
+            models.UniqueConstraint(fields=["id_hash", "reported_on", "case_type"], name="case_once",
+                                    condition=~models.Q(id_hash="")),
+            models.UniqueConstraint(fields=["unit", "reported_on", "case_type"], name="unit_case_once",
+                                    condition=models.Q(id_hash="")),
+            models.CheckConstraint(condition=~models.Q(id_hash="") | models.Q(unit__isnull=False),
+                                   name="case_on_person_or_unit"),
         ]
 
 
@@ -70,11 +77,16 @@ class Measure(PersonFact):
         constraints = [
             models.UniqueConstraint(fields=["kind", "id_hash", "start_on"], name="measure_once"),
             models.CheckConstraint(condition=models.Q(end_on__gte=models.F("start_on")), name="measure_ends_after_start"),
+            models.CheckConstraint(condition=~models.Q(id_hash=""), name="measure_on_person"),
         ]
+        # "Under measure on D" is start_on <= D <= end_on: the index is entered at end_on >= D, which
+        # skips the long tail of finished measures (see docs/facts.md).
         indexes = [models.Index(fields=["kind", "end_on", "start_on"])]
 
 
 class MeasureChange(models.Model):
+    """One early end or extension of a measure: the old and new end date, why, and who."""
+
     measure = models.ForeignKey(Measure, on_delete=models.CASCADE, related_name="changes")
     old_end_on = models.DateField()
     new_end_on = models.DateField()
@@ -89,6 +101,10 @@ class ZoneType(models.TextChoices):
 
 
 class RiskZone(models.Model):
+    """高风险区 / 临时管控区 on a unit from ``start_on`` to ``end_on`` inclusive (empty: ongoing).
+
+    It counts for the unit, every unit below it and every unit above it (SPEC §4 no_risk_zone)."""
+
     unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="risk_zones")
     zone_type = models.CharField(_("类型"), max_length=10, choices=ZoneType.choices)
     start_on = models.DateField(_("开始日期"))
@@ -98,6 +114,10 @@ class RiskZone(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["unit", "zone_type", "start_on"], name="zone_once"),
+            models.CheckConstraint(
+                condition=models.Q(end_on__isnull=True) | models.Q(end_on__gte=models.F("start_on")),
+                name="zone_ends_after_start",
+            ),
         ]
 
 
