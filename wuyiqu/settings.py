@@ -8,16 +8,25 @@ WUYIQU_DATA_KEY     base64 of 32 bytes: encrypts ID-card numbers and phones, key
 WUYIQU_OLD_DATA_KEYS comma-separated former data keys, still accepted for decryption (key rotation).
 WUYIQU_DEBUG        1/0.
 WUYIQU_ALLOWED_HOSTS comma-separated.
+WUYIQU_EMAIL_BACKEND dotted path of Django's mail backend (default: the console backend).
+WUYIQU_LOG_LEVEL    root log level (default WARNING).
+WUYIQU_SESSION_SECONDS session lifetime in seconds (default 8 hours).
+WUYIQU_DB_CONN_MAX_AGE seconds a database connection is kept (default 0).
+WUYIQU_IMPORT_MAX_UPLOAD_BYTES largest accepted import upload (default 200 MiB).
 
 A bad value stops the process at start with a message naming the variable.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+import django
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -67,7 +76,23 @@ if not DATA_KEY:
         DATA_KEY = "dGVzdC1vbmx5LWRhdGEta2V5LTMyLWJ5dGVzLWxvbmc="  # 32 bytes, tests only
     else:
         raise ImproperlyConfigured("WUYIQU_DATA_KEY is not set (base64 of 32 random bytes)")
-OLD_DATA_KEYS = [k for k in os.environ.get("WUYIQU_OLD_DATA_KEYS", "").split(",") if k.strip()]
+OLD_DATA_KEYS = [k.strip() for k in os.environ.get("WUYIQU_OLD_DATA_KEYS", "").split(",") if k.strip()]
+
+
+def _check_data_key(b64: str, name: str) -> None:
+    # wuyiqu.lib.crypto decodes the keys only on the first encryption; checking here makes a bad
+    # key stop the process at start rather than on the first import hours later.
+    try:
+        key = base64.b64decode(b64.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ImproperlyConfigured(f"{name} is not valid base64 (expected base64 of 32 random bytes)") from None
+    if len(key) != 32:
+        raise ImproperlyConfigured(f"{name} must decode to 32 bytes, not {len(key)}")
+
+
+_check_data_key(DATA_KEY, "WUYIQU_DATA_KEY")
+for _i, _old in enumerate(OLD_DATA_KEYS):
+    _check_data_key(_old, f"WUYIQU_OLD_DATA_KEYS[{_i}]")
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("WUYIQU_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 if WUYIQU_ENV == "test":
@@ -127,12 +152,30 @@ _db_url = os.environ.get("DATABASE_URL", "")
 if not _db_url:
     DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded database lives here
     _db_url = f"sqlite:///{DATA_DIR / 'wuyiqu.sqlite3'}"
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, fit for an error message that lands in logs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        pass
+    return url
+
+
 try:
     _db = dj_database_url.parse(_db_url, conn_max_age=_env_int("WUYIQU_DB_CONN_MAX_AGE", 0))
 except Exception as exc:  # dj_database_url raises several types for bad URLs
-    raise ImproperlyConfigured(f"DATABASE_URL={_db_url!r} is not a database URL: {exc}") from None
+    raise ImproperlyConfigured(f"DATABASE_URL={_redacted(_db_url)!r} is not a database URL: {exc}") from None
 if _db["ENGINE"] not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
-    raise ImproperlyConfigured(f"DATABASE_URL={_db_url!r}: only PostgreSQL and SQLite are supported")
+    raise ImproperlyConfigured(
+        f"DATABASE_URL={_redacted(_db_url)!r}: only PostgreSQL (postgres://) and SQLite (sqlite:///path) are supported"
+    )
+if _db["ENGINE"] == "django.db.backends.postgresql" and not _db["NAME"]:
+    raise ImproperlyConfigured(f"DATABASE_URL={_redacted(_db_url)!r} names no database (postgres://user@host:port/NAME)")
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers go on while an import writes; IMMEDIATE transactions make writers queue for
     # the lock instead of failing with "database is locked" half-way through.
@@ -183,7 +226,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMPORT_MAX_UPLOAD_BYTES = _env_int("WUYIQU_IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 
-EMAIL_BACKEND = os.environ.get("WUYIQU_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_email_backend = os.environ.get("WUYIQU_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+if django.VERSION >= (6, 1):
+    # Django 6.1 replaced EMAIL_BACKEND (deprecated, removed in 2028) with MAILERS.
+    MAILERS = {"default": {"BACKEND": _email_backend}}
+else:  # Django 5.2 LTS, on Python 3.11
+    EMAIL_BACKEND = _email_backend
 
 LOGGING = {
     "version": 1,

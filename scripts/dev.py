@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Set up the project's virtualenv and run the demo or the whole test suite. Standard library only.
+
+    python3 scripts/dev.py demo [--residents N] [...]   make .venv, then `wuyiqu demo ...`
+    python3 scripts/dev.py test [--postgres URL] [--no-browser] [pytest args]
+                                                       make .venv, run pytest on SQLite (and on
+                                                       PostgreSQL), then `ruff check .`
+
+The virtualenv uses the newest Python >= 3.12 on the machine (Django 6), else the Python running
+this script when it is >= 3.11 (pip then resolves Django 5.2 LTS). WUYIQU_DEV_PYTHON=/path/to/python
+chooses the interpreter instead. `pip install -e '.[test]'` runs again only when pyproject.toml
+changed since the last install.
+
+`test` runs pytest once per database: SQLite always, PostgreSQL too when DATABASE_URL is set or
+--postgres URL is given. It exits non-zero when any run fails or ruff finds anything.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".wuyiqu-installed"
+CHROMIUM = Path("/usr/bin/chromium")
+# Django 6.1 supports Python 3.12 to 3.14; anything newer may miss wheels for our dependencies.
+PREFERRED = ((3, 12), (3, 14))
+FALLBACK = (3, 11)
+
+
+def say(message: str) -> None:
+    print(f"[dev.py] {message}", flush=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"[dev.py] error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+# --- choosing the interpreter ---------------------------------------------------------------
+
+
+def probe(python: str) -> tuple[int, int, int] | None:
+    """The version of ``python`` if it runs and can make a virtualenv with pip, else None."""
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys, venv, ensurepip; print(*sys.version_info[:3])"],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None  # e.g. a pyenv shim for a version that is not activated, or no ensurepip
+    try:
+        major, minor, micro = (int(x) for x in out.stdout.split())
+    except ValueError:
+        return None
+    return major, minor, micro
+
+
+def candidates() -> list[str]:
+    """Interpreters worth probing: PATH names, pyenv installs, the system's and this one."""
+    found: list[str] = []
+    for minor in range(PREFERRED[1][1], PREFERRED[0][1] - 1, -1):
+        path = shutil.which(f"python3.{minor}")
+        if path:
+            found.append(path)
+    home = Path.home()
+    found += sorted(glob.glob(str(home / ".pyenv/versions/3.1[2-9]*/bin/python3")), reverse=True)
+    for prefix in ("/usr/local/bin", "/usr/bin"):
+        found += sorted(glob.glob(f"{prefix}/python3.1[2-9]"), reverse=True)
+    found.append(sys.executable)
+    seen: set[str] = set()
+    unique = []
+    for path in found:
+        if path not in seen:
+            seen.add(path)
+            unique.append(path)
+    return unique
+
+
+def choose_python() -> tuple[str, tuple[int, int, int]]:
+    forced = os.environ.get("WUYIQU_DEV_PYTHON")
+    if forced:
+        version = probe(forced)
+        if version is None or version[:2] < FALLBACK:
+            fail(f"WUYIQU_DEV_PYTHON={forced!r} is not a Python >= 3.11 with venv and ensurepip")
+        return forced, version
+    best: tuple[tuple[int, int, int], str] | None = None
+    for path in candidates():
+        version = probe(path)
+        if version and PREFERRED[0] <= version[:2] <= PREFERRED[1] and (best is None or version > best[0]):
+            best = (version, path)
+    if best:
+        return best[1], best[0]
+    here = tuple(sys.version_info[:3])
+    if here[:2] >= FALLBACK:
+        if probe(sys.executable) is None:
+            fail(
+                f"{sys.executable} cannot make a virtualenv (no venv/ensurepip module). "
+                f"On Debian/Ubuntu: apt-get install python3-venv"
+            )
+        say(f"no Python >= 3.12 found; using {sys.executable} ({'.'.join(map(str, here))}), "
+            "so pip installs Django 5.2 LTS instead of Django 6")
+        return sys.executable, here  # type: ignore[return-value]
+    fail(f"Python >= 3.11 is needed (this is {sys.version.split()[0]}); install python3.12 or newer")
+    raise AssertionError  # unreachable
+
+
+# --- the virtualenv -------------------------------------------------------------------------
+
+
+def ensure_venv() -> None:
+    python, version = choose_python()
+    current = probe(str(VENV_PYTHON)) if VENV_PYTHON.exists() else None
+    if current is not None and current[:2] < PREFERRED[0] and version[:2] >= PREFERRED[0]:
+        say(f".venv has Python {current[0]}.{current[1]}; recreating it with {python} "
+            f"({version[0]}.{version[1]}) for Django 6")
+        shutil.rmtree(VENV)
+        current = None
+    elif current is None and VENV.exists():
+        say(".venv is broken (its python does not run); recreating it")
+        shutil.rmtree(VENV)
+    if current is None:
+        say(f"creating .venv with {python} (Python {'.'.join(map(str, version))})")
+        run([python, "-m", "venv", str(VENV)])
+        current = probe(str(VENV_PYTHON))
+        if current is None:
+            fail(f"{VENV_PYTHON} does not run after `{python} -m venv`")
+    stamp = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest() + f" py{current[0]}.{current[1]}"
+    installed = STAMP.read_text().strip() if STAMP.exists() else ""
+    if installed != stamp or not (VENV / "bin" / "wuyiqu").exists():
+        say("installing the project and its test tools into .venv (pip install -e '.[test]')")
+        run([str(VENV_PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[test]"])
+        STAMP.write_text(stamp + "\n")
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        fail(f"`{' '.join(cmd)}` failed with exit code {result.returncode}", result.returncode)
+
+
+# --- Chromium for the browser tests -----------------------------------------------------------
+
+
+def ensure_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("Chromium is missing; installing Debian's chromium for the browser tests")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run(["apt-get", "update"], env=env)
+        run(["apt-get", "install", "-y", "chromium"], env=env)
+        if CHROMIUM.exists():
+            return
+    fail(
+        f"the browser tests need Chromium at {CHROMIUM}, which is missing. Install it with\n"
+        "    sudo apt-get update && sudo apt-get install -y chromium\n"
+        "(Debian/Ubuntu; Playwright never downloads a browser here), or run without the browser tests:\n"
+        "    python3 scripts/dev.py test --no-browser"
+    )
+
+
+# --- the test run ---------------------------------------------------------------------------
+
+COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed)")
+CLOSING = re.compile(r"(\d+ (passed|failed|errors?|skipped|deselected)|no tests ran).* in [\d.]+s")
+
+
+def pytest_once(label: str, database_url: str | None, args: list[str]) -> tuple[bool, str]:
+    """Run the suite on one database, echoing its output; returns (ok, the one-line summary)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    env["PYTHONUNBUFFERED"] = "1"
+    cmd = [str(VENV_PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *args]
+    where = f" ({redact(database_url)})" if database_url else ""
+    say(f"pytest on {label}{where}: {' '.join(cmd[1:])}")
+    t0 = time.monotonic()
+    closing = ""
+    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if CLOSING.search(line):
+                closing = line
+        code = proc.wait()
+    seconds = time.monotonic() - t0
+    counts: dict[str, int] = {}
+    for n, word in COUNT.findall(closing):
+        counts["error" if word.startswith("error") else word] = int(n)
+    passed, failed = counts.get("passed", 0), counts.get("failed", 0) + counts.get("error", 0)
+    # pytest exits 5 when it collected no test (e.g. a -k that matches nothing): nothing failed,
+    # but say so plainly rather than report a green run.
+    ok = code in (0, 5)
+    summary = f"{label}: {passed} passed, {failed} failed"
+    if counts.get("skipped"):
+        summary += f", {counts['skipped']} skipped"
+    note = "no tests ran" if code == 5 else ("OK" if code == 0 else f"FAILED (pytest exit {code})")
+    return ok, f"{summary}\n    ({label} {note}, {seconds:.0f} s)"
+
+
+def redact(url: str) -> str:
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+def cmd_test(argv: list[str]) -> int:
+    postgres = os.environ.get("DATABASE_URL") or None
+    browser = True
+    pytest_args: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--postgres":
+            postgres = next(it, None)
+            if not postgres:
+                fail("--postgres needs a URL, e.g. --postgres postgres://postgres@127.0.0.1:5432/wuyiqu")
+        elif arg.startswith("--postgres="):
+            postgres = arg.split("=", 1)[1]
+        elif arg == "--no-browser":
+            browser = False
+        else:
+            pytest_args.append(arg)
+    if postgres and not postgres.startswith(("postgres://", "postgresql://")):
+        fail(f"--postgres/DATABASE_URL must be a postgres:// URL, not {redact(postgres)!r}")
+    ensure_venv()
+    if browser:
+        ensure_chromium()
+    else:
+        pytest_args = ["-m", "not browser", *pytest_args]
+    results = [pytest_once("sqlite", None, pytest_args)]
+    if postgres:
+        results.append(pytest_once("postgres", postgres, pytest_args))
+    say("ruff check .")
+    ruff = subprocess.run([str(VENV / "bin" / "ruff"), "check", "."], cwd=ROOT, stdin=subprocess.DEVNULL)
+    print()
+    for _, line in results:
+        print(line)
+    print(f"ruff: {'clean' if ruff.returncode == 0 else 'FAILED'}")
+    if not postgres:
+        print("    (PostgreSQL not tested: set DATABASE_URL or pass --postgres URL)")
+    ok = all(r[0] for r in results) and ruff.returncode == 0
+    print("dev.py test:", "all green" if ok else "FAILED", flush=True)
+    return 0 if ok else 1
+
+
+def cmd_demo(argv: list[str]) -> int:
+    ensure_venv()
+    wuyiqu = VENV / "bin" / "wuyiqu"
+    os.chdir(ROOT)  # the embedded database and its secrets live in ./var of the checkout
+    sys.stdout.flush()
+    os.execv(str(wuyiqu), [str(wuyiqu), "demo", *argv])
+    return 0  # unreachable
+
+
+def main(argv: list[str]) -> int:
+    if sys.version_info < FALLBACK:
+        fail(f"run this with Python >= 3.11 (this is {sys.version.split()[0]})")
+    if not argv or argv[0] not in ("demo", "test", "setup"):
+        print(__doc__.strip())
+        return 2 if argv and argv[0] not in ("-h", "--help") else 0
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        return cmd_demo(rest)
+    if command == "test":
+        return cmd_test(rest)
+    ensure_venv()  # setup: only make .venv
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
