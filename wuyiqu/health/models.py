@@ -127,8 +127,18 @@ class NatResultValue(models.TextChoices):
 
 
 class NatResult(models.Model):
-    """核酸检测 result. On PostgreSQL the table is partitioned by ``sampled_on`` (see its migration)."""
+    """核酸检测 result: one sample of one person (by ID hash), matched to a resident when registered.
 
+    On PostgreSQL the table is partitioned by RANGE (``sampled_on``), one partition per ISO week
+    plus a DEFAULT one (migration 0003_nat_partitions; ``nat_import.ensure_nat_partitions`` adds the
+    weeks an import needs). PostgreSQL requires every unique key of a partitioned table to contain
+    the partition key, so the primary key is the natural key (id_hash, sampled_on, sampled_at) —
+    which is also what makes a re-import add nothing — and there is no surrogate ``id``: nothing
+    points at a result, and a sequence would only cost time on every one of millions of rows. The
+    same composite key works unchanged on SQLite (an ordinary table there).
+    """
+
+    pk = models.CompositePrimaryKey("id_hash", "sampled_on", "sampled_at")
     id_hash = models.CharField(max_length=64)
     resident_id = models.BigIntegerField(null=True)  # no FK: a partitioned fact table stays cheap to load
     unit_id = models.BigIntegerField(null=True)
@@ -137,4 +147,9 @@ class NatResult(models.Model):
     result = models.CharField(_("结果"), max_length=8, choices=NatResultValue.choices)
 
     class Meta:
-        indexes = [models.Index(fields=["resident_id", "sampled_on"])]
+        indexes = [
+            # "The latest test of each resident within N days": entered per resident, the newest
+            # sampled_on first; with the partition pruning on sampled_on only the window's weeks
+            # are searched. (Participation over all units scans the window's partitions instead.)
+            models.Index(fields=["resident_id", "sampled_on"]),
+        ]
