@@ -55,6 +55,9 @@ class PositiveCase(PersonFact):
                                    name="case_on_person_or_unit"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.get_case_type_display()} {self.reported_on}"
+
 
 class MeasureKind(models.TextChoices):
     CLOSE_CONTACT = "close_contact", _("密接")
@@ -83,6 +86,9 @@ class Measure(PersonFact):
         # skips the long tail of finished measures (see docs/facts.md).
         indexes = [models.Index(fields=["kind", "end_on", "start_on"])]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.start_on}–{self.end_on}"
+
 
 class MeasureChange(models.Model):
     """One early end or extension of a measure: the old and new end date, why, and who."""
@@ -93,6 +99,9 @@ class MeasureChange(models.Model):
     reason = models.CharField(max_length=200)
     actor = models.ForeignKey("accounts.User", null=True, on_delete=models.SET_NULL, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.old_end_on} → {self.new_end_on}"
 
 
 class ZoneType(models.TextChoices):
@@ -119,6 +128,9 @@ class RiskZone(models.Model):
                 name="zone_ends_after_start",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.get_zone_type_display()} {self.start_on}–{self.end_on or ''}"
 
 
 class NatResultValue(models.TextChoices):

@@ -1,0 +1,424 @@
+"""Writes of epidemic facts: cases, measures (close contact / home quarantine / returnee), risk zones.
+
+Every write comes in two layers:
+
+- ``write_cases`` / ``write_measures`` / ``write_risk_zones`` take a whole list of already-validated
+  rows and store them set-based (one look-up of the people, one of the existing keys, one bulk
+  insert per batch). They open no transaction and write no audit row: the import engine calls them
+  inside its one transaction and writes its one audit row per import (``imports.run``).
+- ``do_record_case`` / ``do_record_measure`` / ``do_record_risk_zone`` and the transitions
+  (``do_end_measure_early``, ``do_extend_measure``, ``do_end_risk_zone``) are what forms, the API and
+  other code call: atomic, one audit row each.
+
+Facts dated in the future are refused ("…日期不能晚于今天"), except a measure's end date and a
+returnee's end of control, which naturally lie ahead. Re-recording a fact that exists adds nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from wuyiqu.audit import actions as audit
+from wuyiqu.lib import crypto, dates
+from wuyiqu.lib.idcard import InvalidIdNumber, mask_id_number, parse_id_number
+
+from .models import (
+    CaseType,
+    FactSource,
+    Measure,
+    MeasureChange,
+    MeasureKind,
+    PositiveCase,
+    RiskZone,
+    ZoneType,
+)
+
+CHUNK = 1000  # keys per IN (...) list: well under SQLite's variable limit
+
+
+class FactRefused(ValueError):
+    """The fact or change cannot be recorded. ``message`` is Chinese; ``field`` names the input."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# --- validation (pure: no database) ---------------------------------------------------------------
+
+def refuse_future(day: dt.date | None, label: str, field: str, *, today: dt.date | None = None) -> None:
+    """Raise FactRefused when ``day`` lies after today (Asia/Shanghai)."""
+    if day is not None and day > (today or dates.today()):
+        raise FactRefused(f"{label}不能晚于今天", field)
+
+
+def normalise_id_number(raw: str, field: str = "id_number") -> str:
+    """The validated, normalised ID number (GB 11643 check digit); FactRefused otherwise."""
+    try:
+        return parse_id_number(raw).number
+    except InvalidIdNumber as exc:
+        raise FactRefused(str(exc), field) from None
+
+
+def check_measure_dates(kind: str, start_on: dt.date, end_on: dt.date, *, today: dt.date | None = None) -> None:
+    """A measure starts today or earlier and ends on or after its start; its end may lie ahead."""
+    start_label, end_label = ("到达日期", "管控截止日期") if kind == MeasureKind.RETURNEE else ("开始日期", "结束日期")
+    start_field, end_field = ("arrived_on", "control_until") if kind == MeasureKind.RETURNEE else ("start_on", "end_on")
+    refuse_future(start_on, start_label, start_field, today=today)
+    if end_on < start_on:
+        raise FactRefused(f"{end_label}（{end_on}）不能早于{start_label}（{start_on}）", end_field)
+
+
+def check_zone_dates(start_on: dt.date, end_on: dt.date | None, *, today: dt.date | None = None) -> None:
+    refuse_future(start_on, "开始日期", "start_on", today=today)
+    if end_on is not None:
+        if end_on < start_on:
+            raise FactRefused(f"结束日期（{end_on}）不能早于开始日期（{start_on}）", "end_on")
+        refuse_future(end_on, "结束日期", "end_on", today=today)
+
+
+# --- rows handed to the set-based writers ------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    reported_on: dt.date
+    case_type: str
+    id_number: str = ""  # normalised and valid; "" for a case recorded on a unit
+    unit_id: int | None = None  # the unit of a case recorded on a unit
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureRow:
+    kind: str
+    id_number: str  # normalised and valid
+    start_on: dt.date
+    end_on: dt.date
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRow:
+    unit_id: int
+    zone_type: str
+    start_on: dt.date
+    end_on: dt.date | None
+
+
+@dataclass
+class Written:
+    """What a set-based write did. ``unmatched``: rows (new or already stored) whose ID number matches
+    no resident; they are kept with resident and unit empty."""
+
+    created: int = 0
+    updated: int = 0
+    existing: int = 0
+    unmatched: int = 0
+
+
+def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def people_by_hash(hashes: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """id_hash -> (resident id, household unit id) for the residents holding these hashes."""
+    from wuyiqu.units.models import Resident
+
+    found: dict[str, tuple[int, int]] = {}
+    wanted = sorted({h for h in hashes if h})
+    for chunk in _chunks(wanted):
+        for h, rid, uid in Resident.objects.filter(id_hash__in=chunk).values_list("id_hash", "pk", "household__unit_id"):
+            found[h] = (rid, uid)
+    return found
+
+
+def write_cases(rows: Sequence[CaseRow], *, source: str = FactSource.IMPORT) -> Written:
+    """Store cases not stored yet (keyed by person, or by unit for a case on a unit); set-based."""
+    c = crypto.cipher()
+    hashes = [c.lookup_hash(r.id_number) if r.id_number else "" for r in rows]
+    people = people_by_hash(hashes)
+    existing: set[tuple] = set()
+    person_hashes = sorted({h for h in hashes if h})
+    for chunk in _chunks(person_hashes):
+        existing.update(("p", h, d, t) for h, d, t in PositiveCase.objects.filter(id_hash__in=chunk)
+                        .values_list("id_hash", "reported_on", "case_type"))
+    unit_ids = sorted({r.unit_id for r in rows if not r.id_number and r.unit_id})
+    for chunk in _chunks(unit_ids):
+        existing.update(("u", u, d, t) for u, d, t in PositiveCase.objects.filter(id_hash="", unit_id__in=chunk)
+                        .values_list("unit_id", "reported_on", "case_type"))
+    out = Written()
+    new: list[PositiveCase] = []
+    for row, h in zip(rows, hashes, strict=True):
+        person = people.get(h) if h else None
+        if h and person is None:
+            out.unmatched += 1
+        key = ("p", h, row.reported_on, row.case_type) if h else ("u", row.unit_id, row.reported_on, row.case_type)
+        if key in existing:
+            out.existing += 1
+            continue
+        existing.add(key)
+        new.append(PositiveCase(
+            id_hash=h, id_masked=mask_id_number(row.id_number) if h else "",
+            resident_id=person[0] if person else None,
+            unit_id=(person[1] if person else None) if h else row.unit_id,
+            reported_on=row.reported_on, case_type=row.case_type, source=source,
+        ))
+    # ignore_conflicts: a concurrent import of the same file cannot double a case (the unique keys
+    # decide); the pre-check above is what counts duplicates for the report.
+    PositiveCase.objects.bulk_create(new, batch_size=CHUNK, ignore_conflicts=True)
+    out.created = len(new)
+    return out
+
+
+def existing_measure_ends(rows: Sequence[MeasureRow]) -> dict[tuple[str, str, dt.date], dt.date]:
+    """(kind, id_hash, start_on) -> stored end_on, for the rows' keys that are stored already."""
+    c = crypto.cipher()
+    hashes = sorted({c.lookup_hash(r.id_number) for r in rows})
+    kinds = sorted({r.kind for r in rows})
+    found: dict[tuple[str, str, dt.date], dt.date] = {}
+    for chunk in _chunks(hashes):
+        for k, h, s, e in Measure.objects.filter(kind__in=kinds, id_hash__in=chunk).values_list(
+                "kind", "id_hash", "start_on", "end_on"):
+            found[(k, h, s)] = e
+    return found
+
+
+def measure_conflict(row: MeasureRow, stored_end: dt.date | None) -> str | None:
+    """Why a row cannot be stored over an existing measure with the same key (None: no conflict)."""
+    if stored_end is None or stored_end == row.end_on:
+        return None
+    return (f"该人员此{MeasureKind(row.kind).label}措施已登记，结束日期为{stored_end}；"
+            "如需提前解除或延期，请在人员时间线上操作并填写原因")
+
+
+def write_measures(rows: Sequence[MeasureRow], *, source: str = FactSource.IMPORT) -> Written:
+    """Store measures not stored yet, keyed by (kind, person, start). A stored measure with the same
+    key is left as it is (callers check ``measure_conflict`` first); set-based."""
+    c = crypto.cipher()
+    hashes = [c.lookup_hash(r.id_number) for r in rows]
+    people = people_by_hash(hashes)
+    stored = existing_measure_ends(rows)
+    out = Written()
+    new: list[Measure] = []
+    seen: set[tuple] = set()
+    for row, h in zip(rows, hashes, strict=True):
+        person = people.get(h)
+        if person is None:
+            out.unmatched += 1
+        key = (row.kind, h, row.start_on)
+        if key in stored or key in seen:
+            out.existing += 1
+            continue
+        seen.add(key)
+        new.append(Measure(
+            kind=row.kind, id_hash=h, id_masked=mask_id_number(row.id_number),
+            resident_id=person[0] if person else None, unit_id=person[1] if person else None,
+            start_on=row.start_on, end_on=row.end_on, origin=row.origin, source=source,
+        ))
+    Measure.objects.bulk_create(new, batch_size=CHUNK, ignore_conflicts=True)
+    out.created = len(new)
+    return out
+
+
+def existing_zones(rows: Sequence[ZoneRow]) -> dict[tuple[int, str, dt.date], tuple[int, dt.date | None]]:
+    """(unit id, zone type, start) -> (zone id, stored end_on) for the rows' keys already stored."""
+    found: dict[tuple[int, str, dt.date], tuple[int, dt.date | None]] = {}
+    unit_ids = sorted({r.unit_id for r in rows})
+    for chunk in _chunks(unit_ids):
+        for pk, u, t, s, e in RiskZone.objects.filter(unit_id__in=chunk).values_list(
+                "pk", "unit_id", "zone_type", "start_on", "end_on"):
+            found[(u, t, s)] = (pk, e)
+    return found
+
+
+def zone_conflict(row: ZoneRow, stored_end: dt.date | None, exists: bool) -> str | None:
+    """Why a row cannot be stored over an existing zone with the same key. Filling in the end of an
+    ongoing zone is allowed (it ends the zone); changing a recorded end is not."""
+    if not exists or stored_end == row.end_on or stored_end is None:
+        return None
+    if row.end_on is None:
+        return f"该风险区已于{stored_end}解除，不能改回“仍在管控”；如再次划定请用新的开始日期"
+    return f"该风险区已登记结束日期{stored_end}，与文件中的{row.end_on}不同"
+
+
+def write_risk_zones(rows: Sequence[ZoneRow]) -> Written:
+    """Store new zones; fill in the end of an ongoing zone when the row gives one; set-based."""
+    stored = existing_zones(rows)
+    out = Written()
+    new: list[RiskZone] = []
+    ends: dict[int, dt.date] = {}
+    seen: set[tuple] = set()
+    for row in rows:
+        key = (row.unit_id, row.zone_type, row.start_on)
+        if key in seen:
+            out.existing += 1
+            continue
+        seen.add(key)
+        if key in stored:
+            pk, end = stored[key]
+            if end is None and row.end_on is not None:
+                ends[pk] = row.end_on
+            else:
+                out.existing += 1
+            continue
+        new.append(RiskZone(unit_id=row.unit_id, zone_type=row.zone_type, start_on=row.start_on, end_on=row.end_on))
+    RiskZone.objects.bulk_create(new, batch_size=CHUNK, ignore_conflicts=True)
+    # Grouped by end date: one UPDATE per distinct end, not one per zone.
+    by_end: dict[dt.date, list[int]] = {}
+    for pk, end in ends.items():
+        by_end.setdefault(end, []).append(pk)
+    for end, pks in by_end.items():
+        out.updated += RiskZone.objects.filter(pk__in=pks, end_on__isnull=True).update(end_on=end)
+    out.created = len(new)
+    return out
+
+
+# --- one fact at a time (forms, API) ------------------------------------------------------------------
+
+@transaction.atomic
+def do_record_case(*, actor, reported_on: dt.date, case_type: str, id_number: str = "", unit=None,
+                   source: str = FactSource.FORM) -> PositiveCase:
+    """Record a positive case on a person (``id_number``) or on a unit. Returns the case. Refuses a
+    future report date, an unknown type, an invalid ID number, both or neither of person and unit,
+    and a case already recorded."""
+    if case_type not in CaseType.values:
+        raise FactRefused("类型应为确诊或无症状", "type")
+    if bool(id_number) == (unit is not None):
+        raise FactRefused("请填写身份证号或单位编码（二选一）", "id_number")
+    refuse_future(reported_on, "报告日期", "reported_on")
+    number = normalise_id_number(id_number) if id_number else ""
+    row = CaseRow(reported_on=reported_on, case_type=case_type, id_number=number,
+                  unit_id=unit.pk if unit is not None else None)
+    written = write_cases([row], source=source)
+    if not written.created:
+        raise FactRefused("该病例已登记", "reported_on")
+    if number:
+        case = PositiveCase.objects.get(id_hash=crypto.cipher().lookup_hash(number), reported_on=reported_on,
+                                        case_type=case_type)
+    else:
+        case = PositiveCase.objects.get(id_hash="", unit=unit, reported_on=reported_on, case_type=case_type)
+    audit.record(actor=actor, action="health.record_case", target=case, unit=case.unit,
+                 detail={"reported_on": str(reported_on), "type": case_type, "matched": case.resident_id is not None,
+                         "on_unit": unit is not None})
+    return case
+
+
+@transaction.atomic
+def do_record_measure(*, actor, kind: str, id_number: str, start_on: dt.date, end_on: dt.date, origin: str = "",
+                      source: str = FactSource.FORM) -> Measure:
+    """Record a close contact, home quarantine or returnee measure. Returns it. Refuses an unknown kind,
+    an invalid ID number, a future start, an end before the start, a returnee without origin, and a
+    measure already recorded for that person, kind and start."""
+    if kind not in MeasureKind.values:
+        raise FactRefused("措施类别应为密接、居家隔离或来綦返綦人员", "kind")
+    number = normalise_id_number(id_number)
+    check_measure_dates(kind, start_on, end_on)
+    if kind == MeasureKind.RETURNEE and not origin.strip():
+        raise FactRefused("来源地不能为空", "origin")
+    row = MeasureRow(kind=kind, id_number=number, start_on=start_on, end_on=end_on, origin=origin.strip())
+    if not write_measures([row], source=source).created:
+        raise FactRefused(f"该人员自{start_on}起的{MeasureKind(kind).label}措施已登记", "start_on")
+    measure = Measure.objects.get(kind=kind, id_hash=crypto.cipher().lookup_hash(number), start_on=start_on)
+    audit.record(actor=actor, action="health.record_measure", target=measure, unit=measure.unit,
+                 detail={"kind": kind, "start_on": str(start_on), "end_on": str(end_on),
+                         "matched": measure.resident_id is not None})
+    return measure
+
+
+@transaction.atomic
+def do_record_risk_zone(*, actor, unit, zone_type: str, start_on: dt.date, end_on: dt.date | None = None) -> RiskZone:
+    """Declare a high-risk or temporary control zone on ``unit`` (``end_on`` None: ongoing). Returns it.
+    Refuses an unknown type, future dates, an end before the start and a zone already recorded."""
+    if zone_type not in ZoneType.values:
+        raise FactRefused("类型应为高风险区或临时管控区", "type")
+    check_zone_dates(start_on, end_on)
+    if RiskZone.objects.filter(unit=unit, zone_type=zone_type, start_on=start_on).exists():
+        raise FactRefused(f"{unit.display_name}自{start_on}起的{ZoneType(zone_type).label}已登记", "start_on")
+    zone = RiskZone.objects.create(unit=unit, zone_type=zone_type, start_on=start_on, end_on=end_on)
+    audit.record(actor=actor, action="health.record_risk_zone", target=zone, unit=unit,
+                 detail={"type": zone_type, "start_on": str(start_on), "end_on": str(end_on) if end_on else None})
+    return zone
+
+
+# --- transitions ------------------------------------------------------------------------------------
+
+def _clean_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise FactRefused("请填写原因", "reason")
+    if len(reason) > 200:
+        raise FactRefused("原因不能超过200字", "reason")
+    return reason
+
+
+def _locked_measure(measure: Measure) -> Measure:
+    # The race: two staff members end or extend the same measure at the same moment. Without the row
+    # lock both would read the same old end date, both checks would pass against it, and the second
+    # write would silently overwrite the first while its MeasureChange recorded a wrong old_end_on.
+    return Measure.objects.select_for_update().get(pk=measure.pk)
+
+
+@transaction.atomic
+def do_end_measure_early(measure: Measure, *, actor, on: dt.date, reason: str) -> Measure:
+    """End ``measure`` early: ``on`` becomes its last day (it still covers ``on``). Writes a
+    MeasureChange with the reason and an audit row; returns the updated measure. Refuses an empty
+    reason, a day before the start, a day in the future, and a day not before the current end."""
+    reason = _clean_reason(reason)
+    m = _locked_measure(measure)
+    if on < m.start_on:
+        raise FactRefused(f"解除日期（{on}）不能早于开始日期（{m.start_on}）", "on")
+    refuse_future(on, "解除日期", "on")
+    if on >= m.end_on:
+        raise FactRefused(f"解除日期（{on}）应早于原结束日期（{m.end_on}）；如需延长请用延期", "on")
+    old = m.end_on
+    m.end_on = on
+    m.save(update_fields=["end_on"])
+    MeasureChange.objects.create(measure=m, old_end_on=old, new_end_on=on, reason=reason, actor=actor)
+    audit.record(actor=actor, action="health.end_measure_early", target=m, unit=m.unit,
+                 detail={"kind": m.kind, "old_end_on": str(old), "new_end_on": str(on), "reason": reason})
+    return m
+
+
+@transaction.atomic
+def do_extend_measure(measure: Measure, *, actor, until: dt.date, reason: str) -> Measure:
+    """Extend ``measure`` to end on ``until``. Writes a MeasureChange with the reason and an audit row;
+    returns the updated measure. Refuses an empty reason, an ``until`` not after the current end (that
+    would shorten it: use the early end), and a measure that already ended before today."""
+    reason = _clean_reason(reason)
+    m = _locked_measure(measure)
+    if until <= m.end_on:
+        raise FactRefused(f"延期后的结束日期（{until}）应晚于原结束日期（{m.end_on}）", "until")
+    if m.end_on < dates.today():
+        raise FactRefused(f"该措施已于{m.end_on}结束，不能延期；如再次管控请重新登记", "until")
+    old = m.end_on
+    m.end_on = until
+    m.save(update_fields=["end_on"])
+    MeasureChange.objects.create(measure=m, old_end_on=old, new_end_on=until, reason=reason, actor=actor)
+    audit.record(actor=actor, action="health.extend_measure", target=m, unit=m.unit,
+                 detail={"kind": m.kind, "old_end_on": str(old), "new_end_on": str(until), "reason": reason})
+    return m
+
+
+@transaction.atomic
+def do_end_risk_zone(zone: RiskZone, *, actor, on: dt.date, reason: str) -> RiskZone:
+    """Lift an ongoing risk zone: ``on`` becomes its last day. Audited with the reason; returns the zone.
+    Refuses an empty reason, a zone already lifted, a day before its start and a day in the future."""
+    reason = _clean_reason(reason)
+    # The race: two people lifting the same zone; the lock makes the second see it already lifted.
+    z = RiskZone.objects.select_for_update().get(pk=zone.pk)
+    if z.end_on is not None:
+        raise FactRefused(f"该风险区已于{z.end_on}解除", "on")
+    if on < z.start_on:
+        raise FactRefused(f"解除日期（{on}）不能早于开始日期（{z.start_on}）", "on")
+    refuse_future(on, "解除日期", "on")
+    z.end_on = on
+    z.save(update_fields=["end_on"])
+    audit.record(actor=actor, action="health.end_risk_zone", target=z, unit=z.unit,
+                 detail={"type": z.zone_type, "end_on": str(on), "reason": reason})
+    return z
+

@@ -1,0 +1,185 @@
+"""Scoped, set-based reads of epidemic facts.
+
+Health data is seen by community staff and everyone above them (street, health commission, command,
+administrators), each within their unit's subtree; building heads, group leaders and property
+managers do not see it. As in ``wuyiqu.units.selectors``, "missing" and "forbidden" are the same
+Http404. Every function here runs a fixed number of queries whatever the number of residents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Max, Prefetch, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from wuyiqu.accounts.models import Role
+from wuyiqu.lib import dates
+from wuyiqu.units import selectors as unit_selectors
+from wuyiqu.units.models import Resident, SpecialPopulationEntry, Unit
+
+from .models import Measure, MeasureChange, NatResult, PositiveCase, RiskZone
+
+HEALTH_ROLES = frozenset({Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.HEALTH_COMMISSION, Role.COMMAND, Role.ADMIN})
+EXEMPT_UNDER_YEARS = 3  # SPEC §4 nat_participation: under 3 years old on D is exempt
+
+
+def may_see_health(user) -> bool:
+    """Community staff and above see (and manage) health facts in their scope."""
+    return user.is_authenticated and (user.role in HEALTH_ROLES or user.is_superuser)
+
+
+def access_health_unit(user, code: str) -> Unit:
+    """The unit ``code`` if the user may see its health facts; Http404 otherwise."""
+    if not may_see_health(user):
+        raise Http404("unit")
+    return unit_selectors.access_unit_by_code(user, code)
+
+
+def access_health_resident(user, resident_id: int) -> Resident:
+    """The resident if the user may see their health facts; Http404 otherwise."""
+    if not may_see_health(user):
+        raise Http404("resident")
+    return unit_selectors.access_resident_by_id(user, resident_id)
+
+
+def access_measure_by_id(user, measure_id: int) -> Measure:
+    """A measure on a person in the user's scope (administrators: also unmatched ones); Http404 otherwise."""
+    prefix = unit_selectors.scope_path(user) if may_see_health(user) else None
+    if prefix is None:
+        raise Http404("measure")
+    qs = Measure.objects.select_related("unit")
+    if prefix != "/":
+        qs = qs.filter(unit__path__startswith=prefix)
+    try:
+        return qs.get(pk=measure_id)
+    except Measure.DoesNotExist:
+        raise Http404("measure") from None
+
+
+def covering(on: dt.date, start: str = "start_on", end: str = "end_on") -> Q:
+    """Rows whose [start, end] covers ``on`` (an empty end: ongoing) — ``dates.covers`` in SQL."""
+    return Q(**{f"{start}__lte": on}) & (Q(**{f"{end}__isnull": True}) | Q(**{f"{end}__gte": on}))
+
+
+def measures_on(unit: Unit, *, on: dt.date, kind: str | None = None) -> QuerySet[Measure]:
+    """Measures covering ``on`` (start ≤ on ≤ end) on residents of ``unit``'s subtree, soonest end first."""
+    qs = Measure.objects.filter(unit__path__startswith=unit.path, start_on__lte=on, end_on__gte=on)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.select_related("resident", "resident__household", "unit").order_by("end_on", "kind", "id")
+
+
+def cases_within(unit: Unit, *, on: dt.date, days: int) -> QuerySet[PositiveCase]:
+    """Positive cases on residents of ``unit``'s subtree or on its units, reported within ``days`` days
+    ending on ``on`` (on−days+1 … on)."""
+    return (PositiveCase.objects.filter(unit__path__startswith=unit.path,
+                                        reported_on__range=(dates.window_start(on, days), on))
+            .select_related("resident", "unit").order_by("-reported_on", "id"))
+
+
+def risk_zones_covering(unit: Unit, *, on: dt.date) -> QuerySet[RiskZone]:
+    """Risk zones in force on ``on`` on ``unit``, on a unit below it or on a unit above it."""
+    return (RiskZone.objects.filter(Q(unit__path__startswith=unit.path) | Q(unit__code__in=unit.ancestor_codes))
+            .filter(covering(on)).select_related("unit").order_by("start_on", "id"))
+
+
+def latest_test_dates(residents: QuerySet[Resident], *, on: dt.date | None = None) -> dict[int, dt.date]:
+    """resident id -> latest sample date (on or before ``on``), for the residents of the queryset that
+    have one. One aggregate query: MAX(sampled_on) GROUP BY resident_id over the residents in scope."""
+    qs = NatResult.objects.filter(resident_id__in=residents.order_by().values("pk"))
+    if on is not None:
+        qs = qs.filter(sampled_on__lte=on)
+    return dict(qs.values("resident_id").annotate(last=Max("sampled_on")).order_by().values_list("resident_id", "last"))
+
+
+def born_after_is_exempt(on: dt.date) -> dt.date:
+    """Residents born after the returned day are under 3 years old on ``on`` (as idcard.age_on counts)."""
+    year = on.year - EXEMPT_UNDER_YEARS
+    try:
+        return on.replace(year=year)
+    except ValueError:  # 29 February: a child born on 28 February of that year turned 3 on the 28th.
+        return dt.date(year, 2, 28)
+
+
+@dataclass
+class TestingRow:
+    resident: Resident
+    last_sampled_on: dt.date | None
+    exempt_reason: str = ""
+
+
+@dataclass
+class TestingStatus:
+    """The testing list of a unit on a day: ``rows`` of non-exempt residents (only those not tested
+    within ``days`` when given), and ``exempt`` (under 3 on the day, or bedridden) shown apart."""
+
+    on: dt.date
+    days: int | None
+    rows: list[TestingRow] = field(default_factory=list)
+    exempt: list[TestingRow] = field(default_factory=list)
+    non_exempt_total: int = 0
+    tested_within: int = 0  # non-exempt residents with a sample within ``days`` (0 without days)
+
+
+def testing_status(unit: Unit, *, on: dt.date, days: int | None = None) -> TestingStatus:
+    """The latest test of every resident of ``unit``'s subtree; with ``days``, the non-exempt rows are
+    only those not tested within ``days`` days ending on ``on``. Two queries (residents, aggregate)."""
+    residents_qs = Resident.objects.filter(household__unit__path__startswith=unit.path)
+    latest = latest_test_dates(residents_qs, on=on)
+    born_after = born_after_is_exempt(on)
+    start = dates.window_start(on, days) if days else None
+    status = TestingStatus(on=on, days=days)
+    for r in residents_qs.select_related("household").order_by("household__code", "id"):
+        last = latest.get(r.pk)
+        if r.bedridden or r.birth_date > born_after:
+            status.exempt.append(TestingRow(r, last, "卧床" if r.bedridden else "未满3周岁"))
+            continue
+        status.non_exempt_total += 1
+        tested = start is not None and last is not None and last >= start
+        status.tested_within += tested
+        if start is None or not tested:
+            status.rows.append(TestingRow(r, last))
+    return status
+
+
+@dataclass
+class TimelineEntry:
+    on: dt.date
+    kind: str  # case / measure / measure_change / nat / ledger
+    title: str
+    detail: str = ""
+    measure: Measure | None = None
+
+
+def timeline(resident: Resident) -> list[TimelineEntry]:
+    """Every fact about one resident (the caller got them through access_health_resident), by date.
+    Facts are found by the ID hash, so facts stored before the person was registered show too."""
+    entries: list[TimelineEntry] = []
+    for c in PositiveCase.objects.filter(id_hash=resident.id_hash):
+        entries.append(TimelineEntry(c.reported_on, "case", f"阳性感染者（{c.get_case_type_display()}）",
+                                     f"来源：{c.get_source_display()}"))
+    measures = Measure.objects.filter(id_hash=resident.id_hash).prefetch_related(
+        Prefetch("changes", queryset=MeasureChange.objects.select_related("actor").order_by("at")))
+    for m in measures:
+        detail = f"{m.start_on} 至 {m.end_on}" + (f"，来源地：{m.origin}" if m.origin else "")
+        entries.append(TimelineEntry(m.start_on, "measure", str(m.get_kind_display()), detail, measure=m))
+        for ch in m.changes.all():
+            verb = "提前解除" if ch.new_end_on < ch.old_end_on else "延期"
+            who = str(ch.actor) if ch.actor else ""
+            entries.append(TimelineEntry(
+                timezone.localtime(ch.at).date(),
+                "measure_change", f"{m.get_kind_display()}{verb}",
+                f"结束日期 {ch.old_end_on} → {ch.new_end_on}；原因：{ch.reason}" + (f"；{who}" if who else "")))
+    for n in NatResult.objects.filter(resident_id=resident.pk).order_by("-sampled_on")[:100]:
+        entries.append(TimelineEntry(n.sampled_on, "nat", f"核酸检测：{n.get_result_display()}",
+                                     timezone.localtime(n.sampled_at).strftime("%Y-%m-%d %H:%M")))
+    entry = SpecialPopulationEntry.objects.filter(resident=resident).first()
+    if entry is not None and entry.reviewed_on:
+        entries.append(TimelineEntry(entry.reviewed_on, "ledger", "特殊人群台账复核",
+                                     "、".join(entry.tag_labels) + (f"；帮扶人：{entry.helper}" if entry.helper else "")))
+    kind_order = {"case": 0, "measure": 1, "measure_change": 2, "nat": 3, "ledger": 4}
+    entries.sort(key=lambda e: (e.on, kind_order[e.kind]), reverse=True)
+    return entries
