@@ -91,3 +91,111 @@ def special_population_in(user, unit: Unit) -> QuerySet[SpecialPopulationEntry]:
         .select_related("resident", "resident__household")
         .order_by("resident__household__code")
     )
+
+
+# --- Read-only selectors for the web pages (unit page, search, household lists, ledger). ---------
+
+
+def _child_path_expr(field: str, parent_path: str):
+    """SQL expression giving, for a row whose ``field`` path lies below ``parent_path``, the path of
+    the child of the parent that contains it (the parent's own path for rows on the parent itself).
+    Works on SQLite (instr) and PostgreSQL (strpos) alike through Django's StrIndex."""
+    from django.db.models import IntegerField, Value
+    from django.db.models.functions import StrIndex, Substr
+
+    start = len(parent_path)
+    rest = Substr(field, start + 1)
+    return Substr(field, 1, Value(start, output_field=IntegerField()) + StrIndex(rest, Value("/")))
+
+
+def subtree_counts(unit: Unit) -> dict[str, dict[str, int]]:
+    """Households, residents and special-population residents below ``unit``, grouped by the child
+    of ``unit`` they sit under (keyed by the child's path; rows directly on ``unit`` are keyed by its
+    own path), plus the total under the key ``"total"``. Two aggregate queries, whatever the size."""
+    from django.db.models import Count
+
+    child = _child_path_expr("unit__path", unit.path)
+    counts: dict[str, dict[str, int]] = {}
+
+    def slot(key):
+        return counts.setdefault(key, {"households": 0, "residents": 0, "special": 0})
+
+    households = (
+        Household.objects.filter(unit__path__startswith=unit.path)
+        .annotate(child=child).values("child").annotate(n=Count("id")).order_by()
+    )
+    for row in households:
+        slot(row["child"])["households"] += row["n"]
+    rchild = _child_path_expr("household__unit__path", unit.path)
+    residents = (
+        Resident.objects.filter(household__unit__path__startswith=unit.path)
+        .annotate(child=rchild).values("child")
+        .annotate(n=Count("id"), special=Count("special_entry")).order_by()
+    )
+    for row in residents:
+        s = slot(row["child"])
+        s["residents"] += row["n"]
+        s["special"] += row["special"]
+    total = {"households": 0, "residents": 0, "special": 0}
+    for s in counts.values():
+        for k in total:
+            total[k] += s[k]
+    counts["total"] = total
+    return counts
+
+
+def breadcrumb_for(user, unit: Unit) -> list[dict]:
+    """The ancestors of ``unit`` from the root down (not ``unit`` itself), each as
+    ``{"unit": Unit, "clickable": bool}``; clickable only inside the user's scope. One query."""
+    scope = scope_path(user) or "\x00"  # no scope: nothing clickable
+    codes = unit.ancestor_codes
+    by_code = {u.code: u for u in Unit.objects.filter(code__in=codes)} if codes else {}
+    return [{"unit": by_code[c], "clickable": by_code[c].path.startswith(scope)} for c in codes if c in by_code]
+
+
+def unit_overview(user, unit: Unit) -> dict:
+    """What the unit page shows about ``unit`` (got through access_unit_by_code): the breadcrumb from
+    the root (each with ``clickable`` when inside the user's scope), the subtree counts, and the
+    children with their own counts. Three queries."""
+    breadcrumb = breadcrumb_for(user, unit)
+    counts = subtree_counts(unit)
+    empty = {"households": 0, "residents": 0, "special": 0}
+    children = [
+        {"unit": child, **counts.get(child.path, empty)}
+        for child in Unit.objects.filter(parent=unit).order_by("code")
+    ]
+    return {"breadcrumb": breadcrumb, "counts": counts["total"], "children": children}
+
+
+def search_units(user, query: str, *, limit: int = 30) -> list[Unit]:
+    """Units in the user's scope whose name contains ``query`` or whose code starts with it; the
+    shallowest first. An empty query finds nothing."""
+    from django.db.models import Q
+
+    query = (query or "").strip()
+    if not query:
+        return []
+    return list(
+        visible_units(user)
+        .filter(Q(name__icontains=query) | Q(code__istartswith=query))
+        .order_by("depth", "code")[:limit]
+    )
+
+
+def households_below(unit: Unit) -> QuerySet[Household]:
+    """Households of ``unit`` and the units below it (a building's entrances), residents prefetched.
+    ``unit`` must come from access_unit_by_code."""
+    return (
+        Household.objects.filter(unit__path__startswith=unit.path)
+        .select_related("unit")
+        .prefetch_related("residents")
+        .order_by("code")
+    )
+
+
+def view_special_population(user, unit: Unit, *, ip: str | None = None) -> QuerySet[SpecialPopulationEntry]:
+    """The special-population ledger below ``unit`` (got through access_unit_by_code). This is health
+    data: every look writes an audit row ``special_population.view``."""
+    access_unit_by_code(user, unit.code)  # re-check: the audit row must never record a look outside scope
+    audit.record(actor=user, action="special_population.view", target=unit, unit=unit, ip=ip)
+    return special_population_in(user, unit).select_related("resident__household__unit")

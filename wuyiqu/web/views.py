@@ -1,7 +1,140 @@
+"""Server-rendered pages. Thin: check input, call a selector or action, render. Every page that
+shows personal data gets its object through a scoped selector, so a unit outside the user's scope
+is a 404, never a 403 that would confirm it exists."""
+
+from __future__ import annotations
+
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from wuyiqu.units import selectors
+from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS
+
+from . import jobs
+from .forms import ImportForm
+from .permissions import can_import
+
+HOUSEHOLDS_PER_PAGE = 30
+LEDGER_PER_PAGE = 100
+
+
+def _ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
 
 
 @login_required
+@require_GET
 def home(request):
-    return render(request, "web/home.html", {})
+    """The user's own unit page; an unscoped administrator lands on the root of the tree."""
+    user = request.user
+    top = user.unit if user.unit_id else selectors.visible_units(user).order_by("depth", "code").first()
+    if top is None:
+        return render(request, "web/home.html", {})
+    return redirect("web:unit", code=top.code)
+
+
+@login_required
+@require_GET
+def unit_detail(request, code: str):
+    unit = selectors.access_unit_by_code(request.user, code)
+    context = {"unit": unit, **selectors.unit_overview(request.user, unit), "can_import": can_import(request.user)}
+    if unit.kind in HOUSEHOLD_UNIT_KINDS:
+        page = Paginator(selectors.households_below(unit), HOUSEHOLDS_PER_PAGE).get_page(request.GET.get("page"))
+        context["households_page"] = page
+    return render(request, "web/unit.html", context)
+
+
+@login_required
+@require_GET
+def unit_search(request):
+    query = request.GET.get("q", "").strip()[:100]
+    context = {"query": query, "results": selectors.search_units(request.user, query)}
+    template = "web/_search_results.html" if _is_htmx(request) else "web/search.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def household_detail(request, code: str):
+    household = selectors.access_household_by_code(request.user, code)
+    context = {
+        "household": household,
+        "unit": household.unit,
+        "breadcrumb": selectors.breadcrumb_for(request.user, household.unit),
+        "residents": list(household.residents.select_related("special_entry")),
+        "last_verification": household.verifications.order_by("-verified_on").first(),
+    }
+    return render(request, "web/household.html", context)
+
+
+@login_required
+@require_POST
+def resident_reveal(request, resident_id: int):
+    """Show one resident's full ID number and phone; the selector writes the audit row."""
+    resident = selectors.access_resident_by_id(request.user, resident_id)
+    revealed = selectors.reveal_resident(request.user, resident.pk, ip=_ip(request))
+    context = {"resident": resident, "revealed": revealed}
+    template = "web/_resident_row.html" if _is_htmx(request) else "web/resident_revealed.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def special_population_ledger(request, code: str):
+    unit = selectors.access_unit_by_code(request.user, code)
+    entries = selectors.view_special_population(request.user, unit, ip=_ip(request))
+    page = Paginator(entries, LEDGER_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"unit": unit, "breadcrumb": selectors.breadcrumb_for(request.user, unit), "page": page}
+    return render(request, "web/ledger.html", context)
+
+
+def _import_unit(request, code: str):
+    unit = selectors.access_unit_by_code(request.user, code)  # 404 outside the scope
+    if not can_import(request.user):
+        raise PermissionDenied(_("您的角色不能导入数据"))
+    return unit
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_start(request, code: str):
+    unit = _import_unit(request, code)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        job = jobs.start_import(
+            kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"], actor=request.user, scope=unit,
+            skip_invalid=form.cleaned_data["skip_invalid"],
+        )
+        return redirect("web:import_job", job_id=job.pk)
+    context = {"unit": unit, "breadcrumb": selectors.breadcrumb_for(request.user, unit), "form": form,
+               "kinds": form.fields["kind"].choices, "recent_jobs": jobs.recent_jobs(request.user, unit)}
+    return render(request, "web/import.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def import_template(request, code: str, kind: str):
+    _import_unit(request, code)
+    content = jobs.template_for(kind)  # Http404 for an unknown kind
+    response = HttpResponse(
+        content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response["Content-Disposition"] = f'attachment; filename="wuyiqu-{kind}.xlsx"'
+    return response
+
+
+@login_required
+@require_GET
+def import_job(request, job_id: int):
+    job = jobs.access_import_job_by_id(request.user, job_id)
+    template = "web/_import_job_status.html" if _is_htmx(request) else "web/import_job.html"
+    return render(request, template, {"job": job})

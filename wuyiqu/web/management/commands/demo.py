@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "启动演示：建库、载入文龙街道真实村/社区与生成的小区、楼栋、住户和居民，然后在 127.0.0.1:8000 提供服务"
 
     def add_arguments(self, parser):
-        parser.add_argument("--residents", type=int, default=12000, help="生成的居民人数（默认 12000）")
+        parser.add_argument("--residents", type=int, default=20000, help="生成的居民人数（默认 20000）")
         parser.add_argument("--seed", type=int, default=2022, help="随机种子；相同种子生成相同世界")
         parser.add_argument("--addr", default="127.0.0.1:8000", help="监听地址")
         parser.add_argument("--no-serve", action="store_true", help="只准备数据，不启动服务")
@@ -48,6 +48,10 @@ class Command(BaseCommand):
             self.stdout.write("数据库已有数据，直接启动（删除 var/ 目录可重新生成）")
         self._print_accounts()
         if not no_serve:
+            host, _, port = addr.rpartition(":")
+            if host in ("", "0.0.0.0", "::", "[::]"):
+                host = "127.0.0.1"
+            self.stdout.write(f"请在浏览器中打开 http://{host}:{port}/ （按 Ctrl+C 停止）\n")
             call_command("runserver", addr, use_reloader=False)
 
     def _create_demo_users(self):
@@ -71,7 +75,7 @@ class Command(BaseCommand):
                            display_name=name)
 
     def _print_accounts(self):
-        self.stdout.write("\n演示账号（密码均为 %s）：" % DEMO_PASSWORD)
+        self.stdout.write(f"\n演示账号（密码均为 {DEMO_PASSWORD}）：")
         for user in User.objects.select_related("unit").order_by("id"):
             self.stdout.write(f"  {user.username:<10} {user.get_role_display():<12} {user.unit.name if user.unit else '全部'}")
         self.stdout.write("")

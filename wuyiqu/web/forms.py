@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
+
+from wuyiqu.imports.registry import all_kinds
+
+ALLOWED_SUFFIXES = (".csv", ".xlsx")
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    """The importable kinds, as the imports registry knows them (name, Chinese label)."""
+    return [(name, _(cls.label)) for name, cls in all_kinds().items()]
+
+
+class ImportForm(forms.Form):
+    kind = forms.ChoiceField(label=_("导入类型"), choices=())
+    file = forms.FileField(label=_("文件（CSV 或 XLSX）"))
+    skip_invalid = forms.BooleanField(
+        label=_("跳过有错误的行，导入其余的行"), required=False,
+        help_text=_("不勾选时，只要有一行有错误，整个文件都不导入。"),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = kind_choices()
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if Path(upload.name).suffix.lower() not in ALLOWED_SUFFIXES:
+            raise forms.ValidationError(_("只能上传 CSV 或 XLSX 文件"))
+        if upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                _("文件太大（%(size)s），上限为 %(limit)s")
+                % {"size": filesizeformat(upload.size), "limit": filesizeformat(settings.IMPORT_MAX_UPLOAD_BYTES)}
+            )
+        if upload.size == 0:
+            raise forms.ValidationError(_("文件是空的"))
+        return upload
