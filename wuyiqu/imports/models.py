@@ -36,3 +36,11 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.filename} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        """0–100 for a progress bar (the check pass counts the rows, so early on it is 0)."""
+        return min(100, round(100 * self.rows_done / self.rows_total)) if self.rows_total else 0

@@ -1,0 +1,219 @@
+"""Kinds for people: ``residents`` and ``special-population``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+
+from wuyiqu.lib import crypto, dates
+from wuyiqu.lib.idcard import mask_id_number, mask_phone
+from wuyiqu.units.models import SPECIAL_TAG_ALIASES, Household, Resident, SpecialPopulationEntry, SpecialTag
+
+from ..bulk import insert_rows
+from ..fields import bool_value, date_value, id_number_value, optional_text, phone_value, required_text
+from ..registry import Column, ImportContext, ImportKind, Problems, RowError, WriteCounts, register_kind
+
+BEDRIDDEN_WORDS = frozenset({"1", "y", "yes", "true", "是", "bedridden", "卧床", "免检", "√"})
+
+RESIDENT_COPY_COLUMNS = ("household_id", "name", "id_enc", "id_hash", "id_masked", "birth_date", "sex",
+                         "phone_enc", "phone_hash", "phone_masked", "bedridden")
+
+
+@dataclass(slots=True)
+class ResidentRowIn:
+    id_number: str
+    name: str
+    household_code: str
+    phone: str
+    bedridden: bool
+    birth_date: dt.date
+    sex: str
+
+
+@register_kind
+class ResidentsKind(ImportKind):
+    """Residents by ID-card number: new numbers are added, known ones updated (name, household,
+    phone, bedridden). Birth date and sex come from the ID number; ID and phone are stored encrypted."""
+
+    name = "residents"
+    label = "居民"
+    batch_size = 5000
+    columns = (
+        Column("id_number", "身份证号", aliases=("身份证", "公民身份号码"), help="18位，末位校验码须正确"),
+        Column("name", "姓名"),
+        Column("household_code", "户编码", help="已登记的户编码"),
+        Column("phone", "联系电话", aliases=("电话", "手机号"), required=False, help="11位手机号或固定电话，可空"),
+        Column("exempt", "免检(卧床)", aliases=("免检", "卧床", "bedridden"), required=False,
+               help="卧床等免于核酸检测的填“是”或“卧床”，否则留空"),
+    )
+
+    def parse_row(self, raw, ctx):
+        info = id_number_value(raw)
+        return ResidentRowIn(
+            id_number=info.number,
+            name=required_text(raw, "name", _("姓名"), max_length=50),
+            household_code=required_text(raw, "household_code", _("户编码"), max_length=60),
+            phone=phone_value(raw),
+            bedridden=bool_value(raw, "exempt", _("免检(卧床)"), true_words=BEDRIDDEN_WORDS),
+            birth_date=info.birth_date,
+            sex=info.sex,
+        )
+
+    def row_key(self, parsed):
+        # The first 17 digits decide the number (the 18th is their check digit): a compact int key.
+        return int(parsed.id_number[:17])
+
+    def check(self, batch, ctx: ImportContext) -> Problems:
+        found = ctx.households_by_code({r.household_code for _, r in batch})
+        problems: Problems = {}
+        for line, r in batch:
+            ref = found.get(r.household_code)
+            if ref is None:
+                problems[line] = RowError("household_code", _("户编码“%(c)s”不存在") % {"c": r.household_code})
+            elif not ctx.in_scope(ref.unit_path):
+                problems[line] = ctx.scope_error("household_code", _("户“%(c)s”") % {"c": r.household_code})
+        if ctx.scope is not None:
+            # A person registered outside the scope may not be moved or changed from inside it.
+            known = ctx.residents_by_id_number([r.id_number for line, r in batch if line not in problems])
+            for line, r in batch:
+                ref = known.get(r.id_number)
+                if ref is not None and not ctx.in_scope(ref.unit_path):
+                    problems[line] = ctx.scope_error("id_number", _("该居民现登记的户"))
+        return problems
+
+    def write(self, batch: list[ResidentRowIn], ctx):
+        c = crypto.cipher()
+        households = dict(Household.objects.filter(code__in={r.household_code for r in batch}).values_list("code", "pk"))
+        hashes = [c.lookup_hash(r.id_number) for r in batch]
+        existing = {
+            row[1]: row for row in Resident.objects.filter(id_hash__in=hashes).values_list(
+                "pk", "id_hash", "name", "household_id", "phone_hash", "bedridden")
+        }
+        new_rows: list[ResidentRowIn] = []
+        new_hashes: list[str] = []
+        changed: list[Resident] = []
+        unchanged = 0
+        for r, h in zip(batch, hashes, strict=True):
+            hh = households[r.household_code]
+            cur = existing.get(h)
+            if cur is None:
+                new_rows.append(r)
+                new_hashes.append(h)
+                continue
+            pk, _h, name, household_id, phone_hash, bedridden = cur
+            new_phone_hash = c.lookup_hash(r.phone) if r.phone else ""
+            if (name, household_id, phone_hash, bedridden) == (r.name, hh, new_phone_hash, r.bedridden):
+                unchanged += 1
+                continue
+            res = Resident(pk=pk, name=r.name, household_id=hh, bedridden=r.bedridden)
+            res.set_phone(r.phone)
+            changed.append(res)
+        if new_rows:
+            insert_rows(Resident._meta.db_table, RESIDENT_COPY_COLUMNS,
+                        prepare_resident_rows(new_rows, new_hashes, households, c))
+        if changed:
+            Resident.objects.bulk_update(
+                changed, ["name", "household_id", "bedridden", "phone_enc", "phone_hash", "phone_masked"], batch_size=500)
+        return WriteCounts(created=len(new_rows), updated=len(changed), unchanged=unchanged)
+
+
+def prepare_resident_rows(rows: list[ResidentRowIn], id_hashes: list[str], households: dict[str, int],
+                          c: crypto.FieldCipher) -> list[tuple]:
+    """The table rows (RESIDENT_COPY_COLUMNS order) for new residents: encrypted, hashed, masked."""
+    id_enc = c.encrypt_many([r.id_number for r in rows])
+    phones = [r.phone for r in rows if r.phone]
+    phone_enc = iter(c.encrypt_many(phones))
+    hash_ = c.lookup_hash
+    out = []
+    for r, ienc, ih in zip(rows, id_enc, id_hashes, strict=True):
+        phone = r.phone
+        out.append((
+            households[r.household_code], r.name, ienc, ih, mask_id_number(r.id_number), r.birth_date, r.sex,
+            next(phone_enc) if phone else None, hash_(phone) if phone else "", mask_phone(phone), r.bedridden,
+        ))
+    return out
+
+
+@dataclass(slots=True)
+class SpecialRowIn:
+    id_number: str
+    tags: str
+    needs: str
+    helper: str
+    reviewed_on: dt.date | None
+
+
+_TAG_ORDER = {t.value: i for i, t in enumerate(SpecialTag)}
+
+
+@register_kind
+class SpecialPopulationKind(ImportKind):
+    """The special-population ledger: one entry per resident, replaced by the file's line.
+    Needs and helper may be empty (the ledger is then incomplete, which the standards report)."""
+
+    name = "special-population"
+    label = "特殊人群台账"
+    columns = (
+        Column("id_number", "身份证号", aliases=("身份证", "公民身份号码"), help="已登记居民的身份证号"),
+        Column("tags", "类别", help="独居老人、孕产妇、残疾人、婴幼儿、血透病人、肿瘤患者、慢性病患者；多个用“、”或“;”分隔"),
+        Column("needs", "需求", required=False, help="可空"),
+        Column("helper", "帮扶人", required=False, help="可空"),
+        Column("reviewed_on", "复核日期", required=False, help="YYYY-MM-DD，可空"),
+    )
+
+    def parse_row(self, raw, ctx):
+        info = id_number_value(raw)
+        text = raw.get("tags", "")
+        words = [w.strip() for w in text.replace("；", ";").replace("、", ";").replace(",", ";").replace("，", ";")
+                 .split(";") if w.strip()]
+        if not words:
+            raise RowError("tags", _("类别不能为空"))
+        tags = set()
+        for w in words:
+            tag = SPECIAL_TAG_ALIASES.get(w) or SPECIAL_TAG_ALIASES.get(w.lower())
+            if tag is None:
+                accepted = "、".join(str(t.label) for t in SpecialTag)
+                raise RowError("tags", _("类别“%(w)s”无法识别，可填：%(a)s") % {"w": w, "a": accepted})
+            tags.add(tag)
+        return SpecialRowIn(
+            id_number=info.number,
+            tags=",".join(sorted(tags, key=_TAG_ORDER.__getitem__)),
+            needs=optional_text(raw, "needs", _("需求"), max_length=2000),
+            helper=optional_text(raw, "helper", _("帮扶人"), max_length=50),
+            reviewed_on=date_value(raw, "reviewed_on", required=False, not_after=dates.today()),
+        )
+
+    def row_key(self, parsed):
+        return int(parsed.id_number[:17])
+
+    def check(self, batch, ctx):
+        known = ctx.residents_by_id_number([r.id_number for _, r in batch])
+        problems: Problems = {}
+        for line, r in batch:
+            ref = known.get(r.id_number)
+            if ref is None:
+                problems[line] = RowError("id_number", _("未找到该身份证号的居民，请先导入居民"))
+            elif not ctx.in_scope(ref.unit_path):
+                problems[line] = ctx.scope_error("id_number", _("该居民"))
+        return problems
+
+    def write(self, batch: list[SpecialRowIn], ctx):
+        known = ctx.residents_by_id_number([r.id_number for r in batch])
+        resident_ids = [known[r.id_number].id for r in batch]
+        existing = {e.resident_id: e for e in SpecialPopulationEntry.objects.filter(resident_id__in=resident_ids)}
+        new, changed = [], []
+        for r, rid in zip(batch, resident_ids, strict=True):
+            e = existing.get(rid)
+            values = {"tags": r.tags, "needs": r.needs, "helper": r.helper, "reviewed_on": r.reviewed_on}
+            if e is None:
+                new.append(SpecialPopulationEntry(resident_id=rid, **values))
+            elif any(getattr(e, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(e, k, v)
+                changed.append(e)
+        SpecialPopulationEntry.objects.bulk_create(new, batch_size=1000)
+        if changed:
+            SpecialPopulationEntry.objects.bulk_update(changed, ["tags", "needs", "helper", "reviewed_on"], batch_size=500)
+        return WriteCounts(created=len(new), updated=len(changed), unchanged=len(batch) - len(new) - len(changed))

@@ -1,0 +1,319 @@
+"""Running an import: two streaming passes over the file and one transaction.
+
+Pass 1 (check) parses every row, runs the kind's set-based checks, finds duplicates, counts rows and
+collects every problem with its line. If any row is invalid and ``skip_invalid`` is false, nothing
+is written. Pass 2 (write) reads the file again and hands the good rows to the kind's ``write`` in
+batches, all inside ONE transaction with the audit row, so an error or a crash half-way leaves the
+database exactly as it was.
+
+The ImportJob row is the progress a web page polls (``rows_done``/``rows_total``/``status``). While
+pass 2 holds the write transaction those counters are written through a second connection on
+PostgreSQL (SQLite allows one writer, so there the counters move again at commit; pass
+``progress=`` to follow the rows in-process).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wuyiqu.audit import actions as audit
+
+from .models import ImportJob, ImportStatus
+from .parsers import iter_records
+from .registry import Batch, FileError, ImportContext, ImportKind, RowError, WriteCounts, get_kind
+
+log = logging.getLogger(__name__)
+
+ERRORS_KEPT = 1000  # problems stored on the job; all of them go to ``report``
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    line: int
+    field: str  # the column key ("" for the whole row)
+    message: str
+    duplicate: bool = False
+    header: str = ""  # the column's Chinese header, for people
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "header": self.header, "message": self.message}
+
+    def __str__(self) -> str:
+        where = _("第%(line)d行") % {"line": self.line} if self.line else _("文件")
+        name = self.header or self.field
+        return f"{where} {name}：{self.message}" if name else f"{where}：{self.message}"
+
+
+Progress = Callable[[str, int, int], None]  # (phase "check"/"write", rows done, rows total or 0)
+Report = Callable[[RowProblem], None]
+
+
+class _JobProgress:
+    """Writes rows_done/rows_total of the job at most once a second, never inside the caller's
+    transaction: outside one it uses the default connection (autocommit); inside one, on PostgreSQL,
+    a private second connection so that the poller sees the counters before the commit."""
+
+    def __init__(self, job: ImportJob, callback: Progress | None):
+        self.job = job
+        self.callback = callback
+        self._last = 0.0
+        self._side = None
+
+    def __call__(self, phase: str, done: int, total: int, *, force: bool = False) -> None:
+        if self.callback:
+            self.callback(phase, done, total)
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_EVERY_SECONDS:
+            return
+        self._last = now
+        self.job.rows_done, self.job.rows_total = done, total
+        if not connection.in_atomic_block:
+            ImportJob.objects.filter(pk=self.job.pk).update(rows_done=done, rows_total=total)
+        elif connection.vendor == "postgresql":
+            try:
+                if self._side is None:
+                    self._side = type(connection)(dict(connection.settings_dict), alias="imports_progress")
+                with self._side.cursor() as cur:
+                    cur.execute(f"UPDATE {ImportJob._meta.db_table} SET rows_done = %s, rows_total = %s WHERE id = %s",
+                                [done, total, self.job.pk])
+            except Exception:  # progress is a courtesy; never let it break the import
+                log.warning("could not write import progress", exc_info=True)
+
+    def close(self) -> None:
+        if self._side is not None:
+            self._side.close()
+            self._side = None
+
+
+class ImportRefused(Exception):
+    """Raised inside the write transaction to roll it back; the job holds the reason."""
+
+
+def create_job(*, kind: str, filename: str, actor=None, scope=None, skip_invalid: bool = False,
+               stored_path: str = "") -> ImportJob:
+    """A pending job (for the web page, which creates it, starts a thread and polls it)."""
+    return ImportJob.objects.create(
+        kind=kind, filename=filename, stored_path=stored_path, skip_invalid=skip_invalid,
+        created_by=actor if (actor is not None and getattr(actor, "is_authenticated", False)) else None,
+        scope=scope, status=ImportStatus.PENDING,
+    )
+
+
+def _batches(kind: ImportKind, ctx: ImportContext, path: Path, skip_lines: set[int] | None,
+             problems: list[RowProblem] | None) -> Iterator[Batch]:
+    """Parsed rows of the file in batches of kind.batch_size. In pass 1 (``problems`` given) rows that
+    do not parse are added to ``problems``; in pass 2 lines in ``skip_lines`` are left out."""
+    batch: Batch = []
+    size = kind.batch_size
+    parse = kind.parse_row
+    for line, raw in iter_records(path, kind.columns):
+        if skip_lines and line in skip_lines:
+            continue
+        try:
+            parsed = parse(raw, ctx)
+        except RowError as exc:
+            if problems is None:  # pass 1 saw this row valid: the file changed between the passes
+                raise FileError(_("文件在导入过程中被修改（第%(line)d行）") % {"line": line}) from None
+            problems.append(RowProblem(line, exc.field, exc.message))
+            continue
+        batch.append((line, parsed))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_invalid: bool = False,
+               progress: Progress | None = None, report: Report | None = None,
+               job: ImportJob | None = None, filename: str | None = None) -> ImportJob:
+    """Import ``path`` as ``kind`` on behalf of ``actor`` (None: the console), restricted to the
+    subtree of ``scope`` (a Unit; None: everything). Returns the finished ImportJob: status
+    ``succeeded`` with the counts, or ``failed`` with ``message`` and ``errors`` (nothing written).
+
+    ``progress(phase, done, total)`` is called as rows go by; ``report(problem)`` once for every
+    invalid or duplicate row. ``job``: a pending job made by ``create_job`` (the web page's thread);
+    otherwise one is created. Unknown kinds raise KeyError before any job exists.
+    """
+    import_kind = get_kind(kind)
+    path = Path(path)
+    if job is None:
+        job = create_job(kind=kind, filename=filename or path.name, actor=actor, scope=scope,
+                         skip_invalid=skip_invalid, stored_path="")
+    job.status = ImportStatus.RUNNING
+    job.started_at = timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    tracker = _JobProgress(job, progress)
+    try:
+        return _run(import_kind, job, path, actor, scope, skip_invalid, tracker, report)
+    except FileError as exc:
+        return _finish_failed(job, actor, str(exc), [])
+    except Exception as exc:
+        log.exception("import %s of %s failed", kind, path)
+        _finish_failed(job, actor, _("导入出错，未导入任何数据：%(e)s") % {"e": exc}, [])
+        raise
+    finally:
+        tracker.close()
+
+
+def _run(kind: ImportKind, job: ImportJob, path: Path, actor, scope, skip_invalid: bool,
+         tracker: _JobProgress, report: Report | None) -> ImportJob:
+    ctx = ImportContext(actor=actor, scope=scope, job=job, phase="check")
+    kept: list[RowProblem] = []
+    invalid = duplicate = 0
+    skip_lines: set[int] = set()
+    keys: dict[Any, int] = {}
+    rows_total = 0
+
+    headers = {c.key: c.header for c in kind.columns}
+
+    def note(problem: RowProblem) -> None:
+        nonlocal invalid, duplicate
+        if problem.field and not problem.header:
+            problem = RowProblem(problem.line, problem.field, problem.message, problem.duplicate,
+                                 headers.get(problem.field, problem.field))
+        if problem.duplicate:
+            duplicate += 1
+        else:
+            invalid += 1
+        skip_lines.add(problem.line)
+        if len(kept) < ERRORS_KEPT:
+            kept.append(problem)
+        if report:
+            report(problem)
+
+    # Pass 1: parse and check everything, write nothing.
+    parse_problems: list[RowProblem] = []
+    for batch in _batches(kind, ctx, path, None, parse_problems):
+        for p in parse_problems:
+            note(p)
+        rows_total += len(batch) + len(parse_problems)
+        parse_problems.clear()
+        found = kind.check(batch, ctx)
+        for line, parsed in batch:
+            err = found.get(line)
+            if err is not None:
+                note(RowProblem(line, err.field, err.message))
+                continue
+            key = kind.row_key(parsed)
+            if key is not None:
+                first = keys.setdefault(key, line)
+                if first != line:
+                    note(RowProblem(line, "", _("与第%(first)d行重复，已跳过") % {"first": first}, duplicate=True))
+        tracker("check", rows_total, 0)
+    for p in parse_problems:  # rows after the last full batch that did not parse
+        note(p)
+    rows_total += len(parse_problems)
+    del keys
+    tracker("check", rows_total, rows_total, force=True)
+
+    job.rows_total = rows_total
+    job.invalid, job.duplicate = invalid, duplicate
+    job.errors = [p.as_dict() for p in kept]
+    if invalid and not skip_invalid:
+        message = _("共%(n)d行有错误，未导入任何数据；请改正后重新导入，或选择跳过错误行") % {"n": invalid}
+        return _finish_failed(job, actor, message, kept)
+
+    # Pass 2: write the good rows in one transaction, with the audit row.
+    ctx.phase = "write"
+    counts = WriteCounts()
+    good = rows_total - invalid - duplicate
+    done = 0
+    with transaction.atomic():
+        for batch in _batches(kind, ctx, path, skip_lines, None):
+            counts += kind.write([parsed for _line, parsed in batch], ctx)
+            done += len(batch)
+            tracker("write", done, good)
+        if done != good:
+            raise FileError(_("文件在导入过程中被修改（行数不一致）"))
+        job.created, job.updated, job.unchanged, job.unmatched = (
+            counts.created, counts.updated, counts.unchanged, counts.unmatched)
+        job.rows_done = rows_total
+        job.status = ImportStatus.SUCCEEDED
+        job.finished_at = timezone.now()
+        job.message = summary(job)
+        job.save()
+        audit.record(actor=actor, action="imports.run", target=job, unit=job.scope,
+                     detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job)})
+    return job
+
+
+def _finish_failed(job: ImportJob, actor, message: str, kept: list[RowProblem]) -> ImportJob:
+    job.status = ImportStatus.FAILED
+    job.finished_at = timezone.now()
+    job.message = message
+    job.created = job.updated = job.unchanged = job.unmatched = 0
+    job.save()
+    audit.record(actor=actor, action="imports.run", target=job, unit=job.scope,
+                 detail={"kind": job.kind, "file": job.filename, "status": job.status, "message": message,
+                         **counts_of(job)})
+    return job
+
+
+def counts_of(job: ImportJob) -> dict[str, int]:
+    return {k: getattr(job, k) for k in ("rows_total", "created", "updated", "unchanged", "invalid", "duplicate",
+                                         "unmatched")}
+
+
+def summary(job: ImportJob) -> str:
+    """One Chinese line: 新增 12，更新 3，未变 0，错误 1，重复 2."""
+    parts = [
+        _("共%(n)d行") % {"n": job.rows_total},
+        _("新增%(n)d") % {"n": job.created},
+        _("更新%(n)d") % {"n": job.updated},
+        _("未变%(n)d") % {"n": job.unchanged},
+        _("错误%(n)d") % {"n": job.invalid},
+        _("重复%(n)d") % {"n": job.duplicate},
+    ]
+    if job.unmatched:
+        parts.append(_("未匹配%(n)d") % {"n": job.unmatched})
+    return "，".join(parts)
+
+
+def build_template(kind: str) -> bytes:
+    """The XLSX template of ``kind``: one header row with the Chinese headers (required ones marked
+    in the comment), a comment per header with its hint and English alias, and a 说明 sheet."""
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font, PatternFill
+
+    k = get_kind(kind)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = k.label[:31]
+    bold = Font(bold=True)
+    required_fill = PatternFill("solid", fgColor="FFF2CC")
+    for i, col in enumerate(k.columns, start=1):
+        cell = ws.cell(row=1, column=i, value=col.header)
+        cell.font = bold
+        if col.required:
+            cell.fill = required_fill
+        note = ("必填。" if col.required else "选填。") + (col.help or "") + f"（英文列名：{col.key}）"
+        cell.comment = Comment(note, "wuyiqu")
+        ws.column_dimensions[cell.column_letter].width = max(12, len(col.header) * 2 + 4)
+    ws.freeze_panes = "A2"
+    info = wb.create_sheet("说明")
+    info.append(["列标题", "英文列名", "必填", "说明"])
+    for cell in info[1]:
+        cell.font = bold
+    for col in k.columns:
+        info.append([col.header, col.key, "是" if col.required else "否", col.help])
+    if k.description:
+        info.append([])
+        info.append([k.description])
+    info.append([])
+    info.append(["第一张工作表的第一行是列标题，从第二行起每行一条记录。也可以保存为 CSV（UTF-8 或 GBK）上传。"])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
