@@ -3,4 +3,5 @@ from django.urls import include, path
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("wuyiqu.web.urls")),
+    path("", include("wuyiqu.health.urls")),
 ]

@@ -372,9 +372,9 @@ def do_end_measure_early(measure: Measure, *, actor, on: dt.date, reason: str) -
     m = _locked_measure(measure)
     if on < m.start_on:
         raise FactRefused(f"解除日期（{on}）不能早于开始日期（{m.start_on}）", "on")
-    refuse_future(on, "解除日期", "on")
     if on >= m.end_on:
         raise FactRefused(f"解除日期（{on}）应早于原结束日期（{m.end_on}）；如需延长请用延期", "on")
+    refuse_future(on, "解除日期", "on")
     old = m.end_on
     m.end_on = on
     m.save(update_fields=["end_on"])

@@ -1,0 +1,163 @@
+"""Health pages for community staff and above, within their scope: who is under which measure, who
+has not been tested, one person's timeline, and the early end / extension of a measure.
+
+Thin: parse the query, call a scoped selector or an action, render. Every look at these lists (and
+every export) writes an audit row, since they are health data about named people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from wuyiqu.audit import actions as audit
+from wuyiqu.lib import dates
+
+from . import actions, selectors
+from .exports import xlsx_response
+from .models import MeasureKind
+
+MAX_DAYS = 366
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _day(request, name: str = "on") -> tuple[dt.date, str]:
+    """The date in ``?on=`` (default today) and an error message when it did not parse."""
+    raw = request.GET.get(name, "")
+    if not raw:
+        return dates.today(), ""
+    try:
+        return dates.parse_date(raw), ""
+    except ValueError as exc:
+        return dates.today(), str(exc)
+
+
+def _days(request) -> tuple[int | None, str]:
+    raw = request.GET.get("days", "").strip()
+    if not raw:
+        return None, ""
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+        return None, f"天数应为1到{MAX_DAYS}之间的整数"
+    return int(raw), ""
+
+
+def _measure_rows(unit, on, kind):
+    return list(selectors.measures_on(unit, on=on, kind=kind))
+
+
+@login_required
+def measures(request, code: str):
+    unit = selectors.access_health_unit(request.user, code)
+    on, error = _day(request)
+    kind = request.GET.get("kind", "")
+    if kind and kind not in MeasureKind.values:
+        kind, error = "", "未知的措施类别"
+    rows = _measure_rows(unit, on, kind or None)
+    audit.record(actor=request.user, action="health.view_measures", unit=unit, ip=_client_ip(request),
+                 detail={"on": str(on), "kind": kind, "rows": len(rows)})
+    query = request.GET.urlencode()
+    return render(request, "health/measures.html", {
+        "unit": unit, "on": on, "kind": kind, "kinds": MeasureKind.choices, "rows": rows, "error": error,
+        "today": dates.today(), "can_change": selectors.may_see_health(request.user),
+        "export_url": reverse("health:measures_xlsx", args=[unit.code]) + (f"?{query}" if query else ""),
+    })
+
+
+@login_required
+def measures_xlsx(request, code: str):
+    unit = selectors.access_health_unit(request.user, code)
+    on, _error = _day(request)
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in MeasureKind.values else ""
+    rows = _measure_rows(unit, on, kind or None)
+    audit.record(actor=request.user, action="health.export_measures", unit=unit, ip=_client_ip(request),
+                 detail={"on": str(on), "kind": kind, "rows": len(rows)})
+    header = ["姓名", "身份证号", "住户", "措施", "开始日期", "结束日期", "来源地"]
+    data = [[m.resident.name if m.resident else "", m.id_masked,
+             (m.resident.household.address or m.resident.household.code) if m.resident else "",
+             str(m.get_kind_display()), m.start_on, m.end_on, m.origin] for m in rows]
+    return xlsx_response(f"measures-{unit.code}-{on}.xlsx", "管控人员", header, data)
+
+
+def _testing(request, unit):
+    on, error = _day(request)
+    days, days_error = _days(request)
+    return selectors.testing_status(unit, on=on, days=days), error or days_error
+
+
+@login_required
+def testing(request, code: str):
+    unit = selectors.access_health_unit(request.user, code)
+    status, error = _testing(request, unit)
+    audit.record(actor=request.user, action="health.view_testing", unit=unit, ip=_client_ip(request),
+                 detail={"on": str(status.on), "days": status.days, "rows": len(status.rows)})
+    query = request.GET.urlencode()
+    return render(request, "health/testing.html", {
+        "unit": unit, "status": status, "error": error,
+        "export_url": reverse("health:testing_xlsx", args=[unit.code]) + (f"?{query}" if query else ""),
+    })
+
+
+@login_required
+def testing_xlsx(request, code: str):
+    unit = selectors.access_health_unit(request.user, code)
+    status, _error = _testing(request, unit)
+    audit.record(actor=request.user, action="health.export_testing", unit=unit, ip=_client_ip(request),
+                 detail={"on": str(status.on), "days": status.days, "rows": len(status.rows)})
+    header = ["姓名", "身份证号", "住户", "最近采样日期", "免检"]
+    data = [[row.resident.name, row.resident.id_masked, row.resident.household.address or row.resident.household.code,
+             row.last_sampled_on or "", row.exempt_reason] for row in [*status.rows, *status.exempt]]
+    return xlsx_response(f"testing-{unit.code}-{status.on}.xlsx", "核酸检测", header, data)
+
+
+@login_required
+def timeline(request, resident_id: int):
+    resident = selectors.access_health_resident(request.user, resident_id)
+    entries = selectors.timeline(resident)
+    audit.record(actor=request.user, action="health.view_timeline", target=resident, unit=resident.household.unit,
+                 ip=_client_ip(request), detail={"entries": len(entries)})
+    return render(request, "health/timeline.html", {
+        "resident": resident, "entries": entries, "today": dates.today(),
+        "can_change": selectors.may_see_health(request.user),
+    })
+
+
+def _change_measure(request, measure_id: int, change) -> HttpResponse:
+    measure = selectors.access_measure_by_id(request.user, measure_id)
+    try:
+        day = dates.parse_date(request.POST.get("on", ""))
+    except ValueError as exc:
+        messages.error(request, f"日期：{exc}")
+    else:
+        try:
+            change(measure, day, request.POST.get("reason", ""))
+        except actions.FactRefused as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "已保存")
+    if measure.resident_id:
+        return redirect("health:timeline", resident_id=measure.resident_id)
+    return redirect("web:home")
+
+
+@require_POST
+@login_required
+def end_measure_early(request, measure_id: int):
+    return _change_measure(request, measure_id, lambda m, day, reason: actions.do_end_measure_early(
+        m, actor=request.user, on=day, reason=reason))
+
+
+@require_POST
+@login_required
+def extend_measure(request, measure_id: int):
+    return _change_measure(request, measure_id, lambda m, day, reason: actions.do_extend_measure(
+        m, actor=request.user, until=day, reason=reason))
