@@ -5,12 +5,11 @@ something that does not exist — and anonymous visitors are sent to the login p
 from __future__ import annotations
 
 import pytest
+from conftest import WENLONG_COMMUNITY
 
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.imports.services import create_job
 from wuyiqu.units.models import Household, Resident, SpecialPopulationEntry, Unit, UnitKind
-
-from conftest import WENLONG_COMMUNITY
 
 
 @pytest.fixture
