@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "wuyiqu.standards",
     "wuyiqu.imports",
     "wuyiqu.web",
+    "wuyiqu.api",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,194 @@
+"""The nat-results import: parsing, idempotence, unmatched people, positives as cases, partitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.db import connection
+
+from wuyiqu.health import nat_import
+from wuyiqu.health.models import CaseType, FactSource, NatResult, PositiveCase
+from wuyiqu.imports.models import ImportStatus
+from wuyiqu.imports.registry import RowError
+from wuyiqu.imports.services import run_import
+from wuyiqu.lib import crypto
+from wuyiqu.lib.idcard import check_digit
+from wuyiqu.units.models import Resident, Unit
+
+NOW = dt.datetime(2022, 11, 25, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+STRANGER = "110101198001010" + "01"  # completed with its check digit below
+STRANGER += check_digit(STRANGER)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def _people(n: int) -> list[tuple[Resident, str]]:
+    return [(r, r.reveal_id_number()) for r in Resident.objects.select_related("household").order_by("id")[:n]]
+
+
+def _csv(tmp_path, lines: list[str], *, name="nat.csv", encoding="utf-8", header="身份证号,采样时间,检测结果"):
+    path = tmp_path / name
+    path.write_bytes(("\n".join([header, *lines]) + "\n").encode(encoding))
+    return path
+
+
+def test_it_imports_results_matched_to_residents_and_their_units(world, tmp_path):
+    (r1, n1), (r2, n2) = _people(2)
+    path = _csv(tmp_path, [f"{n1},2022-11-24 08:30,阴性", f"{n2},2022-11-24 09:05:10,negative"])
+    job = run_import(kind="nat-results", path=path)
+    assert job.status == ImportStatus.SUCCEEDED, job.errors
+    assert (job.created, job.unchanged, job.unmatched, job.invalid) == (2, 0, 0, 0)
+    row = NatResult.objects.get(resident_id=r1.pk)
+    assert row.unit_id == r1.household.unit_id
+    assert row.id_hash == crypto.cipher().lookup_hash(n1)
+    assert row.sampled_on == dt.date(2022, 11, 24)
+    assert row.sampled_at == dt.datetime(2022, 11, 24, 0, 30, tzinfo=dt.UTC)  # 08:30 in Shanghai
+    assert row.result == "negative"
+    assert NatResult.objects.get(resident_id=r2.pk).sampled_at.astimezone(NOW.tzinfo).time() == dt.time(9, 5, 10)
+
+
+def test_it_reads_gbk_files_with_english_headers_too(world, tmp_path):
+    (_r, n1), = _people(1)
+    path = _csv(tmp_path, [f"{n1},2022-11-24 08:30,阳性"], encoding="gbk")
+    assert run_import(kind="nat-results", path=path).created == 1
+    path = _csv(tmp_path, [f"{n1},2022-11-23 08:30,positive"], name="en.csv", header="id_number,sampled_at,result")
+    assert run_import(kind="nat-results", path=path).created == 1
+    assert NatResult.objects.count() == 2
+
+
+def test_it_reports_duplicates_in_the_file_and_adds_nothing_twice_across_files(world, tmp_path):
+    (_r1, n1), (_r2, n2) = _people(2)
+    lines = [f"{n1},2022-11-24 08:30,阴性", f"{n2},2022-11-24 08:31,阴性", f"{n1},2022-11-24 08:30:00,阴性"]
+    job = run_import(kind="nat-results", path=_csv(tmp_path, lines))
+    assert (job.created, job.duplicate) == (2, 1)
+    assert job.errors[0]["line"] == 4 and "重复" in job.errors[0]["message"]
+    again = run_import(kind="nat-results", path=_csv(tmp_path, lines[:2] + [f"{n2},2022-11-25 08:00,阴性"], name="b.csv"))
+    assert (again.created, again.unchanged) == (1, 2)
+    assert NatResult.objects.count() == 3
+
+
+def test_it_keeps_and_counts_results_of_people_not_on_the_register(world, tmp_path):
+    (_r, n1), = _people(1)
+    job = run_import(kind="nat-results", path=_csv(tmp_path, [f"{n1},2022-11-24 08:30,阴性",
+                                                             f"{STRANGER},2022-11-24 08:40,阴性"]))
+    assert (job.created, job.unmatched) == (2, 1)
+    kept = NatResult.objects.get(id_hash=crypto.cipher().lookup_hash(STRANGER))
+    assert kept.resident_id is None and kept.unit_id is None
+
+
+def test_a_positive_result_is_an_asymptomatic_case_on_its_sample_date(world, tmp_path):
+    (r1, n1), = _people(1)
+    lines = [f"{n1},2022-11-24 08:30,阳性", f"{n1},2022-11-24 18:30,阳性", f"{STRANGER},2022-11-23 10:00,positive"]
+    run_import(kind="nat-results", path=_csv(tmp_path, lines))
+    case = PositiveCase.objects.get(resident=r1)
+    assert (case.reported_on, case.case_type, case.source) == (dt.date(2022, 11, 24), CaseType.ASYMPTOMATIC, FactSource.NAT)
+    assert case.unit_id == r1.household.unit_id
+    unmatched_case = PositiveCase.objects.get(id_hash=crypto.cipher().lookup_hash(STRANGER))
+    assert unmatched_case.resident_id is None and unmatched_case.id_masked.startswith("1101")
+    run_import(kind="nat-results", path=_csv(tmp_path, lines, name="again.csv"))
+    assert PositiveCase.objects.count() == 2
+
+
+def test_a_positive_result_adds_no_case_when_one_is_recorded_that_day(world, tmp_path):
+    (r1, n1), = _people(1)
+    PositiveCase.objects.create(resident=r1, unit=r1.household.unit, id_hash=crypto.cipher().lookup_hash(n1),
+                                reported_on=dt.date(2022, 11, 24), case_type=CaseType.CONFIRMED)
+    run_import(kind="nat-results", path=_csv(tmp_path, [f"{n1},2022-11-24 08:30,阳性"]))
+    assert list(PositiveCase.objects.values_list("case_type", flat=True)) == [CaseType.CONFIRMED]
+
+
+@pytest.mark.parametrize(("cell", "field", "reason"), [
+    ("{n},2022-11-25 12:01,阴性", "sampled_at", "晚于现在"),
+    ("{n},2022-11-24 8:30,阴性", "sampled_at", "格式不对"),
+    ("{n},2022/11/24,阴性", "sampled_at", "格式不对"),
+    ("{n},2022-02-30 08:00,阴性", "sampled_at", "不存在"),
+    ("{n},2022-11-24 25:00,阴性", "sampled_at", "不存在"),
+    ("{n},2022-11-24 08:30,弱阳", "result", "无法识别"),
+    ("{n},2022-11-24 08:30,", "result", "不能为空"),
+    ("{bad},2022-11-24 08:30,阴性", "id_number", "校验位"),
+    ("12345,2022-11-24 08:30,阴性", "id_number", "18位"),
+])
+def test_a_bad_row_is_reported_with_its_line_and_nothing_is_imported(world, tmp_path, cell, field, reason):
+    (_r, n1), (_r2, n2) = _people(2)
+    bad = n2[:17] + ("0" if n2[17] != "0" else "1")
+    path = _csv(tmp_path, [f"{n1},2022-11-24 08:30,阴性", cell.format(n=n2, bad=bad)])
+    job = run_import(kind="nat-results", path=path)
+    assert job.status == ImportStatus.FAILED
+    assert [(e["line"], e["field"]) for e in job.errors] == [(3, field)]
+    assert reason in job.errors[0]["message"]
+    assert NatResult.objects.count() == 0
+
+
+def test_the_lean_id_check_agrees_with_the_full_one():
+    from wuyiqu.lib.idcard import InvalidIdNumber, parse_id_number
+
+    parser = nat_import.NatParser(now=NOW)
+    base = "50022219900101123"
+    for candidate in [base + c for c in "0123456789X"] + ["500222199002301234", "50022218800101123X",
+                                                           "5002221990010112３4", "x" * 18]:
+        try:
+            parse_id_number(candidate)
+            full_ok = True
+        except InvalidIdNumber:
+            full_ok = False
+        try:
+            parser.id_number(candidate)
+            lean_ok = True
+        except RowError:
+            lean_ok = False
+        assert lean_ok == full_ok, candidate
+
+
+def test_the_fast_hash_is_the_registry_lookup_hash():
+    hasher = nat_import.IdHasher()
+    assert hasher(STRANGER) == crypto.cipher().lookup_hash(STRANGER)
+    assert hasher(STRANGER) == crypto.cipher().lookup_hash(STRANGER)  # and from the cache
+
+
+def test_a_scoped_importer_cannot_write_results_of_residents_outside_its_unit(world, alice, tmp_path):
+    outsider = Resident.objects.exclude(household__unit__path__startswith=alice.unit.path).first()
+    insider = Resident.objects.filter(household__unit__path__startswith=alice.unit.path).first()
+    path = _csv(tmp_path, [f"{insider.reveal_id_number()},2022-11-24 08:30,阴性",
+                           f"{outsider.reveal_id_number()},2022-11-24 08:30,阴性",
+                           f"{STRANGER},2022-11-24 08:30,阴性"])
+    job = run_import(kind="nat-results", path=path, actor=alice, scope=alice.unit)
+    assert job.status == ImportStatus.FAILED
+    assert [(e["line"], e["field"]) for e in job.errors] == [(3, "id_number")]
+    assert "管辖范围" in job.errors[0]["message"]
+    assert NatResult.objects.count() == 0
+
+
+def test_partitions_on_postgres_or_an_ordinary_table_on_sqlite(world, tmp_path):
+    (_r, n1), = _people(1)
+    run_import(kind="nat-results", path=_csv(tmp_path, [f"{n1},2022-11-24 08:30,阴性", f"{n1},2022-10-03 08:30,阴性"]))
+    assert NatResult.objects.filter(sampled_on__gte=dt.date(2022, 11, 1)).count() == 1
+    if connection.vendor != "postgresql":
+        assert nat_import.ensure_nat_partitions(dt.date(2022, 1, 1), dt.date(2022, 12, 31)) == []
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'health_natresult'::regclass")
+        assert cur.fetchone() == ("r",)
+        cur.execute("SELECT count(*) FROM ONLY health_natresult_w20221121")
+        assert cur.fetchone() == (1,)
+        cur.execute("SELECT count(*) FROM health_natresult_w20221003")
+        assert cur.fetchone() == (1,)
+    # A week without a partition lands in DEFAULT; creating its partition later moves the row.
+    NatResult.objects.create(id_hash="x" * 64, sampled_at=NOW - dt.timedelta(days=300),
+                             sampled_on=dt.date(2022, 1, 29), result="negative")
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM health_natresult_default")
+        assert cur.fetchone() == (1,)
+    assert nat_import.ensure_nat_partitions(dt.date(2022, 1, 29), dt.date(2022, 1, 29)) == ["health_natresult_w20220124"]
+    assert nat_import.ensure_nat_partitions(dt.date(2022, 1, 29), dt.date(2022, 1, 29)) == []
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM health_natresult_default")
+        assert cur.fetchone() == (0,)
+        cur.execute("SELECT count(*) FROM health_natresult_w20220124")
+        assert cur.fetchone() == (1,)
+    assert Unit.objects.exists()

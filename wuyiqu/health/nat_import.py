@@ -1,0 +1,397 @@
+"""The ``nat-results`` import kind (核酸检测结果) and the weekly partitions of its table.
+
+A mass-testing round brings a million rows a day, so this kind is built for speed while keeping every
+rule of an import (all-or-nothing, each bad row reported with its line, re-import adds nothing):
+
+- ``parse_row`` does no database work and no hashing: the ID number is checked (length, birth date,
+  GB 11643 check digit) with a lean check that agrees with ``lib.idcard.parse_id_number`` (which it
+  calls for the message when a number is wrong), the time with ``datetime.fromisoformat``.
+- ``write`` hashes the numbers (HMAC, the registry's lookup hash), streams the batch into a temporary
+  staging table (PostgreSQL ``COPY``, SQLite ``executemany``) and merges it with ONE
+  ``INSERT … SELECT … ON CONFLICT DO NOTHING`` that matches residents by a join on ``id_hash``:
+  set-based, never a query per row. The primary key (id_hash, sampled_on, sampled_at) is what makes
+  a second import of the same result add nothing.
+- A positive result is also a positive case on its sample date (SPEC §7): it is handed to
+  ``health.actions.write_cases`` (type 无症状 unless a case is already recorded that day).
+- A number that matches no resident is kept (a person tested here who is not on the register) with
+  resident and unit empty, and counted as unmatched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from collections.abc import Iterable, Sequence
+from operator import mul
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wuyiqu.imports.registry import (
+    Batch, Column, ImportContext, ImportKind, Problems, RowError, WriteCounts, register_kind,
+)
+from wuyiqu.lib import crypto
+from wuyiqu.lib.idcard import InvalidIdNumber, parse_id_number
+
+from .models import NatResult, NatResultValue
+
+TABLE = NatResult._meta.db_table  # health_natresult
+DEFAULT_PARTITION = f"{TABLE}_default"
+STAGE = "nat_stage"
+_PARTITION_LOCK = 0x6E617470  # pg_advisory_xact_lock key: one partition creator at a time
+
+RESULT_ALIASES: dict[str, str] = {
+    "negative": NatResultValue.NEGATIVE,
+    "positive": NatResultValue.POSITIVE,
+    "阴性": NatResultValue.NEGATIVE,
+    "阳性": NatResultValue.POSITIVE,
+}
+
+# A parsed row: (normalised ID number, local sample time "YYYY-MM-DD HH:MM:SS", result value).
+NatRow = tuple[str, str, str]
+
+
+# --- partitions (PostgreSQL) ---------------------------------------------------------------------
+
+def week_start(day: dt.date) -> dt.date:
+    """The Monday of ``day``'s week: partitions run Monday to Sunday."""
+    return day - dt.timedelta(days=day.weekday())
+
+
+def partition_name(monday: dt.date) -> str:
+    return f"{TABLE}_w{monday:%Y%m%d}"
+
+
+def existing_partitions() -> set[str]:
+    """Names of the partitions of the results table (empty on SQLite)."""
+    if connection.vendor != "postgresql":
+        return set()
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = %s::regclass", [TABLE])
+        return {name for (name,) in cur.fetchall()}
+
+
+def ensure_nat_partitions(first: dt.date, last: dt.date) -> list[str]:
+    """Create the weekly partitions covering ``first`` … ``last`` that do not exist yet; return
+    their names. Rows of those weeks already sitting in the DEFAULT partition are moved into the new
+    one (PostgreSQL refuses to attach a partition whose rows the default partition holds). Each
+    week is one short transaction of its own unless the caller holds one. Does nothing on SQLite."""
+    if connection.vendor != "postgresql" or last < first:
+        return []
+    have = existing_partitions()
+    wanted = []
+    monday = week_start(first)
+    while monday <= last:
+        if partition_name(monday) not in have:
+            wanted.append(monday)
+        monday += dt.timedelta(days=7)
+    created = []
+    for monday in wanted:
+        name = partition_name(monday)
+        lo, hi = monday.isoformat(), (monday + dt.timedelta(days=7)).isoformat()
+        with transaction.atomic(), connection.cursor() as cur:
+            # Two imports may want the same week at once: the lock makes the second one wait and
+            # then see the partition the first one made.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_PARTITION_LOCK])
+            cur.execute("SELECT to_regclass(%s)", [name])
+            if cur.fetchone()[0] is not None:
+                continue
+            # CREATE … (LIKE) + ATTACH rather than CREATE … PARTITION OF: ATTACH takes only a SHARE
+            # UPDATE EXCLUSIVE lock on the parent, so readers and other imports are not blocked.
+            cur.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            cur.execute(
+                f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE sampled_on >= '{lo}' AND sampled_on < '{hi}' "
+                f"RETURNING *) INSERT INTO {name} SELECT * FROM moved")
+            cur.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM ('{lo}') TO ('{hi}')")
+        created.append(name)
+    return created
+
+
+# --- parsing (no database) -----------------------------------------------------------------------
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ZERO_SUM = 48 * sum(_WEIGHTS)  # the weights times ord("0"): digits' bytes minus this is the digits' sum
+_CHECK_CHARS = "10X98765432"
+
+
+class NatParser:
+    """Checks one row's cells; keeps what it learnt in small caches (valid birth dates)."""
+
+    def __init__(self, now: dt.datetime | None = None):
+        local_now = timezone.localtime(now or timezone.now())
+        self.now_text = local_now.strftime("%Y-%m-%d %H:%M:%S")
+        self._birth_ok: dict[str, bool] = {}  # at most ~45,000 distinct birth dates
+
+    def id_number(self, raw: str) -> str:
+        number = raw.strip().upper()
+        if len(number) == 18 and number.isascii() and number[:17].isdigit():
+            total = sum(map(mul, number[:17].encode(), _WEIGHTS)) - _ZERO_SUM
+            if _CHECK_CHARS[total % 11] == number[17]:
+                birth = number[6:14]
+                ok = self._birth_ok.get(birth)
+                if ok is None:
+                    try:
+                        ok = dt.date(int(birth[:4]), int(birth[4:6]), int(birth[6:])).year >= 1890
+                    except ValueError:
+                        ok = False
+                    self._birth_ok[birth] = ok
+                if ok:
+                    return number
+        if not number:
+            raise RowError("id_number", _("身份证号不能为空"))
+        try:  # the full check, for its reason
+            parse_id_number(number)
+        except InvalidIdNumber as exc:
+            raise RowError("id_number", str(exc)) from None
+        raise RowError("id_number", _("身份证号无效"))  # pragma: no cover (the checks agree)
+
+    def sampled_at(self, raw: str) -> str:
+        """``YYYY-MM-DD HH:MM[:SS]`` (also with ``/``) -> ``YYYY-MM-DD HH:MM:SS``, a real local time
+        that is not in the future."""
+        text = raw.strip()
+        norm = text.replace("/", "-")
+        n = len(norm)
+        if n == 16:
+            norm += ":00"
+        if not (len(norm) == 19 and norm.isascii() and norm[4] == "-" and norm[7] == "-" and norm[10] == " "
+                and norm[13] == ":" and norm[16] == ":" and (norm[:4] + norm[5:7] + norm[8:10] + norm[11:13]
+                                                              + norm[14:16] + norm[17:]).isdigit()):
+            if not text:
+                raise RowError("sampled_at", _("采样时间不能为空"))
+            raise RowError("sampled_at", _("采样时间“%(v)s”格式不对，应为 YYYY-MM-DD HH:MM[:SS]") % {"v": text})
+        try:
+            dt.datetime.fromisoformat(norm)
+        except ValueError:
+            raise RowError("sampled_at", _("采样时间“%(v)s”不存在") % {"v": text}) from None
+        if norm > self.now_text:  # same fixed-width format: text order is time order
+            raise RowError("sampled_at", _("采样时间“%(v)s”晚于现在") % {"v": text})
+        return norm
+
+    def result(self, raw: str) -> str:
+        text = raw.strip()
+        value = RESULT_ALIASES.get(text) or RESULT_ALIASES.get(text.lower())
+        if value is None:
+            if not text:
+                raise RowError("result", _("检测结果不能为空"))
+            raise RowError("result", _("检测结果“%(v)s”无法识别，可填：阴性、阳性、negative、positive") % {"v": text})
+        return value
+
+    def parse(self, id_number: str, sampled_at: str, result: str) -> NatRow:
+        return (self.id_number(id_number), self.sampled_at(sampled_at), self.result(result))
+
+
+# --- writing (set-based) -------------------------------------------------------------------------
+
+class IdHasher:
+    """The registry's lookup hash of ID numbers (``crypto.FieldCipher.lookup_hash``), with a cache.
+
+    Within one mass-testing round a number appears once, so the cache only pays when a file (or a
+    long API session) holds several rounds; it is bounded so a huge file cannot grow it without end.
+    """
+
+    MAX_CACHED = 200_000
+
+    def __init__(self):
+        # lookup_hash strips, upper-cases and calls hmac.new; our numbers are normalised already,
+        # so one call of the one-shot C HMAC gives the same hex (asserted by the tests) at a third
+        # of the cost.
+        self._key = crypto.cipher()._hash_key
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, number: str) -> str:
+        h = self._cache.get(number)
+        if h is None:
+            h = hmac.digest(self._key, number.encode(), "sha256").hex()
+            if len(self._cache) >= self.MAX_CACHED:
+                self._cache.clear()
+            self._cache[number] = h
+        return h
+
+    def many(self, numbers: Iterable[str]) -> list[str]:
+        return [self(n) for n in numbers]
+
+
+def _utc_text(local_text: str, tz) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` local -> the same in UTC, as Django stores datetimes in SQLite."""
+    naive = dt.datetime.fromisoformat(local_text)
+    return (naive.replace(tzinfo=tz).astimezone(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def write_nat_rows(rows: Sequence[NatRow], *, hasher: IdHasher | None = None) -> WriteCounts:
+    """Store valid parsed rows not stored yet, set-based; positives also become positive cases.
+
+    Returns created (new results), unchanged (already stored) and unmatched (rows whose number is
+    on no resident — kept with resident and unit empty). Opens no transaction and writes no audit
+    row: the caller (the import engine, the API) does both. Rows must be distinct."""
+    counts = WriteCounts()
+    if not rows:
+        return counts
+    hasher = hasher or IdHasher()
+    hashes = hasher.many(r[0] for r in rows)
+    first = min(r[1] for r in rows)[:10]
+    last = max(r[1] for r in rows)[:10]
+    ensure_nat_partitions(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+    if connection.vendor == "postgresql":
+        created, unmatched = _merge_postgres(rows, hashes)
+    else:
+        created, unmatched = _merge_sqlite(rows, hashes)
+    counts.created = created
+    counts.unchanged = len(rows) - created
+    counts.unmatched = unmatched
+    positives = [(r, h) for r, h in zip(rows, hashes, strict=True) if r[2] == NatResultValue.POSITIVE]
+    if positives:
+        _record_positive_cases(positives)
+    return counts
+
+
+_RESIDENT_JOIN = (
+    "LEFT JOIN units_resident r ON r.id_hash = s.id_hash "
+    "LEFT JOIN units_household h ON h.id = r.household_id"
+)
+
+
+def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int]:
+    tz = settings.TIME_ZONE
+    with connection.cursor() as cur:
+        # Session-local, reused by every batch of the import; emptied before each batch.
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (id_hash text, sampled_local timestamp, "
+                    "sampled_on date, result text)")
+        cur.execute(f"TRUNCATE {STAGE}")
+        # Every value is hex, digits or a fixed word: no tab, newline or backslash to escape, so
+        # the COPY text is built by plain joins (the fastest way to feed COPY from Python).
+        buf = "".join([f"{h}\t{r[1]}\t{r[1][:10]}\t{r[2]}\n" for r, h in zip(rows, hashes, strict=True)])
+        with cur.cursor.copy(f"COPY {STAGE} (id_hash, sampled_local, sampled_on, result) FROM STDIN") as copy:
+            step = 1 << 22
+            for i in range(0, len(buf), step):
+                copy.write(buf[i:i + step])
+        del buf
+        # One statement: match residents (one join), insert what is new, count both.
+        cur.execute(
+            f"""
+            WITH src AS MATERIALIZED (
+                SELECT s.id_hash, r.id AS resident_id, h.unit_id, s.sampled_local, s.sampled_on, s.result
+                FROM {STAGE} s {_RESIDENT_JOIN}
+            ), ins AS (
+                INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result)
+                SELECT id_hash, resident_id, unit_id, sampled_local AT TIME ZONE %s, sampled_on, result FROM src
+                ON CONFLICT DO NOTHING
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM src WHERE resident_id IS NULL)
+            """, [tz])
+        created, unmatched = cur.fetchone()
+    return created, unmatched
+
+
+def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int]:
+    tz = timezone.get_default_timezone()
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (id_hash text, sampled_at text, sampled_on text, "
+                    "result text)")
+        cur.execute(f"DELETE FROM {STAGE}")
+        cur.executemany(
+            f"INSERT INTO {STAGE} (id_hash, sampled_at, sampled_on, result) VALUES (%s, %s, %s, %s)",
+            [(h, _utc_text(r[1], tz), r[1][:10], r[2]) for r, h in zip(rows, hashes, strict=True)])
+        # "WHERE true" before ON CONFLICT: SQLite's grammar needs it after a SELECT with a join.
+        cur.execute(
+            f"INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result) "
+            f"SELECT s.id_hash, r.id, h.unit_id, s.sampled_at, s.sampled_on, s.result FROM {STAGE} s "
+            f"{_RESIDENT_JOIN} WHERE true ON CONFLICT DO NOTHING")
+        created = cur.rowcount
+        cur.execute(f"SELECT count(*) FROM {STAGE} s WHERE NOT EXISTS "
+                    "(SELECT 1 FROM units_resident r WHERE r.id_hash = s.id_hash)")
+        (unmatched,) = cur.fetchone()
+    return created, unmatched
+
+
+def _record_positive_cases(positives: list[tuple[NatRow, str]]) -> None:
+    """A positive result is a positive case (无症状) on its sample date, unless a case of that person
+    on that date is recorded already (e.g. 确诊 from the cases import)."""
+    from .actions import CaseRow, write_cases
+    from .models import CaseType, FactSource, PositiveCase
+
+    hashes = sorted({h for _r, h in positives})
+    known: set[tuple[str, dt.date]] = set()
+    for i in range(0, len(hashes), 1000):
+        known.update(PositiveCase.objects.filter(id_hash__in=hashes[i:i + 1000]).values_list("id_hash", "reported_on"))
+    rows = []
+    for r, h in positives:
+        day = dt.date.fromisoformat(r[1][:10])
+        if (h, day) in known:
+            continue
+        known.add((h, day))
+        rows.append(CaseRow(reported_on=day, case_type=CaseType.ASYMPTOMATIC, id_number=r[0]))
+    if rows:
+        write_cases(rows, source=FactSource.NAT)
+
+
+# --- the import kind -----------------------------------------------------------------------------
+
+def residents_in_scope_check(hashes: list[str], scope) -> set[str]:
+    """Of ``hashes``, those held by residents OUTSIDE ``scope`` (a Unit): a scoped importer may not
+    write results about them. Numbers on no resident are fine (kept unmatched)."""
+    from wuyiqu.units.models import Resident
+
+    outside: set[str] = set()
+    uniq = sorted(set(hashes))
+    for i in range(0, len(uniq), 1000):
+        outside.update(
+            Resident.objects.filter(id_hash__in=uniq[i:i + 1000])
+            .exclude(household__unit__path__startswith=scope.path)
+            .values_list("id_hash", flat=True))
+    return outside
+
+
+@register_kind
+class NatResultKind(ImportKind):
+    name = "nat-results"
+    label = "核酸检测结果"
+    columns = (
+        Column("id_number", "身份证号", aliases=("公民身份号码", "证件号码", "身份证号码"), help="18位身份证号"),
+        Column("sampled_at", "采样时间", help="YYYY-MM-DD HH:MM[:SS]，北京时间"),
+        Column("result", "检测结果", aliases=("结果",), help="阴性/阳性（negative/positive）"),
+    )
+    description = "一人一次采样一行。阳性结果同时记为采样当日的阳性感染者（无症状）。身份证号不在登记名册中的结果也会保存，计为“未匹配”。"
+    batch_size = 100_000  # one COPY and one merge per 100,000 rows
+
+    def _parser(self, ctx: ImportContext) -> NatParser:
+        parser = ctx.state.get("nat_parser")
+        if parser is None:
+            parser = ctx.state["nat_parser"] = NatParser()
+        return parser
+
+    def _hasher(self, ctx: ImportContext) -> IdHasher:
+        hasher = ctx.state.get("nat_hasher")
+        if hasher is None:
+            hasher = ctx.state["nat_hasher"] = IdHasher()
+        return hasher
+
+    def parse_row(self, raw: dict[str, str], ctx: ImportContext) -> NatRow:
+        return self._parser(ctx).parse(raw["id_number"], raw["sampled_at"], raw["result"])
+
+    def row_key(self, parsed: NatRow) -> Any:
+        return (parsed[0], parsed[1])
+
+    def check(self, batch: Batch, ctx: ImportContext) -> Problems:
+        # Make the weeks' partitions now, in pass 1, outside the import's transaction: creating
+        # them inside it would hold their locks for the whole import.
+        if batch and ctx.phase == "check":
+            days = [p[1][:10] for _line, p in batch]
+            ensure_nat_partitions(dt.date.fromisoformat(min(days)), dt.date.fromisoformat(max(days)))
+        if ctx.scope is None or not batch:
+            return {}
+        hasher = self._hasher(ctx)
+        hashes = [hasher(p[0]) for _line, p in batch]
+        outside = residents_in_scope_check(hashes, ctx.scope)
+        if not outside:
+            return {}
+        return {line: ctx.scope_error("id_number", _("该居民")) for (line, _p), h in zip(batch, hashes, strict=True)
+                if h in outside}
+
+    def write(self, batch: list[NatRow], ctx: ImportContext) -> WriteCounts:
+        return write_nat_rows(batch, hasher=self._hasher(ctx))
