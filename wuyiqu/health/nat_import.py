@@ -31,7 +31,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wuyiqu.imports.registry import (
-    Batch, Column, ImportContext, ImportKind, Problems, RowError, WriteCounts, register_kind,
+    Batch,
+    Column,
+    ImportContext,
+    ImportKind,
+    Problems,
+    RowError,
+    WriteCounts,
+    register_kind,
 )
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import InvalidIdNumber, parse_id_number
