@@ -1,0 +1,490 @@
+"""The set-based evaluator: every titled unit of a tree judged against the profile on a date.
+
+A fixed number of aggregate queries gather the facts of all units at once (units, cases, measures,
+risk zones, households with their verification, residents with their nucleic-acid tests, the
+special-population ledger, inspections, incidents, surveys, titles, applications, signatures) —
+never a query per unit. The facts are then rolled up the tree in Python (a fact on a unit counts
+for that unit and every unit above it; a risk zone covers its unit, every unit above and every
+unit below), and the registered criteria are applied bottom-up, so that a village can look at the
+verdicts of the compounds and buildings below it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+
+from wuyiqu.lib.dates import window_start
+
+from . import criteria as C
+from .profiles import LEVELS, Profile, ProfileError, parse_profile
+
+EVALUATED_KINDS = LEVELS  # building, compound, group, village, community, street
+TIME_CRITERIA_NOTE = "no_case, no_close_contact, no_home_quarantine, no_returnee_under_control, no_risk_zone, incidents"
+
+
+@dataclass
+class UnitEvaluation:
+    unit: C.UnitRef
+    level: str
+    title: str
+    eligible: bool
+    named: bool
+    criteria: list[C.CriterionResult]
+    # For a unit that fails: the first day its failing time-window criteria all pass if nothing new
+    # happens (None when none of them fails, or when one waits on an open-ended risk zone).
+    earliest_pass_on: dt.date | None = None
+    waits_on_open_zone: bool = False
+    other_failures: list[str] = field(default_factory=list)  # failing criteria time alone won't fix
+
+    @property
+    def failed(self) -> list[str]:
+        return [c.id for c in self.criteria if not c.passed]
+
+    def as_contract(self) -> dict[str, Any]:
+        """The `wuyiqu evaluate --json` shape (SPEC §7) with a few harmless extra keys."""
+        return {
+            "unit": self.unit.code,
+            "kind": self.unit.kind,
+            "title": self.title,
+            "eligible": self.eligible,
+            "named": self.named,
+            "criteria": [c.as_dict() for c in self.criteria],
+            "name": self.unit.name,
+            "earliest_pass_on": self.earliest_pass_on.isoformat() if self.earliest_pass_on else None,
+        }
+
+
+# --- profiles ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _parsed(sha256: str, content_json: str) -> Profile:
+    import json
+
+    return parse_profile(json.loads(content_json))
+
+
+def parsed_profile(row) -> Profile:
+    """The validated ``Profile`` of a PolicyProfile row (cached by content digest)."""
+    import json
+
+    return _parsed(row.sha256, json.dumps(row.content, ensure_ascii=False, sort_keys=True))
+
+
+def profile_row_in_force(on: dt.date, name: str | None = None):
+    """The PolicyProfile row in force on ``on``: the latest activation with active_from ≤ on. With
+    ``name``, the newest version of that profile instead. ProfileError (Chinese) when there is none."""
+    from .models import PolicyActivation, PolicyProfile
+
+    if name:
+        row = PolicyProfile.objects.filter(name=name).order_by("-created_at", "-id").first()
+        if row is None:
+            raise ProfileError([f"没有名为“{name}”的政策配置"])
+        return row
+    act = (PolicyActivation.objects.filter(active_from__lte=on).select_related("profile")
+           .order_by("-active_from", "-created_at", "-id").first())
+    if act is None:
+        raise ProfileError([f"{on.isoformat()} 没有生效的政策配置"])
+    return act.profile
+
+
+# --- the queries --------------------------------------------------------------------------------------
+
+
+def _like_prefix(path: str) -> str:
+    return path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _tables():
+    from wuyiqu.units.models import Household, HouseholdVerification, Resident, Unit
+
+    return {
+        "unit": Unit._meta.db_table, "household": Household._meta.db_table,
+        "verification": HouseholdVerification._meta.db_table, "resident": Resident._meta.db_table,
+        "nat": __import__("wuyiqu.health.models", fromlist=["NatResult"]).NatResult._meta.db_table,
+    }
+
+
+def _years_before(on: dt.date, years: int) -> dt.date:
+    """``on`` minus ``years`` calendar years (29 Feb -> 28 Feb): born after it = younger than ``years``."""
+    try:
+        return on.replace(year=on.year - years)
+    except ValueError:
+        return on.replace(year=on.year - years, day=28)
+
+
+class _Gather:
+    """Runs the fixed set of queries for the units under ``root`` (None: all) on ``on``."""
+
+    def __init__(self, on: dt.date, profile: Profile, root):
+        self.on = on
+        self.profile = profile
+        self.root = root
+
+    def param(self, key: str, default: int) -> int:
+        values = [c.params[key] for c in self.profile.criteria if key in c.params]
+        return max(values) if values else default
+
+    def scoped(self, qs, field: str):
+        return qs if self.root is None else qs.filter(**{f"{field}__startswith": self.root.path})
+
+    def units(self) -> list[tuple]:
+        from wuyiqu.units.models import Unit
+
+        qs = Unit.objects.all()
+        if self.root is not None:
+            qs = qs.filter(Q(path__startswith=self.root.path) | Q(code__in=self.root.ancestor_codes))
+        return list(qs.order_by("depth", "id").values_list("id", "code", "name", "kind", "path", "parent_id", "depth"))
+
+    def households(self) -> list[tuple]:
+        """(id, unit_id, code, address, verified within verify_days) for every household in scope."""
+        t = _tables()
+        days = self.param("verify_days", 30)
+        sql = (f"SELECT h.id, h.unit_id, h.code, h.address, v.household_id IS NOT NULL "
+               f"FROM {t['household']} h "
+               f"LEFT JOIN (SELECT DISTINCT household_id FROM {t['verification']} "
+               f"WHERE verified_on >= %s AND verified_on <= %s) v ON v.household_id = h.id")
+        params: list[Any] = [window_start(self.on, days), self.on]
+        if self.root is not None:
+            sql += f" JOIN {t['unit']} u ON u.id = h.unit_id WHERE u.path LIKE %s ESCAPE '\\'"
+            params.append(_like_prefix(self.root.path))
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    def nat(self) -> list[tuple]:
+        """(household unit_id, non-exempt residents, of them tested within nat_days) per unit."""
+        t = _tables()
+        nat_spec = self.profile.get("nat_participation")
+        days = nat_spec.params["nat_days"] if nat_spec else 7
+        age = nat_spec.params["exempt_under_age"] if nat_spec else 3
+        born_by = _years_before(self.on, int(age))
+        start = window_start(self.on, days)
+        if connection.vendor == "postgresql":
+            # A hash semi-join over the window's tests beats a million index probes.
+            tested = (f"LEFT JOIN (SELECT DISTINCT resident_id FROM {t['nat']} "
+                      f"WHERE sampled_on >= %s AND sampled_on <= %s) n ON n.resident_id = r.id")
+            count_tested = "COUNT(n.resident_id)"
+            params: list[Any] = [start, self.on]
+        else:
+            tested = ""
+            count_tested = (f"SUM(CASE WHEN EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id "
+                            f"AND n.sampled_on >= %s AND n.sampled_on <= %s) THEN 1 ELSE 0 END)")
+            params = [start, self.on]
+        sql = (f"SELECT h.unit_id, COUNT(*), {count_tested} FROM {t['resident']} r "
+               f"JOIN {t['household']} h ON h.id = r.household_id {tested} ")
+        if self.root is not None:
+            sql += f"JOIN {t['unit']} u ON u.id = h.unit_id "
+        sql += "WHERE r.bedridden = %s AND r.birth_date <= %s "
+        params += [False, born_by]
+        if self.root is not None:
+            sql += "AND u.path LIKE %s ESCAPE '\\' "
+            params.append(_like_prefix(self.root.path))
+        sql += "GROUP BY h.unit_id"
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    def cases(self):
+        from wuyiqu.health.models import PositiveCase
+
+        start = window_start(self.on, self.param("window_days", 8))
+        qs = PositiveCase.objects.filter(unit__isnull=False, reported_on__gte=start, reported_on__lte=self.on)
+        return list(self.scoped(qs, "unit__path").values_list(
+            "unit_id", "reported_on", "resident_id", "resident__name", "id_masked"))
+
+    def measures(self):
+        from wuyiqu.health.models import Measure
+
+        qs = Measure.objects.filter(unit__isnull=False, start_on__lte=self.on, end_on__gte=self.on)
+        return list(self.scoped(qs, "unit__path").values_list(
+            "unit_id", "kind", "start_on", "end_on", "resident_id", "resident__name", "id_masked"))
+
+    def zones(self):
+        from wuyiqu.health.models import RiskZone
+
+        qs = RiskZone.objects.filter(Q(end_on__isnull=True) | Q(end_on__gte=self.on), start_on__lte=self.on)
+        if self.root is not None:
+            qs = qs.filter(Q(unit__path__startswith=self.root.path) | Q(unit__code__in=self.root.ancestor_codes))
+        return list(qs.values_list("unit_id", "zone_type", "start_on", "end_on"))
+
+    def ledger(self):
+        from wuyiqu.units.models import SpecialPopulationEntry
+
+        start = window_start(self.on, self.param("ledger_review_days", 30))
+        bad = (Q(needs="") | Q(helper="") | Q(reviewed_on__isnull=True) | Q(reviewed_on__lt=start)
+               | Q(reviewed_on__gt=self.on))
+        qs = SpecialPopulationEntry.objects.exclude(tags="").filter(bad)
+        return list(self.scoped(qs, "resident__household__unit__path").values_list(
+            "resident__household__unit_id", "resident_id", "resident__name", "resident__id_masked",
+            "needs", "helper", "reviewed_on"))
+
+    def inspections(self):
+        from wuyiqu.inspections.models import Inspection
+
+        start = window_start(self.on, self.param("inspection_days", 7))
+        qs = Inspection.objects.filter(inspected_on__gte=start, inspected_on__lte=self.on)
+        return list(self.scoped(qs, "unit__path").order_by("inspected_on").values_list(
+            "unit_id", "item", "inspected_on", "passed"))
+
+    def incidents(self):
+        from wuyiqu.inspections.models import Incident
+
+        start = window_start(self.on, self.param("window_days", 8))
+        qs = Incident.objects.filter(occurred_on__gte=start, occurred_on__lte=self.on)
+        return list(self.scoped(qs, "unit__path").values_list("unit_id", "occurred_on", "incident_type"))
+
+    def surveys(self):
+        from wuyiqu.inspections.models import Survey
+
+        start = window_start(self.on, self.param("survey_days", 30))
+        qs = Survey.objects.filter(surveyed_on__gte=start, surveyed_on__lte=self.on)
+        return list(self.scoped(qs, "unit__path").order_by("surveyed_on").values_list(
+            "unit_id", "surveyed_on", "awareness", "approval", "participation"))
+
+    def titles(self) -> set[int]:
+        from wuyiqu.certification.models import Title
+
+        qs = Title.objects.filter(Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gt=self.on), named_on__lte=self.on)
+        return set(self.scoped(qs, "unit__path").values_list("unit_id", flat=True))
+
+    def applications(self):
+        from wuyiqu.applications.models import Application
+
+        qs = Application.objects.all()
+        return list(self.scoped(qs, "unit__path").order_by("opened_at", "id").values_list(
+            "id", "unit_id", "title", "status", "unit_signed_on"))
+
+    def signatures(self):
+        from wuyiqu.applications.models import CoSignature
+
+        qs = CoSignature.objects.filter(signed_on__lte=self.on)
+        return list(self.scoped(qs, "application__unit__path").values_list("application_id", "household_id"))
+
+
+# --- the walk ------------------------------------------------------------------------------------------
+
+
+def evaluate(on: dt.date, *, root=None, profile: Profile | None = None, profile_row=None) -> list[UnitEvaluation]:
+    """Judge every titled unit in the subtree of ``root`` (a Unit; None: the whole tree) on ``on``.
+    Returns the evaluations in tree order (by path). Reads only; a fixed number of queries."""
+    if profile is None:
+        profile = parsed_profile(profile_row or profile_row_in_force(on))
+    return _Evaluator(on, profile, root).run()
+
+
+def evaluate_chain(on: dt.date, unit, *, profile: Profile | None = None) -> list[UnitEvaluation]:
+    """``unit`` and every titled unit above it, judged after a new fact about ``unit``: only the
+    subtree of its highest titled ancestor is read. Returns them bottom-up."""
+    from wuyiqu.units.models import Unit
+
+    codes = unit.ancestor_codes
+    tops = {u.code: u for u in Unit.objects.filter(code__in=codes, kind__in=EVALUATED_KINDS)}
+    top = next((tops[c] for c in codes if c in tops), unit)
+    wanted = set(codes) | {unit.code}
+    results = [e for e in evaluate(on, root=top, profile=profile) if e.unit.code in wanted]
+    return sorted(results, key=lambda e: -len(e.unit.path))
+
+
+class _Node:
+    __slots__ = ("ref", "depth", "children", "facts", "cases", "measures", "incidents", "households",
+                 "unverified", "nat_required", "nat_tested", "ledger", "own_households", "zones_self",
+                 "zones_below", "zones_above", "inspections", "survey", "verdicts")
+
+    def __init__(self, ref: C.UnitRef, depth: int):
+        self.ref = ref
+        self.depth = depth
+        self.children: list[_Node] = []
+        self.cases: list[C.CaseFact] = []
+        self.measures: list[C.MeasureFact] = []
+        self.incidents: list[C.IncidentFact] = []
+        self.households = 0
+        self.unverified = C.Sampled()
+        self.nat_required = 0
+        self.nat_tested = 0
+        self.ledger = C.Sampled()
+        self.own_households: list[tuple[int, str, str]] = []
+        self.zones_self: list[C.ZoneFact] = []
+        self.zones_below: list[C.ZoneFact] = []
+        self.zones_above: list[C.ZoneFact] = []
+        self.inspections: dict[str, C.InspectionFact] = {}
+        self.survey: C.SurveyFact | None = None
+        self.verdicts: list[C.Verdict] = []
+
+
+class _Evaluator:
+    def __init__(self, on: dt.date, profile: Profile, root):
+        self.on = on
+        self.profile = profile
+        self.root = root
+        self.q = _Gather(on, profile, root)
+
+    def run(self) -> list[UnitEvaluation]:
+        on, q = self.on, self.q
+        nodes: dict[int, _Node] = {}
+        order: list[_Node] = []  # by depth, parents first
+        in_scope_prefix = self.root.path if self.root is not None else "/"
+        for uid, code, name, kind, path, parent_id, depth in q.units():
+            node = _Node(C.UnitRef(uid, code, name, kind, path, parent_id), depth)
+            nodes[uid] = node
+            order.append(node)
+        for node in order:
+            parent = nodes.get(node.ref.parent_id)
+            if parent is not None:
+                parent.children.append(node)
+        scope = [n for n in order if n.ref.path.startswith(in_scope_prefix)]
+
+        # Facts on each unit itself.
+        for uid, reported_on, rid, rname, id_masked in q.cases():
+            if uid in nodes:
+                person = C.PersonRef(rid, rname or "", id_masked) if (rid or id_masked) else None
+                nodes[uid].cases.append(C.CaseFact(reported_on, person, nodes[uid].ref.name))
+        for uid, kind, start_on, end_on, rid, rname, id_masked in q.measures():
+            if uid in nodes:
+                nodes[uid].measures.append(C.MeasureFact(kind, start_on, end_on, C.PersonRef(rid, rname or "", id_masked)))
+        for uid, occurred_on, itype in q.incidents():
+            if uid in nodes:
+                n = nodes[uid]
+                n.incidents.append(C.IncidentFact(occurred_on, itype, n.ref.code, n.ref.name))
+        for hid, uid, code, address, verified in q.households():
+            n = nodes.get(uid)
+            if n is None:
+                continue
+            n.households += 1
+            n.own_households.append((hid, code, address))
+            if not verified:
+                n.unverified.add(address or code, {"type": "household", "code": code})
+        for uid, required, tested in q.nat():
+            if uid in nodes:
+                nodes[uid].nat_required += int(required)
+                nodes[uid].nat_tested += int(tested or 0)
+        for uid, rid, rname, id_masked, needs, helper, reviewed_on in q.ledger():
+            if uid in nodes:
+                missing = [w for w, v in (("需求", needs), ("帮扶人", helper)) if not (v or "").strip()]
+                if reviewed_on is None:
+                    missing.append("未复核")
+                elif not missing:
+                    missing.append(f"{C.md(reviewed_on)} 复核已过期")
+                label = f"{C.PersonRef(rid, rname or '', id_masked).label()}（{'、'.join(missing)}）"
+                nodes[uid].ledger.add(label, {"type": "resident", "id": rid})
+        for uid, item, inspected_on, passed in q.inspections():
+            if uid in nodes:  # ordered by date: the last one seen is the latest
+                nodes[uid].inspections[item] = C.InspectionFact(inspected_on, passed)
+        for uid, surveyed_on, a, b, c in q.surveys():
+            if uid in nodes:
+                nodes[uid].survey = C.SurveyFact(surveyed_on, a, b, c)
+        named_ids = q.titles()
+        for uid, zone_type, start_on, end_on in q.zones():
+            z = nodes.get(uid)
+            if z is None:
+                continue
+            fact = dict(zone_type=zone_type, start_on=start_on, end_on=end_on, unit_code=z.ref.code,
+                        unit_name=z.ref.name)
+            z.zones_self.append(C.ZoneFact(relation="self", **fact))
+            above = nodes.get(z.ref.parent_id)
+            while above is not None:
+                above.zones_below.append(C.ZoneFact(relation="below", **fact))
+                above = nodes.get(above.ref.parent_id)
+
+        # Zones on units above cover everything below: push them down, parents first.
+        for node in order:
+            parent = nodes.get(node.ref.parent_id)
+            if parent is not None and (parent.zones_above or parent.zones_self):
+                node.zones_above = parent.zones_above + [
+                    C.ZoneFact(z.zone_type, z.start_on, z.end_on, z.unit_code, z.unit_name, "above")
+                    for z in parent.zones_self]
+
+        # Roll facts up: children before parents.
+        for node in reversed(order):
+            parent = nodes.get(node.ref.parent_id)
+            if parent is None or not node.ref.path.startswith(in_scope_prefix):
+                continue
+            parent.cases.extend(node.cases)
+            parent.measures.extend(node.measures)
+            parent.incidents.extend(node.incidents)
+            parent.households += node.households
+            parent.unverified.merge(node.unverified)
+            parent.nat_required += node.nat_required
+            parent.nat_tested += node.nat_tested
+            parent.ledger.merge(node.ledger)
+
+        apps = self._applications(nodes)
+        signed_by_app: dict[int, set[int]] = defaultdict(set)
+        for app_id, hid in q.signatures():
+            signed_by_app[app_id].add(hid)
+
+        results: list[UnitEvaluation] = []
+        for node in sorted(scope, key=lambda n: -n.depth):
+            level = node.ref.kind
+            if level not in EVALUATED_KINDS:
+                continue
+            app = apps.get(node.ref.id)
+            facts = C.UnitFacts(
+                unit=node.ref, level=level, on=on, cases=node.cases, measures=node.measures,
+                zones=node.zones_self + node.zones_below + node.zones_above, households=node.households,
+                unverified=node.unverified, nat_required=node.nat_required, nat_tested=node.nat_tested,
+                ledger_incomplete=node.ledger, incidents=node.incidents, inspections=node.inspections,
+                survey=node.survey, application=app, descendants=node.verdicts,
+            )
+            if app is not None and level in ("building", "compound", "group"):
+                signed = signed_by_app.get(app.id, set())
+                for hid, code, address in _households_below(node):
+                    if hid in signed:
+                        facts.signed += 1
+                    else:
+                        facts.unsigned.add(address or code, {"type": "household", "code": code})
+            evaluation = self._judge(facts, node.ref.id in named_ids)
+            results.append(evaluation)
+            verdict = C.Verdict(node.ref, evaluation.named, evaluation.eligible,
+                                {c.id: c.passed for c in evaluation.criteria})
+            above = nodes.get(node.ref.parent_id)
+            while above is not None:
+                above.verdicts.append(verdict)
+                above = nodes.get(above.ref.parent_id)
+        results.sort(key=lambda e: e.unit.path)
+        return results
+
+    def _applications(self, nodes: dict[int, _Node]) -> dict[int, C.ApplicationFact]:
+        """Per unit: its open application for its title, else its latest one."""
+        from wuyiqu.applications.models import OPEN_STATUSES
+
+        open_values = {s.value for s in OPEN_STATUSES}
+        chosen: dict[int, tuple[bool, C.ApplicationFact]] = {}
+        for app_id, uid, title, status, unit_signed_on in self.q.applications():  # oldest first
+            node = nodes.get(uid)
+            if node is None or C.TITLE_KINDS.get(node.ref.kind) != title:
+                continue
+            is_open = status in open_values
+            current = chosen.get(uid)
+            if current is None or is_open or not current[0]:
+                chosen[uid] = (is_open, C.ApplicationFact(app_id, status, unit_signed_on))
+        return {uid: fact for uid, (_, fact) in chosen.items()}
+
+    def _judge(self, facts: C.UnitFacts, named: bool) -> UnitEvaluation:
+        results = [C.REGISTRY[spec.id](facts, spec) for spec in self.profile.criteria_for(facts.level)]
+        eligible = all(r.passed for r in results)
+        ev = UnitEvaluation(facts.unit, facts.level, C.TITLE_KINDS[facts.level], eligible, named, results)
+        if not eligible:
+            failing_time = [r for r in results if not r.passed and r.time_based]
+            ev.other_failures = [r.id for r in results if not r.passed and not r.time_based]
+            if failing_time:
+                if any(r.clears_on is None for r in failing_time):
+                    ev.waits_on_open_zone = True
+                else:
+                    ev.earliest_pass_on = max(r.clears_on for r in failing_time)
+        return ev
+
+
+def _households_below(node: _Node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield from n.own_households
+        stack.extend(n.children)
