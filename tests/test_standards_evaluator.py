@@ -108,9 +108,9 @@ def test_a_risk_zone_that_ended_the_day_before_covers_nothing():
     (40, True, False),  # bedridden: exempt
 ])
 def test_exempt_residents_do_not_count_for_nat(born_years_ago, bedridden, counts):
-    u = build_street()
+    build_street()
     hh = Household.objects.get(code="T1V-G1-H1")
-    for n in range(19):  # 19 more tested residents: with one untested, 20/21 = 95.2 %, 21/22 fails
+    for _n in range(19):  # 19 more tested residents: with one untested, 20/21 = 95.2 %, 21/22 fails
         nat(make_resident(hh), D)
     born = D.replace(year=D.year - born_years_ago)
     make_resident(hh, born=born, bedridden=bedridden)  # never tested

@@ -16,7 +16,7 @@ import itertools
 from wuyiqu.applications.models import Application, ApplicationStatus, CoSignature
 from wuyiqu.certification.models import Title
 from wuyiqu.health.models import NatResult
-from wuyiqu.inspections.models import Inspection, InspectionItem, Survey
+from wuyiqu.inspections.models import Inspection, Survey
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import check_digit
 from wuyiqu.units.models import TITLE_BY_KIND, Household, HouseholdVerification, Resident, Unit, path_for
