@@ -113,6 +113,10 @@ def test_testing_page_filters_not_tested_within_n_days(alice, client_for, person
     body = response.content.decode()
     assert "未在 7 天内检测" in body and "免检人员" in body
     assert AuditEvent.objects.get(action="health.view_testing").detail["days"] == 7
+    # More than one page: the pager keeps the filter.
+    assert 'href="?days=7&amp;page=2"' in body
+    second = client_for(alice).get(reverse("health:testing", args=[WENLONG_COMMUNITY]), {"days": "7", "page": "2"})
+    assert "第 2 /" in second.content.decode()
     bad = client_for(alice).get(reverse("health:testing", args=[WENLONG_COMMUNITY]), {"days": "abc"})
     assert "天数应为" in bad.content.decode()
 

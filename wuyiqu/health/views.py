@@ -11,6 +11,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,6 +25,14 @@ from .exports import xlsx_response
 from .models import MeasureKind
 
 MAX_DAYS = 366
+PER_PAGE = 100  # rows per page on a phone; the Excel export has them all
+
+
+def _page(request, items):
+    """One page of ``items`` and the query string without ``page`` (the filters the pager keeps)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return Paginator(items, PER_PAGE).get_page(request.GET.get("page")), query.urlencode()
 
 
 def _client_ip(request) -> str | None:
@@ -50,10 +59,6 @@ def _days(request) -> tuple[int | None, str]:
     return int(raw), ""
 
 
-def _measure_rows(unit, on, kind):
-    return list(selectors.measures_on(unit, on=on, kind=kind))
-
-
 @login_required
 def measures(request, code: str):
     unit = selectors.access_health_unit(request.user, code)
@@ -61,14 +66,14 @@ def measures(request, code: str):
     kind = request.GET.get("kind", "")
     if kind and kind not in MeasureKind.values:
         kind, error = "", "未知的措施类别"
-    rows = _measure_rows(unit, on, kind or None)
+    page, filters = _page(request, selectors.measures_on(unit, on=on, kind=kind or None))
     audit.record(actor=request.user, action="health.view_measures", unit=unit, ip=_client_ip(request),
-                 detail={"on": str(on), "kind": kind, "rows": len(rows)})
-    query = request.GET.urlencode()
+                 detail={"on": str(on), "kind": kind, "rows": page.paginator.count, "page": page.number})
     return render(request, "health/measures.html", {
-        "unit": unit, "on": on, "kind": kind, "kinds": MeasureKind.choices, "rows": rows, "error": error,
+        "unit": unit, "on": on, "kind": kind, "kinds": MeasureKind.choices, "page": page, "filters": filters,
+        "error": error,
         "today": dates.today(), "can_change": selectors.may_see_health(request.user),
-        "export_url": reverse("health:measures_xlsx", args=[unit.code]) + (f"?{query}" if query else ""),
+        "export_url": reverse("health:measures_xlsx", args=[unit.code]) + (f"?{filters}" if filters else ""),
     })
 
 
@@ -78,7 +83,7 @@ def measures_xlsx(request, code: str):
     on, _error = _day(request)
     kind = request.GET.get("kind", "")
     kind = kind if kind in MeasureKind.values else ""
-    rows = _measure_rows(unit, on, kind or None)
+    rows = list(selectors.measures_on(unit, on=on, kind=kind or None))
     audit.record(actor=request.user, action="health.export_measures", unit=unit, ip=_client_ip(request),
                  detail={"on": str(on), "kind": kind, "rows": len(rows)})
     header = ["姓名", "身份证号", "住户", "措施", "开始日期", "结束日期", "来源地"]
@@ -98,12 +103,12 @@ def _testing(request, unit):
 def testing(request, code: str):
     unit = selectors.access_health_unit(request.user, code)
     status, error = _testing(request, unit)
+    page, filters = _page(request, status.rows)
     audit.record(actor=request.user, action="health.view_testing", unit=unit, ip=_client_ip(request),
-                 detail={"on": str(status.on), "days": status.days, "rows": len(status.rows)})
-    query = request.GET.urlencode()
+                 detail={"on": str(status.on), "days": status.days, "rows": len(status.rows), "page": page.number})
     return render(request, "health/testing.html", {
-        "unit": unit, "status": status, "error": error,
-        "export_url": reverse("health:testing_xlsx", args=[unit.code]) + (f"?{query}" if query else ""),
+        "unit": unit, "status": status, "page": page, "filters": filters, "error": error,
+        "export_url": reverse("health:testing_xlsx", args=[unit.code]) + (f"?{filters}" if filters else ""),
     })
 
 
