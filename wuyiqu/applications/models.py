@@ -49,6 +49,9 @@ class Application(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_status_display()})"
+
 
 class SignatureSource(models.TextChoices):
     ONLINE = "online", _("手机签名")
@@ -68,3 +71,6 @@ class CoSignature(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["application", "household"], name="one_signature_per_household"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.household_id} → {self.application_id}"

@@ -23,3 +23,6 @@ class Title(models.Model):
             models.UniqueConstraint(fields=["unit"], condition=models.Q(withdrawn_on__isnull=True),
                                     name="one_current_title_per_unit"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.named_on}"

@@ -33,6 +33,9 @@ class Inspection(models.Model):
         ]
         indexes = [models.Index(fields=["unit", "item", "inspected_on"], name="inspection_latest")]
 
+    def __str__(self) -> str:
+        return f"{self.get_item_display()} {self.inspected_on} {'合格' if self.passed else '不合格'}"
+
 
 class IncidentType(models.TextChoices):
     FIGHT = "fight", _("斗殴")
@@ -56,6 +59,9 @@ class Incident(models.Model):
                                     name="incident_once"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.get_incident_type_display()} {self.occurred_on}"
+
 
 class Survey(models.Model):
     """知晓度、认可度、参与度 of a village/community, rates 0–1."""
@@ -68,3 +74,6 @@ class Survey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["unit", "surveyed_on"], name="survey_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} {self.surveyed_on}"

@@ -1,0 +1,57 @@
+"""Writes of titles. For now: titles named before the system existed (the `titles` import and staff
+entry). Naming through the review chain and withdrawal are built elsewhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from wuyiqu.audit import actions as audit
+from wuyiqu.units.models import TITLE_BY_KIND
+
+from .models import Title
+
+
+class TitleRefused(ValueError):
+    """A title that cannot be recorded; the message is Chinese."""
+
+
+@dataclass
+class TitlesWritten:
+    created: int = 0
+    existing: int = 0
+
+
+def write_existing_titles(rows: list[tuple[int, str, dt.date]]) -> TitlesWritten:
+    """Record (unit_id, unit_kind, named_on) as current titles, the title following from the kind.
+    A unit that already holds a current title keeps it (counted as existing). Locks the units'
+    current titles: two imports must not both create one (one_current_title_per_unit backs this)."""
+    out = TitlesWritten()
+    ids = {uid for uid, _kind, _d in rows}
+    current = set(Title.objects.select_for_update().filter(unit_id__in=ids, withdrawn_on__isnull=True)
+                  .values_list("unit_id", flat=True))
+    new = {}
+    for uid, kind, named_on in rows:
+        if uid in current or uid in new:
+            out.existing += 1
+            continue
+        new[uid] = Title(unit_id=uid, title=TITLE_BY_KIND[kind], named_on=named_on)
+    Title.objects.bulk_create(new.values())
+    out.created = len(new)
+    return out
+
+
+@transaction.atomic
+def do_record_existing_title(*, actor, unit, named_on: dt.date) -> Title:
+    """Record that ``unit`` was named (before the system) on ``named_on``. Returns the current title
+    (the existing one if the unit holds one). TitleRefused when the unit's kind has no title."""
+    if unit.kind not in TITLE_BY_KIND:
+        raise TitleRefused(f"“{unit.name}”这类单位没有称号")
+    written = write_existing_titles([(unit.pk, unit.kind, named_on)])
+    title = Title.objects.get(unit=unit, withdrawn_on__isnull=True)
+    if written.created:
+        audit.record(actor=actor, action="certification.record_existing_title", target=title, unit=unit,
+                     detail={"named_on": named_on.isoformat(), "title": title.title})
+    return title
