@@ -8,8 +8,8 @@ import pytest
 from conftest import TIANQIAO_COMMUNITY, WENLONG_COMMUNITY
 from django.utils import timezone
 
-from wuyiqu.health import selectors
-from wuyiqu.health.models import NatResult
+from wuyiqu.health import actions, selectors
+from wuyiqu.health.models import CaseType, MeasureKind, NatResult
 from wuyiqu.lib import dates
 from wuyiqu.lib.idcard import age_on
 from wuyiqu.units.models import Resident, Unit
@@ -83,3 +83,20 @@ def test_not_tested_within_n_days_with_exempt_apart(world, wenlong, django_asser
     everyone = selectors.testing_status(wenlong, on=today)
     assert len(everyone.rows) == everyone.non_exempt_total
     assert {r.resident.pk: r.last_sampled_on for r in everyone.rows}[tested_edge.pk] == today - 6 * DAY
+
+
+def test_timeline_is_a_fixed_number_of_queries_in_date_order(world, wenlong, django_assert_num_queries):
+    today = dates.today()
+    r = Resident.objects.filter(household__unit__path__startswith=wenlong.path).order_by("id").first()
+    number = r.reveal_id_number()
+    m = actions.do_record_measure(actor=None, kind=MeasureKind.CLOSE_CONTACT, id_number=number,
+                                  start_on=today - 9 * DAY, end_on=today + DAY)
+    actions.do_end_measure_early(m, actor=None, on=today - 2 * DAY, reason="解除")
+    actions.do_record_case(actor=None, id_number=number, reported_on=today - 4 * DAY, case_type=CaseType.CONFIRMED)
+    for days_ago in (8, 6, 3):
+        sample(r, today - days_ago * DAY, result="positive" if days_ago == 3 else "negative")
+    with django_assert_num_queries(5):  # cases, measures, their changes, NAT results, ledger entry
+        entries = selectors.timeline(r)
+    assert [e.kind for e in entries] == ["measure_change", "nat", "case", "nat", "nat", "measure"]
+    assert [e.on for e in entries] == sorted((e.on for e in entries), reverse=True)
+    assert "解除" in entries[0].detail and entries[-1].measure == m

@@ -173,7 +173,7 @@ def timeline(resident: Resident) -> list[TimelineEntry]:
                 timezone.localtime(ch.at).date(),
                 "measure_change", f"{m.get_kind_display()}{verb}",
                 f"结束日期 {ch.old_end_on} → {ch.new_end_on}；原因：{ch.reason}" + (f"；{who}" if who else "")))
-    for n in NatResult.objects.filter(resident_id=resident.pk).order_by("-sampled_on")[:100]:
+    for n in NatResult.objects.filter(id_hash=resident.id_hash).order_by("-sampled_on")[:100]:
         entries.append(TimelineEntry(n.sampled_on, "nat", f"核酸检测：{n.get_result_display()}",
                                      timezone.localtime(n.sampled_at).strftime("%Y-%m-%d %H:%M")))
     entry = SpecialPopulationEntry.objects.filter(resident=resident).first()
