@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from operator import mul
 
 from django.utils.translation import gettext as _
 
@@ -59,11 +60,30 @@ def datetime_value(raw: dict[str, str], key: str) -> dt.datetime:
         raise RowError(key, str(exc)) from None
 
 
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK_CHARS = "10X98765432"
+_DIGITS = frozenset("0123456789")
+
+
 def id_number_value(raw: dict[str, str], key: str = "id_number") -> IdInfo:
-    """A GB 11643 ID-card number, checked (length, birth date, check digit)."""
-    text = raw.get(key, "").replace(" ", "")
+    """A GB 11643 ID-card number, checked (length, birth date, check digit).
+
+    Millions of rows go through here, so the common valid case is checked inline; anything that
+    fails is handed to ``wuyiqu.lib.idcard.parse_id_number``, the one place that words the reason."""
+    text = raw.get(key, "")
+    if " " in text:
+        text = text.replace(" ", "")
     if not text:
         raise RowError(key, _("身份证号不能为空"))
+    number = text.upper()
+    if len(number) == 18 and _DIGITS.issuperset(number[:17]):
+        try:
+            birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        except ValueError:
+            birth = None
+        if (birth is not None and birth.year >= 1890
+                and _CHECK_CHARS[sum(map(mul, map(int, number[:17]), _WEIGHTS)) % 11] == number[17]):
+            return IdInfo(number=number, birth_date=birth, sex="M" if int(number[16]) % 2 else "F")
     try:
         return parse_id_number(text)
     except InvalidIdNumber as exc:

@@ -200,6 +200,17 @@ class ImportKind:
         referenced units exist and lie inside ``ctx.scope``. Return the rows that fail."""
         return {}
 
+    # Optional, for kinds whose files run to millions of rows: with ``packs = True`` the engine keeps
+    # the good rows of pass 1 in a temporary file (``marshal``) instead of reading and parsing the
+    # file again in pass 2. ``pack`` must return ints, strs, bytes, floats, None, bools and tuples only.
+    packs: ClassVar[bool] = False
+
+    def pack(self, parsed: Any) -> tuple:
+        raise NotImplementedError
+
+    def unpack(self, packed: tuple) -> Any:
+        raise NotImplementedError
+
     def write(self, batch: list[Any], ctx: ImportContext) -> WriteCounts:
         """Write valid parsed rows (pass 2), set-based: a few queries per batch, never one per row.
         Runs inside the import's transaction; must be idempotent (re-import updates, never doubles)."""

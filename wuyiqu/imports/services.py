@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import io
 import logging
+import marshal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -83,7 +85,8 @@ class _JobProgress:
         elif connection.vendor == "postgresql":
             try:
                 if self._side is None:
-                    self._side = type(connection)(dict(connection.settings_dict), alias="imports_progress")
+                    default = connections[DEFAULT_DB_ALIAS]
+                    self._side = type(default)(dict(default.settings_dict), alias="imports_progress")
                 with self._side.cursor() as cur:
                     cur.execute(f"UPDATE {ImportJob._meta.db_table} SET rows_done = %s, rows_total = %s WHERE id = %s",
                                 [done, total, self.job.pk])
@@ -156,100 +159,129 @@ def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_inva
     job.save(update_fields=["status", "started_at"])
     tracker = _JobProgress(job, progress)
     try:
-        return _run(import_kind, job, path, actor, scope, skip_invalid, tracker, report)
+        return _Run(import_kind, job, path, actor, scope, skip_invalid, tracker, report).run()
     except FileError as exc:
-        return _finish_failed(job, actor, str(exc), [])
+        return _finish_failed(job, actor, str(exc))
     except Exception as exc:
         log.exception("import %s of %s failed", kind, path)
-        _finish_failed(job, actor, _("导入出错，未导入任何数据：%(e)s") % {"e": exc}, [])
+        _finish_failed(job, actor, _("导入出错，未导入任何数据：%(e)s") % {"e": exc})
         raise
     finally:
         tracker.close()
 
 
-def _run(kind: ImportKind, job: ImportJob, path: Path, actor, scope, skip_invalid: bool,
-         tracker: _JobProgress, report: Report | None) -> ImportJob:
-    ctx = ImportContext(actor=actor, scope=scope, job=job, phase="check")
-    kept: list[RowProblem] = []
-    invalid = duplicate = 0
-    skip_lines: set[int] = set()
-    keys: dict[Any, int] = {}
-    rows_total = 0
+class _Run:
+    """One import: the problems found so far and the two passes."""
 
-    headers = {c.key: c.header for c in kind.columns}
+    def __init__(self, kind: ImportKind, job: ImportJob, path: Path, actor, scope, skip_invalid: bool,
+                 tracker: _JobProgress, report: Report | None):
+        self.kind, self.job, self.path, self.actor = kind, job, path, actor
+        self.skip_invalid, self.tracker, self.report = skip_invalid, tracker, report
+        self.ctx = ImportContext(actor=actor, scope=scope, job=job, phase="check")
+        self.headers = {c.key: c.header for c in kind.columns}
+        self.kept: list[RowProblem] = []
+        self.skip_lines: set[int] = set()
+        self.invalid = self.duplicate = self.rows_total = 0
 
-    def note(problem: RowProblem) -> None:
-        nonlocal invalid, duplicate
+    def note(self, problem: RowProblem) -> None:
         if problem.field and not problem.header:
             problem = RowProblem(problem.line, problem.field, problem.message, problem.duplicate,
-                                 headers.get(problem.field, problem.field))
+                                 self.headers.get(problem.field, problem.field))
         if problem.duplicate:
-            duplicate += 1
+            self.duplicate += 1
         else:
-            invalid += 1
-        skip_lines.add(problem.line)
-        if len(kept) < ERRORS_KEPT:
-            kept.append(problem)
-        if report:
-            report(problem)
+            self.invalid += 1
+        self.skip_lines.add(problem.line)
+        if len(self.kept) < ERRORS_KEPT:
+            self.kept.append(problem)
+        if self.report:
+            self.report(problem)
 
-    # Pass 1: parse and check everything, write nothing.
-    parse_problems: list[RowProblem] = []
-    for batch in _batches(kind, ctx, path, None, parse_problems):
+    def run(self) -> ImportJob:
+        # Kinds that pack keep pass 1's good rows in a temporary file, so pass 2 need not parse again.
+        spill = tempfile.TemporaryFile(prefix="wuyiqu-import-") if self.kind.packs else None
+        try:
+            self.check(spill)
+            job = self.job
+            job.rows_total, job.invalid, job.duplicate = self.rows_total, self.invalid, self.duplicate
+            job.errors = [p.as_dict() for p in sorted(self.kept, key=lambda p: p.line)]
+            if self.invalid and not self.skip_invalid:
+                message = _("共%(n)d行有错误，未导入任何数据；请改正后重新导入，或选择跳过错误行") % {"n": self.invalid}
+                return _finish_failed(job, self.actor, message)
+            if spill is not None:
+                spill.seek(0)
+                return self.write(_unspill(self.kind, spill))
+            return self.write([parsed for _line, parsed in b]
+                              for b in _batches(self.kind, self.ctx, self.path, self.skip_lines, None))
+        finally:
+            if spill is not None:
+                spill.close()
+
+    def check(self, spill) -> None:
+        """Pass 1: parse and check every row, find duplicates, count; write nothing."""
+        kind, ctx = self.kind, self.ctx
+        keys: dict[Any, int] = {}  # row key -> first line, for duplicates
+        parse_problems: list[RowProblem] = []
+        for batch in _batches(kind, ctx, self.path, None, parse_problems):
+            self.rows_total += len(batch) + len(parse_problems)
+            for p in parse_problems:
+                self.note(p)
+            parse_problems.clear()
+            found = kind.check(batch, ctx)
+            for line, parsed in batch:
+                err = found.get(line)
+                if err is not None:
+                    self.note(RowProblem(line, err.field, err.message))
+                    continue
+                key = kind.row_key(parsed)
+                if key is not None:
+                    first = keys.setdefault(key, line)
+                    if first != line:
+                        self.note(RowProblem(line, "", _("与第%(first)d行重复，已跳过") % {"first": first},
+                                             duplicate=True))
+            if spill is not None and (self.skip_invalid or not self.invalid):
+                data = marshal.dumps([kind.pack(parsed) for line, parsed in batch if line not in self.skip_lines])
+                spill.write(len(data).to_bytes(8, "little"))
+                spill.write(data)
+            self.tracker("check", self.rows_total, 0)
+        self.rows_total += len(parse_problems)  # unparsable rows after the last batch
         for p in parse_problems:
-            note(p)
-        rows_total += len(batch) + len(parse_problems)
-        parse_problems.clear()
-        found = kind.check(batch, ctx)
-        for line, parsed in batch:
-            err = found.get(line)
-            if err is not None:
-                note(RowProblem(line, err.field, err.message))
-                continue
-            key = kind.row_key(parsed)
-            if key is not None:
-                first = keys.setdefault(key, line)
-                if first != line:
-                    note(RowProblem(line, "", _("与第%(first)d行重复，已跳过") % {"first": first}, duplicate=True))
-        tracker("check", rows_total, 0)
-    for p in parse_problems:  # rows after the last full batch that did not parse
-        note(p)
-    rows_total += len(parse_problems)
-    del keys
-    tracker("check", rows_total, rows_total, force=True)
+            self.note(p)
+        self.tracker("check", self.rows_total, self.rows_total, force=True)
 
-    job.rows_total = rows_total
-    job.invalid, job.duplicate = invalid, duplicate
-    job.errors = [p.as_dict() for p in kept]
-    if invalid and not skip_invalid:
-        message = _("共%(n)d行有错误，未导入任何数据；请改正后重新导入，或选择跳过错误行") % {"n": invalid}
-        return _finish_failed(job, actor, message, kept)
-
-    # Pass 2: write the good rows in one transaction, with the audit row.
-    ctx.phase = "write"
-    counts = WriteCounts()
-    good = rows_total - invalid - duplicate
-    done = 0
-    with transaction.atomic():
-        for batch in _batches(kind, ctx, path, skip_lines, None):
-            counts += kind.write([parsed for _line, parsed in batch], ctx)
-            done += len(batch)
-            tracker("write", done, good)
-        if done != good:
-            raise FileError(_("文件在导入过程中被修改（行数不一致）"))
-        job.created, job.updated, job.unchanged, job.unmatched = (
-            counts.created, counts.updated, counts.unchanged, counts.unmatched)
-        job.rows_done = rows_total
-        job.status = ImportStatus.SUCCEEDED
-        job.finished_at = timezone.now()
-        job.message = summary(job)
-        job.save()
-        audit.record(actor=actor, action="imports.run", target=job, unit=job.scope,
-                     detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job)})
-    return job
+    def write(self, batches: Iterator[list[Any]]) -> ImportJob:
+        """Pass 2: the good rows in one transaction, with the job's counts and the audit row."""
+        job, kind, ctx = self.job, self.kind, self.ctx
+        ctx.phase = "write"
+        counts = WriteCounts()
+        good = self.rows_total - self.invalid - self.duplicate
+        done = 0
+        with transaction.atomic():
+            for rows in batches:
+                counts += kind.write(rows, ctx)
+                done += len(rows)
+                self.tracker("write", done, good)
+            if done != good:
+                raise FileError(_("文件在导入过程中被修改（行数不一致）"))
+            job.created, job.updated, job.unchanged, job.unmatched = (
+                counts.created, counts.updated, counts.unchanged, counts.unmatched)
+            job.rows_done = self.rows_total
+            job.status = ImportStatus.SUCCEEDED
+            job.finished_at = timezone.now()
+            job.message = summary(job)
+            job.save()
+            audit.record(actor=self.actor, action="imports.run", target=job, unit=job.scope,
+                         detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job)})
+        return job
 
 
-def _finish_failed(job: ImportJob, actor, message: str, kept: list[RowProblem]) -> ImportJob:
+def _unspill(kind: ImportKind, spill) -> Iterator[list[Any]]:
+    unpack = kind.unpack
+    while size := spill.read(8):
+        yield [unpack(p) for p in marshal.loads(spill.read(int.from_bytes(size, "little")))]
+
+
+def _finish_failed(job: ImportJob, actor, message: str) -> ImportJob:
     job.status = ImportStatus.FAILED
     job.finished_at = timezone.now()
     job.message = message

