@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.lib import crypto, dates
@@ -54,7 +55,7 @@ class FactRefused(ValueError):
 def refuse_future(day: dt.date | None, label: str, field: str, *, today: dt.date | None = None) -> None:
     """Raise FactRefused when ``day`` lies after today (Asia/Shanghai)."""
     if day is not None and day > (today or dates.today()):
-        raise FactRefused(f"{label}不能晚于今天", field)
+        raise FactRefused(_("%(label)s不能晚于今天") % {"label": label}, field)
 
 
 def normalise_id_number(raw: str, field: str = "id_number") -> str:
@@ -67,19 +68,22 @@ def normalise_id_number(raw: str, field: str = "id_number") -> str:
 
 def check_measure_dates(kind: str, start_on: dt.date, end_on: dt.date, *, today: dt.date | None = None) -> None:
     """A measure starts today or earlier and ends on or after its start; its end may lie ahead."""
-    start_label, end_label = ("到达日期", "管控截止日期") if kind == MeasureKind.RETURNEE else ("开始日期", "结束日期")
+    start_label, end_label = ((_("到达日期"), _("管控截止日期")) if kind == MeasureKind.RETURNEE
+                              else (_("开始日期"), _("结束日期")))
     start_field, end_field = ("arrived_on", "control_until") if kind == MeasureKind.RETURNEE else ("start_on", "end_on")
     refuse_future(start_on, start_label, start_field, today=today)
     if end_on < start_on:
-        raise FactRefused(f"{end_label}（{end_on}）不能早于{start_label}（{start_on}）", end_field)
+        raise FactRefused(_("%(end)s（%(end_on)s）不能早于%(start)s（%(start_on)s）") % {
+            "end": end_label, "end_on": end_on, "start": start_label, "start_on": start_on}, end_field)
 
 
 def check_zone_dates(start_on: dt.date, end_on: dt.date | None, *, today: dt.date | None = None) -> None:
-    refuse_future(start_on, "开始日期", "start_on", today=today)
+    refuse_future(start_on, _("开始日期"), "start_on", today=today)
     if end_on is not None:
         if end_on < start_on:
-            raise FactRefused(f"结束日期（{end_on}）不能早于开始日期（{start_on}）", "end_on")
-        refuse_future(end_on, "结束日期", "end_on", today=today)
+            raise FactRefused(_("结束日期（%(end)s）不能早于开始日期（%(start)s）") % {"end": end_on, "start": start_on},
+                              "end_on")
+        refuse_future(end_on, _("结束日期"), "end_on", today=today)
 
 
 # --- rows handed to the set-based writers ------------------------------------------------------------
@@ -192,8 +196,8 @@ def measure_conflict(row: MeasureRow, stored_end: dt.date | None) -> str | None:
     """Why a row cannot be stored over an existing measure with the same key (None: no conflict)."""
     if stored_end is None or stored_end == row.end_on:
         return None
-    return (f"该人员此{MeasureKind(row.kind).label}措施已登记，结束日期为{stored_end}；"
-            "如需提前解除或延期，请在人员时间线上操作并填写原因")
+    return _("该人员此%(kind)s措施已登记，结束日期为%(end)s；如需提前解除或延期，请在人员时间线上操作并填写原因") % {
+        "kind": MeasureKind(row.kind).label, "end": stored_end}
 
 
 def write_measures(rows: Sequence[MeasureRow], *, source: str = FactSource.IMPORT) -> Written:
@@ -242,8 +246,8 @@ def zone_conflict(row: ZoneRow, stored_end: dt.date | None, exists: bool) -> str
     if not exists or stored_end == row.end_on or stored_end is None:
         return None
     if row.end_on is None:
-        return f"该风险区已于{stored_end}解除，不能改回“仍在管控”；如再次划定请用新的开始日期"
-    return f"该风险区已登记结束日期{stored_end}，与文件中的{row.end_on}不同"
+        return _("该风险区已于%(end)s解除，不能改回“仍在管控”；如再次划定请用新的开始日期") % {"end": stored_end}
+    return _("该风险区已登记结束日期%(end)s，与文件中的%(new)s不同") % {"end": stored_end, "new": row.end_on}
 
 
 def write_risk_zones(rows: Sequence[ZoneRow]) -> Written:
@@ -287,16 +291,16 @@ def do_record_case(*, actor, reported_on: dt.date, case_type: str, id_number: st
     future report date, an unknown type, an invalid ID number, both or neither of person and unit,
     and a case already recorded."""
     if case_type not in CaseType.values:
-        raise FactRefused("类型应为确诊或无症状", "type")
+        raise FactRefused(_("类型应为确诊或无症状"), "type")
     if bool(id_number) == (unit is not None):
-        raise FactRefused("请填写身份证号或单位编码（二选一）", "id_number")
-    refuse_future(reported_on, "报告日期", "reported_on")
+        raise FactRefused(_("请填写身份证号或单位编码（二选一）"), "id_number")
+    refuse_future(reported_on, _("报告日期"), "reported_on")
     number = normalise_id_number(id_number) if id_number else ""
     row = CaseRow(reported_on=reported_on, case_type=case_type, id_number=number,
                   unit_id=unit.pk if unit is not None else None)
     written = write_cases([row], source=source)
     if not written.created:
-        raise FactRefused("该病例已登记", "reported_on")
+        raise FactRefused(_("该病例已登记"), "reported_on")
     if number:
         case = PositiveCase.objects.get(id_hash=crypto.cipher().lookup_hash(number), reported_on=reported_on,
                                         case_type=case_type)
@@ -315,14 +319,15 @@ def do_record_measure(*, actor, kind: str, id_number: str, start_on: dt.date, en
     an invalid ID number, a future start, an end before the start, a returnee without origin, and a
     measure already recorded for that person, kind and start."""
     if kind not in MeasureKind.values:
-        raise FactRefused("措施类别应为密接、居家隔离或来綦返綦人员", "kind")
+        raise FactRefused(_("措施类别应为密接、居家隔离或来綦返綦人员"), "kind")
     number = normalise_id_number(id_number)
     check_measure_dates(kind, start_on, end_on)
     if kind == MeasureKind.RETURNEE and not origin.strip():
-        raise FactRefused("来源地不能为空", "origin")
+        raise FactRefused(_("来源地不能为空"), "origin")
     row = MeasureRow(kind=kind, id_number=number, start_on=start_on, end_on=end_on, origin=origin.strip())
     if not write_measures([row], source=source).created:
-        raise FactRefused(f"该人员自{start_on}起的{MeasureKind(kind).label}措施已登记", "start_on")
+        raise FactRefused(_("该人员自%(start)s起的%(kind)s措施已登记") % {"start": start_on, "kind": MeasureKind(kind).label},
+                          "start_on")
     measure = Measure.objects.get(kind=kind, id_hash=crypto.cipher().lookup_hash(number), start_on=start_on)
     audit.record(actor=actor, action="health.record_measure", target=measure, unit=measure.unit,
                  detail={"kind": kind, "start_on": str(start_on), "end_on": str(end_on),
@@ -335,10 +340,11 @@ def do_record_risk_zone(*, actor, unit, zone_type: str, start_on: dt.date, end_o
     """Declare a high-risk or temporary control zone on ``unit`` (``end_on`` None: ongoing). Returns it.
     Refuses an unknown type, future dates, an end before the start and a zone already recorded."""
     if zone_type not in ZoneType.values:
-        raise FactRefused("类型应为高风险区或临时管控区", "type")
+        raise FactRefused(_("类型应为高风险区或临时管控区"), "type")
     check_zone_dates(start_on, end_on)
     if RiskZone.objects.filter(unit=unit, zone_type=zone_type, start_on=start_on).exists():
-        raise FactRefused(f"{unit.display_name}自{start_on}起的{ZoneType(zone_type).label}已登记", "start_on")
+        raise FactRefused(_("%(unit)s自%(start)s起的%(type)s已登记") % {
+            "unit": unit.display_name, "start": start_on, "type": ZoneType(zone_type).label}, "start_on")
     zone = RiskZone.objects.create(unit=unit, zone_type=zone_type, start_on=start_on, end_on=end_on)
     audit.record(actor=actor, action="health.record_risk_zone", target=zone, unit=unit,
                  detail={"type": zone_type, "start_on": str(start_on), "end_on": str(end_on) if end_on else None})
@@ -350,9 +356,9 @@ def do_record_risk_zone(*, actor, unit, zone_type: str, start_on: dt.date, end_o
 def _clean_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise FactRefused("请填写原因", "reason")
+        raise FactRefused(_("请填写原因"), "reason")
     if len(reason) > 200:
-        raise FactRefused("原因不能超过200字", "reason")
+        raise FactRefused(_("原因不能超过200字"), "reason")
     return reason
 
 
@@ -371,10 +377,11 @@ def do_end_measure_early(measure: Measure, *, actor, on: dt.date, reason: str) -
     reason = _clean_reason(reason)
     m = _locked_measure(measure)
     if on < m.start_on:
-        raise FactRefused(f"解除日期（{on}）不能早于开始日期（{m.start_on}）", "on")
+        raise FactRefused(_("解除日期（%(on)s）不能早于开始日期（%(start)s）") % {"on": on, "start": m.start_on}, "on")
     if on >= m.end_on:
-        raise FactRefused(f"解除日期（{on}）应早于原结束日期（{m.end_on}）；如需延长请用延期", "on")
-    refuse_future(on, "解除日期", "on")
+        raise FactRefused(_("解除日期（%(on)s）应早于原结束日期（%(end)s）；如需延长请用延期") % {"on": on, "end": m.end_on},
+                          "on")
+    refuse_future(on, _("解除日期"), "on")
     old = m.end_on
     m.end_on = on
     m.save(update_fields=["end_on"])
@@ -392,9 +399,10 @@ def do_extend_measure(measure: Measure, *, actor, until: dt.date, reason: str) -
     reason = _clean_reason(reason)
     m = _locked_measure(measure)
     if until <= m.end_on:
-        raise FactRefused(f"延期后的结束日期（{until}）应晚于原结束日期（{m.end_on}）", "until")
+        raise FactRefused(_("延期后的结束日期（%(until)s）应晚于原结束日期（%(end)s）") % {"until": until, "end": m.end_on},
+                          "until")
     if m.end_on < dates.today():
-        raise FactRefused(f"该措施已于{m.end_on}结束，不能延期；如再次管控请重新登记", "until")
+        raise FactRefused(_("该措施已于%(end)s结束，不能延期；如再次管控请重新登记") % {"end": m.end_on}, "until")
     old = m.end_on
     m.end_on = until
     m.save(update_fields=["end_on"])
@@ -412,10 +420,10 @@ def do_end_risk_zone(zone: RiskZone, *, actor, on: dt.date, reason: str) -> Risk
     # The race: two people lifting the same zone; the lock makes the second see it already lifted.
     z = RiskZone.objects.select_for_update().get(pk=zone.pk)
     if z.end_on is not None:
-        raise FactRefused(f"该风险区已于{z.end_on}解除", "on")
+        raise FactRefused(_("该风险区已于%(end)s解除") % {"end": z.end_on}, "on")
     if on < z.start_on:
-        raise FactRefused(f"解除日期（{on}）不能早于开始日期（{z.start_on}）", "on")
-    refuse_future(on, "解除日期", "on")
+        raise FactRefused(_("解除日期（%(on)s）不能早于开始日期（%(start)s）") % {"on": on, "start": z.start_on}, "on")
+    refuse_future(on, _("解除日期"), "on")
     z.end_on = on
     z.save(update_fields=["end_on"])
     audit.record(actor=actor, action="health.end_risk_zone", target=z, unit=z.unit,

@@ -78,7 +78,7 @@ class CaseKind(ImportKind):
         reported_on = fields.date_value(raw, "reported_on")
         case_type = fields.choice_value(raw, "type", _("类型"), CASE_TYPE_ALIASES)
         try:
-            actions.refuse_future(reported_on, "报告日期", "reported_on")
+            actions.refuse_future(reported_on, _("报告日期"), "reported_on")
         except actions.FactRefused as exc:
             raise _refused(exc, "reported_on") from None
         # unit_code rides in unit_id's place until check/write resolve it.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db.models import Max, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from wuyiqu.accounts.models import Role
 from wuyiqu.lib import dates
@@ -135,7 +136,7 @@ def testing_status(unit: Unit, *, on: dt.date, days: int | None = None) -> Testi
     for r in residents_qs.select_related("household").order_by("household__code", "id"):
         last = latest.get(r.pk)
         if r.bedridden or r.birth_date > born_after:
-            status.exempt.append(TestingRow(r, last, "卧床" if r.bedridden else "未满3周岁"))
+            status.exempt.append(TestingRow(r, last, _("卧床") if r.bedridden else _("未满3周岁")))
             continue
         status.non_exempt_total += 1
         tested = start is not None and last is not None and last >= start
@@ -159,27 +160,30 @@ def timeline(resident: Resident) -> list[TimelineEntry]:
     Facts are found by the ID hash, so facts stored before the person was registered show too."""
     entries: list[TimelineEntry] = []
     for c in PositiveCase.objects.filter(id_hash=resident.id_hash):
-        entries.append(TimelineEntry(c.reported_on, "case", f"阳性感染者（{c.get_case_type_display()}）",
-                                     f"来源：{c.get_source_display()}"))
+        entries.append(TimelineEntry(c.reported_on, "case", _("阳性感染者（%(t)s）") % {"t": c.get_case_type_display()},
+                                     _("来源：%(s)s") % {"s": c.get_source_display()}))
     measures = Measure.objects.filter(id_hash=resident.id_hash).prefetch_related(
         Prefetch("changes", queryset=MeasureChange.objects.select_related("actor").order_by("at")))
     for m in measures:
-        detail = f"{m.start_on} 至 {m.end_on}" + (f"，来源地：{m.origin}" if m.origin else "")
+        detail = _("%(start)s 至 %(end)s") % {"start": m.start_on, "end": m.end_on}
+        if m.origin:
+            detail += _("，来源地：%(o)s") % {"o": m.origin}
         entries.append(TimelineEntry(m.start_on, "measure", str(m.get_kind_display()), detail, measure=m))
         for ch in m.changes.all():
-            verb = "提前解除" if ch.new_end_on < ch.old_end_on else "延期"
+            verb = _("提前解除") if ch.new_end_on < ch.old_end_on else _("延期")
             who = str(ch.actor) if ch.actor else ""
             entries.append(TimelineEntry(
                 timezone.localtime(ch.at).date(),
                 "measure_change", f"{m.get_kind_display()}{verb}",
-                f"结束日期 {ch.old_end_on} → {ch.new_end_on}；原因：{ch.reason}" + (f"；{who}" if who else "")))
+                _("结束日期 %(old)s → %(new)s；原因：%(reason)s") % {"old": ch.old_end_on, "new": ch.new_end_on,
+                                                         "reason": ch.reason} + (f"；{who}" if who else "")))
     for n in NatResult.objects.filter(id_hash=resident.id_hash).order_by("-sampled_on")[:100]:
-        entries.append(TimelineEntry(n.sampled_on, "nat", f"核酸检测：{n.get_result_display()}",
+        entries.append(TimelineEntry(n.sampled_on, "nat", _("核酸检测：%(r)s") % {"r": n.get_result_display()},
                                      timezone.localtime(n.sampled_at).strftime("%Y-%m-%d %H:%M")))
     entry = SpecialPopulationEntry.objects.filter(resident=resident).first()
     if entry is not None and entry.reviewed_on:
-        entries.append(TimelineEntry(entry.reviewed_on, "ledger", "特殊人群台账复核",
-                                     "、".join(entry.tag_labels) + (f"；帮扶人：{entry.helper}" if entry.helper else "")))
+        entries.append(TimelineEntry(entry.reviewed_on, "ledger", _("特殊人群台账复核"),
+                                     "、".join(entry.tag_labels) + (_("；帮扶人：%(h)s") % {"h": entry.helper} if entry.helper else "")))
     kind_order = {"case": 0, "measure": 1, "measure_change": 2, "nat": 3, "ledger": 4}
     entries.sort(key=lambda e: (e.on, kind_order[e.kind]), reverse=True)
     return entries

@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from wuyiqu.audit import actions as audit
@@ -55,7 +56,7 @@ def _days(request) -> tuple[int | None, str]:
     if not raw:
         return None, ""
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
-        return None, f"天数应为1到{MAX_DAYS}之间的整数"
+        return None, _("天数应为1到%(n)d之间的整数") % {"n": MAX_DAYS}
     return int(raw), ""
 
 
@@ -65,7 +66,7 @@ def measures(request, code: str):
     on, error = _day(request)
     kind = request.GET.get("kind", "")
     if kind and kind not in MeasureKind.values:
-        kind, error = "", "未知的措施类别"
+        kind, error = "", _("未知的措施类别")
     page, filters = _page(request, selectors.measures_on(unit, on=on, kind=kind or None))
     audit.record(actor=request.user, action="health.view_measures", unit=unit, ip=_client_ip(request),
                  detail={"on": str(on), "kind": kind, "rows": page.paginator.count, "page": page.number})
@@ -86,11 +87,11 @@ def measures_xlsx(request, code: str):
     rows = list(selectors.measures_on(unit, on=on, kind=kind or None))
     audit.record(actor=request.user, action="health.export_measures", unit=unit, ip=_client_ip(request),
                  detail={"on": str(on), "kind": kind, "rows": len(rows)})
-    header = ["姓名", "身份证号", "住户", "措施", "开始日期", "结束日期", "来源地"]
+    header = [_("姓名"), _("身份证号"), _("住户"), _("措施"), _("开始日期"), _("结束日期"), _("来源地")]
     data = [[m.resident.name if m.resident else "", m.id_masked,
              (m.resident.household.address or m.resident.household.code) if m.resident else "",
              str(m.get_kind_display()), m.start_on, m.end_on, m.origin] for m in rows]
-    return xlsx_response(f"measures-{unit.code}-{on}.xlsx", "管控人员", header, data)
+    return xlsx_response(f"measures-{unit.code}-{on}.xlsx", _("管控人员"), header, data)
 
 
 def _testing(request, unit):
@@ -118,10 +119,10 @@ def testing_xlsx(request, code: str):
     status, _error = _testing(request, unit)
     audit.record(actor=request.user, action="health.export_testing", unit=unit, ip=_client_ip(request),
                  detail={"on": str(status.on), "days": status.days, "rows": len(status.rows)})
-    header = ["姓名", "身份证号", "住户", "最近采样日期", "免检"]
+    header = [_("姓名"), _("身份证号"), _("住户"), _("最近采样日期"), _("免检")]
     data = [[row.resident.name, row.resident.id_masked, row.resident.household.address or row.resident.household.code,
              row.last_sampled_on or "", row.exempt_reason] for row in [*status.rows, *status.exempt]]
-    return xlsx_response(f"testing-{unit.code}-{status.on}.xlsx", "核酸检测", header, data)
+    return xlsx_response(f"testing-{unit.code}-{status.on}.xlsx", _("核酸检测"), header, data)
 
 
 @login_required
@@ -141,14 +142,14 @@ def _change_measure(request, measure_id: int, change) -> HttpResponse:
     try:
         day = dates.parse_date(request.POST.get("on", ""))
     except ValueError as exc:
-        messages.error(request, f"日期：{exc}")
+        messages.error(request, _("日期：%(e)s") % {"e": exc})
     else:
         try:
             change(measure, day, request.POST.get("reason", ""))
         except actions.FactRefused as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "已保存")
+            messages.success(request, _("已保存"))
     if measure.resident_id:
         return redirect("health:timeline", resident_id=measure.resident_id)
     return redirect("web:home")
