@@ -174,7 +174,7 @@ def timeline(resident: Resident) -> list[TimelineEntry]:
             who = str(ch.actor) if ch.actor else ""
             entries.append(TimelineEntry(
                 timezone.localtime(ch.at).date(),
-                "measure_change", f"{m.get_kind_display()}{verb}",
+                "measure_change", f"{m.get_kind_display()} · {verb}",
                 _("结束日期 %(old)s → %(new)s；原因：%(reason)s") % {"old": ch.old_end_on, "new": ch.new_end_on,
                                                          "reason": ch.reason} + (f"；{who}" if who else "")))
     for n in NatResult.objects.filter(id_hash=resident.id_hash).order_by("-sampled_on")[:100]:
