@@ -101,7 +101,7 @@ def test_it_polls_a_running_job_and_stops_when_it_is_done(world, alice, client_f
                                                errors=[{"line": 7, "field": "unit_code", "message": "单位编码不存在"}])
     page = client.get(f"/imports/{job.pk}/").content.decode()
     assert "hx-trigger" not in page
-    assert "<td data-label=\"行号\">7</td>" in page and "unit_code" in page and "单位编码不存在" in page
+    assert "<td data-label=\"行号\">7</td>" in page and "所属单位编码" in page and "单位编码不存在" in page
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,9 +12,15 @@ from wuyiqu.imports.registry import all_kinds
 ALLOWED_SUFFIXES = (".csv", ".xlsx")
 
 
+# The registry's own kinds first, in the order a new community loads them; then the others by name.
+FIRST_KINDS = ("units", "households", "residents", "verifications", "special-population")
+
+
 def kind_choices() -> list[tuple[str, str]]:
-    """The importable kinds, as the imports registry knows them (name, Chinese label)."""
-    return [(name, _(cls.label)) for name, cls in all_kinds().items()]
+    """The importable kinds, as the imports registry knows them (name, translated label)."""
+    kinds = all_kinds()
+    order = [k for k in FIRST_KINDS if k in kinds] + [k for k in kinds if k not in FIRST_KINDS]
+    return [(name, _(kinds[name].label)) for name in order]
 
 
 class ImportForm(forms.Form):

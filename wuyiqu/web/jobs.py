@@ -107,3 +107,18 @@ def template_for(kind: str) -> bytes:
         return services.build_template(kind)
     except KeyError:
         raise Http404("import kind") from None
+
+
+def describe_job(job: ImportJob) -> dict:
+    """What the job page shows beside the job: the kind's label and the bad rows with each field named
+    by its column header in the template (``身份证号``) rather than its key (``id_number``)."""
+    from wuyiqu.imports.registry import all_kinds
+
+    kind = all_kinds().get(job.kind)
+    headers = {c.key: c.header for c in kind.columns} if kind else {}
+    errors = [
+        {"line": e.get("line"), "field": headers.get(e.get("field") or "", e.get("field") or ""),
+         "message": e.get("message", "")}
+        for e in (job.errors or [])
+    ]
+    return {"kind_label": kind.label if kind else job.kind, "errors": errors}

@@ -137,4 +137,4 @@ def import_template(request, code: str, kind: str):
 def import_job(request, job_id: int):
     job = jobs.access_import_job_by_id(request.user, job_id)
     template = "web/_import_job_status.html" if _is_htmx(request) else "web/import_job.html"
-    return render(request, template, {"job": job})
+    return render(request, template, {"job": job, **jobs.describe_job(job)})
