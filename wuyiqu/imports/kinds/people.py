@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -20,7 +19,7 @@ from wuyiqu.units.models import (
     Unit,
 )
 
-from ..bulk import insert_rows
+from ..bulk import insert_rows, select_in
 from ..fields import bool_value, date_value, id_number_value, optional_text, phone_value, required_text
 from ..registry import Column, ImportContext, ImportKind, Problems, RowError, WriteCounts, register_kind
 
@@ -109,7 +108,7 @@ class ResidentsKind(ImportKind):
         c = crypto.cipher()
         households = _household_ids({r.household_code for r in batch})
         hashes = [r.id_hash or c.lookup_hash(r.id_number) for r in batch]
-        existing = {row[1]: row for row in _select_in(
+        existing = {row[1]: row for row in select_in(
             f"SELECT id, id_hash, name, household_id, phone_hash, bedridden FROM {Resident._meta.db_table} "
             "WHERE id_hash IN ({})", hashes)}
         new_rows: list[ResidentRowIn] = []
@@ -140,25 +139,14 @@ class ResidentsKind(ImportKind):
         return WriteCounts(created=len(new_rows), updated=len(changed), unchanged=unchanged)
 
 
-# The hot look-ups of a million-row import in plain SQL: building a 5,000-value IN through the ORM
-# costs more than running it.
-def _select_in(sql: str, values) -> list[tuple]:
-    values = list(values)
-    if not values:
-        return []
-    with connection.cursor() as cur:
-        cur.execute(sql.format(", ".join(["%s"] * len(values))), values)
-        return cur.fetchall()
-
-
 def _household_ids(codes: set[str]) -> dict[str, int]:
-    return {code: pk for pk, code in _select_in(
+    return {code: pk for pk, code in select_in(
         f"SELECT id, code FROM {Household._meta.db_table} WHERE code IN ({{}})", codes)}
 
 
 def _household_paths(codes: set[str]) -> dict[str, str]:
     """Household code -> the materialised path of its unit."""
-    return {code: path for code, path in _select_in(
+    return {code: path for code, path in select_in(
         f"SELECT h.code, u.path FROM {Household._meta.db_table} h JOIN {Unit._meta.db_table} u ON u.id = h.unit_id "
         "WHERE h.code IN ({})", codes)}
 

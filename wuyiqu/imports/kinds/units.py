@@ -20,6 +20,7 @@ from wuyiqu.units.models import (
     path_for,
 )
 
+from ..bulk import insert_rows, select_in
 from ..fields import choice_value, date_value, optional_text, required_text
 from ..registry import (
     Batch,
@@ -214,37 +215,37 @@ class HouseholdsKind(ImportKind):
         return problems
 
     def write(self, batch: list[HouseholdRowIn], ctx):
-        counts = WriteCounts()
-        units = {c: pk for c, pk in Unit.objects.filter(code__in={r.unit_code for r in batch}).values_list("code", "pk")}
-        existing = {h.code: h for h in Household.objects.filter(code__in=[r.code for r in batch]).only(
-            "id", "code", "unit_id", "address")}
-        new, changed = [], []
-        touched: set[str] = set()
+        hh_table, v_table = Household._meta.db_table, HouseholdVerification._meta.db_table
+        units = {code: pk for pk, code in select_in(
+            f"SELECT id, code FROM {Unit._meta.db_table} WHERE code IN ({{}})", {r.unit_code for r in batch})}
+        existing = {code: (pk, unit_id, address) for pk, code, unit_id, address in select_in(
+            f"SELECT id, code, unit_id, address FROM {hh_table} WHERE code IN ({{}})", [r.code for r in batch])}
+        new: list[tuple] = []
+        changed: list[Household] = []
         for r in batch:
-            h = existing.get(r.code)
-            if h is None:
-                new.append(Household(code=r.code, unit_id=units[r.unit_code], address=r.address))
-            elif h.unit_id != units[r.unit_code] or h.address != r.address:
-                h.unit_id, h.address = units[r.unit_code], r.address
-                changed.append(h)
-                touched.add(h.code)
-        Household.objects.bulk_create(new, batch_size=2000)
+            cur = existing.get(r.code)
+            if cur is None:
+                new.append((r.code, units[r.unit_code], r.address))
+            elif (cur[1], cur[2]) != (units[r.unit_code], r.address):
+                changed.append(Household(pk=cur[0], code=r.code, unit_id=units[r.unit_code], address=r.address))
+        if new:
+            insert_rows(hh_table, ("code", "unit_id", "address"), new)
         if changed:
             Household.objects.bulk_update(changed, ["unit_id", "address"], batch_size=500)
-        ids = {h.code: h.pk for h in new} | {h.code: h.pk for h in existing.values()}
+        touched = {h.code for h in changed}
         with_date = [r for r in batch if r.verified_on]
         if with_date:
-            have = set(HouseholdVerification.objects.filter(
-                household_id__in=[ids[r.code] for r in with_date]).values_list("household_id", "verified_on"))
+            ids = {code: pk for pk, code in select_in(
+                f"SELECT id, code FROM {hh_table} WHERE code IN ({{}})", [r.code for r in with_date])}
+            have = set(select_in(f"SELECT household_id, verified_on FROM {v_table} WHERE household_id IN ({{}})",
+                                 ids.values()))
+            have = {(hid, d if isinstance(d, dt.date) else dt.date.fromisoformat(d)) for hid, d in have}
             fresh = [r for r in with_date if (ids[r.code], r.verified_on) not in have]
-            HouseholdVerification.objects.bulk_create(
-                [HouseholdVerification(household_id=ids[r.code], verified_on=r.verified_on) for r in fresh],
-                batch_size=2000)
+            if fresh:
+                insert_rows(v_table, ("household_id", "verified_on", "verifier"),
+                            [(ids[r.code], r.verified_on, "") for r in fresh])
             touched.update(r.code for r in fresh if r.code in existing)
-        counts.created = len(new)
-        counts.updated = len(touched)
-        counts.unchanged = len(batch) - len(new) - len(touched)
-        return counts
+        return WriteCounts(created=len(new), updated=len(touched), unchanged=len(batch) - len(new) - len(touched))
 
 
 @dataclass(slots=True)
