@@ -2,6 +2,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include("wuyiqu.api.urls")),
     path("", include("wuyiqu.web.urls")),
     path("", include("wuyiqu.health.urls")),
 ]

@@ -133,6 +133,7 @@ class NatParser:
         local_now = timezone.localtime(now or timezone.now())
         self.now_text = local_now.strftime("%Y-%m-%d %H:%M:%S")
         self._birth_ok: dict[str, bool] = {}  # at most ~45,000 distinct birth dates
+        self._times: dict[str, str] = {}  # valid sample-time text -> normalised text
 
     def id_number(self, raw: str) -> str:
         number = raw.strip().upper()
@@ -189,7 +190,17 @@ class NatParser:
         return value
 
     def parse(self, id_number: str, sampled_at: str, result: str) -> NatRow:
-        return (self.id_number(id_number), self.sampled_at(sampled_at), self.result(result))
+        """One row's cells -> (number, local time text, result), or RowError naming the field."""
+        # Sample times repeat heavily within a round (a testing point samples many people a
+        # minute), so each distinct valid text is checked once; the cache is bounded.
+        at = self._times.get(sampled_at)
+        if at is None:
+            at = self.sampled_at(sampled_at)
+            if len(self._times) >= 100_000:
+                self._times.clear()
+            self._times[sampled_at] = at
+        value = RESULT_ALIASES.get(result) or self.result(result)
+        return (self.id_number(id_number), at, value)
 
 
 # --- writing (set-based) -------------------------------------------------------------------------
@@ -223,10 +234,27 @@ class IdHasher:
         return [self(n) for n in numbers]
 
 
-def _utc_text(local_text: str, tz) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` local -> the same in UTC, as Django stores datetimes in SQLite."""
-    naive = dt.datetime.fromisoformat(local_text)
-    return (naive.replace(tzinfo=tz).astimezone(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S")
+class UtcText:
+    """``YYYY-MM-DD HH:MM:SS`` local -> the same in UTC, as Django stores datetimes in SQLite.
+
+    Offsets change (if ever: Asia/Shanghai has had no daylight saving since 1991) only on whole
+    hours, so the conversion is done once per local hour and the minutes and seconds are kept."""
+
+    def __init__(self, tz):
+        self.tz = tz
+        self._hours: dict[str, str] = {}
+
+    def __call__(self, local_text: str) -> str:
+        hour = local_text[:13]
+        prefix = self._hours.get(hour)
+        if prefix is None:
+            naive = dt.datetime.fromisoformat(hour + ":00:00")
+            offset = naive.replace(tzinfo=self.tz).utcoffset()
+            if offset % dt.timedelta(hours=1):  # a zone with a non-whole-hour offset: no shortcut
+                aware = dt.datetime.fromisoformat(local_text).replace(tzinfo=self.tz)
+                return aware.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            prefix = self._hours[hour] = (naive - offset).strftime("%Y-%m-%d %H")
+        return prefix + local_text[13:]
 
 
 def write_nat_rows(rows: Sequence[NatRow], *, hasher: IdHasher | None = None) -> WriteCounts:
@@ -296,14 +324,14 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int
 
 
 def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int]:
-    tz = timezone.get_default_timezone()
+    utc_text = UtcText(timezone.get_default_timezone())
     with connection.cursor() as cur:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (id_hash text, sampled_at text, sampled_on text, "
                     "result text)")
         cur.execute(f"DELETE FROM {STAGE}")
         cur.executemany(
             f"INSERT INTO {STAGE} (id_hash, sampled_at, sampled_on, result) VALUES (%s, %s, %s, %s)",
-            [(h, _utc_text(r[1], tz), r[1][:10], r[2]) for r, h in zip(rows, hashes, strict=True)])
+            [(h, utc_text(r[1]), r[1][:10], r[2]) for r, h in zip(rows, hashes, strict=True)])
         # "WHERE true" before ON CONFLICT: SQLite's grammar needs it after a SELECT with a join.
         cur.execute(
             f"INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result) "

@@ -1,0 +1,187 @@
+"""POST /api/v1/facts/…: token auth, kinds, scope, per-record errors, idempotent batches, one error shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import time_machine
+
+from wuyiqu.api.actions import do_create_api_token, do_revoke_api_token
+from wuyiqu.api.models import ApiBatch
+from wuyiqu.audit.models import AuditEvent
+from wuyiqu.health.models import Measure, NatResult, PositiveCase
+from wuyiqu.units.models import Resident, Unit
+
+HONGQI_VILLAGE = "500110002208"
+WENLONG_COMMUNITY = "500110002015"
+
+NOW = dt.datetime(2022, 11, 25, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+NAT_URL = "/api/v1/facts/nat-results"
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def lab(world):
+    """A laboratory's token for 文龙社区, allowed nat-results only."""
+    token, secret = do_create_api_token(actor=None, name="lab", unit=Unit.objects.get(code=WENLONG_COMMUNITY),
+                                        kinds=["nat-results"], days=90)
+    return token, secret
+
+
+def _post(client, url, body, secret=None, **extra):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if secret else {}
+    return client.post(url, data=json.dumps(body) if not isinstance(body, str) else body,
+                       content_type="application/json", **headers, **extra)
+
+
+def _insider_and_outsider():
+    inside = Resident.objects.filter(household__unit__path__contains=f"/{WENLONG_COMMUNITY}/").order_by("id")
+    outside = Resident.objects.filter(household__unit__path__contains=f"/{HONGQI_VILLAGE}/").order_by("id")
+    return [r.reveal_id_number() for r in inside[:2]], outside.first().reveal_id_number()
+
+
+def _assert_error_shape(resp, status, code):
+    assert resp.status_code == status, resp.content
+    body = resp.json()
+    assert set(body) == {"code", "message", "fields"}
+    assert body["code"] == code
+    assert body["message"]
+    return body
+
+
+def test_it_writes_a_batch_of_results_and_audits_the_call(client, lab):
+    _token, secret = lab
+    (n1, n2), _out = _insider_and_outsider()
+    resp = _post(client, NAT_URL, {"batch_key": "b1", "records": [
+        {"id_number": n1, "sampled_at": "2022-11-24 08:30", "result": "negative"},
+        {"id_number": n2, "sampled_at": "2022-11-24 08:31:00", "result": "阳性"},
+    ]}, secret)
+    assert resp.status_code == 200, resp.content
+    body = resp.json()
+    assert (body["received"], body["created"], body["rejected"], body["errors"]) == (2, 2, 0, [])
+    assert NatResult.objects.count() == 2
+    assert PositiveCase.objects.count() == 1
+    event = AuditEvent.objects.get(action="api.facts")
+    assert event.detail["token"] == "lab" and event.detail["created"] == 2 and event.detail["status"] == 200
+
+
+def test_an_out_of_scope_record_is_refused_alone_and_nothing_is_written_for_it(client, lab):
+    _token, secret = lab
+    (n1, _n2), outsider = _insider_and_outsider()
+    resp = _post(client, NAT_URL, {"batch_key": "b2", "records": [
+        {"id_number": outsider, "sampled_at": "2022-11-24 08:30", "result": "negative"},
+        {"id_number": n1, "sampled_at": "2022-11-24 08:30", "result": "negative"},
+        {"id_number": n1, "sampled_at": "2022-11-24 25:30", "result": "negative"},
+    ]}, secret)
+    assert resp.status_code == 200, resp.content
+    body = resp.json()
+    assert body["created"] == 1 and body["rejected"] == 2
+    first, second = body["errors"]
+    assert (first["index"], first["code"], list(first["fields"])) == (0, "out_of_scope", ["id_number"])
+    assert "管辖范围" in first["message"]
+    assert (second["index"], second["code"], list(second["fields"])) == (2, "invalid", ["sampled_at"])
+    assert set(first) == {"index", "code", "message", "fields"}
+    assert list(NatResult.objects.values_list("resident_id", flat=True)) == [
+        Resident.objects.filter(household__unit__path__contains=f"/{WENLONG_COMMUNITY}/").order_by("id").first().pk]
+
+
+def test_the_same_batch_or_the_same_records_add_nothing_twice(client, lab):
+    _token, secret = lab
+    (n1, n2), _out = _insider_and_outsider()
+    body = {"batch_key": "b3", "records": [{"id_number": n1, "sampled_at": "2022-11-24 08:30", "result": "阴性"},
+                                           {"id_number": n2, "sampled_at": "2022-11-24 08:30", "result": "阴性"}]}
+    assert _post(client, NAT_URL, body, secret).json()["created"] == 2
+    again = _post(client, NAT_URL, body, secret).json()
+    assert again["replayed"] is True and again["created"] == 2  # the first answer, written once
+    other_key = _post(client, NAT_URL, {**body, "batch_key": "b4"}, secret).json()
+    assert (other_key["created"], other_key["unchanged"], other_key["replayed"]) == (0, 2, False)
+    assert NatResult.objects.count() == 2
+    assert ApiBatch.objects.count() == 2
+    assert AuditEvent.objects.filter(action="api.facts").count() == 3
+
+
+def test_a_duplicate_inside_one_batch_is_reported(client, lab):
+    _token, secret = lab
+    (n1, _n2), _out = _insider_and_outsider()
+    rec = {"id_number": n1, "sampled_at": "2022-11-24 08:30", "result": "阴性"}
+    body = _post(client, NAT_URL, {"batch_key": "d", "records": [rec, dict(rec, sampled_at="2022-11-24 08:30:00")]},
+                 secret).json()
+    assert body["created"] == 1 and [(e["index"], e["code"]) for e in body["errors"]] == [(1, "duplicate")]
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer wyq_not-a-token", "Basic abc"])
+def test_a_missing_or_unknown_token_gets_401_in_the_error_shape(client, lab, header):
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    resp = client.post(NAT_URL, data=json.dumps({"batch_key": "x", "records": []}), content_type="application/json",
+                       **extra)
+    _assert_error_shape(resp, 401, "invalid_token" if header == "Bearer wyq_not-a-token" else "unauthenticated")
+    assert AuditEvent.objects.get(action="api.facts").detail["status"] == 401
+
+
+def test_an_expired_or_revoked_token_gets_401(client, lab):
+    token, secret = lab
+    (n1, _n2), _out = _insider_and_outsider()
+    body = {"batch_key": "e", "records": [{"id_number": n1, "sampled_at": "2022-11-24 08:30", "result": "阴性"}]}
+    with time_machine.travel(NOW + dt.timedelta(days=91), tick=False):
+        _assert_error_shape(_post(client, NAT_URL, body, secret), 401, "token_expired")
+    do_revoke_api_token(actor=None, token=token)
+    _assert_error_shape(_post(client, NAT_URL, body, secret), 401, "token_revoked")
+    assert NatResult.objects.count() == 0
+
+
+def test_a_kind_the_token_may_not_write_gets_403(client, lab):
+    _token, secret = lab
+    (n1, _n2), _out = _insider_and_outsider()
+    body = {"batch_key": "k", "records": [{"id_number": n1, "start_on": "2022-11-20", "end_on": "2022-11-30"}]}
+    err = _assert_error_shape(_post(client, "/api/v1/facts/close-contacts", body, secret), 403, "kind_not_allowed")
+    assert err["fields"] == {"kind": "close-contacts"}
+    _assert_error_shape(_post(client, "/api/v1/facts/bogus", body, secret), 404, "unknown_kind")
+    assert Measure.objects.count() == 0
+
+
+def test_other_kinds_go_through_their_import_kind(client, world):
+    _token, secret = do_create_api_token(actor=None, name="cdc", unit=Unit.objects.get(code=WENLONG_COMMUNITY),
+                                         kinds=["close-contacts"], days=30)
+    (n1, _n2), outsider = _insider_and_outsider()
+    resp = _post(client, "/api/v1/facts/close-contacts", {"batch_key": "c1", "records": [
+        {"id_number": n1, "start_on": "2022-11-20", "end_on": "2022-11-30"},
+        {"id_number": outsider, "start_on": "2022-11-20", "end_on": "2022-11-30"},
+        {"id_number": n1, "start_on": "2022-11-20", "end_on": "2022-11-10"},
+        {"id_number": n1, "start": "2022-11-20"},
+    ]}, secret)
+    assert resp.status_code == 200, resp.content
+    body = resp.json()
+    assert body["created"] == 1
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [(1, "out_of_scope"), (2, "invalid"),
+                                                                  (3, "unknown_field")]
+    assert Measure.objects.count() == 1
+
+
+@pytest.mark.parametrize("payload", [
+    "{not json",
+    {"records": []},
+    {"batch_key": "x", "records": "nope"},
+    {"batch_key": "x", "records": [{"id_number": 5}]},
+    {"batch_key": "x", "records": []},
+])
+def test_bad_input_gets_400_in_the_error_shape_never_500(client, lab, payload):
+    _token, secret = lab
+    resp = _post(client, NAT_URL, payload, secret)
+    body = _assert_error_shape(resp, 400, resp.json().get("code"))
+    assert body["code"] in ("invalid_request", "empty_batch")
+    assert NatResult.objects.count() == 0
+
+
+def test_the_openapi_document_is_served_and_no_docs_page_loads_a_cdn(client):
+    resp = client.get("/api/v1/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.json()
+    assert "/api/v1/facts/nat-results" in doc["paths"] and "/api/v1/facts/{kind}" in doc["paths"]
+    assert client.get("/api/v1/docs").status_code == 404
