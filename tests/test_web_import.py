@@ -61,7 +61,8 @@ def test_it_offers_every_registered_kind_and_its_template(world, alice, client_f
 
 def test_it_refuses_roles_that_may_not_import(world, dave, alice, client_for):
     client = client_for(dave)  # a building head, inside his own building
-    assert client.get(f"/units/{dave.unit.code}/import/").status_code == 403
+    refused = client.get(f"/units/{dave.unit.code}/import/")
+    assert refused.status_code == 403 and "您的角色不能导入数据" in refused.content.decode()
     assert client.post(f"/units/{dave.unit.code}/import/",
                        {"kind": "households", "file": csv_upload(["X,Y,Z,"])}).status_code == 403
     assert client.get(f"/units/{dave.unit.code}/import/template/households/").status_code == 403

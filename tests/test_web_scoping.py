@@ -52,13 +52,18 @@ def test_it_answers_404_to_bob_for_every_page_of_his_sibling(alices, bob, client
     for method, url in personal_pages(alices):
         response = getattr(client, method)(url)
         assert response.status_code == 404, url
+        html = response.content.decode()
+        assert alices["community"].code not in html.replace(url, "")  # nothing about the object leaks
+        assert alices["resident"].name not in html
+    assert "不在您的管辖范围内" in html  # the same friendly page as for a missing object
     # A refused look leaves no audit row claiming bob saw something.
     assert AuditEvent.objects.count() == events_before
 
 
 def test_it_answers_404_for_missing_objects_as_for_forbidden_ones(alice, client_for):
     client = client_for(alice)
-    assert client.get("/units/999999999999/").status_code == 404
+    missing = client.get("/units/999999999999/")
+    assert missing.status_code == 404 and "不在您的管辖范围内" in missing.content.decode()
     assert client.get("/households/NOPE/").status_code == 404
     assert client.post("/residents/987654321/reveal/").status_code == 404
     assert client.get("/imports/987654321/").status_code == 404
