@@ -116,6 +116,7 @@ def test_it_reveals_one_resident_and_audits_it(alices, alice, client_for):
     assert response.status_code == 200
     assert resident.reveal_id_number() in html
     assert html.lstrip().startswith(f'<tr id="resident-{resident.pk}"')  # the row htmx swaps in
+    assert response["Cache-Control"] == "no-store"
     event = AuditEvent.objects.get(action="resident.reveal")
     assert event.actor == alice
     assert event.target_id == str(resident.pk)

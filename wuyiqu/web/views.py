@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -29,6 +30,13 @@ def _ip(request) -> str | None:
 
 def _is_htmx(request) -> bool:
     return request.headers.get("HX-Request") == "true"
+
+
+def _render_maybe_partial(request, full: str, partial: str, context: dict):
+    """The partial for htmx, the whole page otherwise; caches keep the two apart (Vary)."""
+    response = render(request, partial if _is_htmx(request) else full, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required
@@ -58,8 +66,7 @@ def unit_detail(request, code: str):
 def unit_search(request):
     query = request.GET.get("q", "").strip()[:100]
     context = {"query": query, "results": selectors.search_units(request.user, query)}
-    template = "web/_search_results.html" if _is_htmx(request) else "web/search.html"
-    return render(request, template, context)
+    return _render_maybe_partial(request, "web/search.html", "web/_search_results.html", context)
 
 
 @login_required
@@ -83,8 +90,9 @@ def resident_reveal(request, resident_id: int):
     resident = selectors.access_resident_by_id(request.user, resident_id)
     revealed = selectors.reveal_resident(request.user, resident.pk, ip=_ip(request))
     context = {"resident": resident, "revealed": revealed}
-    template = "web/_resident_row.html" if _is_htmx(request) else "web/resident_revealed.html"
-    return render(request, template, context)
+    response = _render_maybe_partial(request, "web/resident_revealed.html", "web/_resident_row.html", context)
+    response["Cache-Control"] = "no-store"  # a full ID number must not stay in any cache
+    return response
 
 
 @login_required
@@ -136,5 +144,5 @@ def import_template(request, code: str, kind: str):
 @require_GET
 def import_job(request, job_id: int):
     job = jobs.access_import_job_by_id(request.user, job_id)
-    template = "web/_import_job_status.html" if _is_htmx(request) else "web/import_job.html"
-    return render(request, template, {"job": job, **jobs.describe_job(job)})
+    context = {"job": job, **jobs.describe_job(job)}
+    return _render_maybe_partial(request, "web/import_job.html", "web/_import_job_status.html", context)
