@@ -88,6 +88,15 @@ def test_it_refuses_a_file_over_the_size_limit(world, alice, client_for):
     assert ImportJob.objects.count() == 0
 
 
+@override_settings(IMPORT_MAX_UPLOAD_BYTES=1000)
+def test_it_refuses_an_upload_declared_far_over_the_limit_before_reading_it(world, alice, client_for):
+    upload = csv_upload([f"{WENLONG_COMMUNITY}-X-{i},{WENLONG_COMMUNITY}-B01,地址{i}," for i in range(5000)])
+    response = client_for(alice).post(f"/units/{WENLONG_COMMUNITY}/import/", {"kind": "households", "file": upload})
+    assert response.status_code == 413
+    assert "文件太大" in response.content.decode()
+    assert ImportJob.objects.count() == 0
+
+
 def test_it_polls_a_running_job_and_stops_when_it_is_done(world, alice, client_for):
     community = Unit.objects.get(code=WENLONG_COMMUNITY)
     job = create_job(kind="households", filename="a.csv", actor=alice, scope=community)

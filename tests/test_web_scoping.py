@@ -35,8 +35,22 @@ def personal_pages(o) -> list[tuple[str, str]]:
         ("get", f"/units/{o['community'].code}/ledger/"),
         ("get", f"/units/{o['building'].code}/ledger/"),
         ("get", f"/units/{o['community'].code}/import/"),
+        ("get", f"/units/{o['community'].code}/import/template/households/"),
         ("get", f"/imports/{o['job'].pk}/"),
     ]
+
+
+PUBLIC_OR_OWN = {"login", "logout", "home", "unit_search"}  # no object of someone else's in the URL
+
+
+def test_the_list_covers_every_page_of_the_web_app(alices):
+    """A new page with an object in its URL must be added to personal_pages (and so to these tests)."""
+    from django.urls import resolve
+
+    from wuyiqu.web.urls import urlpatterns
+
+    covered = {resolve(url).url_name for _method, url in personal_pages(alices)}
+    assert {p.name for p in urlpatterns} - PUBLIC_OR_OWN == covered
 
 
 def test_it_serves_alice_every_page_of_her_community(alices, alice, client_for):

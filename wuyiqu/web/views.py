@@ -4,11 +4,13 @@ is a 404, never a 403 that would confirm it exists."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -105,6 +107,13 @@ def special_population_ledger(request, code: str):
     return render(request, "web/ledger.html", context)
 
 
+def _declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 def _import_unit(request, code: str):
     unit = selectors.access_unit_by_code(request.user, code)  # 404 outside the scope
     if not can_import(request.user):
@@ -116,6 +125,10 @@ def _import_unit(request, code: str):
 @require_http_methods(["GET", "POST"])
 def import_start(request, code: str):
     unit = _import_unit(request, code)
+    if request.method == "POST" and _declared_length(request) > settings.IMPORT_MAX_UPLOAD_BYTES + 64 * 1024:
+        # Refuse before Django reads (and spools to disk) hundreds of megabytes we would throw away.
+        return HttpResponse(_("文件太大，上限为 %(limit)s") % {"limit": filesizeformat(settings.IMPORT_MAX_UPLOAD_BYTES)},
+                            status=413, content_type="text/plain; charset=utf-8")
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         job = jobs.start_import(
