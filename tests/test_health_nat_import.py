@@ -109,6 +109,7 @@ def test_a_positive_result_adds_no_case_when_one_is_recorded_that_day(world, tmp
     ("{n},2022/11/24,阴性", "sampled_at", "格式不对"),
     ("{n},2022-02-30 08:00,阴性", "sampled_at", "不存在"),
     ("{n},2022-11-24 25:00,阴性", "sampled_at", "不存在"),
+    ("{n},2002-11-24 08:00,阴性", "sampled_at", "早于2020年"),
     ("{n},2022-11-24 08:30,弱阳", "result", "无法识别"),
     ("{n},2022-11-24 08:30,", "result", "不能为空"),
     ("{bad},2022-11-24 08:30,阴性", "id_number", "校验位"),
@@ -192,3 +193,15 @@ def test_partitions_on_postgres_or_an_ordinary_table_on_sqlite(world, tmp_path):
         cur.execute("SELECT count(*) FROM health_natresult_w20220124")
         assert cur.fetchone() == (1,)
     assert Unit.objects.exists()
+
+
+def test_local_times_become_the_utc_text_django_stores_in_sqlite():
+    from zoneinfo import ZoneInfo
+
+    for tz_name in ("Asia/Shanghai", "Asia/Kolkata", "Europe/Berlin"):
+        tz = ZoneInfo(tz_name)
+        utc_text = nat_import.UtcText(tz)
+        for local in ("2022-11-24 08:30:15", "2022-11-24 00:05:00", "2022-03-27 03:30:00", "2022-01-01 07:59:59"):
+            expected = dt.datetime.fromisoformat(local).replace(tzinfo=tz).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            assert utc_text(local) == expected, (tz_name, local)
+            assert utc_text(local) == expected  # and from the per-hour cache

@@ -57,6 +57,8 @@ RESULT_ALIASES: dict[str, str] = {
     "阳性": NatResultValue.POSITIVE,
 }
 
+EARLIEST = "2020-01-01 00:00:00"  # no nucleic-acid testing for this disease before 2020
+
 # A parsed row: (normalised ID number, local sample time "YYYY-MM-DD HH:MM:SS", result value).
 NatRow = tuple[str, str, str]
 
@@ -178,6 +180,8 @@ class NatParser:
             raise RowError("sampled_at", _("采样时间“%(v)s”不存在") % {"v": text}) from None
         if norm > self.now_text:  # same fixed-width format: text order is time order
             raise RowError("sampled_at", _("采样时间“%(v)s”晚于现在") % {"v": text})
+        if norm < EARLIEST:  # a mistyped year would otherwise make a partition for it
+            raise RowError("sampled_at", _("采样时间“%(v)s”早于2020年，请检查年份") % {"v": text})
         return norm
 
     def result(self, raw: str) -> str:
