@@ -274,7 +274,7 @@ def test_the_number_of_queries_does_not_depend_on_the_number_of_units():
         n_large = len(evaluate(D))
     assert n_large == n_small + 18
     assert len(large.captured_queries) == len(small.captured_queries)
-    assert len(small.captured_queries) <= 16
+    assert len(small.captured_queries) <= 17
 
 
 def test_dates_before_the_policy_have_no_profile():

@@ -15,9 +15,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from wuyiqu.lib.dates import window_start
+from wuyiqu.lib.dates import window_start as _window_start
 
 from .profiles import CriterionSpec
 
@@ -205,6 +206,12 @@ def criterion(criterion_id: str) -> Callable[[CriterionFn], CriterionFn]:
 # --- helpers -----------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
+def window_start(on: dt.date, days: int) -> dt.date:
+    """``wuyiqu.lib.dates.window_start``, remembered: the evaluator asks it for 100,000s of units."""
+    return _window_start(on, days)
+
+
 def md(day: dt.date | None) -> str:
     return day.strftime("%m-%d") if day else "—"
 
@@ -225,6 +232,8 @@ def _pct(x: float) -> str:
 @criterion("no_case")
 def no_case(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     days = spec.params["window_days"]
+    if not f.cases:
+        return CriterionResult(spec.id, True, f"近{days}天无阳性感染者", time_based=True)
     start = window_start(f.on, days)
     cases = sorted((c for c in f.cases if start <= c.reported_on <= f.on), key=lambda c: c.reported_on)
     if not cases:
@@ -240,6 +249,8 @@ def no_case(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
 
 def _measure(kind: str, f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     label = MEASURE_LABELS[kind]
+    if not f.measures:
+        return CriterionResult(spec.id, True, f"无{label}", time_based=True)
     active = sorted((m for m in f.measures if m.kind == kind and m.start_on <= f.on <= m.end_on),
                     key=lambda m: m.end_on)
     if not active:
@@ -268,6 +279,8 @@ def no_returnee_under_control(f: UnitFacts, spec: CriterionSpec) -> CriterionRes
 
 @criterion("no_risk_zone")
 def no_risk_zone(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
+    if not f.zones:
+        return CriterionResult(spec.id, True, "无风险区、临时管控区", time_based=True)
     active = [z for z in f.zones if z.start_on <= f.on and (z.end_on is None or f.on <= z.end_on)]
     if not active:
         return CriterionResult(spec.id, True, "无风险区、临时管控区", time_based=True)
@@ -411,6 +424,8 @@ def special_population_ledger(f: UnitFacts, spec: CriterionSpec) -> CriterionRes
 
 def _incidents(f: UnitFacts, spec: CriterionSpec, types: set[str], what: str) -> CriterionResult:
     days = spec.params["window_days"]
+    if not f.incidents:
+        return CriterionResult(spec.id, True, f"近{days}天无{what}", time_based=True)
     start = window_start(f.on, days)
     found = sorted((i for i in f.incidents if i.incident_type in types and start <= i.occurred_on <= f.on),
                    key=lambda i: i.occurred_on)

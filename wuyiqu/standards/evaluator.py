@@ -26,6 +26,7 @@ from . import criteria as C
 from .profiles import LEVELS, Profile, ProfileError, parse_profile
 
 EVALUATED_KINDS = LEVELS  # building, compound, group, village, community, street
+CO_SIGNED_KINDS = ("building", "compound", "group")  # households co-sign; committees sign themselves
 TIME_CRITERIA_NOTE = "no_case, no_close_contact, no_home_quarantine, no_returnee_under_control, no_risk_zone, incidents"
 
 
@@ -98,6 +99,15 @@ def profile_row_in_force(on: dt.date, name: str | None = None):
 # --- the queries --------------------------------------------------------------------------------------
 
 
+def _path_upper(path: str) -> str:
+    """The least string above every path that starts with ``path`` (which ends in "/"): "/" + 1 = "0"."""
+    return path[:-1] + chr(ord(path[-1]) + 1)
+
+
+def _as_date(value) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _like_prefix(path: str) -> str:
     return path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -133,7 +143,19 @@ class _Gather:
         return max(values) if values else default
 
     def scoped(self, qs, field: str):
-        return qs if self.root is None else qs.filter(**{f"{field}__startswith": self.root.path})
+        """``qs`` restricted to rows whose ``field`` (a unit path) lies in the root's subtree."""
+        if self.root is None:
+            return qs
+        if connection.vendor == "sqlite":
+            # SQLite's LIKE is case-insensitive and cannot use the path index: a range can.
+            return qs.filter(**{f"{field}__gte": self.root.path, f"{field}__lt": _path_upper(self.root.path)})
+        return qs.filter(**{f"{field}__startswith": self.root.path})
+
+    def path_sql(self, column: str) -> tuple[str, list[Any]]:
+        """SQL condition (and params) for ``column`` (a unit path) in the root's subtree."""
+        if connection.vendor == "sqlite":
+            return f"{column} >= %s AND {column} < %s", [self.root.path, _path_upper(self.root.path)]
+        return f"{column} LIKE %s ESCAPE '\\'", [_like_prefix(self.root.path)]
 
     def units(self) -> list[tuple]:
         from wuyiqu.units.models import Unit
@@ -143,21 +165,53 @@ class _Gather:
             qs = qs.filter(Q(path__startswith=self.root.path) | Q(code__in=self.root.ancestor_codes))
         return list(qs.order_by("depth", "id").values_list("id", "code", "name", "kind", "path", "parent_id", "depth"))
 
-    def households(self) -> list[tuple]:
-        """(id, unit_id, code, address, verified within verify_days) for every household in scope."""
+    def _verified_sql(self) -> tuple[str, list[Any]]:
         t = _tables()
         days = self.param("verify_days", 30)
-        sql = (f"SELECT h.id, h.unit_id, h.code, h.address, v.household_id IS NOT NULL "
-               f"FROM {t['household']} h "
-               f"LEFT JOIN (SELECT DISTINCT household_id FROM {t['verification']} "
-               f"WHERE verified_on >= %s AND verified_on <= %s) v ON v.household_id = h.id")
-        params: list[Any] = [window_start(self.on, days), self.on]
+        return (f"EXISTS (SELECT 1 FROM {t['verification']} v WHERE v.household_id = h.id "
+                f"AND v.verified_on >= %s AND v.verified_on <= %s)", [window_start(self.on, days), self.on])
+
+    def _household_query(self, select: str, where: str = "", params: list[Any] | None = None) -> list[tuple]:
+        t = _tables()
+        sql = f"SELECT {select} FROM {t['household']} h"
+        params = list(params or [])
+        conditions = [where] if where else []
         if self.root is not None:
-            sql += f" JOIN {t['unit']} u ON u.id = h.unit_id WHERE u.path LIKE %s ESCAPE '\\'"
-            params.append(_like_prefix(self.root.path))
+            sql += f" JOIN {t['unit']} u ON u.id = h.unit_id"
+            cond, p = self.path_sql("u.path")
+            conditions.append(cond)
+            params += p
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
         with connection.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()
+
+    def households(self) -> list[tuple]:
+        """(id, unit_id, verified within verify_days) for every household in scope: numbers only,
+        the labels of the few that a reason names come from ``unverified_households``/``labels``."""
+        verified, params = self._verified_sql()
+        return self._household_query(f"h.id, h.unit_id, {verified}", params=params)
+
+    def unverified_households(self) -> list[tuple]:
+        """(unit_id, code, address) of the households not verified within verify_days."""
+        verified, params = self._verified_sql()
+        return self._household_query("h.unit_id, h.code, h.address", f"NOT {verified}", params)
+
+    def household_labels(self, ids: list[int]) -> dict[int, tuple[str, str]]:
+        """code and address of the households ``ids`` (one query whatever their number, even none:
+        the evaluator's query count stays the same whatever the data)."""
+        t = _tables()
+        if connection.vendor == "postgresql":
+            sql, params = f"SELECT id, code, address FROM {t['household']} WHERE id = ANY(%s)", [list(ids)]
+        else:  # a JSON array keeps it one parameter, clear of SQLite's variable limit
+            import json
+
+            sql = f"SELECT id, code, address FROM {t['household']} WHERE id IN (SELECT value FROM json_each(%s))"
+            params = [json.dumps(list(ids))]
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            return {hid: (code, address) for hid, code, address in cur.fetchall()}
 
     def nat(self) -> list[tuple]:
         """(household unit_id, non-exempt residents, of them tested within nat_days) per unit."""
@@ -185,8 +239,9 @@ class _Gather:
         sql += "WHERE r.bedridden = %s AND r.birth_date <= %s "
         params += [False, born_by]
         if self.root is not None:
-            sql += "AND u.path LIKE %s ESCAPE '\\' "
-            params.append(_like_prefix(self.root.path))
+            cond, p = self.path_sql("u.path")
+            sql += f"AND {cond} "
+            params += p
         sql += "GROUP BY h.unit_id"
         with connection.cursor() as cur:
             cur.execute(sql, params)
@@ -231,8 +286,11 @@ class _Gather:
 
         start = window_start(self.on, self.param("inspection_days", 7))
         qs = Inspection.objects.filter(inspected_on__gte=start, inspected_on__lte=self.on)
-        return list(self.scoped(qs, "unit__path").order_by("inspected_on").values_list(
-            "unit_id", "item", "inspected_on", "passed"))
+        sql, params = self.scoped(qs, "unit__path").order_by("inspected_on").values_list(
+            "unit_id", "item", "inspected_on", "passed").query.sql_with_params()
+        with connection.cursor() as cur:  # plain rows: no per-row converters on 100,000s of rows
+            cur.execute(sql, params)
+            return [(u, item, _as_date(d), bool(ok)) for u, item, d, ok in cur.fetchall()]
 
     def incidents(self):
         from wuyiqu.inspections.models import Incident
@@ -310,7 +368,7 @@ class _Node:
         self.nat_required = 0
         self.nat_tested = 0
         self.ledger = C.Sampled()
-        self.own_households: list[tuple[int, str, str]] = []
+        self.own_households: list[int] = []
         self.zones_self: list[C.ZoneFact] = []
         self.zones_below: list[C.ZoneFact] = []
         self.zones_above: list[C.ZoneFact] = []
@@ -325,12 +383,14 @@ class _Evaluator:
         self.profile = profile
         self.root = root
         self.q = _Gather(on, profile, root)
+        self.scope_prefix = root.path if root is not None else "/"
+        self._specs: dict[str, list] = {}
 
     def run(self) -> list[UnitEvaluation]:
         on, q = self.on, self.q
         nodes: dict[int, _Node] = {}
         order: list[_Node] = []  # by depth, parents first
-        in_scope_prefix = self.root.path if self.root is not None else "/"
+        in_scope_prefix = self.scope_prefix
         for uid, code, name, kind, path, parent_id, depth in q.units():
             node = _Node(C.UnitRef(uid, code, name, kind, path, parent_id), depth)
             nodes[uid] = node
@@ -353,14 +413,14 @@ class _Evaluator:
             if uid in nodes:
                 n = nodes[uid]
                 n.incidents.append(C.IncidentFact(occurred_on, itype, n.ref.code, n.ref.name))
-        for hid, uid, code, address, verified in q.households():
+        for hid, uid, _verified in q.households():
             n = nodes.get(uid)
-            if n is None:
-                continue
-            n.households += 1
-            n.own_households.append((hid, code, address))
-            if not verified:
-                n.unverified.add(address or code, {"type": "household", "code": code})
+            if n is not None:
+                n.households += 1
+                n.own_households.append(hid)
+        for uid, code, address in q.unverified_households():
+            if uid in nodes:
+                nodes[uid].unverified.add(address or code, {"type": "household", "code": code})
         for uid, required, tested in q.nat():
             if uid in nodes:
                 nodes[uid].nat_required += int(required)
@@ -419,7 +479,7 @@ class _Evaluator:
         signed_by_app: dict[int, set[int]] = defaultdict(set)
         for app_id, hid in q.signatures():
             signed_by_app[app_id].add(hid)
-
+        signatures = self._signature_facts(nodes, apps, signed_by_app)
         results: list[UnitEvaluation] = []
         for node in sorted(scope, key=lambda n: -n.depth):
             level = node.ref.kind
@@ -433,13 +493,8 @@ class _Evaluator:
                 ledger_incomplete=node.ledger, incidents=node.incidents, inspections=node.inspections,
                 survey=node.survey, application=app, descendants=node.verdicts,
             )
-            if app is not None and level in ("building", "compound", "group"):
-                signed = signed_by_app.get(app.id, set())
-                for hid, code, address in _households_below(node):
-                    if hid in signed:
-                        facts.signed += 1
-                    else:
-                        facts.unsigned.add(address or code, {"type": "household", "code": code})
+            if node.ref.id in signatures:
+                facts.signed, facts.unsigned = signatures[node.ref.id]
             evaluation = self._judge(facts, node.ref.id in named_ids)
             results.append(evaluation)
             verdict = C.Verdict(node.ref, evaluation.named, evaluation.eligible,
@@ -467,8 +522,40 @@ class _Evaluator:
                 chosen[uid] = (is_open, C.ApplicationFact(app_id, status, unit_signed_on))
         return {uid: fact for uid, (_, fact) in chosen.items()}
 
+    def _signature_facts(self, nodes, apps, signed_by_app) -> dict[int, tuple[int, C.Sampled]]:
+        """Per co-signing unit with an application: households below it that signed by ``on``, and
+        the unsigned ones (count + the first few, labelled through one query)."""
+        found: dict[int, tuple[int, int, list[int]]] = {}
+        for uid, app in apps.items():
+            node = nodes[uid]
+            if node.ref.kind not in CO_SIGNED_KINDS or not node.ref.path.startswith(self.scope_prefix):
+                continue
+            signed = signed_by_app.get(app.id, set())
+            n_signed = n_unsigned = 0
+            samples: list[int] = []
+            for hid in _households_below(node):
+                if hid in signed:
+                    n_signed += 1
+                else:
+                    n_unsigned += 1
+                    if len(samples) < C.SAMPLES:
+                        samples.append(hid)
+            found[uid] = (n_signed, n_unsigned, samples)
+        labels = self.q.household_labels([h for _s, _u, ids in found.values() for h in ids])
+        out = {}
+        for uid, (n_signed, n_unsigned, ids) in found.items():
+            unsigned = C.Sampled(n_unsigned, [])
+            for hid in ids:
+                code, address = labels.get(hid, (str(hid), ""))
+                unsigned.samples.append((address or code, {"type": "household", "code": code}))
+            out[uid] = (n_signed, unsigned)
+        return out
+
     def _judge(self, facts: C.UnitFacts, named: bool) -> UnitEvaluation:
-        results = [C.REGISTRY[spec.id](facts, spec) for spec in self.profile.criteria_for(facts.level)]
+        specs = self._specs.get(facts.level)
+        if specs is None:
+            specs = self._specs[facts.level] = [(C.REGISTRY[c.id], c) for c in self.profile.criteria_for(facts.level)]
+        results = [fn(facts, spec) for fn, spec in specs]
         eligible = all(r.passed for r in results)
         ev = UnitEvaluation(facts.unit, facts.level, C.TITLE_KINDS[facts.level], eligible, named, results)
         if not eligible:

@@ -1,0 +1,138 @@
+"""Writes of inspections and incidents recorded on the phone pages, with their evidence files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from wuyiqu.audit import actions as audit
+from wuyiqu.lib.dates import today
+
+from .models import Incident, IncidentType, Inspection, InspectionItem
+
+MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
+# What a file must start with to be accepted, by type: the name and the browser's word are not trusted.
+MAGIC = (
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"%PDF-", "pdf"),
+)
+
+# Items that make sense for each kind (the page offers these; the action accepts any known item).
+ITEMS_BY_KIND = {
+    "building": ["masks", "entrance", "vehicles", "visitors", "disinfection", "garbage", "environment"],
+    "compound": ["masks", "entrance", "vehicles", "visitors", "disinfection", "garbage", "environment"],
+    "group": ["masks", "environment", "garbage", "weekly_cleaning"],
+    "village": ["masks", "environment", "garbage", "weekly_cleaning"],
+    "community": ["masks", "environment", "garbage", "weekly_cleaning"],
+    "street": ["masks", "environment", "garbage", "weekly_cleaning"],
+}
+
+
+class RecordRefused(ValueError):
+    """Input that cannot be recorded; the message is Chinese and names the field."""
+
+
+def evidence_type(head: bytes) -> str | None:
+    """The file extension for a file starting with ``head`` (JPEG, PNG or PDF), else None."""
+    for magic, ext in MAGIC:
+        if head.startswith(magic):
+            return ext
+    return None
+
+
+def store_evidence(upload, unit) -> str:
+    """Check an uploaded file by content and size and store it below MEDIA_ROOT (never served
+    directly). Returns its path relative to MEDIA_ROOT. RecordRefused when it is not a JPEG, PNG
+    or PDF or is too large."""
+    if upload.size > MAX_EVIDENCE_BYTES:
+        raise RecordRefused(f"证明材料“{upload.name}”超过 10 MB")
+    head = upload.read(16)
+    upload.seek(0)
+    ext = evidence_type(head)
+    if ext is None:
+        raise RecordRefused(f"证明材料“{upload.name}”不是 JPEG、PNG 图片或 PDF 文件")
+    relative = Path("evidence") / unit.code / f"{uuid.uuid4().hex}.{ext}"
+    target = Path(settings.MEDIA_ROOT) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return str(relative)
+
+
+def _remove(relative: str) -> None:
+    if relative:
+        (Path(settings.MEDIA_ROOT) / relative).unlink(missing_ok=True)
+
+
+def _check_day(day: dt.date, label: str) -> None:
+    if day > today():
+        raise RecordRefused(f"{label}{day.isoformat()}晚于今天")
+
+
+def do_record_inspection(*, actor, unit, inspected_on: dt.date, results: dict[str, bool], inspector: str,
+                         evidence=None, note: str = "") -> list[Inspection]:
+    """Record the inspection of ``unit`` on ``inspected_on``: one row per item in ``results``
+    (item -> passed). The same unit, item and day again updates that row. Returns the rows.
+    RecordRefused (nothing stored) for an unknown item, no item, a future date or bad evidence."""
+    if not results:
+        raise RecordRefused("请至少填写一个检查项的结果")
+    unknown = [i for i in results if i not in InspectionItem.values]
+    if unknown:
+        raise RecordRefused(f"检查项“{'、'.join(unknown)}”未知")
+    _check_day(inspected_on, "检查日期")
+    path = store_evidence(evidence, unit) if evidence else ""
+    try:
+        with transaction.atomic():
+            # Two people recording the same unit and day at once: lock the day's rows so the
+            # second update sees the first (the unique constraint backs up the creates).
+            existing = {i.item: i for i in Inspection.objects.select_for_update().filter(
+                unit=unit, inspected_on=inspected_on, item__in=list(results))}
+            rows = []
+            for item, passed in results.items():
+                row = existing.get(item)
+                if row is None:
+                    row = Inspection.objects.create(unit=unit, inspected_on=inspected_on, item=item, passed=passed,
+                                                    inspector=inspector, note=note, evidence=path)
+                else:
+                    row.passed, row.inspector, row.note = passed, inspector, note
+                    fields = ["passed", "inspector", "note"]
+                    if path:
+                        row.evidence = path
+                        fields.append("evidence")
+                    row.save(update_fields=fields)
+                rows.append(row)
+            audit.record(actor=actor, action="inspections.record", target=unit, unit=unit, detail={
+                "on": inspected_on.isoformat(), "results": results, "inspector": inspector, "evidence": path})
+    except Exception:
+        _remove(path)
+        raise
+    return rows
+
+
+def do_record_incident(*, actor, unit, occurred_on: dt.date, incident_type: str, description: str,
+                       evidence=None) -> Incident:
+    """Record an incident (次生事件 or 负面舆情) on ``unit``. RecordRefused for an unknown type, a
+    future date, a duplicate or bad evidence; nothing is stored then."""
+    if incident_type not in IncidentType.values:
+        raise RecordRefused(f"事件类型“{incident_type}”未知")
+    _check_day(occurred_on, "发生日期")
+    if Incident.objects.filter(unit=unit, occurred_on=occurred_on, incident_type=incident_type,
+                               description=description).exists():
+        raise RecordRefused("该事件已登记过")
+    path = store_evidence(evidence, unit) if evidence else ""
+    try:
+        with transaction.atomic():
+            incident = Incident.objects.create(unit=unit, occurred_on=occurred_on, incident_type=incident_type,
+                                               description=description, evidence=path)
+            audit.record(actor=actor, action="inspections.record_incident", target=incident, unit=unit,
+                         detail={"on": occurred_on.isoformat(), "type": incident_type, "evidence": path})
+    except Exception:
+        _remove(path)
+        raise
+    return incident

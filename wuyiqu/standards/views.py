@@ -1,0 +1,59 @@
+"""The self-assessment page (自评): the unit's criteria on a date, each with its reason and links."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from wuyiqu.lib.dates import parse_date, today
+
+from .profiles import ProfileError
+from .selectors import assess_unit
+
+SEVERITY_LABELS = {"revoke": "摘牌", "warn": "警示", None: "—"}
+
+
+def _link(item: dict) -> tuple[str, str] | None:
+    """(url, label) of what must be fixed for one machine-readable item of a reason."""
+    kind = item.get("type")
+    if kind == "resident" and item.get("id"):
+        return reverse("health:timeline", args=[item["id"]]), _("查看人员轨迹")
+    if kind == "household" and item.get("code"):
+        return reverse("web:household", args=[item["code"]]), item["code"]
+    if kind == "households" and item.get("unit"):
+        return reverse("web:unit", args=[item["unit"]]), _("住户名单")
+    if kind == "unit" and item.get("code"):
+        return reverse("standards:assessment", args=[item["code"]]), item["code"]
+    if kind == "inspection" and item.get("unit"):
+        return reverse("inspections:record", args=[item["unit"]]), _("录入检查")
+    return None
+
+
+@login_required
+@require_GET
+def assessment(request, code: str):
+    error = ""
+    on = today()
+    if request.GET.get("date"):
+        try:
+            on = parse_date(request.GET["date"])
+        except ValueError as e:
+            error = str(e)
+    try:
+        result = assess_unit(request.user, code, on)
+    except ProfileError as e:
+        return render(request, "standards/assessment.html", {"error": str(e), "on": on, "code": code}, status=200)
+    ev = result.evaluation
+    rows = []
+    for c in ev.criteria:
+        name, clause, text, severity = result.rules[c.id]
+        links = [link for item in c.items if (link := _link(item))]
+        rows.append({"result": c, "name": name, "clause": clause, "text": text,
+                     "severity": SEVERITY_LABELS.get(severity, severity), "links": links})
+    return render(request, "standards/assessment.html", {
+        "ev": ev, "unit": ev.unit, "rows": rows, "on": on, "error": error, "profile": result.profile_label,
+        "passed_count": sum(1 for c in ev.criteria if c.passed),
+    })
