@@ -5,4 +5,6 @@ urlpatterns = [
     path("api/v1/", include("wuyiqu.api.urls")),
     path("", include("wuyiqu.web.urls")),
     path("", include("wuyiqu.health.urls")),
+    path("", include("wuyiqu.standards.urls")),
+    path("", include("wuyiqu.inspections.urls")),
 ]
