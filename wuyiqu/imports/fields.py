@@ -63,6 +63,7 @@ def datetime_value(raw: dict[str, str], key: str) -> dt.datetime:
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 _DIGITS = frozenset("0123456789")
+_ASCII_ZERO_TOTAL = 48 * sum(_WEIGHTS)
 
 
 def id_number_value(raw: dict[str, str], key: str = "id_number") -> IdInfo:
@@ -81,8 +82,10 @@ def id_number_value(raw: dict[str, str], key: str = "id_number") -> IdInfo:
             birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
         except ValueError:
             birth = None
+        # Iterating the ASCII bytes gives the digits' codes: subtract 48 × the weights' sum once.
         if (birth is not None and birth.year >= 1890
-                and _CHECK_CHARS[sum(map(mul, map(int, number[:17]), _WEIGHTS)) % 11] == number[17]):
+                and _CHECK_CHARS[(sum(map(mul, number[:17].encode(), _WEIGHTS)) - _ASCII_ZERO_TOTAL) % 11]
+                == number[17]):
             return IdInfo(number=number, birth_date=birth, sex="M" if int(number[16]) % 2 else "F")
     try:
         return parse_id_number(text)
