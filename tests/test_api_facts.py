@@ -177,6 +177,8 @@ def test_bad_input_gets_400_in_the_error_shape_never_500(client, lab, payload):
     body = _assert_error_shape(resp, 400, resp.json().get("code"))
     assert body["code"] in ("invalid_request", "empty_batch")
     assert NatResult.objects.count() == 0
+    event = AuditEvent.objects.get(action="api.facts")
+    assert (event.detail["token"], event.detail["status"]) == ("lab", 400)
 
 
 def test_the_openapi_document_is_served_and_no_docs_page_loads_a_cdn(client):

@@ -105,6 +105,16 @@ def _error(request, status: int, code: str, message: str, fields: dict[str, str]
     return api.create_response(request, {"code": code, "message": message, "fields": fields or {}}, status=status)
 
 
+def _audited_error(request, status: int, code: str, message: str, fields: dict[str, str] | None = None):
+    """An error raised by ninja after the token was accepted (a body it cannot read): audited too,
+    so that every authenticated call leaves its row."""
+    token = getattr(request, "auth", None)
+    if token is not None:
+        actions.record_refused_call(token=token, kind=_kind_of(request), error=ApiError(status, code, message),
+                                    ip=_client_ip(request))
+    return _error(request, status, code, message, fields)
+
+
 @api.exception_handler(ApiError)
 def _api_error(request, exc: ApiError):
     return _error(request, exc.status, exc.code, exc.message, exc.fields)
@@ -116,7 +126,7 @@ def _validation_error(request, exc: ValidationError):
     for err in exc.errors:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload")]
         fields[".".join(loc) or "body"] = str(err.get("msg", ""))
-    return _error(request, 400, "invalid_request", _("请求内容不符合格式"), fields)
+    return _audited_error(request, 400, "invalid_request", _("请求内容不符合格式"), fields)
 
 
 @api.exception_handler(AuthenticationError)
@@ -128,8 +138,8 @@ def _auth_error(request, exc):
 def _http_error(request, exc: HttpError):
     # Raised by ninja itself, e.g. for a body that is not JSON (400).
     if exc.status_code == 400:
-        return _error(request, 400, "invalid_request", _("请求内容无法解析：应为 JSON"), {"body": str(exc)})
-    return _error(request, exc.status_code, "http_error", str(exc))
+        return _audited_error(request, 400, "invalid_request", _("请求内容无法解析：应为 JSON"), {"body": str(exc)})
+    return _audited_error(request, exc.status_code, "http_error", str(exc))
 
 
 @api.exception_handler(Http404)
