@@ -38,6 +38,9 @@ class Application(models.Model):
     # The village/community's own signed application (经村（社区）签字申请).
     unit_signed_on = models.DateField(null=True, blank=True)
     frozen_evaluation = models.JSONField(null=True, blank=True)
+    # The unguessable part of the short signing link /s/<token> printed on the poster (empty for a
+    # draft that a paper-sheet import opened, until its applicant takes it over).
+    token = models.CharField(max_length=32, null=True, blank=True, unique=True)
 
     class Meta:
         constraints = [
@@ -74,3 +77,80 @@ class CoSignature(models.Model):
 
     def __str__(self) -> str:
         return f"{self.household_id} → {self.application_id}"
+
+
+class ReviewDecision(models.TextChoices):
+    SUBMIT = "submit", _("提交申请")
+    APPROVE = "approve", _("通过")
+    RETURN = "return", _("退回修改")
+    REJECT = "reject", _("不予通过")
+    SEND_BACK = "send_back", _("发回下级重审")
+
+
+class ReviewStep(models.Model):
+    """One transition of an application: who, when, what they decided and wrote, from which status to
+    which, and the live evaluation they saw when they decided."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="steps")
+    actor = models.ForeignKey("accounts.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    # Kept as text too: the signed opinion (签注意见) must still name its author if the account goes.
+    actor_name = models.CharField(_("经办人"), max_length=100)
+    actor_role = models.CharField(max_length=32)
+    decided_at = models.DateTimeField(_("时间"))
+    decision = models.CharField(_("决定"), max_length=12, choices=ReviewDecision.choices)
+    opinion = models.TextField(_("意见"), blank=True)
+    from_status = models.CharField(max_length=20, choices=ApplicationStatus.choices)
+    to_status = models.CharField(max_length=20, choices=ApplicationStatus.choices)
+    evaluation = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+
+
+class AttachmentKind(models.TextChoices):
+    PAPER_SHEET = "paper_sheet", _("纸质联名表扫描件")
+    PHOTO = "photo", _("照片")
+    DOCUMENT = "document", _("文件")
+
+
+def _attachment_path(instance, filename: str) -> str:
+    # Never the uploaded name: a random one under the application's folder, below MEDIA_ROOT, which
+    # no URL serves; the file is only read back through the scoped attachment view.
+    import secrets
+
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"applications/{instance.application_id}/{secrets.token_hex(16)}.{ext}"
+
+
+class Attachment(models.Model):
+    """附件 of an application: the scan of a paper co-signature sheet, photos, documents."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(_("类别"), max_length=12, choices=AttachmentKind.choices)
+    file = models.FileField(upload_to=_attachment_path, max_length=200)
+    original_name = models.CharField(_("文件名"), max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    note = models.CharField(_("说明"), max_length=200, blank=True)
+    uploaded_by = models.ForeignKey("accounts.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+
+class SignatureAttempt(models.Model):
+    """A failed proof of household membership on the public signing page, kept to rate-limit
+    guessing (per application and household, and per client address)."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    household = models.ForeignKey("units.Household", null=True, on_delete=models.CASCADE, related_name="+")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["application", "household", "created_at"], name="sigattempt_household"),
+            models.Index(fields=["ip", "created_at"], name="sigattempt_ip"),
+        ]

@@ -17,6 +17,9 @@ class Title(models.Model):
     withdrawn_reason = models.TextField(blank=True)
     application = models.ForeignKey("applications.Application", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
+    # Printed on the certificate and in its QR code (/verify/<number>/); titles named through the
+    # review chain get one, titles imported from before the system have none.
+    certificate_number = models.CharField(_("证书编号"), max_length=32, null=True, blank=True, unique=True)
 
     class Meta:
         constraints = [
