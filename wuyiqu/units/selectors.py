@@ -111,35 +111,28 @@ def _child_path_expr(field: str, parent_path: str):
 def subtree_counts(unit: Unit) -> dict[str, dict[str, int]]:
     """Households, residents and special-population residents below ``unit``, grouped by the child
     of ``unit`` they sit under (keyed by the child's path; rows directly on ``unit`` are keyed by its
-    own path), plus the total under the key ``"total"``. Two aggregate queries, whatever the size."""
+    own path), plus the total under the key ``"total"``. One aggregate query, whatever the size:
+    households left-joined to their residents and ledger entries, grouped by child."""
     from django.db.models import Count
 
-    child = _child_path_expr("unit__path", unit.path)
-    counts: dict[str, dict[str, int]] = {}
-
-    def slot(key):
-        return counts.setdefault(key, {"households": 0, "residents": 0, "special": 0})
-
-    households = (
+    rows = (
         Household.objects.filter(unit__path__startswith=unit.path)
-        .annotate(child=child).values("child").annotate(n=Count("id")).order_by()
+        .annotate(child=_child_path_expr("unit__path", unit.path))
+        .values("child")
+        .annotate(  # n_ names: "residents" would shadow the relation it counts
+            n_households=Count("id", distinct=True),
+            n_residents=Count("residents"),
+            n_special=Count("residents__special_entry"),
+        )
+        .order_by()
     )
-    for row in households:
-        slot(row["child"])["households"] += row["n"]
-    rchild = _child_path_expr("household__unit__path", unit.path)
-    residents = (
-        Resident.objects.filter(household__unit__path__startswith=unit.path)
-        .annotate(child=rchild).values("child")
-        .annotate(n=Count("id"), special=Count("special_entry")).order_by()
-    )
-    for row in residents:
-        s = slot(row["child"])
-        s["residents"] += row["n"]
-        s["special"] += row["special"]
+    counts: dict[str, dict[str, int]] = {}
     total = {"households": 0, "residents": 0, "special": 0}
-    for s in counts.values():
+    for row in rows:
+        counts[row["child"]] = {"households": row["n_households"], "residents": row["n_residents"],
+                                "special": row["n_special"]}
         for k in total:
-            total[k] += s[k]
+            total[k] += counts[row["child"]][k]
     counts["total"] = total
     return counts
 
