@@ -202,3 +202,25 @@ def test_pages_load_no_inline_script_and_only_local_assets(world, alice, client_
     assert '<script src="/static/vendor/htmx.min.js"' in html
     assert "<script>" not in html and "style=" not in html
     assert "http://" not in html and "https://" not in html
+
+
+def test_the_unit_page_links_to_the_other_apps_pages_of_the_unit(world, alice, client_for):
+    client = client_for(alice)
+    html = client.get(f"/units/{WENLONG_COMMUNITY}/").content.decode()
+    for page in ("assessment", "inspections", "measures", "testing"):
+        assert f'href="/units/{WENLONG_COMMUNITY}/{page}/"' in html
+        assert client.get(f"/units/{WENLONG_COMMUNITY}/{page}/").status_code == 200, page
+    entrance = Unit.objects.filter(kind=UnitKind.ENTRANCE).first()  # no title: no assessment or inspections
+    html = client_for(carol_like(entrance)).get(f"/units/{entrance.code}/").content.decode()
+    assert "/assessment/" not in html and "/inspections/" not in html
+    assert f'href="/units/{entrance.code}/measures/"' in html
+
+
+def carol_like(unit):
+    """A street officer above ``unit``."""
+    from wuyiqu.accounts.actions import do_create_user
+    from wuyiqu.accounts.models import Role
+
+    street = Unit.objects.get(code=unit.path.strip("/").split("/")[1])
+    return do_create_user(actor=None, username="street-officer", password=PASSWORD, role=Role.STREET_STAFF,
+                          unit=street)
