@@ -221,7 +221,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = DATA_DIR / "static"  # `wuyiqu collectstatic` fills it for production
+if WUYIQU_ENV == "test":
+    # The finders serve the files (WHITENOISE_USE_FINDERS); without this WhiteNoise warns on every
+    # test client about a collectstatic directory that tests never make.
+    STATIC_ROOT = None
 STATICFILES_DIRS = [BASE_DIR / "static"]  # wuyiqu/static: the hand-written CSS and vendored htmx
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = DATA_DIR / "uploads"  # never served directly; attachments go through scoped views

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -51,6 +53,8 @@ class Command(BaseCommand):
             host, _, port = addr.rpartition(":")
             if host in ("", "0.0.0.0", "::", "[::]"):
                 host = "127.0.0.1"
+            if settings.STATIC_ROOT:  # WhiteNoise serves from the finders; an absent root only warns
+                Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
             self.stdout.write(f"请在浏览器中打开 http://{host}:{port}/ （按 Ctrl+C 停止）\n")
             call_command("runserver", addr, use_reloader=False)
 
