@@ -120,3 +120,15 @@ def test_mail_uses_the_setting_of_the_running_django(settings):
         assert not settings.is_overridden("EMAIL_BACKEND")
     else:
         assert settings.is_overridden("EMAIL_BACKEND")
+
+
+def test_the_console_command_stops_on_a_bad_value_too(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("WUYIQU_") and k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    env |= production(DATABASE_URL="mysql://wuyiqu:hunter2-secret@db.example/wuyiqu",
+                      WUYIQU_DATA_DIR=str(tmp_path / "var"))
+    result = subprocess.run([sys.executable, "-m", "wuyiqu", "check"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DATABASE_URL='mysql://wuyiqu:***@db.example/wuyiqu'" in result.stderr
+    assert "hunter2-secret" not in result.stderr
