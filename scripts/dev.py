@@ -269,7 +269,7 @@ def main(argv: list[str]) -> int:
         fail(f"run this with Python >= 3.11 (this is {sys.version.split()[0]})")
     if not argv or argv[0] not in ("demo", "test", "setup"):
         print(__doc__.strip())
-        return 2 if argv and argv[0] not in ("-h", "--help") else 0
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
     command, rest = argv[0], argv[1:]
     if command == "demo":
         return cmd_demo(rest)
