@@ -7,4 +7,7 @@ urlpatterns = [
     path("", include("wuyiqu.health.urls")),
     path("", include("wuyiqu.standards.urls")),
     path("", include("wuyiqu.inspections.urls")),
+    path("", include("wuyiqu.applications.urls")),
+    path("", include("wuyiqu.certification.urls")),
+    path("", include("wuyiqu.notifications.urls")),
 ]

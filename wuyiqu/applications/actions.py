@@ -1,17 +1,48 @@
-"""Writes of applications. For now: paper co-signatures (the `signatures` import and staff entry).
-The review chain (SPEC §5) is built elsewhere."""
+"""Writes of applications (SPEC §1, §5): opening one, household co-signatures (online from a phone and
+paper sheets with their scan), the applicant's submission with the frozen self-assessment, and the
+review chain up to naming. Each ``do_…`` is atomic, locks the application it transitions and writes
+one audit row; notifications go out on commit."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
 
 from wuyiqu.audit import actions as audit
-from wuyiqu.units.models import TITLE_BY_KIND
+from wuyiqu.lib.dates import today
+from wuyiqu.units.models import TITLE_BY_KIND, Household, Resident, Unit
 
-from .models import OPEN_STATUSES, Application, ApplicationStatus, CoSignature, SignatureSource
+from . import selectors
+from .models import (
+    OPEN_STATUSES,
+    Application,
+    ApplicationStatus,
+    Attachment,
+    AttachmentKind,
+    CoSignature,
+    ReviewDecision,
+    ReviewStep,
+    SignatureAttempt,
+    SignatureSource,
+)
+from .workflow import (
+    APPLICANT_ROLE,
+    REVIEW_DECISIONS,
+    ROUTE,
+    SIGNING_STATUSES,
+    STEP_ROLE,
+    SUBMITTABLE_STATUSES,
+    target_status,
+)
 
 # Units whose households co-sign (楼栋/社/小区); a village or community signs its application itself.
 CO_SIGNED_KINDS = ("building", "group", "compound")
@@ -88,3 +119,433 @@ def do_record_paper_signatures(*, actor, unit, households, signed_on: dt.date) -
     audit.record(actor=actor, action="applications.paper_signatures", target=unit, unit=unit,
                  detail={"created": written.created, "existing": written.existing, "signed_on": signed_on.isoformat()})
     return written
+
+
+# --- opening, signing, attachments, submission, review -------------------------------------------------
+
+# Guessing the last 4 digits: after this many wrong proofs within the window, the household (on this
+# application) is locked, and so is a client address that fails this often on any household.
+FAILURES_PER_HOUSEHOLD = 5
+FAILURES_PER_IP = 20
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+SCAN_MAX_BYTES = 10 * 1024 * 1024
+SCAN_TYPES = (  # checked on the content, never on the name or the browser's claim
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+    (b"%PDF-", "application/pdf", "pdf"),
+)
+
+
+class ApplicationRefused(ValueError):
+    """An application write that cannot be done; the message is Chinese and names what to fix."""
+
+
+class ReviewConflict(ApplicationRefused):
+    """Someone else moved the application on while this reviewer was deciding."""
+
+
+def _status_label(status: str) -> str:
+    return str(ApplicationStatus(status).label) if status in ApplicationStatus.values else status
+
+
+def _in_scope(user, unit: Unit) -> bool:
+    from wuyiqu.units.selectors import scope_path
+
+    prefix = scope_path(user)
+    return prefix is not None and unit.path.startswith(prefix)
+
+
+def _ancestor_paths(unit: Unit) -> list[str]:
+    parts = [p for p in unit.path.strip("/").split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+
+
+def _link(application: Application) -> str:
+    return reverse("applications:detail", args=[application.pk])
+
+
+def _notify_step(application: Application, unit: Unit, status: str) -> None:
+    """Tell the people who act at ``status`` for ``unit``: the role of the step, scoped to a unit on
+    the unit's path (street staff of the street containing it, the district's health commission…)."""
+    from wuyiqu.accounts.models import User
+    from wuyiqu.notifications.actions import notify
+
+    role = STEP_ROLE.get(status)
+    if role is None:
+        return
+    users = User.objects.filter(role=role, is_active=True, unit__path__in=_ancestor_paths(unit))
+    notify(users, text=f"待办：“{unit.name}”的{application.title}申请待{_status_label(status)}",
+           link=_link(application))
+
+
+def _notify_applicant(application: Application, text: str) -> None:
+    from wuyiqu.notifications.actions import notify
+
+    if application.applicant_id:
+        notify([application.applicant], text=text, link=_link(application))
+
+
+def _lock(application: Application) -> Application:
+    return Application.objects.select_for_update().get(pk=application.pk)
+
+
+@transaction.atomic
+def do_open_application(*, actor, unit: Unit, unit_signed_on: dt.date | None = None) -> Application:
+    """Open ``unit``'s application for its title, with ``actor`` as applicant: a building head for a
+    building, a group leader for a 社, a property manager for a compound, community staff for their
+    village/community (who may record the committee's own signature date), street staff for a street.
+    A draft that a paper-sheet import opened without an applicant is taken over. Refuses (Chinese) a
+    wrong role, a unit that holds its title, and a second open application for the title."""
+    from wuyiqu.certification.models import Title
+
+    title = TITLE_BY_KIND.get(unit.kind)
+    if title is None or unit.kind not in APPLICANT_ROLE:
+        raise ApplicationRefused(f"“{unit.name}”这类单位没有称号，不能申请")
+    if not _in_scope(actor, unit):
+        raise Http404("unit")
+    if actor.role != APPLICANT_ROLE[unit.kind]:
+        from wuyiqu.accounts.models import Role
+
+        raise PermissionDenied(f"{title}由{Role(APPLICANT_ROLE[unit.kind]).label}申请")
+    if unit_signed_on is not None:
+        if unit.kind in CO_SIGNED_KINDS:
+            raise ApplicationRefused("楼栋、社、小区由住户联名，不需要本单位签字日期")
+        if unit_signed_on > today():
+            raise ApplicationRefused("签字日期不能晚于今天")
+    if Title.objects.filter(unit=unit, withdrawn_on__isnull=True).exists():
+        raise ApplicationRefused(f"“{unit.name}”已持有{title}称号，无需再申请")
+    # Two applicants pressing "open" at once: the lock serialises them on the existing draft; when
+    # there is none, the partial unique index one_open_application_per_title refuses the second.
+    existing = (Application.objects.select_for_update()
+                .filter(unit=unit, title=title, status__in=[s.value for s in OPEN_STATUSES]).first())
+    if existing is not None:
+        if existing.applicant_id is not None:
+            raise ApplicationRefused(
+                f"“{unit.name}”已有一份进行中的{title}申请（{_status_label(existing.status)}），同一称号只能有一份")
+        existing.applicant = actor
+        existing.token = existing.token or secrets.token_urlsafe(16)
+        fields = ["applicant", "token"]
+        if unit_signed_on is not None:
+            existing.unit_signed_on = unit_signed_on
+            fields.append("unit_signed_on")
+        existing.save(update_fields=fields)
+        app = existing
+    else:
+        try:
+            with transaction.atomic():
+                app = Application.objects.create(
+                    unit=unit, title=title, status=ApplicationStatus.DRAFT, applicant=actor,
+                    unit_signed_on=unit_signed_on,
+                    token=secrets.token_urlsafe(16) if unit.kind in CO_SIGNED_KINDS else None)
+        except IntegrityError:
+            raise ApplicationRefused(f"“{unit.name}”已有一份进行中的{title}申请，同一称号只能有一份") from None
+    audit.record(actor=actor, action="applications.open", target=app, unit=unit,
+                 detail={"title": title, "unit_signed_on": unit_signed_on.isoformat() if unit_signed_on else None})
+    return app
+
+
+@transaction.atomic
+def do_record_unit_signature(*, actor, application: Application, signed_on: dt.date) -> Application:
+    """经村（社区）签字申请: record the date the village/community (or street) signed its own
+    application. Only its applicant role, while the applicant holds the application."""
+    app = _lock(application)
+    unit = app.unit
+    if not _in_scope(actor, unit):
+        raise Http404("application")
+    if unit.kind in CO_SIGNED_KINDS:
+        raise ApplicationRefused("楼栋、社、小区由住户联名，不需要本单位签字日期")
+    if actor.role != APPLICANT_ROLE.get(unit.kind):
+        raise PermissionDenied("只有申请单位的工作人员可以登记签字")
+    if app.status not in SIGNING_STATUSES:
+        raise ApplicationRefused(f"申请已在审核中（{_status_label(app.status)}），不能再改签字日期")
+    if signed_on > today():
+        raise ApplicationRefused("签字日期不能晚于今天")
+    app.unit_signed_on = signed_on
+    app.save(update_fields=["unit_signed_on"])
+    audit.record(actor=actor, action="applications.unit_signature", target=app, unit=unit,
+                 detail={"signed_on": signed_on.isoformat()})
+    return app
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    created: bool  # False: the household had signed already (本户已签名)
+    household: Household
+
+
+def _proof_matches(household: Household, proof: str) -> bool:
+    """The last 4 characters of any member's ID-card number or phone, compared against the stored
+    masks (which keep the last 4). Every member is compared, so timing does not tell which matched."""
+    wanted = proof.strip().upper().replace(" ", "")
+    if len(wanted) != 4:
+        return False
+    matched = False
+    for id_masked, phone_masked in Resident.objects.filter(household=household).values_list("id_masked", "phone_masked"):
+        for masked in (id_masked or "", phone_masked or ""):
+            if len(masked) >= 4 and "*" not in masked[-4:]:
+                matched |= hmac.compare_digest(masked[-4:].upper().encode(), wanted.encode())
+    return matched
+
+
+def _recent_failures(application: Application, household: Household, ip: str | None, now) -> tuple[int, int]:
+    since = now - FAILURE_WINDOW
+    by_household = SignatureAttempt.objects.filter(application=application, household=household,
+                                                   created_at__gte=since).count()
+    by_ip = SignatureAttempt.objects.filter(ip=ip, created_at__gte=since).count() if ip else 0
+    return by_household, by_ip
+
+
+def do_sign_application(*, application: Application, household_id: int, proof: str,
+                        ip: str | None = None) -> SignOutcome:
+    """A resident co-signs for their household from the public page. ``proof`` is the last 4 characters
+    of a member's ID-card number or phone. Signing again is harmless (``created`` False). Raises
+    ApplicationRefused (Chinese) when signing is closed, the household is not of this unit, the proof
+    is wrong (the failure is kept for the rate limit), or too many wrong proofs were made recently."""
+    refusal = None
+    with transaction.atomic():
+        # Lock the application: a signature must not slip in while the applicant submits (the
+        # frozen evaluation would not show it), and the failure counts below are read consistently.
+        app = Application.objects.select_for_update().get(pk=application.pk)
+        unit = Unit.objects.get(pk=app.unit_id)
+        if app.status not in SIGNING_STATUSES:
+            raise ApplicationRefused("该申请已提交审核，联名已结束")
+        household = Household.objects.filter(pk=household_id, unit__path__startswith=unit.path).first()
+        if household is None:
+            raise ApplicationRefused("请从列表中选择本户的地址")
+        now = timezone.now()
+        by_household, by_ip = _recent_failures(app, household, ip, now)
+        if by_household >= FAILURES_PER_HOUSEHOLD or by_ip >= FAILURES_PER_IP:
+            raise ApplicationRefused("验证失败次数过多，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")
+        if not _proof_matches(household, proof or ""):
+            SignatureAttempt.objects.create(application=app, household=household, ip=ip, created_at=now)
+            left = FAILURES_PER_HOUSEHOLD - by_household - 1
+            refusal = (f"验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 {left} 次"
+                       if left > 0 else "验证未通过，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")
+        else:
+            signature, created = _insert_signature(app, household, today(), SignatureSource.ONLINE)
+            if created:
+                audit.record(actor=None, action="applications.sign", target=signature, unit=unit,
+                             detail={"household": household.code, "source": "online"}, ip=ip)
+            return SignOutcome(created, household)
+    raise ApplicationRefused(refusal)
+
+
+def _insert_signature(app: Application, household: Household, signed_on: dt.date, source: str):
+    """(signature, created). The application row is locked by the caller, so no other signature of
+    this household can be inserted meanwhile; the unique constraint is the backstop."""
+    existing = CoSignature.objects.filter(application=app, household=household).first()
+    if existing is not None:
+        return existing, False
+    return CoSignature.objects.create(application=app, household=household, signed_on=signed_on, source=source), True
+
+
+def check_upload(upload) -> tuple[str, str, bytes]:
+    """(content type, extension, bytes) of an uploaded scan or photo, judged by its first bytes
+    (JPEG, PNG or PDF). ApplicationRefused (Chinese) when it is too large or of another type."""
+    if upload is None:
+        raise ApplicationRefused("请上传纸质联名表的扫描件或照片")
+    if upload.size is not None and upload.size > SCAN_MAX_BYTES:
+        raise ApplicationRefused(f"文件“{upload.name}”超过 {SCAN_MAX_BYTES // (1024 * 1024)} MB")
+    data = upload.read(SCAN_MAX_BYTES + 1)
+    if len(data) > SCAN_MAX_BYTES:
+        raise ApplicationRefused(f"文件“{upload.name}”超过 {SCAN_MAX_BYTES // (1024 * 1024)} MB")
+    for magic, content_type, ext in SCAN_TYPES:
+        if data.startswith(magic):
+            return content_type, ext, data
+    raise ApplicationRefused(f"文件“{upload.name}”不是 JPEG、PNG 或 PDF 文件")
+
+
+def _store_attachment(app: Application, *, actor, upload, kind: str, note: str = "") -> Attachment:
+    from django.core.files.base import ContentFile
+
+    content_type, ext, data = check_upload(upload)
+    att = Attachment(application=app, kind=kind, original_name=(upload.name or "")[-200:], content_type=content_type,
+                     size=len(data), sha256=hashlib.sha256(data).hexdigest(), note=note[:200], uploaded_by=actor)
+    att.file.save(f"scan.{ext}", ContentFile(data), save=False)
+    att.save()
+    return att
+
+
+def _check_applicant(actor, app: Application, unit: Unit) -> None:
+    """The applicant's role for the unit, or community staff of the village/community above it (who
+    keep the registry and may record a paper sheet for a building). Http404 outside the scope."""
+    from wuyiqu.accounts.models import Role
+
+    if not _in_scope(actor, unit):
+        raise Http404("application")
+    if actor.role != APPLICANT_ROLE.get(unit.kind) and actor.role != Role.COMMUNITY_STAFF:
+        raise PermissionDenied("只有申请人或村/社区工作人员可以办理")
+
+
+@transaction.atomic
+def do_record_paper_sheet(*, actor, application: Application, household_ids: list[int], signed_on: dt.date,
+                          scan) -> tuple[int, int, Attachment]:
+    """A paper co-signature sheet (纸质联名表): one signature per household of ``household_ids`` on the
+    application, with the sheet's scan stored as an attachment. Returns (created, already signed,
+    attachment). Refuses (Chinese) and records nothing for a household not below the unit, a date
+    in the future, a missing or bad scan, or an application no longer collecting signatures."""
+    app = _lock(application)
+    unit = app.unit
+    _check_applicant(actor, app, unit)
+    if unit.kind not in CO_SIGNED_KINDS:
+        raise ApplicationRefused(f"“{unit.name}”不收集住户联名（村、社区由本单位签字申请）")
+    if app.status not in SIGNING_STATUSES:
+        raise ApplicationRefused(f"申请已在审核中（{_status_label(app.status)}），不能再登记联名")
+    if signed_on > today():
+        raise ApplicationRefused("签名日期不能晚于今天")
+    ids = sorted({int(h) for h in household_ids})
+    if not ids:
+        raise ApplicationRefused("请勾选在纸质联名表上签名的住户")
+    households = list(Household.objects.filter(pk__in=ids, unit__path__startswith=unit.path))
+    if len(households) != len(ids):
+        raise ApplicationRefused(f"有 {len(ids) - len(households)} 户不属于“{unit.name}”")
+    attachment = _store_attachment(app, actor=actor, upload=scan, kind=AttachmentKind.PAPER_SHEET,
+                                   note=f"纸质联名表 {len(households)} 户 {signed_on.isoformat()}")
+    signed = set(CoSignature.objects.filter(application=app, household_id__in=ids).values_list("household_id", flat=True))
+    CoSignature.objects.bulk_create([
+        CoSignature(application=app, household=h, signed_on=signed_on, source=SignatureSource.PAPER)
+        for h in households if h.pk not in signed])
+    created = len(households) - len(signed)
+    audit.record(actor=actor, action="applications.paper_sheet", target=app, unit=unit,
+                 detail={"created": created, "existing": len(signed), "signed_on": signed_on.isoformat(),
+                         "attachment": attachment.pk, "sha256": attachment.sha256})
+    return created, len(signed), attachment
+
+
+@transaction.atomic
+def do_add_attachment(*, actor, application: Application, upload, kind: str, note: str = "") -> Attachment:
+    """附件 (photos, documents) added by the applicant while they hold the application."""
+    app = _lock(application)
+    _check_applicant(actor, app, app.unit)
+    if app.status not in SUBMITTABLE_STATUSES:
+        raise ApplicationRefused(f"申请已在审核中（{_status_label(app.status)}），不能再添加附件")
+    if kind not in AttachmentKind.values:
+        raise ApplicationRefused("附件类别不对")
+    att = _store_attachment(app, actor=actor, upload=upload, kind=kind, note=note)
+    audit.record(actor=actor, action="applications.attachment", target=att, unit=app.unit,
+                 detail={"application": app.pk, "kind": kind, "sha256": att.sha256, "size": att.size})
+    return att
+
+
+def _unnamed_buildings(unit: Unit) -> list[Unit]:
+    from wuyiqu.certification.models import Title
+
+    named = Title.objects.filter(unit__path__startswith=unit.path, withdrawn_on__isnull=True,
+                                 named_on__lte=today()).values("unit_id")
+    return list(Unit.objects.filter(path__startswith=unit.path, kind="building").exclude(pk__in=named).order_by("code"))
+
+
+def _actor_name(actor) -> str:
+    return (getattr(actor, "display_name", "") or actor.get_username())[:100]
+
+
+@transaction.atomic
+def do_submit_application(*, actor, application: Application) -> Application:
+    """The applicant submits (申请): the self-assessment on today must pass every criterion — the
+    co-signature criterion included, which the households' signatures complete — and a compound's
+    buildings must all be named. The full evaluation is frozen on the application with the list of its
+    attachments, and the application goes to the first review step of its route. Refuses (Chinese),
+    changing nothing, listing what fails."""
+    app = _lock(application)
+    unit = app.unit
+    if not _in_scope(actor, unit):
+        raise Http404("application")
+    if actor.role != APPLICANT_ROLE.get(unit.kind):
+        raise PermissionDenied("只有申请人可以提交")
+    if app.status not in SUBMITTABLE_STATUSES:
+        raise ApplicationRefused(f"申请当前状态为“{_status_label(app.status)}”，不能提交")
+    if unit.kind == "compound":
+        missing = _unnamed_buildings(unit)
+        if missing:
+            raise ApplicationRefused(
+                f"小区内还有 {len(missing)} 栋楼未获无疫楼栋称号：{'、'.join(u.name for u in missing)}")
+    on = today()
+    evaluation = selectors.evaluation_of(unit, on)
+    failed = [c for c in evaluation["criteria"] if not c["passed"]]
+    if failed:
+        raise ApplicationRefused("自评未全部达标，不能提交：" + "；".join(f"{c['name']}：{c['detail']}" for c in failed))
+    evaluation["attachments"] = [
+        {"id": a.pk, "kind": a.kind, "name": a.original_name, "content_type": a.content_type, "size": a.size,
+         "sha256": a.sha256, "uploaded_at": a.uploaded_at.isoformat()}
+        for a in Attachment.objects.filter(application=app)]
+    if unit.kind in CO_SIGNED_KINDS:
+        progress = selectors.signing_progress(app)
+        evaluation["signatures"] = {"signed": progress.signed, "total": progress.total}
+    evaluation["frozen_at"] = timezone.now().isoformat()
+    from_status = app.status
+    app.status = target_status(unit.kind, from_status, ReviewDecision.SUBMIT)
+    app.submitted_at = timezone.now()
+    app.frozen_evaluation = evaluation
+    if app.applicant_id is None:
+        app.applicant = actor
+    app.save(update_fields=["status", "submitted_at", "frozen_evaluation", "applicant"])
+    ReviewStep.objects.create(application=app, actor=actor, actor_name=_actor_name(actor), actor_role=actor.role,
+                              decided_at=app.submitted_at, decision=ReviewDecision.SUBMIT, opinion="",
+                              from_status=from_status, to_status=app.status, evaluation=None)
+    audit.record(actor=actor, action="applications.submit", target=app, unit=unit,
+                 detail={"from": from_status, "to": app.status})
+    _notify_step(app, unit, app.status)
+    return app
+
+
+@transaction.atomic
+def do_review_application(application: Application, *, actor, decision: str, opinion: str,
+                          send_back_to: str | None = None) -> Application:
+    """One reviewer's decision at the application's current step: approve (to the next step, or —
+    by the command — naming the unit), return for correction to the applicant (退回), reject, or send
+    back to a lower step. Always with a written opinion. ``application`` carries the status the
+    reviewer saw. Http404 when the unit is outside the actor's scope; PermissionDenied when the
+    actor's role does not act at this step; ReviewConflict when someone else decided meanwhile;
+    ApplicationRefused / IllegalTransition (Chinese) for anything else the table refuses."""
+    opinion = (opinion or "").strip()
+    seen_status = application.status
+    # Two reviewers pressing approve at once: the second blocks here until the first commits, then
+    # reads the new status and is told that someone else handled it — never a double transition.
+    app = _lock(application)
+    unit = app.unit
+    if not _in_scope(actor, unit):
+        raise Http404("application")
+    if app.status != seen_status:
+        raise ReviewConflict(f"申请已被他人处理，当前状态为“{_status_label(app.status)}”")
+    role = STEP_ROLE.get(app.status)
+    if role is None:
+        raise ApplicationRefused(f"申请当前状态为“{_status_label(app.status)}”，不在审核环节")
+    if actor.role != role:
+        from wuyiqu.accounts.models import Role
+
+        raise PermissionDenied(f"“{_status_label(app.status)}”由{Role(role).label}办理")
+    if decision not in REVIEW_DECISIONS:
+        raise ApplicationRefused("请选择审核决定")
+    if not opinion:
+        raise ApplicationRefused("请填写意见（通过、退回、不予通过都须签注意见）")
+    to_status = target_status(unit.kind, app.status, decision, send_back_to)
+    on = today()
+    seen = selectors.evaluation_of(unit, on)
+    from_status = app.status
+    app.status = to_status
+    app.save(update_fields=["status"])
+    step = ReviewStep.objects.create(
+        application=app, actor=actor, actor_name=_actor_name(actor), actor_role=actor.role,
+        decided_at=timezone.now(), decision=decision, opinion=opinion, from_status=from_status,
+        to_status=to_status, evaluation=seen)
+    detail = {"decision": decision, "from": from_status, "to": to_status, "step": step.pk}
+    title = None
+    if to_status == ApplicationStatus.NAMED:
+        from wuyiqu.certification.actions import do_name_unit
+
+        title = do_name_unit(actor=actor, application=app)
+        detail["certificate"] = title.certificate_number
+    audit.record(actor=actor, action="applications.review", target=app, unit=unit, detail=detail)
+    if to_status in STEP_ROLE:
+        _notify_step(app, unit, to_status)
+    if to_status == ApplicationStatus.RETURNED:
+        _notify_applicant(app, f"您的“{unit.name}”{app.title}申请被{_status_label(from_status)}退回：{opinion}")
+    elif to_status == ApplicationStatus.REJECTED:
+        _notify_applicant(app, f"您的“{unit.name}”{app.title}申请未通过（{_status_label(from_status)}）：{opinion}")
+    elif title is not None:
+        _notify_applicant(app, f"“{unit.name}”已被命名为{app.title}，证书编号 {title.certificate_number}")
+    return app
+
+
+def route_of(application: Application) -> tuple[str, ...]:
+    return ROUTE.get(application.unit.kind, ())

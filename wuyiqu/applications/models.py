@@ -106,6 +106,9 @@ class ReviewStep(models.Model):
     class Meta:
         ordering = ["decided_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} {self.from_status} → {self.to_status}"
+
 
 class AttachmentKind(models.TextChoices):
     PAPER_SHEET = "paper_sheet", _("纸质联名表扫描件")
@@ -139,6 +142,9 @@ class Attachment(models.Model):
     class Meta:
         ordering = ["uploaded_at", "id"]
 
+    def __str__(self) -> str:
+        return self.original_name
+
 
 class SignatureAttempt(models.Model):
     """A failed proof of household membership on the public signing page, kept to rate-limit
@@ -154,3 +160,6 @@ class SignatureAttempt(models.Model):
             models.Index(fields=["application", "household", "created_at"], name="sigattempt_household"),
             models.Index(fields=["ip", "created_at"], name="sigattempt_ip"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}/{self.household_id} {self.created_at:%Y-%m-%d %H:%M}"

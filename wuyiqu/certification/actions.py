@@ -55,3 +55,27 @@ def do_record_existing_title(*, actor, unit, named_on: dt.date) -> Title:
         audit.record(actor=actor, action="certification.record_existing_title", target=title, unit=unit,
                      detail={"named_on": named_on.isoformat(), "title": title.title})
     return title
+
+
+@transaction.atomic
+def do_name_unit(*, actor, application) -> Title:
+    """命名: the command's approval of ``application`` names its unit — a current Title from now, with
+    a certificate number. Called by applications.actions.do_review_application inside its transaction
+    (the application row is locked there). TitleRefused when the unit already holds a current title."""
+    from django.utils import timezone
+
+    from wuyiqu.lib.dates import today
+
+    unit = application.unit
+    # Lock the unit's current titles: a concurrent import of old titles must not also create one
+    # (one_current_title_per_unit backs this up).
+    if Title.objects.select_for_update().filter(unit=unit, withdrawn_on__isnull=True).exists():
+        raise TitleRefused(f"“{unit.name}”已持有称号")
+    named_on = today()
+    title = Title.objects.create(unit=unit, title=application.title, named_on=named_on, named_at=timezone.now(),
+                                 application=application)
+    title.certificate_number = f"WYQ-{named_on:%Y}-{title.pk:06d}"
+    title.save(update_fields=["certificate_number"])
+    audit.record(actor=actor, action="certification.name", target=title, unit=unit,
+                 detail={"title": title.title, "application": application.pk, "certificate": title.certificate_number})
+    return title

@@ -1,0 +1,73 @@
+"""The certificate (证书) as an A4 PDF: unit, title, naming date, number and a QR code to the public
+verification page. Chinese through reportlab's built-in CID font STSong-Light (no font file)."""
+
+from __future__ import annotations
+
+import io
+
+from reportlab.graphics import renderPDF
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen import canvas
+
+FONT = "STSong-Light"
+ISSUER = "綦江区疫情防控指挥部"
+
+
+def _font() -> str:
+    if FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    return FONT
+
+
+def certificate_pdf(*, unit_name: str, title: str, named_on, number: str, verify_url: str) -> bytes:
+    """The PDF bytes of one certificate."""
+    font = _font()
+    buf = io.BytesIO()
+    width, height = A4
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.setTitle(f"{title}证书 {number}")
+    c.setAuthor(ISSUER)
+    # A double frame, as on a printed plaque.
+    c.setStrokeColorRGB(0.65, 0.1, 0.1)
+    c.setLineWidth(3)
+    c.rect(15 * mm, 15 * mm, width - 30 * mm, height - 30 * mm)
+    c.setLineWidth(1)
+    c.rect(19 * mm, 19 * mm, width - 38 * mm, height - 38 * mm)
+
+    c.setFillColorRGB(0.65, 0.1, 0.1)
+    c.setFont(font, 40)
+    c.drawCentredString(width / 2, height - 65 * mm, "荣 誉 证 书")
+    c.setFillColorRGB(0, 0, 0)
+    c.setFont(font, 22)
+    c.drawCentredString(width / 2, height - 100 * mm, unit_name)
+    c.setFont(font, 16)
+    c.drawCentredString(width / 2, height - 118 * mm, "经审核，符合创建标准，特命名为")
+    c.setFillColorRGB(0.65, 0.1, 0.1)
+    c.setFont(font, 34)
+    c.drawCentredString(width / 2, height - 140 * mm, f"“{title}”")
+    c.setFillColorRGB(0, 0, 0)
+    c.setFont(font, 14)
+    c.drawCentredString(width / 2, height - 165 * mm, "称号实行动态管理，不符合标准的将摘牌销号。扫码可查验当前是否有效。")
+
+    c.setFont(font, 14)
+    c.drawString(30 * mm, 84 * mm, f"证书编号：{number}")
+    c.drawString(30 * mm, 74 * mm, f"命名日期：{named_on:%Y年%m月%d日}")
+    c.drawRightString(width - 30 * mm, 84 * mm, ISSUER)
+    c.drawRightString(width - 30 * mm, 74 * mm, f"{named_on:%Y年%m月%d日}")
+
+    size = 38 * mm
+    qr = QrCodeWidget(verify_url, barLevel="M")
+    x0, y0, x1, y1 = qr.getBounds()
+    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
+    drawing.add(qr)
+    renderPDF.draw(drawing, c, width / 2 - size / 2, 28 * mm)
+    c.setFont(font, 9)
+    c.drawCentredString(width / 2, 24 * mm, verify_url)
+    c.showPage()
+    c.save()
+    return buf.getvalue()

@@ -1,0 +1,51 @@
+"""Writes of notifications: ``notify`` puts a line in each user's inbox and sends the e-mail once the
+caller's transaction has committed (a rolled-back review must not have told anyone anything)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from wuyiqu.audit import actions as audit
+
+from .models import Notification
+
+log = logging.getLogger(__name__)
+
+
+def notify(users: Iterable, *, text: str, link: str = "") -> list[Notification]:
+    """One inbox row per distinct user (inside the caller's transaction) and one e-mail each to those
+    with an address, sent on commit. Returns the rows."""
+    unique = {u.pk: u for u in users if u is not None and u.is_active}
+    rows = Notification.objects.bulk_create(
+        [Notification(user_id=pk, text=text[:300], link=link[:300]) for pk in unique])
+    addresses = sorted({u.email for u in unique.values() if u.email})
+    if addresses:
+        def send() -> None:
+            # Each recipient gets their own message: the addresses of other reviewers are not shared.
+            for address in addresses:
+                try:
+                    send_mail(subject=f"[无疫区] {text[:60]}", message=f"{text}\n\n{link}",
+                              from_email=getattr(settings, "DEFAULT_FROM_EMAIL", None), recipient_list=[address])
+                except Exception:  # a mail server down must not break the review that already committed
+                    log.exception("notification e-mail to %s failed", address)
+
+        transaction.on_commit(send)
+    return rows
+
+
+@transaction.atomic
+def do_mark_notifications_read(*, actor, ids: list[int] | None = None) -> int:
+    """Mark the actor's unread notifications (all, or those of ``ids``) read; returns how many."""
+    qs = Notification.objects.filter(user=actor, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    n = qs.update(read_at=timezone.now())
+    if n:
+        audit.record(actor=actor, action="notifications.read", detail={"count": n})
+    return n
