@@ -51,11 +51,13 @@ def do_activate_profile(*, actor, name: str, active_from: dt.date, version: str 
 
 
 @transaction.atomic
-def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = None, actor=None, root=None) -> int:
+def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = None, actor=None, root=None,
+                         results=None) -> int:
     """Evaluate every titled unit (below ``root``) on ``on`` and store one compact row per unit for
-    the day, replacing that day's earlier rows. Returns how many rows were stored."""
+    the day, replacing that day's earlier rows. Returns how many rows were stored. ``results``: the
+    evaluations already made by the caller (supervision's daily run) with ``profile_row``."""
     row = profile_row or profile_row_in_force(on)
-    results = evaluate(on, root=root, profile=parsed_profile(row))
+    results = results if results is not None else evaluate(on, root=root, profile=parsed_profile(row))
     ids = [r.unit.id for r in results]
     stale = Evaluation.objects.filter(on=on)
     if root is not None:
