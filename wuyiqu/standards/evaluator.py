@@ -12,7 +12,6 @@ verdicts of the compounds and buildings below it.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -171,7 +170,8 @@ class _Gather:
         return (f"EXISTS (SELECT 1 FROM {t['verification']} v WHERE v.household_id = h.id "
                 f"AND v.verified_on >= %s AND v.verified_on <= %s)", [window_start(self.on, days), self.on])
 
-    def _household_query(self, select: str, where: str = "", params: list[Any] | None = None) -> list[tuple]:
+    def _household_query(self, select: str, where: str = "", params: list[Any] | None = None,
+                         group_by: str = "") -> list[tuple]:
         t = _tables()
         sql = f"SELECT {select} FROM {t['household']} h"
         params = list(params or [])
@@ -183,35 +183,46 @@ class _Gather:
             params += p
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
+        if group_by:
+            sql += f" GROUP BY {group_by}"
         with connection.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()
 
     def households(self) -> list[tuple]:
-        """(id, unit_id, verified within verify_days) for every household in scope: numbers only,
-        the labels of the few that a reason names come from ``unverified_households``/``labels``."""
-        verified, params = self._verified_sql()
-        return self._household_query(f"h.id, h.unit_id, {verified}", params=params)
+        """(unit_id, households) per unit that holds households."""
+        return self._household_query("h.unit_id, COUNT(*)", group_by="h.unit_id")
 
     def unverified_households(self) -> list[tuple]:
         """(unit_id, code, address) of the households not verified within verify_days."""
         verified, params = self._verified_sql()
         return self._household_query("h.unit_id, h.code, h.address", f"NOT {verified}", params)
 
-    def household_labels(self, ids: list[int]) -> dict[int, tuple[str, str]]:
-        """code and address of the households ``ids`` (one query whatever their number, even none:
-        the evaluator's query count stays the same whatever the data)."""
+    def unsigned_households(self, app_ids: list[int]) -> list[tuple]:
+        """(application id, household code, address) of every household below the unit of each of
+        ``app_ids`` without a co-signature on that application signed by D. "Below" is a path range
+        on the units (index-backed: byte-wise ~>=~/~<~ on PostgreSQL's varchar_pattern_ops index,
+        plain comparison in SQLite's binary collation)."""
         t = _tables()
+        from wuyiqu.applications.models import Application, CoSignature
+
+        apps, sigs = Application._meta.db_table, CoSignature._meta.db_table
+        upper = "substr(au.path, 1, length(au.path) - 1) || '0'"
         if connection.vendor == "postgresql":
-            sql, params = f"SELECT id, code, address FROM {t['household']} WHERE id = ANY(%s)", [list(ids)]
-        else:  # a JSON array keeps it one parameter, clear of SQLite's variable limit
+            below = f"hu.path ~>=~ au.path AND hu.path ~<~ ({upper})"
+            only, param = "a.id = ANY(%s)", list(app_ids)
+        else:
             import json
 
-            sql = f"SELECT id, code, address FROM {t['household']} WHERE id IN (SELECT value FROM json_each(%s))"
-            params = [json.dumps(list(ids))]
+            below = f"hu.path >= au.path AND hu.path < ({upper})"
+            only, param = "a.id IN (SELECT value FROM json_each(%s))", json.dumps(list(app_ids))
+        sql = (f"SELECT a.id, h.code, h.address FROM {apps} a JOIN {t['unit']} au ON au.id = a.unit_id "
+               f"JOIN {t['unit']} hu ON {below} JOIN {t['household']} h ON h.unit_id = hu.id "
+               f"WHERE {only} AND NOT EXISTS (SELECT 1 FROM {sigs} s WHERE s.application_id = a.id "
+               f"AND s.household_id = h.id AND s.signed_on <= %s) ORDER BY a.id, h.code")
         with connection.cursor() as cur:
-            cur.execute(sql, params)
-            return {hid: (code, address) for hid, code, address in cur.fetchall()}
+            cur.execute(sql, [param, self.on])
+            return cur.fetchall()
 
     def nat(self) -> list[tuple]:
         """(household unit_id, non-exempt residents, of them tested within nat_days) per unit."""
@@ -315,13 +326,6 @@ class _Gather:
         return list(self.scoped(qs, "unit__path").order_by("opened_at", "id").values_list(
             "id", "unit_id", "title", "status", "unit_signed_on"))
 
-    def signatures(self):
-        from wuyiqu.applications.models import CoSignature
-
-        qs = CoSignature.objects.filter(signed_on__lte=self.on)
-        return list(self.scoped(qs, "application__unit__path").values_list("application_id", "household_id"))
-
-
 # --- the walk ------------------------------------------------------------------------------------------
 
 
@@ -348,7 +352,7 @@ def evaluate_chain(on: dt.date, unit, *, profile: Profile | None = None) -> list
 
 class _Node:
     __slots__ = ("ref", "depth", "children", "facts", "cases", "measures", "incidents", "households",
-                 "unverified", "nat_required", "nat_tested", "ledger", "own_households", "zones_self",
+                 "unverified", "nat_required", "nat_tested", "ledger", "zones_self",
                  "zones_below", "zones_above", "inspections", "survey", "verdicts")
 
     def __init__(self, ref: C.UnitRef, depth: int):
@@ -363,7 +367,6 @@ class _Node:
         self.nat_required = 0
         self.nat_tested = 0
         self.ledger = C.Sampled()
-        self.own_households: list[int] = []
         self.zones_self: list[C.ZoneFact] = []
         self.zones_below: list[C.ZoneFact] = []
         self.zones_above: list[C.ZoneFact] = []
@@ -408,11 +411,9 @@ class _Evaluator:
             if uid in nodes:
                 n = nodes[uid]
                 n.incidents.append(C.IncidentFact(occurred_on, itype, n.ref.code, n.ref.name))
-        for hid, uid, _verified in q.households():
-            n = nodes.get(uid)
-            if n is not None:
-                n.households += 1
-                n.own_households.append(hid)
+        for uid, count in q.households():
+            if uid in nodes:
+                nodes[uid].households += count
         for uid, code, address in q.unverified_households():
             if uid in nodes:
                 nodes[uid].unverified.add(address or code, {"type": "household", "code": code})
@@ -471,10 +472,7 @@ class _Evaluator:
             parent.ledger.merge(node.ledger)
 
         apps = self._applications(nodes)
-        signed_by_app: dict[int, set[int]] = defaultdict(set)
-        for app_id, hid in q.signatures():
-            signed_by_app[app_id].add(hid)
-        signatures = self._signature_facts(nodes, apps, signed_by_app)
+        signatures = self._signature_facts(nodes, apps)
         results: list[UnitEvaluation] = []
         for node in sorted(scope, key=lambda n: -n.depth):
             level = node.ref.kind
@@ -489,7 +487,8 @@ class _Evaluator:
                 survey=node.survey, application=app, descendants=node.verdicts,
             )
             if node.ref.id in signatures:
-                facts.signed, facts.unsigned = signatures[node.ref.id]
+                facts.unsigned = signatures[node.ref.id]
+                facts.signed = facts.households - facts.unsigned.count
             evaluation = self._judge(facts, node.ref.id in named_ids)
             results.append(evaluation)
             verdict = C.Verdict(node.ref, evaluation.named, evaluation.eligible,
@@ -517,33 +516,14 @@ class _Evaluator:
                 chosen[uid] = (is_open, C.ApplicationFact(app_id, status, unit_signed_on))
         return {uid: fact for uid, (_, fact) in chosen.items()}
 
-    def _signature_facts(self, nodes, apps, signed_by_app) -> dict[int, tuple[int, C.Sampled]]:
-        """Per co-signing unit with an application: households below it that signed by ``on``, and
-        the unsigned ones (count + the first few, labelled through one query)."""
-        found: dict[int, tuple[int, int, list[int]]] = {}
-        for uid, app in apps.items():
-            node = nodes[uid]
-            if node.ref.kind not in CO_SIGNED_KINDS or not node.ref.path.startswith(self.scope_prefix):
-                continue
-            signed = signed_by_app.get(app.id, set())
-            n_signed = n_unsigned = 0
-            samples: list[int] = []
-            for hid in _households_below(node):
-                if hid in signed:
-                    n_signed += 1
-                else:
-                    n_unsigned += 1
-                    if len(samples) < C.SAMPLES:
-                        samples.append(hid)
-            found[uid] = (n_signed, n_unsigned, samples)
-        labels = self.q.household_labels([h for _s, _u, ids in found.values() for h in ids])
-        out = {}
-        for uid, (n_signed, n_unsigned, ids) in found.items():
-            unsigned = C.Sampled(n_unsigned, [])
-            for hid in ids:
-                code, address = labels.get(hid, (str(hid), ""))
-                unsigned.samples.append((address or code, {"type": "household", "code": code}))
-            out[uid] = (n_signed, unsigned)
+    def _signature_facts(self, nodes, apps) -> dict[int, C.Sampled]:
+        """Per co-signing unit (building, compound, group) with an application: the households below
+        it without a co-signature on it by ``on`` (count + the first few). One query."""
+        wanted = {app.id: uid for uid, app in apps.items()
+                  if nodes[uid].ref.kind in CO_SIGNED_KINDS and nodes[uid].ref.path.startswith(self.scope_prefix)}
+        out = {uid: C.Sampled() for uid in wanted.values()}
+        for app_id, code, address in self.q.unsigned_households(sorted(wanted)):
+            out[wanted[app_id]].add(address or code, {"type": "household", "code": code})
         return out
 
     def _judge(self, facts: C.UnitFacts, named: bool) -> UnitEvaluation:
@@ -562,11 +542,3 @@ class _Evaluator:
                 else:
                     ev.earliest_pass_on = max(r.clears_on for r in failing_time)
         return ev
-
-
-def _households_below(node: _Node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield from n.own_households
-        stack.extend(n.children)
