@@ -144,6 +144,10 @@ class ReviewConflict(ApplicationRefused):
     """Someone else moved the application on while this reviewer was deciding."""
 
 
+class SigningLocked(ApplicationRefused):
+    """Too many wrong proofs for the household or from the client address within the window."""
+
+
 def _status_label(status: str) -> str:
     return str(ApplicationStatus(status).label) if status in ApplicationStatus.values else status
 
@@ -301,7 +305,7 @@ def do_sign_application(*, application: Application, household_id: int, proof: s
     of a member's ID-card number or phone. Signing again is harmless (``created`` False). Raises
     ApplicationRefused (Chinese) when signing is closed, the household is not of this unit, the proof
     is wrong (the failure is kept for the rate limit), or too many wrong proofs were made recently."""
-    refusal = None
+    refusal: ApplicationRefused | None = None
     with transaction.atomic():
         # Lock the application: a signature must not slip in while the applicant submits (the
         # frozen evaluation would not show it), and the failure counts below are read consistently.
@@ -315,19 +319,19 @@ def do_sign_application(*, application: Application, household_id: int, proof: s
         now = timezone.now()
         by_household, by_ip = _recent_failures(app, household, ip, now)
         if by_household >= FAILURES_PER_HOUSEHOLD or by_ip >= FAILURES_PER_IP:
-            raise ApplicationRefused("验证失败次数过多，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")
+            raise SigningLocked("验证失败次数过多，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")
         if not _proof_matches(household, proof or ""):
             SignatureAttempt.objects.create(application=app, household=household, ip=ip, created_at=now)
-            left = FAILURES_PER_HOUSEHOLD - by_household - 1
-            refusal = (f"验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 {left} 次"
-                       if left > 0 else "验证未通过，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")
+            left = min(FAILURES_PER_HOUSEHOLD - by_household, FAILURES_PER_IP - by_ip) - 1
+            refusal = (ApplicationRefused(f"验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 {left} 次")
+                       if left > 0 else SigningLocked("验证未通过，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表"))
         else:
             signature, created = _insert_signature(app, household, today(), SignatureSource.ONLINE)
             if created:
                 audit.record(actor=None, action="applications.sign", target=signature, unit=unit,
                              detail={"household": household.code, "source": "online"}, ip=ip)
             return SignOutcome(created, household)
-    raise ApplicationRefused(refusal)
+    raise refusal  # after the block above committed the failed attempt
 
 
 def _insert_signature(app: Application, household: Household, signed_on: dt.date, source: str):

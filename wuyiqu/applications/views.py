@@ -300,7 +300,7 @@ def sign(request, token: str):
                                                   proof=request.POST.get("proof", ""), ip=_ip(request))
         except actions.ApplicationRefused as e:
             context["error"] = str(e)
-            status = 400
+            status = 429 if isinstance(e, actions.SigningLocked) else 400
         else:
             context["outcome"] = outcome
     response = render(request, "applications/sign.html", context, status=status)

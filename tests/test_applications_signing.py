@@ -1,0 +1,280 @@
+"""Co-signing (联名申请): the public page behind the short link, the proof of membership and its rate
+limit, signing twice, the applicant's live progress, paper sheets with their checked scans."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import time_machine
+from test_applications_world import NOW, PINS, build, people, sign_all
+
+from wuyiqu.applications import actions
+from wuyiqu.applications.actions import (
+    FAILURES_PER_HOUSEHOLD,
+    FAILURES_PER_IP,
+    ApplicationRefused,
+    SigningLocked,
+    do_open_application,
+    do_record_paper_sheet,
+    do_sign_application,
+    do_submit_application,
+)
+from wuyiqu.applications.models import Attachment, CoSignature, SignatureAttempt
+from wuyiqu.audit.models import AuditEvent
+from wuyiqu.units.models import Household, Resident
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=True):
+        yield
+
+
+@pytest.fixture
+def w(db):
+    u = build()
+    p = people(u)
+    app = do_open_application(actor=p["hank"], unit=u["B1"])
+    return u, p, app
+
+
+def households(app):
+    return list(Household.objects.filter(unit__path__startswith=app.unit.path).order_by("code"))
+
+
+def wrong(hh) -> str:
+    """Four digits that are neither the phone's nor the ID number's last four."""
+    r = Resident.objects.get(household=hh)
+    taken = {r.id_masked[-4:], r.phone_masked[-4:]}
+    return next(c for c in ("0000", "1111", "2222") if c not in taken)
+
+
+def upload(name, data, content_type="application/octet-stream"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+# --- the action -------------------------------------------------------------------------------------
+
+
+def test_the_phone_or_the_id_number_proves_membership(w):
+    u, p, app = w
+    first, second = households(app)
+    assert do_sign_application(application=app, household_id=first.pk, proof=PINS[first.code]).created
+    id_last4 = Resident.objects.get(household=second).id_masked[-4:].lower()  # an x is accepted as X
+    assert do_sign_application(application=app, household_id=second.pk, proof=id_last4).created
+    assert CoSignature.objects.filter(application=app, source="online").count() == 2
+    assert AuditEvent.objects.filter(action="applications.sign").count() == 2
+
+
+def test_signing_twice_is_harmless(w):
+    u, p, app = w
+    hh = households(app)[0]
+    assert do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code]).created is True
+    again = do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code])
+    assert again.created is False
+    assert CoSignature.objects.filter(application=app, household=hh).count() == 1
+
+
+def test_a_wrong_proof_is_refused_and_kept_for_the_rate_limit(w):
+    u, p, app = w
+    hh = households(app)[0]
+    with pytest.raises(ApplicationRefused, match=f"验证未通过.*还可尝试 {FAILURES_PER_HOUSEHOLD - 1} 次"):
+        do_sign_application(application=app, household_id=hh.pk, proof=wrong(hh), ip="10.1.1.1")
+    assert not CoSignature.objects.filter(application=app).exists()
+    assert SignatureAttempt.objects.filter(application=app, household=hh, ip="10.1.1.1").count() == 1
+
+
+def test_five_wrong_proofs_lock_the_household_even_for_the_right_one(w):
+    u, p, app = w
+    hh, other = households(app)
+    for i in range(FAILURES_PER_HOUSEHOLD):
+        with pytest.raises(ApplicationRefused):
+            do_sign_application(application=app, household_id=hh.pk, proof=wrong(hh), ip=f"10.2.0.{i}")
+    with pytest.raises(SigningLocked, match="已暂时锁定"):
+        do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code], ip="10.9.9.9")
+    assert not CoSignature.objects.filter(application=app, household=hh).exists()
+    # Another household is not locked; and after 15 minutes the household may try again.
+    assert do_sign_application(application=app, household_id=other.pk, proof=PINS[other.code]).created
+    with time_machine.travel(NOW.timestamp() + 16 * 60, tick=False):
+        assert do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code]).created
+
+
+def test_an_address_that_keeps_failing_is_locked_on_every_household(w):
+    u, p, app = w
+    hh = households(app)
+    extra = [actions.Household.objects.create(code=f"{u['B1'].code}-9{i:02d}", unit=u["B1"], address=f"9{i:02d}")
+             for i in range(FAILURES_PER_IP)]
+    for i in range(FAILURES_PER_IP):  # spread over households, so no household reaches its own limit
+        with pytest.raises(ApplicationRefused):
+            do_sign_application(application=app, household_id=extra[i].pk, proof="0000", ip="10.3.3.3")
+    with pytest.raises(SigningLocked):
+        do_sign_application(application=app, household_id=hh[0].pk, proof=PINS[hh[0].code], ip="10.3.3.3")
+    assert do_sign_application(application=app, household_id=hh[0].pk, proof=PINS[hh[0].code], ip="10.4.4.4").created
+
+
+def test_a_household_of_another_unit_cannot_sign(w):
+    u, p, app = w
+    stranger = Household.objects.get(code=f"{u['B2'].code}-101")
+    with pytest.raises(ApplicationRefused, match="请从列表中选择本户的地址"):
+        do_sign_application(application=app, household_id=stranger.pk, proof=PINS[stranger.code])
+
+
+def test_signing_ends_with_the_submission(w):
+    u, p, app = w
+    sign_all(app)
+    do_submit_application(actor=p["hank"], application=app)
+    hh = households(app)[0]
+    with pytest.raises(ApplicationRefused, match="联名已结束"):
+        do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code])
+
+
+# --- the public page --------------------------------------------------------------------------------
+
+
+def test_the_public_page_lists_addresses_and_no_names(w, client):
+    u, p, app = w
+    r = client.get(f"/s/{app.token}/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    for hh in households(app):
+        assert hh.address in html
+        resident = Resident.objects.get(household=hh)
+        assert resident.name not in html
+        assert resident.phone_masked not in html and resident.id_masked not in html
+    assert "联名申请" in html or app.title in html
+    assert client.get("/s/not-a-real-token/").status_code == 404
+
+
+def test_the_public_page_signs_refuses_and_locks(w, client):
+    u, p, app = w
+    hh = households(app)[0]
+    page = client.get(f"/s/{app.token}/")
+    assert page.status_code == 200
+    r = client.post(f"/s/{app.token}/", {"household": hh.pk, "proof": wrong(hh)})
+    assert r.status_code == 400 and "验证未通过" in r.content.decode()
+    r = client.post(f"/s/{app.token}/", {"household": hh.pk, "proof": PINS[hh.code]})
+    assert r.status_code == 200 and 'data-result="signed"' in r.content.decode()
+    r = client.post(f"/s/{app.token}/", {"household": hh.pk, "proof": PINS[hh.code]})
+    assert r.status_code == 200 and "本户已签名" in r.content.decode()
+    other = households(app)[1]
+    codes = [client.post(f"/s/{app.token}/", {"household": other.pk, "proof": wrong(other)}).status_code
+             for _ in range(FAILURES_PER_HOUSEHOLD)]
+    assert codes == [400] * (FAILURES_PER_HOUSEHOLD - 1) + [429]  # the last wrong one locks
+    r = client.post(f"/s/{app.token}/", {"household": other.pk, "proof": PINS[other.code]})
+    assert r.status_code == 429 and "锁定" in r.content.decode()
+    assert CoSignature.objects.filter(application=app).count() == 1
+
+
+def test_the_public_page_needs_the_csrf_token(w):
+    from django.test import Client
+
+    u, p, app = w
+    hh = households(app)[0]
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post(f"/s/{app.token}/", {"household": hh.pk, "proof": PINS[hh.code]}).status_code == 403
+    assert not CoSignature.objects.exists()
+
+
+# --- the applicant's view ---------------------------------------------------------------------------
+
+
+def test_progress_shows_signed_over_total_and_the_missing_addresses(w, client_for):
+    u, p, app = w
+    first, second = households(app)
+    do_sign_application(application=app, household_id=first.pk, proof=PINS[first.code])
+    r = client_for(p["hank"]).get(f"/applications/{app.pk}/progress/", HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert 'data-signed="1" data-total="2"' in html
+    missing = re.findall(r'<li data-household="(\d+)">([^<]*)</li>', html)
+    assert missing == [(str(second.pk), second.address)]
+    assert 'hx-trigger="every 5s"' in html
+
+
+def test_the_poster_has_a_qr_code_and_the_short_link(w, client_for):
+    u, p, app = w
+    c = client_for(p["hank"])
+    html = c.get(f"/applications/{app.pk}/poster/").content.decode()
+    assert "<svg" in html and f"/s/{app.token}/" in html
+    png = c.get(f"/applications/{app.pk}/qr.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    assert client_for(p["tom"]).get(f"/applications/{app.pk}/poster/").status_code == 404
+
+
+def test_a_paper_sheet_records_the_households_with_the_scan(w, client_for, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    u, p, app = w
+    first, second = households(app)
+    do_sign_application(application=app, household_id=first.pk, proof=PINS[first.code])
+    created, existing, att = do_record_paper_sheet(actor=p["hank"], application=app,
+                                                   household_ids=[first.pk, second.pk], signed_on=NOW.date(),
+                                                   scan=upload("sheet.png", PNG))
+    assert (created, existing) == (1, 1)
+    assert CoSignature.objects.get(application=app, household=second).source == "paper"
+    assert (att.content_type, att.kind, att.size) == ("image/png", "paper_sheet", len(PNG))
+    stored = tmp_path / att.file.name
+    assert stored.read_bytes() == PNG and "sheet" not in att.file.name  # a random name, not the upload's
+    # Read back only through the scoped view.
+    r = client_for(p["hank"]).get(f"/applications/{app.pk}/attachments/{att.pk}/")
+    assert r.status_code == 200 and b"".join(r.streaming_content) == PNG and r["Content-Type"] == "image/png"
+    assert client_for(p["tom"]).get(f"/applications/{app.pk}/attachments/{att.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("name,data", [
+    ("sheet.png", b"GIF89a" + b"\x00" * 20),  # a GIF named .png
+    ("sheet.pdf", b"<html><script>alert(1)</script>"),  # HTML named .pdf
+    ("sheet.jpg", b""),
+])
+def test_a_scan_of_another_type_is_refused_and_nothing_recorded(w, settings, tmp_path, name, data):
+    settings.MEDIA_ROOT = tmp_path
+    u, p, app = w
+    hh = households(app)[0]
+    with pytest.raises(ApplicationRefused, match="不是 JPEG、PNG 或 PDF"):
+        do_record_paper_sheet(actor=p["hank"], application=app, household_ids=[hh.pk], signed_on=NOW.date(),
+                              scan=upload(name, data, "image/png"))
+    assert not CoSignature.objects.exists() and not Attachment.objects.exists()
+    assert not any(tmp_path.rglob("*.*"))
+
+
+def test_a_scan_too_large_is_refused(w, settings, tmp_path, monkeypatch):
+    settings.MEDIA_ROOT = tmp_path
+    monkeypatch.setattr(actions, "SCAN_MAX_BYTES", 1024)
+    u, p, app = w
+    hh = households(app)[0]
+    with pytest.raises(ApplicationRefused, match="超过"):
+        do_record_paper_sheet(actor=p["hank"], application=app, household_ids=[hh.pk], signed_on=NOW.date(),
+                              scan=upload("big.jpg", JPEG + b"\x00" * 2048))
+    assert not CoSignature.objects.exists()
+
+
+def test_the_paper_form_through_the_page(w, client_for, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    u, p, app = w
+    first, second = households(app)
+    c = client_for(p["cora"])  # community staff may record a building's sheet too
+    r = c.post(f"/applications/{app.pk}/paper/", {"households": [first.pk, second.pk], "signed_on": "2022-11-28",
+                                                   "scan": io.BytesIO(PDF)}, follow=True)
+    assert "新增 2 户" in r.content.decode()
+    r = c.post(f"/applications/{app.pk}/paper/", {"households": [first.pk], "signed_on": "2022-11-28",
+                                                   "scan": upload("x.pdf", b"MZ\x90\x00")}, follow=True)
+    assert "不是 JPEG、PNG 或 PDF" in r.content.decode()
+    assert Attachment.objects.count() == 1
+    # A building head of another building may not; outside the scope it is a 404.
+    assert client_for(p["bella"]).post(f"/applications/{app.pk}/paper/", {"signed_on": "2022-11-28"}).status_code == 404
+
+
+def test_a_paper_household_outside_the_unit_is_refused(w, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    u, p, app = w
+    stranger = Household.objects.get(code=f"{u['B2'].code}-101")
+    with pytest.raises(ApplicationRefused, match="1 户不属于"):
+        do_record_paper_sheet(actor=p["hank"], application=app, household_ids=[stranger.pk], signed_on=NOW.date(),
+                              scan=upload("s.jpg", JPEG))
+    assert not Attachment.objects.exists()
