@@ -58,12 +58,24 @@ def test_it_counts_a_building_with_entrances(world):
     assert counts["total"]["households"] > 0
 
 
+def queries_of(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
 def test_it_renders_the_unit_page_in_a_few_queries(world, ledger, carol, client_for,
                                                   django_assert_max_num_queries):
     client = client_for(carol)
     client.get(f"/units/{WENLONG_STREET}/")  # warm the session and the content types
-    # session, user, user's unit, the unit, breadcrumb, one aggregate, children: never one per child.
-    with django_assert_max_num_queries(7):
+    # The same number of queries for a street of 20 communities as for a community of one compound:
+    # session, user, user's unit, the unit, breadcrumb, ONE aggregate, children (+ whatever context
+    # processors of other apps add to every page). Never one per child.
+    assert queries_of(client, f"/units/{WENLONG_STREET}/") == queries_of(client, f"/units/{WENLONG_COMMUNITY}/")
+    with django_assert_max_num_queries(9):
         response = client.get(f"/units/{WENLONG_STREET}/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -86,8 +98,13 @@ def test_it_lists_a_buildings_households_in_a_few_queries(world, alice, client_f
                                    kind=UnitKind.BUILDING, households__isnull=False).distinct().first()
     client = client_for(alice)
     client.get(f"/units/{building.code}/")
-    # ... plus the households page: count, households, their residents (prefetched).
-    with django_assert_max_num_queries(10):
+    # ... plus the households page: count, households, their residents (prefetched); the same for a
+    # building of a few households as for a whole village group.
+    group = Unit.objects.filter(kind=UnitKind.GROUP).first()
+    client_for(carol_like(group)).get(f"/units/{group.code}/")
+    assert queries_of(client, f"/units/{group.code}/") == queries_of(client, f"/units/{building.code}/")
+    client = client_for(alice)
+    with django_assert_max_num_queries(12):
         response = client.get(f"/units/{building.code}/")
     html = response.content.decode()
     households = Household.objects.filter(unit=building).order_by("code")[:30]
