@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "wuyiqu.certification",
     "wuyiqu.notifications",
     "wuyiqu.standards",
+    "wuyiqu.supervision",
     "wuyiqu.imports",
     "wuyiqu.web",
     "wuyiqu.api",

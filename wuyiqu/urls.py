@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("wuyiqu.applications.urls")),
     path("", include("wuyiqu.certification.urls")),
     path("", include("wuyiqu.notifications.urls")),
+    path("", include("wuyiqu.supervision.urls")),
 ]

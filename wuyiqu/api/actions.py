@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.imports.registry import ImportContext, RowError, WriteCounts, get_kind
+from wuyiqu.supervision.affected import FactsWritten
 
 from .models import FACT_KINDS, ApiBatch, ApiToken
 
@@ -216,8 +217,11 @@ def do_submit_fact_batch(*, token: ApiToken, kind: str, batch_key: str, records:
             # index and then fails, instead of writing the records a second time.
             batch = ApiBatch.objects.create(token=token, kind=kind, batch_key=batch_key)
             size = import_kind.batch_size
+            facts = FactsWritten(import_kind, ctx)  # supervision: withdraw/warn in this transaction
             for i in range(0, len(good), size):
                 outcome.counts += import_kind.write(good[i:i + size], ctx)
+                facts.add(good[i:i + size])
+            facts.recheck(actor=None, source=f"api:{token.name}:{kind}")
             batch.response = outcome.as_dict()
             batch.save(update_fields=["response"])
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from wuyiqu.audit import actions as audit
 from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import InvalidIdNumber, mask_id_number, parse_id_number
+from wuyiqu.supervision import services as supervision
 
 from .models import (
     CaseType,
@@ -309,6 +310,7 @@ def do_record_case(*, actor, reported_on: dt.date, case_type: str, id_number: st
     audit.record(actor=actor, action="health.record_case", target=case, unit=case.unit,
                  detail={"reported_on": str(reported_on), "type": case_type, "matched": case.resident_id is not None,
                          "on_unit": unit is not None})
+    supervision.recheck_after_facts({case.unit_id}, actor=actor, source="health.record_case")
     return case
 
 
@@ -332,6 +334,7 @@ def do_record_measure(*, actor, kind: str, id_number: str, start_on: dt.date, en
     audit.record(actor=actor, action="health.record_measure", target=measure, unit=measure.unit,
                  detail={"kind": kind, "start_on": str(start_on), "end_on": str(end_on),
                          "matched": measure.resident_id is not None})
+    supervision.recheck_after_facts({measure.unit_id}, actor=actor, source="health.record_measure")
     return measure
 
 
@@ -348,6 +351,7 @@ def do_record_risk_zone(*, actor, unit, zone_type: str, start_on: dt.date, end_o
     zone = RiskZone.objects.create(unit=unit, zone_type=zone_type, start_on=start_on, end_on=end_on)
     audit.record(actor=actor, action="health.record_risk_zone", target=zone, unit=unit,
                  detail={"type": zone_type, "start_on": str(start_on), "end_on": str(end_on) if end_on else None})
+    supervision.recheck_after_facts({unit.pk}, subtree_ids={unit.pk}, actor=actor, source="health.record_risk_zone")
     return zone
 
 
@@ -409,6 +413,7 @@ def do_extend_measure(measure: Measure, *, actor, until: dt.date, reason: str) -
     MeasureChange.objects.create(measure=m, old_end_on=old, new_end_on=until, reason=reason, actor=actor)
     audit.record(actor=actor, action="health.extend_measure", target=m, unit=m.unit,
                  detail={"kind": m.kind, "old_end_on": str(old), "new_end_on": str(until), "reason": reason})
+    supervision.recheck_after_facts({m.unit_id}, actor=actor, source="health.extend_measure")
     return m
 
 

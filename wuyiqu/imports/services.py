@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
+from wuyiqu.supervision.affected import FactsWritten
 
 from .models import ImportJob, ImportStatus
 from .parsers import iter_records
@@ -256,13 +257,16 @@ class _Run:
         counts = WriteCounts()
         good = self.rows_total - self.invalid - self.duplicate
         done = 0
+        facts = FactsWritten(kind, ctx)  # supervision: the units these facts bear on (none for registry kinds)
         with transaction.atomic():
             for rows in batches:
                 counts += kind.write(rows, ctx)
+                facts.add(rows)
                 done += len(rows)
                 self.tracker("write", done, good)
             if done != good:
                 raise FileError(_("文件在导入过程中被修改（行数不一致）"))
+            facts.recheck(actor=self.actor, source=f"import:{job.kind}")  # withdraw/warn in this transaction
             job.created, job.updated, job.unchanged, job.unmatched = (
                 counts.created, counts.updated, counts.unchanged, counts.unmatched)
             job.rows_done = self.rows_total

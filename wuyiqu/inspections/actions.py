@@ -11,6 +11,7 @@ from django.db import transaction
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.lib.dates import today
+from wuyiqu.supervision import services as supervision
 
 from .models import Incident, IncidentType, Inspection, InspectionItem
 
@@ -109,6 +110,7 @@ def do_record_inspection(*, actor, unit, inspected_on: dt.date, results: dict[st
                 rows.append(row)
             audit.record(actor=actor, action="inspections.record", target=unit, unit=unit, detail={
                 "on": inspected_on.isoformat(), "results": results, "inspector": inspector, "evidence": path})
+            supervision.recheck_after_facts({unit.pk}, actor=actor, source="inspections.record")
     except Exception:
         _remove(path)
         raise
@@ -132,6 +134,7 @@ def do_record_incident(*, actor, unit, occurred_on: dt.date, incident_type: str,
                                                description=description, evidence=path)
             audit.record(actor=actor, action="inspections.record_incident", target=incident, unit=unit,
                          detail={"on": occurred_on.isoformat(), "type": incident_type, "evidence": path})
+            supervision.recheck_after_facts({unit.pk}, actor=actor, source="inspections.record_incident")
     except Exception:
         _remove(path)
         raise

@@ -1,0 +1,125 @@
+"""Warnings (警示提醒) opening, rectifying and expiring across days, and the idempotent daily run."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from test_standards_world import BUILDING_ITEMS, D, days, inspect
+from test_supervision_world import ALL, at, current_codes, named_street
+
+from wuyiqu.accounts.actions import do_create_user
+from wuyiqu.audit.models import AuditEvent
+from wuyiqu.certification.models import Title
+from wuyiqu.inspections.actions import do_record_inspection
+from wuyiqu.notifications.models import Notification
+from wuyiqu.standards.models import Evaluation
+from wuyiqu.supervision.models import TitleEvent, Warning
+from wuyiqu.supervision.services import run_daily
+
+pytestmark = pytest.mark.django_db
+
+
+def failing_masks_on_b9(u):
+    with at(D):
+        do_record_inspection(actor=None, unit=u["B9"], inspected_on=D, results={"masks": False}, inspector="王")
+
+
+def people(u):
+    head = do_create_user(actor=None, username="b9head", password="x-long-password-1", role="building_head",
+                          unit=u["B9"], display_name="楼栋长")
+    staff = do_create_user(actor=None, username="t1cstaff", password="x-long-password-1", role="community_staff",
+                           unit=u["T1C"], display_name="社区")
+    other = do_create_user(actor=None, username="t1vstaff", password="x-long-password-1", role="community_staff",
+                           unit=u["T1V"], display_name="村")
+    return head, staff, other
+
+
+def test_a_failed_inspection_opens_a_warning_at_once_and_tells_the_responsible_people():
+    u = named_street()
+    head, staff, other = people(u)
+    failing_masks_on_b9(u)
+    w = Warning.objects.get()
+    assert (w.unit_id, w.criterion, w.status, w.opened_on, w.deadline, w.opened_by) == (
+        u["B9"].pk, "mask_compliance", "open", D, D + days(3), None)
+    assert w.title == Title.objects.get(unit=u["B9"])
+    assert current_codes() == ALL  # a warn criterion withdraws nothing at once
+    assert Notification.objects.filter(user=head, text__contains="警示").exists()
+    assert Notification.objects.filter(user=staff, text__contains="警示").exists()
+    assert not Notification.objects.filter(user=other).exists()
+
+
+def test_a_warning_closes_as_rectified_when_the_criterion_passes_again():
+    u = named_street()
+    failing_masks_on_b9(u)
+    with at(D + days(1)):
+        do_record_inspection(actor=None, unit=u["B9"], inspected_on=D + days(1), results={"masks": True},
+                             inspector="王")
+    w = Warning.objects.get()
+    assert (w.status, w.closed_on) == ("rectified", D + days(1))
+    with at(D + days(3)):
+        run_daily(on=D + days(3))
+    assert current_codes() == ALL
+
+
+def test_a_warning_still_failing_at_its_deadline_withdraws_the_title_and_the_cascade_follows():
+    u = named_street()
+    failing_masks_on_b9(u)
+    for n in (1, 2):
+        with at(D + days(n)):
+            out = run_daily(on=D + days(n))
+        assert out.withdrawn == [] and Warning.objects.get().status == "open"
+    with at(D + days(3)):
+        out = run_daily(on=D + days(3))
+    # B9 (directly under the community) is neither named nor eligible now: the community fails
+    # children_free, and the street (over its communities) with it. The compound and the village stay.
+    assert sorted(out.withdrawn) == ["T1", "T1C", "T1C-B9"]
+    assert current_codes() == ALL - {"T1", "T1C", "T1C-B9"}
+    w = Warning.objects.get()
+    assert (w.status, w.closed_on) == ("expired", D + days(3))
+    b9 = Title.objects.get(unit=u["B9"])
+    assert b9.withdrawn_on == D + days(3) and "警示逾期未整改" in b9.withdrawn_reason
+    assert "mask_compliance" in b9.withdrawn_reason
+    assert TitleEvent.objects.get(unit=u["B9"]).warning == w
+
+
+def test_the_daily_run_opens_warnings_for_failures_it_finds_and_stores_the_day():
+    u = named_street()
+    inspect(u["B2"], ["masks"], D, passed=False)  # written behind supervision's back
+    with at(D):
+        out = run_daily(on=D)
+    assert out.opened == 1 and Warning.objects.get().unit_id == u["B2"].pk
+    assert Evaluation.objects.filter(on=D).count() == out.evaluated == 8
+    assert Evaluation.objects.get(on=D, unit=u["B2"]).failed == ["mask_compliance"]
+
+
+def snapshot():
+    return (
+        sorted(Title.objects.values_list("id", "withdrawn_on", "withdrawn_reason")),
+        sorted(Warning.objects.values_list("id", "status", "closed_on", "deadline")),
+        TitleEvent.objects.count(), Notification.objects.count(), AuditEvent.objects.count(),
+        sorted(Evaluation.objects.values_list("id", "unit_id", "on", "eligible", "named", "created_at")),
+    )
+
+
+def test_running_the_day_twice_changes_nothing_the_second_time():
+    u = named_street()
+    people(u)
+    failing_masks_on_b9(u)
+    inspect(u["B1"], BUILDING_ITEMS, D, passed=True)
+    with at(D + days(3)):
+        first = run_daily(on=D + days(3))
+        before = snapshot()
+        second = run_daily(on=D + days(3))
+    assert first.withdrawn and first.stored == 8
+    assert (second.withdrawn, second.opened, second.rectified, second.expired, second.closed, second.stored) == (
+        [], 0, 0, 0, 0, 0)
+    assert snapshot() == before
+    assert Evaluation.objects.filter(on=D + days(3), named=False).count() == 3
+
+
+def test_the_command_prints_the_counts(capsys):
+    named_street()
+    with at(D):
+        call_command("supervise", "--date", D.isoformat())
+    out = capsys.readouterr().out
+    assert "评估 8 个单位" in out and "摘牌 0" in out

@@ -1,0 +1,81 @@
+"""Which units new facts bear on, per import kind (the import engine and the API write facts through
+the kinds; supervision re-checks the named units above these units, in the same transaction).
+
+Each function takes a written batch (the kind's parsed rows) and the ImportContext and returns
+(unit ids, unit ids whose whole subtree is affected). A kind not listed carries no facts the
+supervision acts on at once (registry, households, signatures, titles; verifications and the
+ledger only bear on ``warn`` criteria, which the daily run looks at)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Found = tuple[set[int], set[int]]
+
+
+def _people(numbers, ctx) -> set[int]:
+    found = ctx.residents_by_id_number({n for n in numbers if n})
+    return {ref.unit_id for ref in found.values()}
+
+
+def _units(codes, ctx) -> set[int]:
+    return {ref.id for ref in ctx.units_by_code({c for c in codes if c}).values()}
+
+
+def cases(rows, ctx) -> Found:  # (id_number, unit_code, reported_on, type)
+    return _people((r[0] for r in rows), ctx) | _units((r[1] for r in rows), ctx), set()
+
+
+def measures(rows, ctx) -> Found:  # health.actions.MeasureRow
+    return _people((r.id_number for r in rows), ctx), set()
+
+
+def risk_zones(rows, ctx) -> Found:  # (unit_code, type, start_on, end_on): a zone covers above and below
+    units = _units((r[0] for r in rows), ctx)
+    return units, units
+
+
+def nat_results(rows, ctx) -> Found:  # (id_number, sampled_at, result): a positive result is a case
+    return _people((r[0] for r in rows if r[2] == "positive"), ctx), set()
+
+
+def on_units(rows, ctx) -> Found:  # inspections, incidents, surveys: rows with unit_code
+    return _units((r.unit_code for r in rows), ctx), set()
+
+
+AFFECTED: dict[str, Callable[[list[Any], Any], Found]] = {
+    "cases": cases,
+    "close-contacts": measures,
+    "home-quarantines": measures,
+    "returnees": measures,
+    "risk-zones": risk_zones,
+    "nat-results": nat_results,
+    "inspections": on_units,
+    "incidents": on_units,
+    "surveys": on_units,
+}
+
+
+class FactsWritten:
+    """Collects, batch by batch, the units a kind's writes bear on; ``recheck`` then re-checks their
+    named chains. For a kind that carries no facts both do nothing."""
+
+    def __init__(self, kind, ctx):
+        self.find = AFFECTED.get(kind.name)
+        self.ctx = ctx
+        self.units: set[int] = set()
+        self.subtrees: set[int] = set()
+
+    def add(self, rows: list[Any]) -> None:
+        if self.find is not None and rows:
+            units, subtrees = self.find(rows, self.ctx)
+            self.units |= units
+            self.subtrees |= subtrees
+
+    def recheck(self, *, actor, source: str):
+        if self.find is None:
+            return None
+        from .services import recheck_after_facts
+
+        return recheck_after_facts(self.units, subtree_ids=self.subtrees, actor=actor, source=source)

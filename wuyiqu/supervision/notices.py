@@ -1,0 +1,61 @@
+"""Who is told about a withdrawal or a warning: the responsible people of the unit — users whose
+own unit is the unit itself or one above it, with a role that looks after units (building head,
+group leader, property manager, community staff, street staff). An expired warning issued by a
+person also goes to the command in scope, which decides whether to withdraw."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.urls import reverse
+
+RESPONSIBLE_ROLES = ("building_head", "group_leader", "property_manager", "community_staff", "street_staff")
+
+
+def _ancestor_paths(path: str) -> list[str]:
+    parts = path.strip("/").split("/")
+    return ["/" + "".join(p + "/" for p in parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+class Notices:
+    """Collects the notices of one supervision pass; ``send`` writes them (one users query)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, str, bool]] = []  # (unit path, unit code, text, to command too)
+
+    def withdrawn(self, unit, title: str, on: dt.date, reason: str) -> None:
+        self.items.append((unit.path, unit.code, f"【摘牌】{unit.name}的{title}称号已于{on:%Y-%m-%d}摘牌：{reason}", False))
+
+    def warned(self, unit, criterion, profile, deadline: dt.date) -> None:
+        spec = profile.get(criterion.id)
+        name = spec.name if spec else criterion.id
+        self.items.append((unit.path, unit.code, f"【警示】{unit.name}未达“{name}”：{criterion.detail}；"
+                           f"请于{deadline:%Y-%m-%d}前整改，逾期未整改将摘牌", False))
+
+    def rectified(self, warning) -> None:
+        u = warning.unit
+        self.items.append((u.path, u.code, f"【整改完成】{u.name}的警示（{warning.criterion}）已整改，警示关闭", False))
+
+    def manual_expired(self, warning) -> None:
+        u = warning.unit
+        self.items.append((u.path, u.code, f"【警示到期】{u.name}的人工警示已到整改期限{warning.deadline:%Y-%m-%d}，"
+                           f"请核实整改情况并决定是否摘牌：{warning.detail}", True))
+
+    def send(self) -> None:
+        if not self.items:
+            return
+        from wuyiqu.accounts.models import User
+        from wuyiqu.notifications.actions import notify
+
+        by_path: dict[str, list] = {}
+        commands: dict[str, list] = {}
+        for user in User.objects.filter(is_active=True, unit__isnull=False,
+                                        role__in=(*RESPONSIBLE_ROLES, "command")).select_related("unit"):
+            (commands if user.role == "command" else by_path).setdefault(user.unit.path, []).append(user)
+        for path, code, text, to_command in self.items:
+            above = _ancestor_paths(path)
+            users = [u for p in above for u in by_path.get(p, ())]
+            if to_command:
+                users += [u for p in above for u in commands.get(p, ())]
+            if users:
+                notify(users, text=text, link=reverse("supervision:history", args=[code]))

@@ -1,0 +1,77 @@
+"""Reads of supervision: the scoped history (timeline) of a unit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.http import Http404
+
+from wuyiqu.units import selectors as unit_selectors
+from wuyiqu.units.models import TITLE_BY_KIND
+
+from .models import TitleEvent, Warning, WarningStatus
+
+
+@dataclass
+class Entry:
+    on: dt.date
+    kind: str  # application, review, named, warning, warning_closed, withdrawn, reinstated, evaluation
+    label: str
+    text: str
+    who: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def access_supervised_unit(user, code: str):
+    """The unit with ``code`` if it is in the user's scope and its kind carries a title; Http404 otherwise."""
+    unit = unit_selectors.access_unit_by_code(user, code)
+    if unit.kind not in TITLE_BY_KIND:
+        raise Http404("unit")
+    return unit
+
+
+def open_warnings(unit) -> list[Warning]:
+    return list(Warning.objects.filter(unit=unit, status=WarningStatus.OPEN).order_by("deadline", "id"))
+
+
+def _who(user) -> str:
+    return (user.display_name or user.username) if user is not None else "系统"
+
+
+def history(unit, *, evaluations: int = 60) -> list[Entry]:
+    """Applications (and their review steps), namings, warnings, withdrawals, reinstatements and the
+    last ``evaluations`` stored daily evaluations of ``unit``, in date order (a fixed number of queries)."""
+    from django.utils import timezone
+
+    from wuyiqu.applications.models import Application, ReviewStep
+    from wuyiqu.certification.models import Title
+    from wuyiqu.standards.models import Evaluation
+
+    out: list[Entry] = []
+    for app in Application.objects.filter(unit=unit).select_related("applicant").order_by("opened_at"):
+        out.append(Entry(timezone.localdate(app.opened_at), "application", "发起申请",
+                         f"{app.title}申请（{app.get_status_display()}）", _who(app.applicant), {"id": app.pk}))
+    for step in ReviewStep.objects.filter(application__unit=unit).order_by("decided_at"):
+        out.append(Entry(timezone.localdate(step.decided_at), "review", step.get_decision_display(),
+                         step.opinion, step.actor_name))
+    for t in Title.objects.filter(unit=unit).order_by("named_on", "id"):
+        out.append(Entry(t.named_on, "named", "命名", f"获{t.title}称号" + (f"（证书 {t.certificate_number}）"
+                                                                       if t.certificate_number else "")))
+    for w in Warning.objects.filter(unit=unit).select_related("opened_by", "closed_by").order_by("opened_on", "id"):
+        out.append(Entry(w.opened_on, "warning", "警示提醒", f"{w.criterion}：{w.detail}（整改期限 {w.deadline:%Y-%m-%d}）",
+                         _who(w.opened_by), {"warning": w}))
+        if w.closed_on:
+            out.append(Entry(w.closed_on, "warning_closed", w.get_status_display(),
+                             f"{w.criterion}" + (f"：{w.closed_note}" if w.closed_note else ""),
+                             _who(w.closed_by) if w.closed_by_id else "系统"))
+    for e in TitleEvent.objects.filter(unit=unit).select_related("actor").order_by("at", "id"):
+        out.append(Entry(e.on, e.kind, e.get_kind_display(), e.reason, _who(e.actor), {"source": e.source}))
+    stored = list(Evaluation.objects.filter(unit=unit).order_by("-on")[:evaluations])
+    for ev in stored:
+        text = "达标" if ev.eligible else "未达标：" + "；".join(f"{k}：{v}" for k, v in (ev.details or {}).items())
+        out.append(Entry(ev.on, "evaluation", "每日评估", text, "", {"named": ev.named}))
+    order = {"application": 0, "review": 1, "named": 2, "evaluation": 3, "warning": 4, "warning_closed": 5,
+             "withdrawn": 6, "reinstated": 7}
+    out.sort(key=lambda e: (e.on, order.get(e.kind, 9)))
+    return out

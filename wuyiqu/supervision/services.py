@@ -1,0 +1,328 @@
+"""Supervision after naming (SPEC §6): re-evaluate named units, withdraw, warn.
+
+Two entry points, one logic:
+
+- ``recheck_after_facts(unit_ids, on=…, actor=…, source=…)``: called inside the transaction that
+  wrote new facts (imports, API batches, single-fact actions). It re-evaluates the named units in
+  the chains of the affected units (the units themselves and every named unit above them; for a
+  risk zone also every named unit below) and acts on them at once.
+- ``run_daily(on)``: every named unit, one set-based evaluation, then the same actions, and the
+  day's evaluations stored.
+
+The cascade is decided inside ONE evaluation: the evaluator judges units bottom-up, and as soon as
+a named unit is found to lose its title today, its verdict is handed to the units above it as *not
+named* — exactly what a second evaluation after the withdrawal would see (a title withdrawn on D
+is not current on D). So a compound whose building is withdrawn fails ``children_named`` in the
+same pass, and a community fails ``children_free`` only when a unit below it is neither named nor
+eligible. No loop of re-evaluations, and the stored evaluation is the fixed point (idempotent).
+
+A named unit loses its title on D when it fails a criterion of severity ``revoke``, or when a
+warning of it is past its deadline (deadline ≤ D) and its criterion still fails. A failed ``warn``
+criterion opens a warning (one open per unit and criterion) with the deadline D + rectify_days
+(profile ``supervision.rectify_days``, default 3); a warning whose criterion passes again closes
+as rectified. Nothing is written when nothing changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q
+
+from wuyiqu.audit import actions as audit
+from wuyiqu.certification.models import Title
+from wuyiqu.lib.dates import today
+from wuyiqu.standards.criteria import CriterionResult
+from wuyiqu.standards.evaluator import _Evaluator, parsed_profile, profile_row_in_force
+from wuyiqu.standards.profiles import Profile
+from wuyiqu.units.models import Unit
+
+from .models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
+
+RECTIFY_DAYS = 3
+
+
+def rectify_days(profile: Profile) -> int:
+    """Days a warning gives to rectify: the profile's ``supervision.rectify_days`` (1–60), else 3."""
+    value = ((profile.content or {}).get("supervision") or {}).get("rectify_days", RECTIFY_DAYS)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 60 else RECTIFY_DAYS
+
+
+def current_on(on: dt.date) -> Q:
+    """Titles current on ``on`` (withdrawn on ``on`` is not current on ``on``)."""
+    return Q(named_on__lte=on) & (Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gt=on))
+
+
+# --- the decision, taken during the evaluation ---------------------------------------------------------
+
+@dataclass
+class Withdrawal:
+    evaluation: object  # UnitEvaluation
+    revoke: list[CriterionResult]
+    expired: list[Warning]
+
+
+class _Decider:
+    """Called by the evaluator for every named unit, bottom-up: True when the unit loses its title
+    today. Units outside ``targets`` (None: all) are left alone (the daily run handles them)."""
+
+    def __init__(self, on: dt.date, profile: Profile, targets: set[int] | None, open_warnings: dict[int, list[Warning]]):
+        self.on = on
+        self.severity = {c.id: c.severity for c in profile.criteria}
+        self.targets = targets
+        self.open = open_warnings
+        self.withdrawn: dict[int, Withdrawal] = {}
+        self.kept: dict[int, object] = {}  # named units (in targets) that keep their title: their evaluation
+        self.seen: set[int] = set()  # every evaluated unit in targets, named or not
+
+    def __call__(self, ev) -> bool:
+        uid = ev.unit.id
+        if self.targets is not None and uid not in self.targets:
+            return False
+        self.seen.add(uid)
+        if not ev.named:
+            return False
+        failed = {c.id for c in ev.criteria if not c.passed}
+        revoke = [c for c in ev.criteria if not c.passed and self.severity.get(c.id) == "revoke"]
+        expired = [w for w in self.open.get(uid, ()) if w.criterion in failed and w.deadline <= self.on]
+        if revoke or expired:
+            self.withdrawn[uid] = Withdrawal(ev, revoke, expired)
+            return True
+        self.kept[uid] = ev
+        return False
+
+
+class _SupervisingEvaluator(_Evaluator):
+    """The standards evaluator, with the supervision decision taken as each unit is judged, so that
+    the units above see a withdrawn unit without its title (the evaluator walks bottom-up)."""
+
+    def __init__(self, on, profile, root, decide: _Decider):
+        super().__init__(on, profile, root)
+        self._decide = decide
+
+    def _judge(self, facts, named):
+        ev = super()._judge(facts, named)
+        if ev.named and self._decide(ev):
+            ev.named = False  # withdrawn today: not current on this day
+        return ev
+
+
+# --- outcome ------------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    on: dt.date | None = None
+    evaluated: int = 0
+    withdrawn: list[str] = field(default_factory=list)  # unit codes
+    opened: int = 0
+    rectified: int = 0
+    expired: int = 0
+    closed: int = 0
+    stored: int = 0
+    evaluate_seconds: float = 0.0
+    results: list = field(default_factory=list, repr=False)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.withdrawn or self.opened or self.rectified or self.expired or self.closed or self.stored)
+
+    def as_dict(self) -> dict:
+        return {"on": self.on.isoformat() if self.on else None, "evaluated": self.evaluated,
+                "withdrawn": self.withdrawn, "warnings_opened": self.opened, "rectified": self.rectified,
+                "expired": self.expired, "closed": self.closed, "stored": self.stored}
+
+
+# --- entry points -------------------------------------------------------------------------------------
+
+def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, actor=None, source: str,
+                        subtree_ids: Iterable[int] = ()) -> Outcome:
+    """Re-check the named units that new facts about ``unit_ids`` bear on — each unit and every unit
+    above it, and for ``subtree_ids`` (risk zones) also every unit below — and withdraw / warn at
+    once. Call it inside the transaction that wrote the facts: the withdrawals commit or roll back
+    with them. Returns what changed (nothing is written, not even an audit row, when nothing did)."""
+    ids = {int(i) for i in unit_ids if i}
+    below = {int(i) for i in subtree_ids if i}
+    out = Outcome(on=on or today())
+    if not ids and not below:
+        return out
+    on = out.on
+    paths = dict(Unit.objects.filter(pk__in=ids | below).values_list("id", "path"))
+    codes = {c for p in paths.values() for c in p.strip("/").split("/")}
+    cond = Q(unit__code__in=codes)
+    for uid in below:
+        if uid in paths:
+            cond |= Q(unit__path__startswith=paths[uid])
+    named = dict(Title.objects.filter(current_on(on)).filter(cond).values_list("unit_id", "unit__path"))
+    if not named:
+        return out  # nothing named above or below: the common case costs two queries
+    root_path = _common_path(named.values())
+    root = Unit.objects.get(path=root_path) if root_path != "/" else None
+    return _supervise(on, root=root, targets=set(named), actor=actor, source=source, out=out)
+
+
+def run_daily(*, on: dt.date | None = None, actor=None, store: bool = True) -> Outcome:
+    """The daily run: every named unit re-evaluated in one set-based pass, warnings opened, rectified
+    and expired, titles withdrawn, the day's evaluations stored. Running it again for the same day
+    changes nothing (the second pass sees the first one's withdrawals and open warnings)."""
+    out = Outcome(on=on or today())
+    with transaction.atomic():
+        _supervise(out.on, root=None, targets=None, actor=actor, source="daily", out=out, store=store)
+    return out
+
+
+# --- the work -------------------------------------------------------------------------------------------
+
+def _common_path(paths: Iterable[str]) -> str:
+    """The longest unit path that is a prefix of all ``paths`` ("/" when they share no unit)."""
+    split = [p.strip("/").split("/") for p in paths]
+    common: list[str] = []
+    for parts in zip(*split, strict=False):
+        if all(x == parts[0] for x in parts):
+            common.append(parts[0])
+        else:
+            break
+    return "/" + "".join(c + "/" for c in common) if common else "/"
+
+
+def _open_warnings(targets: set[int] | None) -> dict[int, list[Warning]]:
+    qs = Warning.objects.filter(status=WarningStatus.OPEN)
+    if targets is not None:
+        qs = qs.filter(unit_id__in=targets)
+    # The race: a daily run and a fact import closing/opening the same warnings; the lock makes the
+    # second wait and then see the first one's changes (open warnings are few).
+    found: dict[int, list[Warning]] = defaultdict(list)
+    for w in qs.select_for_update(of=("self",)).select_related("unit").order_by("id"):
+        found[w.unit_id].append(w)
+    return found
+
+
+def _supervise(on: dt.date, *, root, targets: set[int] | None, actor, source: str, out: Outcome,
+               store: bool = False) -> Outcome:
+    import time
+
+    with transaction.atomic():
+        row = profile_row_in_force(on)
+        profile = parsed_profile(row)
+        open_warnings = _open_warnings(targets)
+        decide = _Decider(on, profile, targets, open_warnings)
+        t = time.perf_counter()
+        results = _SupervisingEvaluator(on, profile, root, decide).run()
+        out.evaluate_seconds = time.perf_counter() - t
+        out.evaluated = len(results)
+        out.results = results
+        _write(decide, profile, on=on, actor=actor, source=source, out=out)
+        if store:
+            out.stored = _store(results, on=on, row=row, actor=actor)
+        if out.changed:
+            audit.record(actor=actor, action="supervision.daily" if source == "daily" else "supervision.recheck",
+                         detail={"source": source, **out.as_dict()})
+    return out
+
+
+def withdrawal_reason(w: Withdrawal, profile: Profile) -> str:
+    """The Chinese reason of a withdrawal: each failed revoke criterion with its id and detail, and
+    each expired warning."""
+    parts = []
+    for c in w.revoke:
+        spec = profile.get(c.id)
+        parts.append(f"{spec.name if spec else c.id}（{c.id}）：{c.detail}")
+    for warning in w.expired:
+        spec = profile.get(warning.criterion)
+        parts.append(f"警示逾期未整改：{spec.name if spec else warning.criterion}（{warning.criterion}），"
+                     f"{warning.opened_on:%Y-%m-%d} 警示，整改期限 {warning.deadline:%Y-%m-%d}：{warning.detail}")
+    return "；".join(parts)
+
+
+def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: str, out: Outcome) -> None:
+    from .notices import Notices
+
+    notices = Notices()
+    days = rectify_days(profile)
+    actor_id = actor.pk if (actor is not None and getattr(actor, "is_authenticated", False)) else None
+    gone: set[int] = set()
+    if decide.withdrawn:
+        # The race: two requests withdrawing the same title (e.g. two cases in one compound at once);
+        # the lock makes the second wait, and the filter then no longer finds the title current.
+        titles = {t.unit_id: t for t in Title.objects.select_for_update(of=("self",)).select_related("unit")
+                  .filter(unit_id__in=list(decide.withdrawn), withdrawn_on__isnull=True)}
+        events = []
+        for uid, w in decide.withdrawn.items():
+            t = titles.get(uid)
+            if t is None:
+                continue
+            reason = withdrawal_reason(w, profile)
+            t.withdrawn_on, t.withdrawn_reason = on, reason
+            gone.add(uid)
+            criteria = [c.id for c in w.revoke] + [x.criterion for x in w.expired]
+            events.append(TitleEvent(title=t, unit_id=uid, kind=TitleEventKind.WITHDRAWN, on=on, reason=reason,
+                                     criteria=criteria, source=source, actor_id=actor_id,
+                                     warning=w.expired[0] if w.expired else None))
+            notices.withdrawn(t.unit, t.title, on, reason)
+        Title.objects.bulk_update([titles[u] for u in gone], ["withdrawn_on", "withdrawn_reason"], batch_size=1000)
+        TitleEvent.objects.bulk_create(events, batch_size=1000)
+        out.withdrawn = sorted(titles[u].unit.code for u in gone)
+
+    to_close: dict[str, list[Warning]] = defaultdict(list)
+    for uid, warnings in decide.open.items():
+        kept = decide.kept.get(uid)
+        for w in warnings:
+            if uid in gone:  # withdrawn now: an expired warning is the reason, the others close with it
+                withdrawal = decide.withdrawn[uid]
+                to_close[WarningStatus.EXPIRED if w in withdrawal.expired else WarningStatus.CLOSED].append(w)
+            elif kept is not None:
+                failed = {c.id for c in kept.criteria if not c.passed}
+                if w.criterion == MANUAL:
+                    if w.deadline <= on:  # a person's warning: the command decides, nothing automatic
+                        to_close[WarningStatus.EXPIRED].append(w)
+                        notices.manual_expired(w)
+                elif w.criterion not in failed:
+                    to_close[WarningStatus.RECTIFIED].append(w)
+                    notices.rectified(w)
+            elif uid in decide.seen or decide.targets is None:
+                to_close[WarningStatus.CLOSED].append(w)  # the unit holds no title any more
+    for status, warnings in to_close.items():
+        Warning.objects.filter(pk__in=[w.pk for w in warnings]).update(status=status, closed_on=on)
+    out.rectified += len(to_close.get(WarningStatus.RECTIFIED, []))
+    out.expired += len(to_close.get(WarningStatus.EXPIRED, []))
+    out.closed += len(to_close.get(WarningStatus.CLOSED, []))
+
+    new: list[Warning] = []
+    deadline = on + dt.timedelta(days=days)
+    for uid, ev in decide.kept.items():
+        have = {w.criterion for w in decide.open.get(uid, ())}
+        for c in ev.criteria:
+            if not c.passed and c.id not in have and decide.severity.get(c.id) == "warn":
+                new.append(Warning(unit_id=uid, criterion=c.id, detail=c.detail, opened_on=on, deadline=deadline,
+                                   opened_by_id=None))
+                notices.warned(ev.unit, c, profile, deadline)
+    if new:
+        title_ids = dict(Title.objects.filter(unit_id__in={w.unit_id for w in new}, withdrawn_on__isnull=True)
+                         .values_list("unit_id", "id"))
+        for w in new:
+            w.title_id = title_ids.get(w.unit_id)
+        # ignore_conflicts: a concurrent recheck that opened the same warning first wins (the partial
+        # unique index one_open_warning_per_criterion decides).
+        Warning.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
+    out.opened += len(new)
+    notices.send()
+
+
+def _store(results, *, on: dt.date, row, actor) -> int:
+    """Store the day's evaluations (standards ``do_store_evaluations``) unless the rows stored for
+    the day already say the same: a second run of the day writes nothing."""
+    from wuyiqu.standards.actions import do_store_evaluations
+    from wuyiqu.standards.models import Evaluation
+
+    label = f"{row.name} {row.version}"
+    wanted = {r.unit.id: (r.eligible, r.named, list(r.failed), {c.id: c.detail for c in r.criteria if not c.passed})
+              for r in results}
+    stored = {uid: (e, n, f, d) for uid, e, n, f, d, p in Evaluation.objects.filter(on=on).values_list(
+        "unit_id", "eligible", "named", "failed", "details", "profile_version") if p == label}
+    if stored == wanted:
+        return 0
+    return do_store_evaluations(on=on, profile_row=row, actor=actor, results=results)
+
