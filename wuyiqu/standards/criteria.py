@@ -307,6 +307,12 @@ def registry_verified(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
         [item for _, item in f.unverified.samples])
 
 
+@lru_cache(maxsize=64)
+def _all_passed_text(days: int, items: tuple[str, ...]) -> str:
+    names = "、".join(INSPECTION_LABELS.get(i, i) for i in items)
+    return f"近{days}天{names}检查均合格"
+
+
 def _inspections(f: UnitFacts, spec: CriterionSpec, items: list[str]) -> CriterionResult:
     days = spec.params["inspection_days"]
     start = window_start(f.on, days)
@@ -320,8 +326,7 @@ def _inspections(f: UnitFacts, spec: CriterionSpec, items: list[str]) -> Criteri
         elif not last.passed:
             problems.append((f"{label} {md(last.inspected_on)} 检查不合格", item))
     if not problems:
-        names = "、".join(INSPECTION_LABELS.get(i, i) for i in items)
-        return CriterionResult(spec.id, True, f"近{days}天{names}检查均合格")
+        return CriterionResult(spec.id, True, _all_passed_text(days, tuple(items)))
     return CriterionResult(spec.id, False, "；".join(p for p, _ in problems),
                            [{"type": "inspection", "item": i, "unit": f.unit.code} for _, i in problems])
 
