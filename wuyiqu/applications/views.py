@@ -285,8 +285,7 @@ def sign(request, token: str):
     4 characters of a member's ID-card number or phone, sign once for the household."""
     app = selectors.application_for_signing(token)
     unit = app.unit
-    households = list(selectors.households_to_sign(unit))
-    context = {"app": app, "unit": unit, "households": households, "open": selectors.is_signing_open(app),
+    context = {"app": app, "unit": unit, "households": [], "open": selectors.is_signing_open(app),
                "selected": None, "outcome": None, "error": ""}
     status = 200
     if request.method == "POST" and context["open"]:
@@ -303,6 +302,8 @@ def sign(request, token: str):
             status = 429 if isinstance(e, actions.SigningLocked) else 400
         else:
             context["outcome"] = outcome
+    if context["open"] and context["outcome"] is None:  # the form is shown: the list of addresses
+        context["households"] = list(selectors.households_to_sign(unit))
     response = render(request, "applications/sign.html", context, status=status)
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
