@@ -117,3 +117,26 @@ def test_the_building_page_reads_well_on_a_desktop(live_server, world, alice, br
     page.wait_for_selector(f"#results a[href='/units/{building.parent.code}/']")
     page.screenshot(path=str(SCREENS / "desktop-search.png"), full_page=False)
     context.close()
+
+
+def test_the_pages_fit_a_small_phone_in_english(live_server, world, alice, browser):
+    """360 px wide, the longer English words: nothing may run off the side of the screen."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    building = the_building(Unit.objects.get(code=WENLONG_COMMUNITY))
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2, locale="en-US")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login/")
+    assert page.locator("h1").inner_text() == "Log in"
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_load_state()
+    for url in (f"/units/{WENLONG_COMMUNITY}/", f"/units/{building.code}/", f"/units/{WENLONG_COMMUNITY}/import/",
+                f"/units/{WENLONG_COMMUNITY}/ledger/", "/units/search/?q=1"):
+        page.goto(f"{live_server.url}{url}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, url
+    page.goto(f"{live_server.url}/units/{building.code}/")
+    assert page.locator("h2").first.inner_text().startswith("Households")
+    page.screenshot(path=str(SCREENS / "phone360-en-building.png"), full_page=False)
+    context.close()
