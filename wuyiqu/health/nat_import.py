@@ -23,7 +23,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from operator import mul
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -51,11 +50,12 @@ STAGE = "nat_stage"
 _PARTITION_LOCK = 0x6E617470  # pg_advisory_xact_lock keys: one partition creator at a time,
 _MERGE_LOCK = 0x6E617472  # one writer of results at a time
 
+# Plain str values (not the enum members): parsed rows go through ``marshal`` (see ``packs``).
 RESULT_ALIASES: dict[str, str] = {
-    "negative": NatResultValue.NEGATIVE,
-    "positive": NatResultValue.POSITIVE,
-    "阴性": NatResultValue.NEGATIVE,
-    "阳性": NatResultValue.POSITIVE,
+    "negative": NatResultValue.NEGATIVE.value,
+    "positive": NatResultValue.POSITIVE.value,
+    "阴性": NatResultValue.NEGATIVE.value,
+    "阳性": NatResultValue.POSITIVE.value,
 }
 
 EARLIEST = "2020-01-01 00:00:00"  # no nucleic-acid testing for this disease before 2020
@@ -437,8 +437,23 @@ class NatResultKind(ImportKind):
     def parse_row(self, raw: dict[str, str], ctx: ImportContext) -> NatRow:
         return self._parser(ctx).parse(raw["id_number"], raw["sampled_at"], raw["result"])
 
-    def row_key(self, parsed: NatRow) -> Any:
-        return (parsed[0], parsed[1])
+    def row_key(self, parsed: NatRow) -> int:
+        # One int per row (the engine keeps one per row of the file): the number's 17 digits and
+        # check character, then the 14 digits of the local sample time.
+        number, at, _result = parsed
+        check = 10 if number[17] == "X" else ord(number[17]) - 48
+        return ((int(number[:17]) * 11 + check) * 10**14
+                + int(at[:4] + at[5:7] + at[8:10] + at[11:13] + at[14:16] + at[17:19]))
+
+    # Pass 1's good rows wait in the engine's temporary file for pass 2, which then neither reads
+    # nor checks the file again. A parsed row is a tuple of three strs already.
+    packs = True
+
+    def pack(self, parsed: NatRow) -> NatRow:
+        return parsed
+
+    def unpack(self, packed: tuple) -> NatRow:
+        return packed
 
     def check(self, batch: Batch, ctx: ImportContext) -> Problems:
         # Make the weeks' partitions now, in pass 1, outside the import's transaction: creating
