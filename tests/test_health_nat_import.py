@@ -205,3 +205,16 @@ def test_local_times_become_the_utc_text_django_stores_in_sqlite():
             expected = dt.datetime.fromisoformat(local).replace(tzinfo=tz).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             assert utc_text(local) == expected, (tz_name, local)
             assert utc_text(local) == expected  # and from the per-hour cache
+
+
+def test_duplicate_keys_are_equal_exactly_for_the_same_person_and_time():
+    kind = nat_import.NatResultKind()
+    x_number = "11010119800101002X" if check_digit("11010119800101002") == "X" else None
+    rows = [(STRANGER, "2022-11-24 08:30:00", "negative"), (STRANGER, "2022-11-24 08:30:01", "negative"),
+            (STRANGER, "2022-11-25 08:30:00", "negative"), (STRANGER[:17] + "X", "2022-11-24 08:30:00", "negative")]
+    if x_number:
+        rows.append((x_number, "2022-11-24 08:30:00", "negative"))
+    keys = [kind.row_key(r) for r in rows]
+    assert len(set(keys)) == len(keys)
+    assert kind.row_key((STRANGER, "2022-11-24 08:30:00", "positive")) == keys[0]
+    assert all(isinstance(k, int) for k in keys)
