@@ -283,3 +283,23 @@ def test_dates_before_the_policy_have_no_profile():
 
     with pytest.raises(ProfileError, match="没有生效的政策配置"):
         evaluate(dt.date(2022, 11, 19))
+
+
+def test_the_generated_world_of_the_shared_fixture_evaluates(world):
+    """Real division codes above generated compounds, buildings (some with 单元) and groups."""
+    from wuyiqu.units.models import Unit
+
+    on = dt.date(2022, 11, 28)
+    with CaptureQueriesContext(connection) as q:
+        results = evaluate(on)
+    titled = Unit.objects.filter(kind__in=["building", "compound", "group", "village", "community", "street"])
+    assert {e.unit.code for e in results} == set(titled.values_list("code", flat=True))
+    assert len(q.captured_queries) <= 17
+    by_code = {e.unit.code: e for e in results}
+    wenlong = by_code["500110002015"]
+    # Nothing is inspected, surveyed or signed in the generated world: the reasons say so.
+    reasons = {c.id: c.detail for c in wenlong.criteria}
+    assert not wenlong.eligible and "尚未发起" in reasons["all_households_signed"]
+    assert "近30天无知晓度" in reasons["publicity_awareness"]
+    building = next(e for e in results if e.unit.kind == "building")
+    assert {c.id for c in building.criteria} >= {"no_case", "entrance_control", "cleaning"}
