@@ -306,5 +306,7 @@ def sign(request, token: str):
         context["households"] = list(selectors.households_to_sign(unit))
     response = render(request, "applications/sign.html", context, status=status)
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    # The token must not leak to other sites; "same-origin" (not "no-referrer", which makes the
+    # browser send Origin: null on the form post, refused by the CSRF check).
+    response["Referrer-Policy"] = "same-origin"
     return response
