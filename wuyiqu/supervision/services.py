@@ -44,6 +44,7 @@ from wuyiqu.units.models import Unit
 from .models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 
 RECTIFY_DAYS = 3
+COMMITTEE_KINDS = ("village", "community")
 
 
 def rectify_days(profile: Profile) -> int:
@@ -143,7 +144,14 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
     """Re-check the named units that new facts about ``unit_ids`` bear on — each unit and every unit
     above it, and for ``subtree_ids`` (risk zones) also every unit below — and withdraw / warn at
     once. Call it inside the transaction that wrote the facts: the withdrawals commit or roll back
-    with them. Returns what changed (nothing is written, not even an audit row, when nothing did)."""
+    with them. Returns what changed (nothing is written, not even an audit row, when nothing did).
+
+    The evaluation reads the subtree of the village/community of each affected unit (or of the
+    affected unit itself when it lies higher, e.g. a zone on a street). A named street above that
+    subtree is judged from it: it fails a roll-up criterion (a case, a measure, a zone, an incident
+    counts for every unit above) when its village/community fails it, and ``children_free`` when its
+    village/community ends up neither named nor eligible — enough to withdraw it at once; its other
+    criteria are the daily run's (reading a whole street per fact would cost seconds)."""
     ids = {int(i) for i in unit_ids if i}
     below = {int(i) for i in subtree_ids if i}
     out = Outcome(on=on or today())
@@ -156,12 +164,26 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
     for uid in below:
         if uid in paths:
             cond |= Q(unit__path__startswith=paths[uid])
-    named = dict(Title.objects.filter(current_on(on)).filter(cond).values_list("unit_id", "unit__path"))
+    named = {uid: path for uid, path in Title.objects.filter(current_on(on)).filter(cond)
+             .values_list("unit_id", "unit__path")}
     if not named:
         return out  # nothing named above or below: the common case costs two queries
-    root_path = _common_path(named.values())
-    root = Unit.objects.get(path=root_path) if root_path != "/" else None
-    return _supervise(on, root=root, targets=set(named), actor=actor, source=source, out=out)
+    kinds = dict(Unit.objects.filter(code__in=codes).values_list("path", "kind"))
+    named_paths = set(named.values())
+    roots: set[str] = set()
+    for uid, path in paths.items():
+        if uid in below or kinds.get(path) in ("district", "street"):
+            roots.add(path)  # a zone covers its whole subtree; a fact on a street is judged on the street
+            continue
+        chain = _prefixes(path)
+        if not named_paths.intersection(chain):
+            continue
+        # The village/community of the unit (every unit below a street has one).
+        roots.add(next((p for p in chain if kinds.get(p) in COMMITTEE_KINDS), path))
+    roots = _outermost(roots)
+    if len(roots) > 3:
+        roots = {_common_path(roots)}
+    return _supervise(on, roots=sorted(roots), targets=set(named), actor=actor, source=source, out=out)
 
 
 def run_daily(*, on: dt.date | None = None, actor=None, store: bool = True) -> Outcome:
@@ -170,11 +192,22 @@ def run_daily(*, on: dt.date | None = None, actor=None, store: bool = True) -> O
     changes nothing (the second pass sees the first one's withdrawals and open warnings)."""
     out = Outcome(on=on or today())
     with transaction.atomic():
-        _supervise(out.on, root=None, targets=None, actor=actor, source="daily", out=out, store=store)
+        _supervise(out.on, roots=["/"], targets=None, actor=actor, source="daily", out=out, store=store)
     return out
 
 
 # --- the work -------------------------------------------------------------------------------------------
+
+def _prefixes(path: str) -> list[str]:
+    """The paths of a unit and of every unit above it, from the top."""
+    parts = path.strip("/").split("/")
+    return ["/" + "".join(p + "/" for p in parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _outermost(paths: set[str]) -> set[str]:
+    """``paths`` without those lying inside another one."""
+    return {p for p in paths if not any(p != q and p.startswith(q) for q in paths)}
+
 
 def _common_path(paths: Iterable[str]) -> str:
     """The longest unit path that is a prefix of all ``paths`` ("/" when they share no unit)."""
@@ -200,8 +233,10 @@ def _open_warnings(targets: set[int] | None) -> dict[int, list[Warning]]:
     return found
 
 
-def _supervise(on: dt.date, *, root, targets: set[int] | None, actor, source: str, out: Outcome,
+def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor, source: str, out: Outcome,
                store: bool = False) -> Outcome:
+    """Evaluate the subtrees of ``roots`` ("/": everything) with the decision taken on the way, judge
+    the named streets above them (``_judge_above``), write the changes, store the day if asked."""
     import time
 
     with transaction.atomic():
@@ -209,11 +244,16 @@ def _supervise(on: dt.date, *, root, targets: set[int] | None, actor, source: st
         profile = parsed_profile(row)
         open_warnings = _open_warnings(targets)
         decide = _Decider(on, profile, targets, open_warnings)
+        units = {u.path: u for u in Unit.objects.filter(path__in=[r for r in roots if r != "/"])}
         t = time.perf_counter()
-        results = _SupervisingEvaluator(on, profile, root, decide).run()
+        results = []
+        for path in roots:
+            results += _SupervisingEvaluator(on, profile, units.get(path), decide).run()
         out.evaluate_seconds = time.perf_counter() - t
         out.evaluated = len(results)
         out.results = results
+        if targets is not None:
+            _judge_above(decide, profile, results, targets - decide.seen)
         _write(decide, profile, on=on, actor=actor, source=source, out=out)
         if store:
             out.stored = _store(results, on=on, row=row, actor=actor)
@@ -221,6 +261,34 @@ def _supervise(on: dt.date, *, root, targets: set[int] | None, actor, source: st
             audit.record(actor=actor, action="supervision.daily" if source == "daily" else "supervision.recheck",
                          detail={"source": source, **out.as_dict()})
     return out
+
+
+# Criteria that a failing unit passes on to every unit above it (its facts count for them too).
+ROLL_UP = ("no_case", "no_close_contact", "no_home_quarantine", "no_returnee_under_control", "no_risk_zone",
+           "no_secondary_incident")
+
+
+def _judge_above(decide: _Decider, profile: Profile, results, above: set[int]) -> None:
+    """The named units of ``above`` (streets over the evaluated villages/communities) that must go:
+    a roll-up ``revoke`` criterion failed by an evaluated village/community below, or
+    ``children_free`` failed because one ended up neither named nor eligible."""
+    if not above:
+        return
+    committees = [e for e in results if e.unit.kind in COMMITTEE_KINDS]
+    for uid, path, kind in Unit.objects.filter(pk__in=above).values_list("id", "path", "kind"):
+        ids = {c.id for c in profile.criteria_for(kind) if decide.severity.get(c.id) == "revoke"}
+        below = [e for e in committees if e.unit.path.startswith(path)]
+        revoke = []
+        for cid in ROLL_UP:
+            failing = [(e, c) for e in below for c in e.criteria if c.id == cid and not c.passed]
+            if cid in ids and failing:
+                revoke.append(CriterionResult(cid, False, "；".join(f"{e.unit.name}：{c.detail}" for e, c in failing)))
+        gone = [e for e in below if not e.named and not e.eligible]
+        if "children_free" in ids and gone:
+            revoke.append(CriterionResult("children_free", False, "、".join(e.unit.name for e in gone)
+                                          + " 既未获称号也未达标"))
+        if revoke:
+            decide.withdrawn[uid] = Withdrawal(None, revoke, [])
 
 
 def withdrawal_reason(w: Withdrawal, profile: Profile) -> str:
@@ -313,16 +381,16 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
 
 def _store(results, *, on: dt.date, row, actor) -> int:
     """Store the day's evaluations (standards ``do_store_evaluations``) unless the rows stored for
-    the day already say the same: a second run of the day writes nothing."""
+    the day already give every unit the same verdict (eligible, named, failed criteria) under the same
+    profile: a second run of the day writes nothing. The reasons' texts are not compared: the
+    evaluator names a sample of households in no fixed order, so equal verdicts may read differently."""
     from wuyiqu.standards.actions import do_store_evaluations
     from wuyiqu.standards.models import Evaluation
 
     label = f"{row.name} {row.version}"
-    wanted = {r.unit.id: (r.eligible, r.named, list(r.failed), {c.id: c.detail for c in r.criteria if not c.passed})
-              for r in results}
-    stored = {uid: (e, n, f, d) for uid, e, n, f, d, p in Evaluation.objects.filter(on=on).values_list(
-        "unit_id", "eligible", "named", "failed", "details", "profile_version") if p == label}
+    wanted = {r.unit.id: (r.eligible, r.named, list(r.failed)) for r in results}
+    stored = {uid: (e, n, f) for uid, e, n, f, p in Evaluation.objects.filter(on=on).values_list(
+        "unit_id", "eligible", "named", "failed", "profile_version") if p == label}
     if stored == wanted:
         return 0
     return do_store_evaluations(on=on, profile_row=row, actor=actor, results=results)
-
