@@ -197,7 +197,11 @@ def pytest_once(label: str, database_url: str | None, args: list[str]) -> tuple[
             if CLOSING.search(line):
                 closing = line
         code = proc.wait()
-    seconds = time.monotonic() - t0
+    return summarise(label, code, closing, time.monotonic() - t0)
+
+
+def summarise(label: str, code: int, closing: str, seconds: float) -> tuple[bool, str]:
+    """(ok, "label: N passed, N failed[, N skipped]" and a detail line) from pytest's closing line."""
     counts: dict[str, int] = {}
     for n, word in COUNT.findall(closing):
         counts["error" if word.startswith("error") else word] = int(n)
