@@ -198,30 +198,30 @@ class _Gather:
         verified, params = self._verified_sql()
         return self._household_query("h.unit_id, h.code, h.address", f"NOT {verified}", params)
 
-    def unsigned_households(self, app_ids: list[int]) -> list[tuple]:
-        """(application id, household code, address) of every household below the unit of each of
-        ``app_ids`` without a co-signature on that application signed by D. "Below" is a path range
-        on the units (index-backed: byte-wise ~>=~/~<~ on PostgreSQL's varchar_pattern_ops index,
-        plain comparison in SQLite's binary collation)."""
+    def unsigned_households(self, pairs: list[tuple[int, int]]) -> list[tuple]:
+        """(application id, household code, address) of the households on the units of ``pairs``
+        ((application id, unit id): the application's unit and every unit below it, from the tree
+        already in memory) without a co-signature on that application signed by D. One query: the
+        pairs travel as one array parameter, each joined to its households by the unit index."""
         t = _tables()
-        from wuyiqu.applications.models import Application, CoSignature
+        from wuyiqu.applications.models import CoSignature
 
-        apps, sigs = Application._meta.db_table, CoSignature._meta.db_table
-        upper = "substr(au.path, 1, length(au.path) - 1) || '0'"
+        sigs = CoSignature._meta.db_table
         if connection.vendor == "postgresql":
-            below = f"hu.path ~>=~ au.path AND hu.path ~<~ ({upper})"
-            only, param = "a.id = ANY(%s)", list(app_ids)
+            source = "unnest(%s::bigint[], %s::bigint[]) AS p(app_id, unit_id)"
+            app, unit = "p.app_id", "p.unit_id"
+            params: list[Any] = [[a for a, _u in pairs], [u for _a, u in pairs]]
         else:
             import json
 
-            below = f"hu.path >= au.path AND hu.path < ({upper})"
-            only, param = "a.id IN (SELECT value FROM json_each(%s))", json.dumps(list(app_ids))
-        sql = (f"SELECT a.id, h.code, h.address FROM {apps} a JOIN {t['unit']} au ON au.id = a.unit_id "
-               f"JOIN {t['unit']} hu ON {below} JOIN {t['household']} h ON h.unit_id = hu.id "
-               f"WHERE {only} AND NOT EXISTS (SELECT 1 FROM {sigs} s WHERE s.application_id = a.id "
-               f"AND s.household_id = h.id AND s.signed_on <= %s) ORDER BY a.id, h.code")
+            source = "json_each(%s) AS p"
+            app, unit = "json_extract(p.value, '$[0]')", "json_extract(p.value, '$[1]')"
+            params = [json.dumps(pairs)]
+        sql = (f"SELECT {app}, h.code, h.address FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
+               f"WHERE NOT EXISTS (SELECT 1 FROM {sigs} s WHERE s.application_id = {app} "
+               f"AND s.household_id = h.id AND s.signed_on <= %s) ORDER BY 1, h.code")
         with connection.cursor() as cur:
-            cur.execute(sql, [param, self.on])
+            cur.execute(sql, [*params, self.on])
             return cur.fetchall()
 
     def nat(self) -> list[tuple]:
@@ -522,7 +522,14 @@ class _Evaluator:
         wanted = {app.id: uid for uid, app in apps.items()
                   if nodes[uid].ref.kind in CO_SIGNED_KINDS and nodes[uid].ref.path.startswith(self.scope_prefix)}
         out = {uid: C.Sampled() for uid in wanted.values()}
-        for app_id, code, address in self.q.unsigned_households(sorted(wanted)):
+        pairs = []
+        for app_id, uid in sorted(wanted.items()):
+            stack = [nodes[uid]]
+            while stack:
+                n = stack.pop()
+                pairs.append((app_id, n.ref.id))
+                stack.extend(n.children)
+        for app_id, code, address in self.q.unsigned_households(pairs):
             out[wanted[app_id]].add(address or code, {"type": "household", "code": code})
         return out
 
