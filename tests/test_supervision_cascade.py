@@ -109,3 +109,36 @@ def test_a_refused_fact_withdraws_nothing():
     with at(D), pytest.raises(FactRefused):
         do_record_case(actor=None, reported_on=D + days(1), case_type="confirmed", id_number=id_number_of(r))
     assert current_codes() == ALL
+
+
+def test_a_fact_reads_only_its_community_and_judges_the_named_street_from_it():
+    from wuyiqu.health.models import PositiveCase
+
+    u = named_street()
+    PositiveCase.objects.create(unit=u["B2"], id_hash="", reported_on=D, case_type="confirmed")
+    with at(D):
+        out = recheck_after_facts({u["B2"].pk}, source="test")
+    assert sorted(e.unit.code for e in out.results) == ["T1C", "T1C-B9", "T1C-C1", "T1C-C1-B1", "T1C-C1-B2"]
+    assert sorted(out.withdrawn) == ["T1", "T1C", "T1C-C1", "T1C-C1-B2"]
+    street = Title.objects.get(unit=u["T1"])
+    assert "（no_case）：测试社区：" in street.withdrawn_reason  # judged from its community
+
+
+def test_a_case_recorded_on_the_street_itself_is_judged_on_the_whole_street():
+    u = named_street()
+    with at(D):
+        do_record_case(actor=None, reported_on=D, case_type="confirmed", unit=u["T1"])
+    assert current_codes() == ALL - {"T1"}
+
+
+def test_a_street_whose_community_still_passes_keeps_its_title_when_a_building_below_goes_by_hand():
+    from wuyiqu.accounts.actions import do_create_user
+    from wuyiqu.supervision.actions import do_withdraw_title
+
+    u = named_street()
+    erin = do_create_user(actor=None, username="cmd", password="x-long-password-1", role="command", unit=u["T"],
+                          display_name="cmd")
+    with at(D):
+        do_withdraw_title(actor=erin, unit=u["G1"], reason="核查")
+    # 测试村 accepts a group that is eligible though not named (children_free); the street keeps its title.
+    assert current_codes() == ALL - {"T1V-G1"}
