@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from test_standards_world import D, days
-from test_supervision_world import ALL, at, current_codes, named_street
+from test_supervision_world import ALL, SHANGHAI, at, current_codes, named_street
 
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.certification.models import Title
@@ -40,6 +42,9 @@ def test_a_case_in_a_building_withdraws_the_building_its_compound_community_and_
     assert b1.withdrawn_on == D
     assert "no_case" in b1.withdrawn_reason and "阳性" in b1.withdrawn_reason
     assert TitleEvent.objects.filter(kind="withdrawn", source="health.record_case").count() == 4
+    event = TitleEvent.objects.get(unit=u["B1"])
+    assert (event.criteria, event.on, event.title) == (["no_case"], D, b1)
+    assert event.at == datetime.datetime(2022, 11, 28, 10, 0, tzinfo=SHANGHAI)
     assert AuditEvent.objects.filter(action="supervision.recheck").count() == 1
 
 

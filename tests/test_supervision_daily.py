@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.core.management import call_command
 from test_standards_world import BUILDING_ITEMS, D, days, inspect
-from test_supervision_world import ALL, at, current_codes, named_street
+from test_supervision_world import ALL, SHANGHAI, at, current_codes, named_street
 
 from wuyiqu.accounts.actions import do_create_user
 from wuyiqu.audit.models import AuditEvent
@@ -42,6 +44,7 @@ def test_a_failed_inspection_opens_a_warning_at_once_and_tells_the_responsible_p
     assert (w.unit_id, w.criterion, w.status, w.opened_on, w.deadline, w.opened_by) == (
         u["B9"].pk, "mask_compliance", "open", D, D + days(3), None)
     assert w.title == Title.objects.get(unit=u["B9"])
+    assert w.created_at == datetime.datetime(2022, 11, 28, 10, 0, tzinfo=SHANGHAI)
     assert current_codes() == ALL  # a warn criterion withdraws nothing at once
     assert Notification.objects.filter(user=head, text__contains="警示").exists()
     assert Notification.objects.filter(user=staff, text__contains="警示").exists()
