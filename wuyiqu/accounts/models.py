@@ -19,7 +19,8 @@ class User(AbstractUser):
 
     role = models.CharField(_("角色"), max_length=32, choices=Role.choices)
     unit = models.ForeignKey(
-        "units.Unit", verbose_name=_("所属单位"), on_delete=models.PROTECT, null=True, related_name="users"
+        "units.Unit", verbose_name=_("所属单位"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="users",
     )
     display_name = models.CharField(_("姓名"), max_length=50, blank=True)
 
