@@ -47,6 +47,7 @@ from .models import NatResult, NatResultValue
 TABLE = NatResult._meta.db_table  # health_natresult
 DEFAULT_PARTITION = f"{TABLE}_default"
 STAGE = "nat_stage"
+SOURCE = "nat_source"
 _PARTITION_LOCK = 0x6E617470  # pg_advisory_xact_lock keys: one partition creator at a time,
 _MERGE_LOCK = 0x6E617472  # one writer of results at a time
 
@@ -308,9 +309,9 @@ _RESIDENT_JOIN = (
 def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int]:
     with transaction.atomic(), connection.cursor() as cur:
         # One writer of results at a time (file imports and API batches alike), until its
-        # transaction ends. With that, the NOT EXISTS below sees every row another import could
-        # have added, and a plain INSERT (in key order) replaces ON CONFLICT DO NOTHING, whose
-        # speculative insertion cost a third more per row (measured, docs/benchmarks.md).
+        # transaction ends. With that, the existence check below sees every row another import
+        # could have added, and a plain INSERT (in key order) replaces ON CONFLICT DO NOTHING,
+        # whose speculative insertion cost a third more per row (measured, docs/benchmarks.md).
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [_MERGE_LOCK])
         # Enough memory to hash the residents once per batch instead of spilling to disk; only
         # for this transaction.
@@ -327,27 +328,38 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int
             for i in range(0, len(buf), step):
                 copy.write(buf[i:i + step])
         del buf
-        # One statement: match residents (one join), insert what is not stored yet in primary-key
-        # order (each index page is visited once), count both.
+        # Match residents with one hash join (the residents hashed once per batch, in memory),
+        # into a narrow temporary table in primary-key order.
+        cur.execute(f"DROP TABLE IF EXISTS {SOURCE}")
         cur.execute(
             f"""
-            WITH src AS MATERIALIZED (
-                SELECT s.id_hash, r.id AS resident_id, h.unit_id, s.sampled_local AT TIME ZONE %s AS sampled_at,
-                       s.sampled_on, s.result
-                FROM {STAGE} s {_RESIDENT_JOIN}
-            ), ins AS (
-                INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result)
-                SELECT DISTINCT ON (id_hash, sampled_on, sampled_at) id_hash, resident_id, unit_id, sampled_at,
-                       sampled_on, result
-                FROM src
-                WHERE NOT EXISTS (SELECT 1 FROM {TABLE} t WHERE t.id_hash = src.id_hash
-                                  AND t.sampled_on = src.sampled_on AND t.sampled_at = src.sampled_at)
-                ORDER BY id_hash, sampled_on, sampled_at
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM src WHERE resident_id IS NULL)
+            CREATE TEMP TABLE {SOURCE} AS
+            SELECT DISTINCT ON (s.id_hash, s.sampled_on, s.sampled_local)
+                   s.id_hash, r.id AS resident_id, h.unit_id, s.sampled_local AT TIME ZONE %s AS sampled_at,
+                   s.sampled_on, s.result
+            FROM {STAGE} s {_RESIDENT_JOIN}
+            ORDER BY s.id_hash, s.sampled_on, s.sampled_local
             """, [settings.TIME_ZONE])
-        created, unmatched = cur.fetchone()
+        # Insert what is not stored yet. The LATERAL … LIMIT 1 keeps the existence check an index
+        # probe per row (PostgreSQL would otherwise sort or hash the whole stored table for an
+        # anti-join), and the probes and inserts go in key order, so each index page is visited
+        # once. A plain INSERT: the advisory lock above rules out a concurrent writer.
+        cur.execute(
+            f"""
+            INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result)
+            SELECT src.id_hash, src.resident_id, src.unit_id, src.sampled_at, src.sampled_on, src.result
+            FROM {SOURCE} src
+            LEFT JOIN LATERAL (
+                SELECT 1 AS stored FROM {TABLE} t
+                WHERE t.id_hash = src.id_hash AND t.sampled_on = src.sampled_on AND t.sampled_at = src.sampled_at
+                LIMIT 1
+            ) e ON true
+            WHERE e.stored IS NULL
+            """)
+        created = cur.rowcount
+        cur.execute(f"SELECT count(*) FROM {SOURCE} WHERE resident_id IS NULL")
+        (unmatched,) = cur.fetchone()
+        cur.execute(f"DROP TABLE {SOURCE}")
     return created, unmatched
 
 
@@ -420,7 +432,7 @@ class NatResultKind(ImportKind):
         Column("result", "检测结果", aliases=("结果",), help="阴性/阳性（negative/positive）"),
     )
     description = "一人一次采样一行。阳性结果同时记为采样当日的阳性感染者（无症状）。身份证号不在登记名册中的结果也会保存，计为“未匹配”。"
-    batch_size = 250_000  # one COPY and one merge (one hash of the residents) per 250,000 rows
+    batch_size = 500_000  # one COPY and one merge (one hash of the residents) per 500,000 rows
 
     def _parser(self, ctx: ImportContext) -> NatParser:
         parser = ctx.state.get("nat_parser")
