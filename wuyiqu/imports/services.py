@@ -100,10 +100,6 @@ class _JobProgress:
             self._side = None
 
 
-class ImportRefused(Exception):
-    """Raised inside the write transaction to roll it back; the job holds the reason."""
-
-
 def create_job(*, kind: str, filename: str, actor=None, scope=None, skip_invalid: bool = False,
                stored_path: str = "") -> ImportJob:
     """A pending job (for the web page, which creates it, starts a thread and polls it)."""
