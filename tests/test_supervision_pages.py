@@ -149,3 +149,18 @@ def test_a_withdrawn_unit_can_apply_again(street):
         do_withdraw_title(actor=u["command"], unit=u["B9"], reason="核查")
         app = do_open_application(actor=u["head"], unit=u["B9"])
     assert app.unit_id == u["B9"].pk and app.status == "draft"
+
+
+def test_the_unit_page_links_to_the_history_and_the_public_page_says_withdrawn(street):
+    from wuyiqu.supervision.actions import do_withdraw_title
+
+    u = street
+    title = Title.objects.get(unit=u["B9"])
+    title.certificate_number = "WYQ-2022-000009"
+    title.save(update_fields=["certificate_number"])
+    with at(D):
+        assert "/units/T1C-B9/history/" in client_of(u["staff"]).get("/units/T1C-B9/").content.decode()
+        assert 'data-current="true"' in Client().get("/verify/WYQ-2022-000009/").content.decode()
+        do_withdraw_title(actor=u["command"], unit=u["B9"], reason="核查")
+        page = Client().get("/verify/WYQ-2022-000009/").content.decode()
+    assert "已摘牌（2022-11-28）" in page and 'data-current="false"' in page
