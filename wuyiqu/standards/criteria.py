@@ -213,7 +213,8 @@ def window_start(on: dt.date, days: int) -> dt.date:
 
 
 def md(day: dt.date | None) -> str:
-    return day.strftime("%m-%d") if day else "—"
+    """11-28 (month-day, as the reasons show dates)."""
+    return f"{day.month:02d}-{day.day:02d}" if day else "—"
 
 
 def listing(labels: list[str], total: int, unit: str) -> str:
@@ -233,11 +234,11 @@ def _pct(x: float) -> str:
 def no_case(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     days = spec.params["window_days"]
     if not f.cases:
-        return CriterionResult(spec.id, True, f"近{days}天无阳性感染者", time_based=True)
+        return _passed(spec.id, f"近{days}天无阳性感染者", True)
     start = window_start(f.on, days)
     cases = sorted((c for c in f.cases if start <= c.reported_on <= f.on), key=lambda c: c.reported_on)
     if not cases:
-        return CriterionResult(spec.id, True, f"近{days}天无阳性感染者", time_based=True)
+        return _passed(spec.id, f"近{days}天无阳性感染者", True)
     last = cases[-1].reported_on
     labels = [f"{c.person.label() if c.person else c.unit_name} {md(c.reported_on)} 报告" for c in cases[:SAMPLES]]
     items = [{"type": "resident", "id": c.person.resident_id} for c in cases if c.person and c.person.resident_id]
@@ -250,11 +251,11 @@ def no_case(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
 def _measure(kind: str, f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     label = MEASURE_LABELS[kind]
     if not f.measures:
-        return CriterionResult(spec.id, True, f"无{label}", time_based=True)
+        return _passed(spec.id, f"无{label}", True)
     active = sorted((m for m in f.measures if m.kind == kind and m.start_on <= f.on <= m.end_on),
                     key=lambda m: m.end_on)
     if not active:
-        return CriterionResult(spec.id, True, f"无{label}", time_based=True)
+        return _passed(spec.id, f"无{label}", True)
     texts = [f"{m.person.label()} 为{label}，管控至 {md(m.end_on)}" for m in active[:SAMPLES]]
     items = [{"type": "resident", "id": m.person.resident_id} for m in active if m.person.resident_id]
     clears = active[-1].end_on + dt.timedelta(days=1)
@@ -280,10 +281,10 @@ def no_returnee_under_control(f: UnitFacts, spec: CriterionSpec) -> CriterionRes
 @criterion("no_risk_zone")
 def no_risk_zone(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     if not f.zones:
-        return CriterionResult(spec.id, True, "无风险区、临时管控区", time_based=True)
+        return _passed(spec.id, "无风险区、临时管控区", True)
     active = [z for z in f.zones if z.start_on <= f.on and (z.end_on is None or f.on <= z.end_on)]
     if not active:
-        return CriterionResult(spec.id, True, "无风险区、临时管控区", time_based=True)
+        return _passed(spec.id, "无风险区、临时管控区", True)
     where = {"self": "本单位", "below": "下级单位", "above": "上级单位"}
     texts = [
         f"{where[z.relation]} {z.unit_name} 为{ZONE_LABELS.get(z.zone_type, z.zone_type)}（{md(z.start_on)} 起，"
@@ -307,13 +308,20 @@ def registry_verified(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
         [item for _, item in f.unverified.samples])
 
 
+@lru_cache(maxsize=4096)
+def _passed(criterion_id: str, detail: str, time_based: bool = False) -> CriterionResult:
+    """A passing result whose reason does not depend on the unit, shared between units (the evaluator
+    judges 100,000s of criteria; results are never changed after they are made)."""
+    return CriterionResult(criterion_id, True, detail, time_based=time_based)
+
+
 @lru_cache(maxsize=64)
 def _all_passed_text(days: int, items: tuple[str, ...]) -> str:
     names = "、".join(INSPECTION_LABELS.get(i, i) for i in items)
     return f"近{days}天{names}检查均合格"
 
 
-def _inspections(f: UnitFacts, spec: CriterionSpec, items: list[str]) -> CriterionResult:
+def _inspections(f: UnitFacts, spec: CriterionSpec, items: tuple[str, ...] | list[str]) -> CriterionResult:
     days = spec.params["inspection_days"]
     start = window_start(f.on, days)
     problems = []
@@ -326,7 +334,7 @@ def _inspections(f: UnitFacts, spec: CriterionSpec, items: list[str]) -> Criteri
         elif not last.passed:
             problems.append((f"{label} {md(last.inspected_on)} 检查不合格", item))
     if not problems:
-        return CriterionResult(spec.id, True, _all_passed_text(days, tuple(items)))
+        return _passed(spec.id, _all_passed_text(days, tuple(items)))
     return CriterionResult(spec.id, False, "；".join(p for p, _ in problems),
                            [{"type": "inspection", "item": i, "unit": f.unit.code} for _, i in problems])
 
@@ -419,7 +427,7 @@ def all_households_signed(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
 @criterion("special_population_ledger")
 def special_population_ledger(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     if f.ledger_incomplete.count == 0:
-        return CriterionResult(spec.id, True, "特殊人群台账完整，均在期限内复核")
+        return _passed(spec.id, "特殊人群台账完整，均在期限内复核")
     labels = [label for label, _ in f.ledger_incomplete.samples]
     return CriterionResult(
         spec.id, False,
@@ -430,12 +438,12 @@ def special_population_ledger(f: UnitFacts, spec: CriterionSpec) -> CriterionRes
 def _incidents(f: UnitFacts, spec: CriterionSpec, types: set[str], what: str) -> CriterionResult:
     days = spec.params["window_days"]
     if not f.incidents:
-        return CriterionResult(spec.id, True, f"近{days}天无{what}", time_based=True)
+        return _passed(spec.id, f"近{days}天无{what}", True)
     start = window_start(f.on, days)
     found = sorted((i for i in f.incidents if i.incident_type in types and start <= i.occurred_on <= f.on),
                    key=lambda i: i.occurred_on)
     if not found:
-        return CriterionResult(spec.id, True, f"近{days}天无{what}", time_based=True)
+        return _passed(spec.id, f"近{days}天无{what}", True)
     labels = [f"{md(i.occurred_on)} {i.unit_name} {INCIDENT_LABELS.get(i.incident_type, i.incident_type)}"
               for i in found[:SAMPLES]]
     clears = found[-1].occurred_on + dt.timedelta(days=days)

@@ -73,11 +73,16 @@ class CriterionSpec:
     severity: str | None
     params: dict[str, Any]
     levels: dict[str, LevelRule]
+    _items: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
 
-    def items_for(self, level: str) -> list[str]:
-        """The inspection items this criterion checks at ``level`` (``items`` parameter)."""
-        items = self.params.get("items") or {}
-        return list(items.get(level) or items.get(_rule_level_fallback(level)) or [])
+    def items_for(self, level: str) -> tuple[str, ...]:
+        """The inspection items this criterion checks at ``level`` (``items`` parameter); a street
+        falls back to the community's. Remembered per level: asked once per unit."""
+        found = self._items.get(level)
+        if found is None:
+            items = self.params.get("items") or {}
+            found = self._items[level] = tuple(items.get(level) or items.get(_rule_level_fallback(level)) or ())
+        return found
 
 
 def _rule_level_fallback(level: str) -> str:
