@@ -47,6 +47,7 @@ from .models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 
 RECTIFY_DAYS = 3
 COMMITTEE_KINDS = ("village", "community")
+COMMITTEE_DEPTH = 2  # district 0, street 1, village/community 2
 
 
 def rectify_days(profile: Profile) -> int:
@@ -127,6 +128,8 @@ class Outcome:
     closed: int = 0
     stored: int = 0
     evaluate_seconds: float = 0.0
+    write_seconds: float = 0.0  # titles, events, warnings, notices
+    store_seconds: float = 0.0  # the day's evaluations (compare + do_store_evaluations)
     results: list = field(default_factory=list, repr=False)
 
     @property
@@ -170,18 +173,18 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
              .values_list("unit_id", "unit__path")}
     if not named:
         return out  # nothing named above or below: the common case costs two queries
-    kinds = dict(Unit.objects.filter(code__in=codes).values_list("path", "kind"))
     named_paths = set(named.values())
     roots: set[str] = set()
     for uid, path in paths.items():
-        if uid in below or kinds.get(path) in ("district", "street"):
+        if uid in below or path.count("/") <= COMMITTEE_DEPTH + 1:
             roots.add(path)  # a zone covers its whole subtree; a fact on a street is judged on the street
             continue
         chain = _prefixes(path)
         if not named_paths.intersection(chain):
             continue
-        # The village/community of the unit (every unit below a street has one).
-        roots.add(next((p for p in chain if kinds.get(p) in COMMITTEE_KINDS), path))
+        # The village/community of the unit: district → street → village/community is fixed
+        # (units.models.ALLOWED_PARENT_KINDS), so it is the unit at depth 2 of the chain.
+        roots.add(chain[COMMITTEE_DEPTH])
     roots = _outermost(roots)
     if len(roots) > 3:
         roots = {_common_path(roots)}
@@ -246,7 +249,8 @@ def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor
         profile = parsed_profile(row)
         open_warnings = _open_warnings(targets)
         decide = _Decider(on, profile, targets, open_warnings)
-        units = {u.path: u for u in Unit.objects.filter(path__in=[r for r in roots if r != "/"])}
+        # The evaluator reads only a root's path (and the codes in it): no query for the units.
+        units = {r: Unit(path=r, code=r.strip("/").rsplit("/", 1)[-1]) for r in roots if r != "/"}
         t = time.perf_counter()
         results = []
         for path in roots:
@@ -256,9 +260,13 @@ def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor
         out.results = results
         if targets is not None:
             _judge_above(decide, profile, results, targets - decide.seen)
+        t = time.perf_counter()
         _write(decide, profile, on=on, actor=actor, source=source, out=out)
+        out.write_seconds = time.perf_counter() - t
         if store:
+            t = time.perf_counter()
             out.stored = _store(results, on=on, row=row, actor=actor)
+            out.store_seconds = time.perf_counter() - t
         if out.changed:
             audit.record(actor=actor, action="supervision.daily" if source == "daily" else "supervision.recheck",
                          detail={"source": source, **out.as_dict()})
