@@ -6,6 +6,7 @@ person also goes to the command in scope, which decides whether to withdraw."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from django.urls import reverse
 
@@ -18,28 +19,34 @@ def _ancestor_paths(path: str) -> list[str]:
 
 
 class Notices:
-    """Collects the notices of one supervision pass; ``send`` writes them (one users query)."""
+    """Collects the notices of one supervision pass; ``send`` writes them (one users query). Texts
+    are made only for units that have someone to tell (a bad day opens tens of thousands)."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, str, str, bool]] = []  # (unit path, unit code, text, to command too)
+        self.items: list[tuple[str, str, Callable[[], str], bool]] = []  # (path, code, text, to command too)
+
+    def add(self, unit, text: Callable[[], str], *, to_command: bool = False) -> None:
+        self.items.append((unit.path, unit.code, text, to_command))
 
     def withdrawn(self, unit, title: str, on: dt.date, reason: str) -> None:
-        self.items.append((unit.path, unit.code, f"【摘牌】{unit.name}的{title}称号已于{on:%Y-%m-%d}摘牌：{reason}", False))
+        self.add(unit, lambda: f"【摘牌】{unit.name}的{title}称号已于{on:%Y-%m-%d}摘牌：{reason}")
 
     def warned(self, unit, criterion, profile, deadline: dt.date) -> None:
-        spec = profile.get(criterion.id)
-        name = spec.name if spec else criterion.id
-        self.items.append((unit.path, unit.code, f"【警示】{unit.name}未达“{name}”：{criterion.detail}；"
-                           f"请于{deadline:%Y-%m-%d}前整改，逾期未整改将摘牌", False))
+        def text() -> str:
+            spec = profile.get(criterion.id)
+            return (f"【警示】{unit.name}未达“{spec.name if spec else criterion.id}”：{criterion.detail}；"
+                    f"请于{deadline:%Y-%m-%d}前整改，逾期未整改将摘牌")
+
+        self.add(unit, text)
 
     def rectified(self, warning) -> None:
         u = warning.unit
-        self.items.append((u.path, u.code, f"【整改完成】{u.name}的警示（{warning.criterion}）已整改，警示关闭", False))
+        self.add(u, lambda: f"【整改完成】{u.name}的警示（{warning.criterion}）已整改，警示关闭")
 
     def manual_expired(self, warning) -> None:
         u = warning.unit
-        self.items.append((u.path, u.code, f"【警示到期】{u.name}的人工警示已到整改期限{warning.deadline:%Y-%m-%d}，"
-                           f"请核实整改情况并决定是否摘牌：{warning.detail}", True))
+        self.add(u, lambda: f"【警示到期】{u.name}的人工警示已到整改期限{warning.deadline:%Y-%m-%d}，"
+                            f"请核实整改情况并决定是否摘牌：{warning.detail}", to_command=True)
 
     def send(self) -> None:
         if not self.items:
@@ -52,10 +59,12 @@ class Notices:
         for user in User.objects.filter(is_active=True, unit__isnull=False,
                                         role__in=(*RESPONSIBLE_ROLES, "command")).select_related("unit"):
             (commands if user.role == "command" else by_path).setdefault(user.unit.path, []).append(user)
+        if not by_path and not commands:
+            return
         for path, code, text, to_command in self.items:
             above = _ancestor_paths(path)
             users = [u for p in above for u in by_path.get(p, ())]
             if to_command:
                 users += [u for p in above for u in commands.get(p, ())]
             if users:
-                notify(users, text=text, link=reverse("supervision:history", args=[code]))
+                notify(users, text=text(), link=reverse("supervision:history", args=[code]))

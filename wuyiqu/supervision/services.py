@@ -321,6 +321,7 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
     notices = Notices()
     days = rectify_days(profile)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    day = connection.ops.adapt_datefield_value(on)
     actor_id = actor.pk if (actor is not None and getattr(actor, "is_authenticated", False)) else None
     gone: set[int] = set()
     if decide.withdrawn:
@@ -337,13 +338,13 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
             t.withdrawn_on, t.withdrawn_reason = on, reason
             gone.add(uid)
             criteria = [c.id for c in w.revoke] + [x.criterion for x in w.expired]
-            events.append((t.pk, uid, TitleEventKind.WITHDRAWN.value, on, now, reason, json.dumps(criteria),
+            events.append((t.pk, uid, TitleEventKind.WITHDRAWN.value, day, now, reason, json.dumps(criteria),
                            source[:60], actor_id, w.expired[0].pk if w.expired else None))
             notices.withdrawn(t.unit, t.title, on, reason)
         # Plain executemany: thousands of titles on a bad day; bulk_update's CASE WHEN and model
         # instances cost more than the evaluation itself.
         _executemany(f"UPDATE {Title._meta.db_table} SET withdrawn_on = %s, withdrawn_reason = %s WHERE id = %s",
-                     [(on, titles[u].withdrawn_reason, titles[u].pk) for u in gone])
+                     [(day, titles[u].withdrawn_reason, titles[u].pk) for u in gone])
         json_value = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
         _executemany(f"INSERT INTO {TitleEvent._meta.db_table} (title_id, unit_id, kind, {_q('on')}, at, reason, "
                      f"criteria, source, actor_id, warning_id) VALUES (%s, %s, %s, %s, %s, %s, {json_value}, %s, %s, %s)",
@@ -374,26 +375,25 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
     out.expired += len(to_close.get(WarningStatus.EXPIRED, []))
     out.closed += len(to_close.get(WarningStatus.CLOSED, []))
 
-    new: list[Warning] = []
+    new: list[tuple[int, str, str]] = []  # (unit id, criterion, detail)
     deadline = on + dt.timedelta(days=days)
     for uid, ev in decide.kept.items():
         have = {w.criterion for w in decide.open.get(uid, ())}
         for c in ev.criteria:
             if not c.passed and c.id not in have and decide.severity.get(c.id) == "warn":
-                new.append(Warning(unit_id=uid, criterion=c.id, detail=c.detail, opened_on=on, deadline=deadline))
+                new.append((uid, c.id, c.detail))
                 notices.warned(ev.unit, c, profile, deadline)
     if new:
-        title_ids = dict(Title.objects.filter(unit_id__in={w.unit_id for w in new}, withdrawn_on__isnull=True)
+        title_ids = dict(Title.objects.filter(unit_id__in={uid for uid, _c, _d in new}, withdrawn_on__isnull=True)
                          .values_list("unit_id", "id"))
-        for w in new:
-            w.title_id = title_ids.get(w.unit_id)
         # ON CONFLICT DO NOTHING: a concurrent recheck that opened the same warning first wins (the
         # partial unique index one_open_warning_per_criterion decides).
         ignore = ("INSERT OR IGNORE INTO", "") if connection.vendor == "sqlite" else ("INSERT INTO", " ON CONFLICT DO NOTHING")
+        until = connection.ops.adapt_datefield_value(deadline)
         _executemany(f"{ignore[0]} {Warning._meta.db_table} (unit_id, title_id, criterion, detail, opened_on, deadline, "
                      f"status, closed_note, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, '', %s){ignore[1]}",
-                     [(w.unit_id, w.title_id, w.criterion, w.detail, on, deadline, WarningStatus.OPEN.value, now)
-                      for w in new])
+                     [(uid, title_ids.get(uid), cid, detail, day, until, WarningStatus.OPEN.value, now)
+                      for uid, cid, detail in new])
     out.opened += len(new)
     notices.send()
 
@@ -418,8 +418,12 @@ def _store(results, *, on: dt.date, row, actor) -> int:
 
     label = f"{row.name} {row.version}"
     wanted = {r.unit.id: (r.eligible, r.named, list(r.failed)) for r in results}
-    stored = {uid: (e, n, f) for uid, e, n, f, p in Evaluation.objects.filter(on=on).values_list(
-        "unit_id", "eligible", "named", "failed", "profile_version") if p == label}
+    # Plain rows: tens of thousands of them, and Django's per-value JSON converters cost seconds.
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT unit_id, eligible, named, failed, profile_version FROM {Evaluation._meta.db_table} "
+                    f"WHERE {_q('on')} = %s", [connection.ops.adapt_datefield_value(on)])
+        stored = {uid: (bool(e), bool(n), json.loads(f) if isinstance(f, str) else f)
+                  for uid, e, n, f, p in cur.fetchall() if p == label}
     if stored == wanted:
         return 0
     return do_store_evaluations(on=on, profile_row=row, actor=actor, results=results)
