@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from test_applications_world import (
     BUILDING_ITEMS,
     PASSWORD,
@@ -50,6 +51,9 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b
         b.close()
+        # The ORM calls made while Playwright's loop runs get their own connection (asgiref's
+        # context-local connections); close it here, or PostgreSQL cannot drop the test database.
+        connections.close_all()
 
 
 def log_in(page, base: str, username: str) -> None:
@@ -81,7 +85,8 @@ def test_a_building_is_named_from_phones_to_certificate(live_server, transaction
     base = live_server.url
 
     # 1. The building head opens the application on a phone and opens the poster.
-    head = browser.new_context(**PHONE).new_page()
+    head_ctx = browser.new_context(**PHONE)
+    head = head_ctx.new_page()
     log_in(head, base, "bao")
     head.goto(f"{base}/applications/")
     assert fits(head, 390)
@@ -130,6 +135,7 @@ def test_a_building_is_named_from_phones_to_certificate(live_server, transaction
     head.click("#submit-application")
     head.wait_for_selector("#status[data-status='community_review']")
     shot(head, "application-phone-submitted")
+    head_ctx.close()  # its page polls the progress; stop it before the reviewers act
 
     # 4. Community, street, health commission and command each act on a desktop.
     for username, status, opinion in (("cora", "community_review", "材料齐全，予以受理"),
@@ -172,8 +178,10 @@ def test_a_building_is_named_from_phones_to_certificate(live_server, transaction
     assert verify_url == f"{base}/verify/{title.certificate_number}/"
     ctx.close()
 
-    public = browser.new_context(**PHONE).new_page()
+    public_ctx = browser.new_context(**PHONE)
+    public = public_ctx.new_page()
     public.goto(verify_url)
     assert public.locator("#verdict").get_attribute("data-current") == "true"
     assert "今天" in public.locator("#verdict").inner_text() and "称号有效" in public.locator("#verdict").inner_text()
     shot(public, "verify-phone-current")
+    public_ctx.close()
