@@ -91,3 +91,19 @@ def test_the_public_page_says_withdrawn_with_the_date(named, client):
         html = client.get(f"/verify/{title.certificate_number}/").content.decode()
     assert 'data-current="false"' in html and "已摘牌（2022-12-03）" in html
     assert "阳性感染者" not in html  # the reason may concern residents; the public page does not show it
+
+
+def test_wuyiqu_evaluate_shows_the_unit_named(named):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    u, p, title = named
+    out = io.StringIO()
+    call_command("evaluate", "--unit", u["C1"].code, "--date", "2022-11-28", "--json", stdout=out)
+    by_code = {row["unit"]: row for row in json.loads(out.getvalue())}
+    assert by_code[u["B1"].code]["named"] is True
+    assert by_code[u["B2"].code]["named"] is False
+    children = next(c for c in by_code[u["C1"].code]["criteria"] if c["id"] == "children_named")
+    assert children["passed"] is False and "龙湖花园2栋" in children["detail"] and "龙湖花园1栋" not in children["detail"]
