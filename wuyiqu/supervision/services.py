@@ -92,7 +92,8 @@ class _Decider:
             return False
         failed = {c.id for c in ev.criteria if not c.passed}
         revoke = [c for c in ev.criteria if not c.passed and self.severity.get(c.id) == "revoke"]
-        expired = [w for w in self.open.get(uid, ()) if w.criterion in failed and w.deadline <= self.on]
+        expired = [w for w in self.open.get(uid, ()) if w.criterion in failed and w.deadline <= self.on
+                   and self.severity.get(w.criterion) == "warn"]
         if revoke or expired:
             self.withdrawn[uid] = Withdrawal(ev, revoke, expired)
             return True
@@ -364,6 +365,8 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
                     if w.deadline <= on:  # a person's warning: the command decides, nothing automatic
                         to_close[WarningStatus.EXPIRED].append(w)
                         notices.manual_expired(w)
+                elif decide.severity.get(w.criterion) != "warn":
+                    to_close[WarningStatus.CLOSED].append(w)  # the profile in force no longer warns on it
                 elif w.criterion not in failed:
                     to_close[WarningStatus.RECTIFIED].append(w)
                     notices.rectified(w)
