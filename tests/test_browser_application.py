@@ -185,3 +185,105 @@ def test_a_building_is_named_from_phones_to_certificate(live_server, transaction
     assert "今天" in public.locator("#verdict").inner_text() and "称号有效" in public.locator("#verdict").inner_text()
     shot(public, "verify-phone-current")
     public_ctx.close()
+
+
+def sign_on_phones(browser, link: str, households) -> None:
+    for hh in households:
+        ctx = browser.new_context(**PHONE)
+        phone = ctx.new_page()
+        phone.goto(link)
+        phone.select_option("#household", str(hh.pk))
+        phone.fill("#proof", PINS[hh.code])
+        phone.click("#sign-button")
+        phone.wait_for_selector("#sign-result[data-result='signed']")
+        ctx.close()
+
+
+def act_on_desktop(browser, base: str, app, steps, shots: dict[str, str] | None = None) -> None:
+    """Each (username, status, opinion) approves from the queue on a desktop."""
+    for username, status, opinion in steps:
+        ctx = browser.new_context(**DESKTOP)
+        page = ctx.new_page()
+        log_in(page, base, username)
+        page.goto(f"{base}/applications/queue/")
+        page.click(f"a[data-application='{app.pk}']")
+        page.wait_for_selector(f"#status[data-status='{status}']")
+        if shots and username in shots:
+            shot(page, shots[username], full=True)
+        page.check("input[name='decision'][value='approve']")
+        page.fill("#opinion", opinion)
+        page.click("#review-button")
+        page.wait_for_url("**/applications/queue/")
+        ctx.close()
+
+
+def test_a_compound_and_a_village_are_named(live_server, transactional_db, browser):
+    """The compound after its buildings (named earlier): the property manager opens on a phone, the
+    households of both buildings sign, the chain names it. The village after its group: the community
+    worker opens it with the village's own signature, sees the group's co-signature below, and the
+    street, the health commission and the command name it."""
+    from test_applications_world import name_through_chain, sign_all
+
+    from wuyiqu.applications.actions import do_open_application, do_submit_application
+    from wuyiqu.applications.models import Application as App
+
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    on = today()
+    u = build(on)
+    p = people(u)
+    base = live_server.url
+    for key in ("B1", "B2"):  # both buildings named through the chain, by the actions
+        head = p["hank"] if key == "B1" else person("hong", Role.BUILDING_HEAD, u["B2"])
+        app = do_open_application(actor=head, unit=u[key])
+        sign_all(app)
+        name_through_chain(do_submit_application(actor=head, application=app), p)
+
+    # The compound, from the property manager's phone.
+    pm = browser.new_context(**PHONE)
+    page = pm.new_page()
+    log_in(page, base, "pam")
+    page.goto(f"{base}/applications/")
+    page.click("#open-application")
+    page.wait_for_selector("#status[data-status='draft']")
+    compound = App.objects.get(unit=u["C1"])
+    assert page.locator("[data-signed='0'][data-total='4']").count() == 1
+    sign_on_phones(browser, f"{base}/s/{compound.token}/", Household.objects.filter(unit__path__startswith=u["C1"].path))
+    page.reload()
+    page.wait_for_selector("[data-signed='4'][data-total='4']")
+    page.click("#submit-application")
+    page.wait_for_selector("#status[data-status='community_review']")
+    assert fits(page, 390)
+    shot(page, "compound-phone-submitted")
+    pm.close()
+    act_on_desktop(browser, base, compound, (("cora", "community_review", "受理"), ("sam", "street_review", "初审同意"),
+                                             ("hugo", "health_review", "复核通过"), ("cmd", "command_review", "同意命名")))
+    assert Title.objects.filter(unit=u["C1"], title="无疫小区", withdrawn_on__isnull=True).exists()
+
+    # The village, after its group was named (by the actions).
+    group = do_open_application(actor=p["gina"], unit=u["G1"])
+    sign_all(group)
+    name_through_chain(do_submit_application(actor=p["gina"], application=group), p)
+    ctx = browser.new_context(**DESKTOP)
+    page = ctx.new_page()
+    log_in(page, base, "vera")
+    page.goto(f"{base}/applications/")
+    page.fill("input[name='unit_signed_on']", on.isoformat())
+    page.click("#open-application")
+    page.wait_for_selector("#status[data-status='draft']")
+    village = App.objects.get(unit=u["T1V"])
+    assert f"已于 {on.isoformat()} 签字申请" in page.locator("#unit-signed").inner_text()
+    assert page.locator(f"tr[data-unit='{u['G1'].code}'][data-signed='true']").count() == 1
+    shot(page, "village-desktop-opened", full=True)
+    page.click("#submit-application")
+    page.wait_for_selector("#status[data-status='street_review']")
+    ctx.close()
+    act_on_desktop(browser, base, village, (("sam", "street_review", "经初审，符合无疫村标准"),
+                                            ("hugo", "health_review", "复核通过"), ("cmd", "command_review", "同意命名")),
+                   shots={"sam": "village-desktop-street-review"})
+    title = Title.objects.get(unit=u["T1V"], withdrawn_on__isnull=True)
+    assert title.title == "无疫村"
+    public_ctx = browser.new_context(**PHONE)
+    public = public_ctx.new_page()
+    public.goto(f"{base}/verify/{title.certificate_number}/")
+    assert public.locator("#verdict").get_attribute("data-current") == "true"
+    public_ctx.close()
