@@ -193,12 +193,14 @@ def do_submit_fact_batch(*, token: ApiToken, kind: str, batch_key: str, records:
         except RowError as exc:
             outcome.errors.append(_record_error(index, "invalid", exc.message, exc.field))
     problems = import_kind.check(parsed, ctx) if parsed else {}
+    scope_words = _("%(what)s不在您的管辖范围内") % {"what": ""}
     good: list[Any] = []
     first_of: dict[Any, int] = {}
     for index, p in parsed:
         err = problems.get(index)
         if err is not None:
-            code = "out_of_scope" if "管辖范围" in err.message else "invalid"
+            # ImportContext.scope_error's words (in the request's language) mark a scope refusal.
+            code = "out_of_scope" if scope_words in err.message else "invalid"
             outcome.errors.append(_record_error(index, code, err.message, err.field))
             continue
         key = import_kind.row_key(p)
