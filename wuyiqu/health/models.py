@@ -165,3 +165,6 @@ class NatResult(models.Model):
             # are searched. (Participation over all units scans the window's partitions instead.)
             models.Index(fields=["resident_id", "sampled_on"]),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.sampled_on} {self.get_result_display()}"

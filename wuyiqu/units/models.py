@@ -130,6 +130,9 @@ class HouseholdVerification(models.Model):
             models.UniqueConstraint(fields=["household", "verified_on"], name="verification_once_a_day"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.verified_on:%Y-%m-%d} {self.verifier}".strip()
+
 
 class Sex(models.TextChoices):
     MALE = "M", _("男")
@@ -204,6 +207,9 @@ class SpecialPopulationEntry(models.Model):
     needs = models.TextField(_("需求"), blank=True)
     helper = models.CharField(_("帮扶人"), max_length=50, blank=True)
     reviewed_on = models.DateField(_("复核日期"), null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.tags
 
     @property
     def tag_list(self) -> list[str]:
