@@ -126,3 +126,18 @@ def test_the_command_prints_the_counts(capsys):
         call_command("supervise", "--date", D.isoformat())
     out = capsys.readouterr().out
     assert "评估 8 个单位" in out and "摘牌 0" in out
+
+
+def test_a_warning_opened_meanwhile_by_another_check_is_not_doubled(monkeypatch):
+    """The race: two checks both read no open warning and both open one; the partial unique index
+    keeps one and the second insert is ignored instead of failing the import that triggered it."""
+    from wuyiqu.supervision import services
+
+    u = named_street()
+    failing_masks_on_b9(u)
+    assert Warning.objects.count() == 1
+    monkeypatch.setattr(services, "_open_warnings", lambda targets: {})
+    with at(D):
+        out = services.recheck_after_facts({u["B9"].pk}, source="test")
+    assert out.opened == 1  # it tried
+    assert Warning.objects.filter(status="open").count() == 1

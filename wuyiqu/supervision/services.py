@@ -67,14 +67,14 @@ def current_on(on: dt.date) -> Q:
 class Withdrawal:
     evaluation: object  # UnitEvaluation
     revoke: list[CriterionResult]
-    expired: list[Warning]
+    expired: list[OpenWarning]
 
 
 class _Decider:
     """Called by the evaluator for every named unit, bottom-up: True when the unit loses its title
     today. Units outside ``targets`` (None: all) are left alone (the daily run handles them)."""
 
-    def __init__(self, on: dt.date, profile: Profile, targets: set[int] | None, open_warnings: dict[int, list[Warning]]):
+    def __init__(self, on: dt.date, profile: Profile, targets: set[int] | None, open_warnings: dict[int, list[OpenWarning]]):
         self.on = on
         self.severity = {c.id: c.severity for c in profile.criteria}
         self.targets = targets
@@ -227,15 +227,38 @@ def _common_path(paths: Iterable[str]) -> str:
     return "/" + "".join(c + "/" for c in common) if common else "/"
 
 
-def _open_warnings(targets: set[int] | None) -> dict[int, list[Warning]]:
+@dataclass(frozen=True, slots=True)
+class _UnitLabel:
+    path: str
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenWarning:
+    """An open warning as the supervision pass reads it (plain values: a bad day has tens of thousands)."""
+
+    pk: int
+    unit_id: int
+    criterion: str
+    detail: str
+    opened_on: dt.date
+    deadline: dt.date
+    unit: _UnitLabel
+
+
+def _open_warnings(targets: set[int] | None) -> dict[int, list[OpenWarning]]:
     qs = Warning.objects.filter(status=WarningStatus.OPEN)
     if targets is not None:
         qs = qs.filter(unit_id__in=targets)
     # The race: a daily run and a fact import closing/opening the same warnings; the lock makes the
-    # second wait and then see the first one's changes (open warnings are few).
-    found: dict[int, list[Warning]] = defaultdict(list)
-    for w in qs.select_for_update(of=("self",)).select_related("unit").order_by("id"):
-        found[w.unit_id].append(w)
+    # second wait and then see the first one's changes.
+    found: dict[int, list[OpenWarning]] = defaultdict(list)
+    for pk, uid, criterion, detail, opened_on, deadline, path, code, name in (
+            qs.select_for_update(of=("self",)).order_by("id").values_list(
+                "id", "unit_id", "criterion", "detail", "opened_on", "deadline", "unit__path", "unit__code",
+                "unit__name")):
+        found[uid].append(OpenWarning(pk, uid, criterion, detail, opened_on, deadline, _UnitLabel(path, code, name)))
     return found
 
 
@@ -342,25 +365,30 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
             events.append((t.pk, uid, TitleEventKind.WITHDRAWN.value, day, now, reason, json.dumps(criteria),
                            source[:60], actor_id, w.expired[0].pk if w.expired else None))
             notices.withdrawn(t.unit, t.title, on, reason)
-        # Plain executemany: thousands of titles on a bad day; bulk_update's CASE WHEN and model
-        # instances cost more than the evaluation itself.
-        _executemany(f"UPDATE {Title._meta.db_table} SET withdrawn_on = %s, withdrawn_reason = %s WHERE id = %s",
-                     [(day, titles[u].withdrawn_reason, titles[u].pk) for u in gone])
-        json_value = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-        _executemany(f"INSERT INTO {TitleEvent._meta.db_table} (title_id, unit_id, kind, {_q('on')}, at, reason, "
-                     f"criteria, source, actor_id, warning_id) VALUES (%s, %s, %s, %s, %s, %s, {json_value}, %s, %s, %s)",
-                     events)
+        # Plain rows (one statement on PostgreSQL): thousands of titles on a bad day; bulk_update's
+        # CASE WHEN and model instances cost more than the evaluation itself.
+        if connection.vendor == "postgresql":
+            _executemany(f"UPDATE {Title._meta.db_table} t SET withdrawn_on = %s, withdrawn_reason = v.r "
+                         f"FROM unnest(%s::bigint[], %s::text[]) AS v(id, r) WHERE t.id = v.id",
+                         [(day, [titles[u].pk for u in gone], [titles[u].withdrawn_reason for u in gone])])
+        else:
+            _executemany(f"UPDATE {Title._meta.db_table} SET withdrawn_on = %s, withdrawn_reason = %s WHERE id = %s",
+                         [(day, titles[u].withdrawn_reason, titles[u].pk) for u in gone])
+        _insert(TitleEvent._meta.db_table, [("title_id", "bigint"), ("unit_id", "bigint"), ("kind", "text"),
+                                            ("on", "date"), ("at", "timestamptz"), ("reason", "text"),
+                                            ("criteria", "jsonb"), ("source", "text"), ("actor_id", "bigint"),
+                                            ("warning_id", "bigint")], events)
         out.withdrawn = sorted(titles[u].unit.code for u in gone)
 
-    to_close: dict[str, list[Warning]] = defaultdict(list)
+    to_close: dict[str, list[OpenWarning]] = defaultdict(list)
     for uid, warnings in decide.open.items():
         kept = decide.kept.get(uid)
+        failed = {c.id for c in kept.criteria if not c.passed} if kept is not None else set()
         for w in warnings:
             if uid in gone:  # withdrawn now: an expired warning is the reason, the others close with it
                 withdrawal = decide.withdrawn[uid]
                 to_close[WarningStatus.EXPIRED if w in withdrawal.expired else WarningStatus.CLOSED].append(w)
             elif kept is not None:
-                failed = {c.id for c in kept.criteria if not c.passed}
                 if w.criterion == MANUAL:
                     if w.deadline <= on:  # a person's warning: the command decides, nothing automatic
                         to_close[WarningStatus.EXPIRED].append(w)
@@ -389,20 +417,39 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
     if new:
         title_ids = dict(Title.objects.filter(unit_id__in={uid for uid, _c, _d in new}, withdrawn_on__isnull=True)
                          .values_list("unit_id", "id"))
-        # ON CONFLICT DO NOTHING: a concurrent recheck that opened the same warning first wins (the
+        # Ignoring conflicts: a concurrent recheck that opened the same warning first wins (the
         # partial unique index one_open_warning_per_criterion decides).
-        ignore = ("INSERT OR IGNORE INTO", "") if connection.vendor == "sqlite" else ("INSERT INTO", " ON CONFLICT DO NOTHING")
         until = connection.ops.adapt_datefield_value(deadline)
-        _executemany(f"{ignore[0]} {Warning._meta.db_table} (unit_id, title_id, criterion, detail, opened_on, deadline, "
-                     f"status, closed_note, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, '', %s){ignore[1]}",
-                     [(uid, title_ids.get(uid), cid, detail, day, until, WarningStatus.OPEN.value, now)
-                      for uid, cid, detail in new])
+        _insert(Warning._meta.db_table, [("unit_id", "bigint"), ("title_id", "bigint"), ("criterion", "text"),
+                                         ("detail", "text"), ("opened_on", "date"), ("deadline", "date"),
+                                         ("status", "text"), ("closed_note", "text"), ("created_at", "timestamptz")],
+                [(uid, title_ids.get(uid), cid, detail, day, until, WarningStatus.OPEN.value, "", now)
+                 for uid, cid, detail in new], ignore_conflicts=True)
     out.opened += len(new)
     notices.send()
 
 
 def _q(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+def _insert(table: str, columns: list[tuple[str, str]], rows: list[tuple], *, ignore_conflicts: bool = False) -> None:
+    """INSERT ``rows`` into ``table``: one statement over arrays (unnest) on PostgreSQL, executemany
+    on SQLite. ``columns``: (name, PostgreSQL type) in the rows' order."""
+    if not rows:
+        return
+    names = ", ".join(_q(n) for n, _t in columns)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{'text' if t == 'jsonb' else t}[]" for _n, t in columns)
+        cols = ", ".join(f"c{i}::jsonb" if t == "jsonb" else f"c{i}" for i, (_n, t) in enumerate(columns))
+        aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+        sql = (f"INSERT INTO {table} ({names}) SELECT {cols} FROM unnest({arrays}) AS v({aliases})"
+               + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
+        _executemany(sql, [tuple(list(col) for col in zip(*rows, strict=True))])
+    else:
+        sql = (f"INSERT {'OR IGNORE ' if ignore_conflicts else ''}INTO {table} ({names}) "
+               f"VALUES ({', '.join(['%s'] * len(columns))})")
+        _executemany(sql, rows)
 
 
 def _executemany(sql: str, rows: list[tuple]) -> None:
