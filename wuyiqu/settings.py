@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "wuyiqu.imports",
     "wuyiqu.web",
     "wuyiqu.api",
+    "wuyiqu.dashboard",
 ]
 
 MIDDLEWARE = [

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("wuyiqu.certification.urls")),
     path("", include("wuyiqu.notifications.urls")),
     path("", include("wuyiqu.supervision.urls")),
+    path("", include("wuyiqu.dashboard.urls")),
 ]

@@ -1,0 +1,505 @@
+"""Reads of the dashboard (态势总览): the status of every titled unit of a scope on a day, aggregated.
+
+Status of a titled unit (building, compound, group, village/community, street) on D — one of:
+
+- ``named``: holds a title current on D (``certification.Title``) and no open warning;
+- ``warned``: holds a current title and has a warning open on D (``supervision.Warning``);
+- ``withdrawn``: held a title that was withdrawn on or before D and holds none now;
+- ``eligible``: holds no title, never held one, and every criterion passes on D;
+- ``not_eligible``: the rest.
+
+Titles and warnings are read from their tables, so a naming or a withdrawal shows at once. Whether a
+unit is eligible comes from the day's STORED evaluation (``standards.Evaluation``, written by
+``wuyiqu evaluate --store`` and by the daily ``wuyiqu supervise`` run) when every titled unit of the
+scope has a row for D; otherwise from ONE live set-based evaluation of the scope (the same evaluator
+as ``wuyiqu evaluate``), kept in the cache for ``LIVE_CACHE_SECONDS`` per scope and date, so that a
+page reload does not evaluate again. The 30-day trend reads stored rows only: a day without stored
+rows is a gap, never computed on page load.
+
+Everything is computed with a fixed number of aggregate queries (never a query per unit) and cached
+per scope, date and a *fingerprint* of the tables that change a status (one query of index-backed
+maxima and counts: titles, title events, warnings, stored evaluations), so a naming, withdrawal,
+warning or stored run invalidates the numbers at once; ``CACHE_SECONDS`` bounds how long facts that
+only a live evaluation sees (a new inspection, say) may take to show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, FilteredRelation, Q
+from django.http import Http404
+
+from wuyiqu.certification.models import Title
+from wuyiqu.lib.dates import window_start
+from wuyiqu.standards.evaluator import EVALUATED_KINDS, evaluate, parsed_profile, profile_row_in_force
+from wuyiqu.standards.models import Evaluation
+from wuyiqu.supervision.models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
+from wuyiqu.units import selectors as unit_selectors
+from wuyiqu.units.models import Resident, Unit, UnitKind
+
+TITLED_KINDS = tuple(EVALUATED_KINDS)  # building, compound, group, village, community, street
+DASHBOARD_KINDS = (UnitKind.DISTRICT, *TITLED_KINDS)
+
+LEVELS: tuple[tuple[str, str], ...] = (
+    ("building", "楼栋"), ("compound", "小区"), ("group", "社"), ("committee", "村/社区"), ("street", "街道"),
+)
+LEVEL_OF_KIND = {"building": "building", "compound": "compound", "group": "group", "village": "committee",
+                 "community": "committee", "street": "street"}
+STATUSES: tuple[tuple[str, str], ...] = (
+    ("named", "已命名"), ("warned", "警示中"), ("eligible", "达标待命名"), ("withdrawn", "已摘牌"),
+    ("not_eligible", "未达标"),
+)
+STATUS_LABELS = dict(STATUSES)
+KIND_LABELS = {k.value: str(k.label) for k in UnitKind}
+
+CACHE_SECONDS = 60  # numbers of a scope+date (keyed by the fingerprint as well)
+LIVE_CACHE_SECONDS = 120  # one live evaluation of a scope+date (no stored rows for the day)
+RESIDENT_CACHE_SECONDS = 600  # residents per household unit: they move rarely; coverage is a share
+TREND_DAYS = 30
+
+
+# --- scope ----------------------------------------------------------------------------------------------
+
+
+def access_dashboard_unit(user, code: str) -> Unit:
+    """The unit ``code`` if the user may see it and it has a dashboard (district or a titled kind);
+    Http404 otherwise — missing and forbidden alike."""
+    unit = unit_selectors.access_unit_by_code(user, code)
+    if unit.kind not in DASHBOARD_KINDS:
+        raise Http404("unit")
+    return unit
+
+
+def home_unit(user) -> Unit:
+    """The unit whose dashboard ``/dashboard/`` shows: the user's own; for an unscoped administrator
+    the first root of the tree. Http404 when there is none."""
+    if user.unit_id is not None:
+        return access_dashboard_unit(user, user.unit.code)
+    if unit_selectors.scope_path(user) == "/":
+        root = Unit.objects.filter(parent__isnull=True).order_by("code").first()
+        if root is not None:
+            return root
+    raise Http404("unit")
+
+
+def may_see_health_lists(user) -> bool:
+    from wuyiqu.health.selectors import may_see_health
+
+    return may_see_health(user)
+
+
+# --- caching --------------------------------------------------------------------------------------------
+
+_LOCKS = [threading.Lock() for _ in range(64)]
+
+
+def _key(*parts: Any) -> str:
+    return "dash:" + hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _cached(key: str, seconds: int, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per key and ``seconds``; concurrent requests of one process for the same key
+    wait for the first instead of computing it again (20 users opening the same dashboard)."""
+    value = cache.get(key)
+    if value is not None:
+        return value
+    with _LOCKS[int(key[-4:], 16) % len(_LOCKS)]:
+        value = cache.get(key)
+        if value is None:
+            value = compute()
+            cache.set(key, value, seconds)
+    return value
+
+
+def fingerprint() -> tuple:
+    """Index-backed maxima/counts of the tables whose changes change a status. One query."""
+    t = {m: m._meta.db_table for m in (Title, TitleEvent, Warning, Evaluation)}
+    sql = (f"SELECT (SELECT MAX(id) FROM {t[Title]}), "
+           f"(SELECT COUNT(*) FROM {t[Title]} WHERE withdrawn_on IS NULL), "
+           f"(SELECT MAX(id) FROM {t[TitleEvent]}), (SELECT MAX(id) FROM {t[Warning]}), "
+           f"(SELECT COUNT(*) FROM {t[Warning]} WHERE status = %s), (SELECT MAX(id) FROM {t[Evaluation]})")
+    with connection.cursor() as cur:
+        cur.execute(sql, [WarningStatus.OPEN.value])
+        return tuple(cur.fetchone())
+
+
+# --- live evaluation (when the day has no stored rows) --------------------------------------------------
+
+
+@dataclass
+class Blocked:
+    """A unit failing one or two criteria, as the blockers page shows it."""
+
+    code: str
+    name: str
+    kind: str
+    path: str
+    failed: list[tuple[str, str]]  # (criterion id, Chinese reason)
+    earliest_pass_on: dt.date | None
+    waits_on_open_zone: bool
+    other_failures: list[str]
+
+
+@dataclass
+class LiveEvaluation:
+    eligible: frozenset[int]
+    blocked: list[Blocked]
+    profile_label: str
+    names: dict[str, str]  # criterion id -> Chinese name
+
+
+def live_evaluation(root: Unit, on: dt.date) -> LiveEvaluation:
+    """ONE set-based evaluation of ``root``'s subtree on ``on`` (the evaluator of ``wuyiqu evaluate``),
+    kept compact in the cache per scope and date for LIVE_CACHE_SECONDS. ProfileError when no policy
+    profile is in force on ``on``."""
+
+    def compute() -> LiveEvaluation:
+        row = profile_row_in_force(on)
+        profile = parsed_profile(row)
+        results = evaluate(on, root=root, profile=profile)
+        blocked = []
+        for r in results:
+            failed = [c for c in r.criteria if not c.passed]
+            if 1 <= len(failed) <= 2:
+                blocked.append(Blocked(r.unit.code, r.unit.name, r.unit.kind, r.unit.path,
+                                       [(c.id, c.detail) for c in failed], r.earliest_pass_on,
+                                       r.waits_on_open_zone, list(r.other_failures)))
+        return LiveEvaluation(frozenset(r.unit.id for r in results if r.eligible), blocked,
+                              f"{row.name} {row.version}", {c.id: c.name for c in profile.criteria})
+
+    return _cached(_key("live", root.path, on), LIVE_CACHE_SECONDS, compute)
+
+
+# --- statuses -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StatusMap:
+    """The status of every titled unit of a scope on a day."""
+
+    on: dt.date
+    source: str  # "stored" or "live"
+    rows: list[tuple[int, str, str, str]]  # (unit id, kind, path, status), by path
+    named_paths: frozenset[str] = field(default_factory=frozenset)  # current titles, ancestors of the root included
+
+    def by_path(self) -> dict[str, str]:
+        return {path: status for _, _, path, status in self.rows}
+
+
+def _status_of(uid: int, current: set[int], had: set[int], warned: set[int], eligible: bool) -> str:
+    if uid in current:
+        return "warned" if uid in warned else "named"
+    if uid in had:
+        return "withdrawn"
+    return "eligible" if eligible else "not_eligible"
+
+
+def compute_status_map(root: Unit, on: dt.date) -> StatusMap:
+    """Statuses of the titled units of ``root``'s subtree on ``on``: three queries (units with their
+    stored evaluation of the day, titles, warnings open on the day), plus one live evaluation when
+    the day is not stored for every unit."""
+    units = list(
+        Unit.objects.filter(kind__in=TITLED_KINDS, path__startswith=root.path)
+        .annotate(day=FilteredRelation("evaluations", condition=Q(evaluations__on=on)))
+        .order_by("path").values_list("id", "kind", "path", "day__eligible")
+    )
+    source = "stored"
+    if any(eligible is None for *_, eligible in units):
+        source = "live"
+        live = live_evaluation(root, on).eligible
+        units = [(uid, kind, path, uid in live) for uid, kind, path, _ in units]
+    current: set[int] = set()
+    had: set[int] = set()
+    named_paths: set[str] = set()
+    titles = Title.objects.filter(named_on__lte=on).filter(
+        Q(unit__path__startswith=root.path) | Q(unit__code__in=root.ancestor_codes))
+    for uid, path, withdrawn_on in titles.values_list("unit_id", "unit__path", "withdrawn_on"):
+        if withdrawn_on is None or withdrawn_on > on:
+            current.add(uid)
+            named_paths.add(path)
+        else:
+            had.add(uid)
+    warned = set(
+        Warning.objects.filter(unit__path__startswith=root.path, opened_on__lte=on)
+        .filter(Q(status=WarningStatus.OPEN) | Q(closed_on__gt=on))
+        .values_list("unit_id", flat=True).distinct()
+    )
+    rows = [(uid, kind, path, _status_of(uid, current, had, warned, bool(eligible)))
+            for uid, kind, path, eligible in units]
+    return StatusMap(on, source, rows, frozenset(named_paths))
+
+
+def status_map(root: Unit, on: dt.date, fp: tuple | None = None) -> StatusMap:
+    fp = fp if fp is not None else fingerprint()
+    return _cached(_key("status", root.path, on, fp), CACHE_SECONDS, lambda: compute_status_map(root, on))
+
+
+def residents_by_unit(root: Unit) -> list[tuple[str, int]]:
+    """(path of the household's unit, residents) below ``root``: one aggregate query, cached for
+    RESIDENT_CACHE_SECONDS (the heaviest query of the page on a district: a million residents)."""
+
+    def compute():
+        return [(p, n) for p, n in Resident.objects.filter(household__unit__path__startswith=root.path)
+                .values("household__unit__path").annotate(n=Count("id")).order_by()
+                .values_list("household__unit__path", "n")]
+
+    return _cached(_key("residents", root.path), RESIDENT_CACHE_SECONDS, compute)
+
+
+def _covered(path: str, named_paths: frozenset[str]) -> bool:
+    """True when a unit on ``path`` (or one above it) holds a current title."""
+    if not named_paths:
+        return False
+    prefix = "/"
+    for code in path.strip("/").split("/"):
+        prefix += code + "/"
+        if prefix in named_paths:
+            return True
+    return False
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def percent(share: float | None) -> str:
+    return "—" if share is None else f"{share * 100:.1f}%"
+
+
+def summarise(smap: StatusMap, residents: list[tuple[str, int]]) -> dict[str, Any]:
+    """Counts by level and status, the coverage of units and of residents. Over the rows only."""
+    counts: dict[str, Counter] = {level: Counter() for level, _ in LEVELS}
+    for _, kind, _, status in smap.rows:
+        counts[LEVEL_OF_KIND[kind]][status] += 1
+    totals: Counter = Counter()
+    levels = []
+    for level, label in LEVELS:
+        c = counts[level]
+        totals.update(c)
+        levels.append({"key": level, "label": label, "total": sum(c.values()),
+                       "counts": [{"key": s, "label": sl, "n": c[s]} for s, sl in STATUSES]})
+    total = sum(totals.values())
+    named = totals["named"] + totals["warned"]
+    residents_total = sum(n for _, n in residents)
+    residents_covered = sum(n for path, n in residents if _covered(path, smap.named_paths))
+    return {
+        "on": smap.on, "source": smap.source, "levels": levels, "total": total,
+        "totals": [{"key": s, "label": sl, "n": totals[s]} for s, sl in STATUSES],
+        "by_status": dict(totals), "named": named,
+        "unit_share": _share(named, total), "residents_total": residents_total,
+        "residents_covered": residents_covered, "resident_share": _share(residents_covered, residents_total),
+        "unit_pct": percent(_share(named, total)), "resident_pct": percent(_share(residents_covered, residents_total)),
+    }
+
+
+def dashboard_summary(root: Unit, on: dt.date, fp: tuple | None = None) -> dict[str, Any]:
+    """What the dashboard shows of ``root`` on ``on`` (see the module docstring); cached per scope, date
+    and fingerprint. A fixed number of queries whatever the size of the scope."""
+    fp = fp if fp is not None else fingerprint()
+    return _cached(_key("summary", root.path, on, fp), CACHE_SECONDS,
+                   lambda: summarise(status_map(root, on, fp), residents_by_unit(root)))
+
+
+# --- trend ----------------------------------------------------------------------------------------------
+
+
+def trend(root: Unit, on: dt.date, days: int = TREND_DAYS, fp: tuple | None = None) -> list[dict[str, Any]]:
+    """Per day of the ``days`` ending on ``on``: units evaluated, named and eligible-but-not-named, from
+    the STORED evaluations; ``None`` values on a day without stored rows (a gap). One query."""
+    start = window_start(on, days)
+
+    def compute():
+        rows = (Evaluation.objects.filter(on__gte=start, on__lte=on, unit__path__startswith=root.path)
+                .values("on").annotate(n_total=Count("id"), n_named=Count("id", filter=Q(named=True)),
+                                       n_eligible=Count("id", filter=Q(named=False, eligible=True)))
+                .order_by())
+        by_day = {r["on"]: r for r in rows}
+        out = []
+        for i in range(days):
+            day = start + dt.timedelta(days=i)
+            r = by_day.get(day)
+            out.append({"on": day, "total": r["n_total"] if r else None, "named": r["n_named"] if r else None,
+                        "eligible": r["n_eligible"] if r else None})
+        return out
+
+    fp = fp if fp is not None else fingerprint()
+    return _cached(_key("trend", root.path, on, days, fp), CACHE_SECONDS * 10, compute)
+
+
+# --- one level of the hierarchy -------------------------------------------------------------------------
+
+
+def children_status(root: Unit, on: dt.date) -> dict[str, Any]:
+    """``root`` and its titled children, each with its own status and the counts by status of the
+    titled units of its subtree (itself included) — one level of the hierarchy picture."""
+    smap = status_map(root, on)
+    statuses = smap.by_path()
+    start = len(root.path)
+    per_child: dict[str, Counter] = defaultdict(Counter)
+    for _, _, path, status in smap.rows:
+        if len(path) > start:
+            end = path.index("/", start)
+            per_child[path[: end + 1]][status] += 1
+    children = []
+    for child in Unit.objects.filter(parent=root, kind__in=TITLED_KINDS).order_by("code"):
+        c = per_child.get(child.path, Counter())
+        total = sum(c.values())
+        children.append({
+            "code": child.code, "name": child.display_name, "kind": child.kind, "kind_label": KIND_LABELS[child.kind],
+            "status": statuses.get(child.path), "status_label": STATUS_LABELS.get(statuses.get(child.path), ""),
+            "total": total, "below": total - 1, "counts": {s: c[s] for s, _ in STATUSES},
+            "count_list": [c[s] for s, _ in STATUSES],
+        })
+    own = statuses.get(root.path)
+    return {
+        "on": on.isoformat(), "source": smap.source,
+        "unit": {"code": root.code, "name": root.display_name, "kind": root.kind, "kind_label": KIND_LABELS[root.kind],
+                 "status": own, "status_label": STATUS_LABELS.get(own, "")},
+        "statuses": [{"key": s, "label": label} for s, label in STATUSES],
+        "children": children,
+    }
+
+
+# --- what blocks the next title -------------------------------------------------------------------------
+
+
+@dataclass
+class BlockerGroup:
+    criterion: str
+    name: str
+    units: list[dict[str, Any]]
+    by_kind: list[tuple[str, int]]
+
+
+def blockers(root: Unit, on: dt.date) -> tuple[list[BlockerGroup], LiveEvaluation]:
+    """Units of ``root``'s subtree failing exactly one or two criteria on ``on``, grouped by criterion
+    (a unit failing two is in both groups), the largest group first. From the live evaluation (the
+    evaluator knows each unit's earliest passing date; stored rows do not keep it)."""
+    live = live_evaluation(root, on)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for b in live.blocked:
+        for cid, detail in b.failed:
+            others = [live.names.get(o, o) for o, _ in b.failed if o != cid]
+            groups[cid].append({
+                "code": b.code, "name": b.name, "kind": b.kind, "kind_label": KIND_LABELS.get(b.kind, b.kind),
+                "detail": detail, "also": others, "failed": [(o, live.names.get(o, o), d) for o, d in b.failed],
+                "earliest_pass_on": b.earliest_pass_on, "waits_on_open_zone": b.waits_on_open_zone,
+                "needs_work": [live.names.get(o, o) for o in b.other_failures],
+            })
+    order = list(live.names)
+    out = []
+    for cid, units in groups.items():
+        kinds = Counter(u["kind"] for u in units)
+        out.append(BlockerGroup(cid, live.names.get(cid, cid), units,
+                                [(KIND_LABELS.get(k, k), n) for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])]))
+    out.sort(key=lambda g: (-len(g.units), order.index(g.criterion) if g.criterion in order else 99))
+    return out, live
+
+
+# --- reports --------------------------------------------------------------------------------------------
+
+
+def criterion_names(on: dt.date) -> dict[str, str]:
+    try:
+        profile = parsed_profile(profile_row_in_force(on))
+    except ValueError:
+        return {MANUAL: "人工警示"}
+    return {c.id: c.name for c in profile.criteria} | {MANUAL: "人工警示"}
+
+
+@dataclass
+class LedgerRow:
+    code: str
+    name: str
+    kind_label: str
+    title: str
+    named_on: dt.date
+    withdrawn_on: dt.date | None
+    withdrawn_reason: str
+    status_label: str
+    open_warnings: str
+    warnings_total: int
+    certificate_number: str
+
+
+def ledger(root: Unit, on: dt.date) -> list[LedgerRow]:
+    """The 无疫区 ledger (台账) of ``root``'s subtree on ``on``: every title named by then (current and
+    withdrawn), with the unit's status on ``on`` and its warnings. Three queries + the status map."""
+    statuses = status_map(root, on).by_path()
+    names = criterion_names(on)
+    open_by_title: dict[int, list[str]] = defaultdict(list)
+    total_by_title: Counter = Counter()
+    warnings = (Warning.objects.filter(unit__path__startswith=root.path, opened_on__lte=on)
+                .order_by("deadline", "id").values_list("title_id", "criterion", "status", "closed_on", "deadline"))
+    for title_id, criterion, status, closed_on, deadline in warnings:
+        total_by_title[title_id] += 1
+        if status == WarningStatus.OPEN or (closed_on is not None and closed_on > on):
+            open_by_title[title_id].append(f"{names.get(criterion, criterion)}（{deadline:%m-%d}前整改）")
+    rows = []
+    titles = (Title.objects.filter(named_on__lte=on, unit__path__startswith=root.path)
+              .select_related("unit").order_by("unit__path", "named_on", "id"))
+    for t in titles:
+        withdrawn = t.withdrawn_on if t.withdrawn_on is not None and t.withdrawn_on <= on else None
+        rows.append(LedgerRow(t.unit.code, t.unit.display_name, KIND_LABELS.get(t.unit.kind, t.unit.kind), t.title,
+                              t.named_on, withdrawn, t.withdrawn_reason if withdrawn else "",
+                              STATUS_LABELS.get(statuses.get(t.unit.path, ""), ""),
+                              "；".join(open_by_title.get(t.id, [])), total_by_title.get(t.id, 0),
+                              t.certificate_number or ""))
+    return rows
+
+
+def weekly(root: Unit, on: dt.date) -> dict[str, Any]:
+    """The weekly summary of ``root``'s subtree: the counts on ``on`` and what changed in the 7 days
+    ending on ``on`` (namings, withdrawals, reinstatements, warnings opened and closed)."""
+    start = window_start(on, 7)
+    names = criterion_names(on)
+    scoped = {"unit__path__startswith": root.path}
+    namings = [
+        {"code": t.unit.code, "name": t.unit.display_name, "kind_label": KIND_LABELS.get(t.unit.kind, ""),
+         "title": t.title, "on": t.named_on}
+        for t in Title.objects.filter(named_on__gte=start, named_on__lte=on, **scoped).select_related("unit")
+        .order_by("named_on", "unit__path")
+    ]
+    # A withdrawal is the title's withdrawn_on (titles withdrawn without the supervision app's event
+    # too), or a withdrawal event of the week (the title may have been reinstated since).
+    withdrawals: dict[int, dict[str, Any]] = {}
+    for t in Title.objects.filter(withdrawn_on__gte=start, withdrawn_on__lte=on, **scoped).select_related("unit"):
+        withdrawals[t.id] = {"code": t.unit.code, "name": t.unit.display_name,
+                             "kind_label": KIND_LABELS.get(t.unit.kind, ""), "title": t.title, "on": t.withdrawn_on,
+                             "reason": t.withdrawn_reason}
+    events = (TitleEvent.objects.filter(on__gte=start, on__lte=on, **scoped).select_related("unit", "title")
+              .order_by("on", "id"))
+    reinstated = []
+    for e in events:
+        item = {"code": e.unit.code, "name": e.unit.display_name, "kind_label": KIND_LABELS.get(e.unit.kind, ""),
+                "title": e.title.title, "on": e.on, "reason": e.reason}
+        if e.kind == TitleEventKind.WITHDRAWN:
+            withdrawals.setdefault(e.title_id, item)
+        elif e.kind == TitleEventKind.REINSTATED:
+            reinstated.append(item)
+    warning_rows = (Warning.objects.filter(**scoped).filter(
+        Q(opened_on__gte=start, opened_on__lte=on) | Q(closed_on__gte=start, closed_on__lte=on))
+        .select_related("unit").order_by("opened_on", "id"))
+    opened, closed = [], []
+    for w in warning_rows:
+        item = {"code": w.unit.code, "name": w.unit.display_name, "kind_label": KIND_LABELS.get(w.unit.kind, ""),
+                "criterion": names.get(w.criterion, w.criterion), "opened_on": w.opened_on, "deadline": w.deadline,
+                "closed_on": w.closed_on, "status": w.get_status_display(), "detail": w.detail}
+        if start <= w.opened_on <= on:
+            opened.append(item)
+        if w.closed_on is not None and start <= w.closed_on <= on:
+            closed.append(item)
+    return {
+        "start": start, "on": on, "summary": dashboard_summary(root, on),
+        "namings": namings, "withdrawals": sorted(withdrawals.values(), key=lambda x: (x["on"], x["code"])),
+        "reinstatements": reinstated, "warnings_opened": opened, "warnings_closed": closed,
+    }

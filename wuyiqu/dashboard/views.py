@@ -1,0 +1,184 @@
+"""The dashboard pages (态势总览): numbers of a scope, one level of the hierarchy as JSON, what blocks
+the next title, and the reports (ledger, weekly summary) as Excel and PDF. Thin: selectors do the work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from wuyiqu.lib.dates import parse_date, today
+from wuyiqu.standards.profiles import ProfileError
+from wuyiqu.units import selectors as unit_selectors
+
+from . import exports, selectors
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _day(request) -> tuple[dt.date, str]:
+    """The day asked for (``?date=YYYY-MM-DD``, not after today), else today; and the Chinese error."""
+    raw = request.GET.get("date", "")
+    if not raw:
+        return today(), ""
+    try:
+        on = parse_date(raw)
+    except ValueError as e:
+        return today(), f"{e}，已显示今天的情况"
+    if on > today():
+        return today(), f"日期“{raw}”晚于今天，已显示今天的情况"
+    return on, ""
+
+
+def _date_query(on: dt.date) -> str:
+    return "" if on == today() else f"?date={on.isoformat()}"
+
+
+@login_required
+@require_GET
+def home(request):
+    unit = selectors.home_unit(request.user)
+    return redirect("dashboard:unit", code=unit.code)
+
+
+@login_required
+@require_GET
+def dashboard(request, code: str):
+    unit = selectors.access_dashboard_unit(request.user, code)
+    on, error = _day(request)
+    context = {"unit": unit, "on": on, "error": error, "date_query": _date_query(on),
+               "breadcrumb": unit_selectors.breadcrumb_for(request.user, unit),
+               "health": selectors.may_see_health_lists(request.user)}
+    try:
+        fp = selectors.fingerprint()
+        summary = selectors.dashboard_summary(unit, on, fp)
+        children = selectors.children_status(unit, on)
+    except ProfileError as e:
+        context["error"] = "；".join(e.errors)
+        return render(request, "dashboard/dashboard.html", context)
+    days = selectors.trend(unit, on, fp=fp)
+    trend_json = json.dumps({
+        "days": [d["on"].strftime("%m-%d") for d in days],
+        "named": [d["named"] for d in days], "eligible": [d["eligible"] for d in days],
+        "total": [d["total"] for d in days],
+    })
+    context.update({
+        "summary": summary, "children": children, "trend": days, "trend_json": trend_json,
+        "stored_days": sum(1 for d in days if d["total"] is not None),
+        "children_url": reverse("dashboard:children", args=[unit.code]) + _date_query(on),
+        "statuses": selectors.STATUSES,
+    })
+    return render(request, "dashboard/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def children_json(request, code: str):
+    """One level of the hierarchy picture: ``code`` and its titled children with counts by status."""
+    unit = selectors.access_dashboard_unit(request.user, code)
+    on, error = _day(request)
+    if error:
+        return JsonResponse({"error": error}, status=400, json_dumps_params={"ensure_ascii": False})
+    try:
+        data = selectors.children_status(unit, on)
+    except ProfileError as e:
+        return JsonResponse({"error": "；".join(e.errors)}, status=400, json_dumps_params={"ensure_ascii": False})
+    q = _date_query(on)
+    for child in data["children"]:
+        child["url"] = reverse("dashboard:children", args=[child["code"]]) + q
+        child["page"] = reverse("dashboard:unit", args=[child["code"]]) + q
+    parent = unit.parent if unit.parent_id else None
+    scope = unit_selectors.scope_path(request.user) or "\x00"
+    data["parent_url"] = (reverse("dashboard:children", args=[parent.code]) + q
+                          if parent is not None and parent.path.startswith(scope) else None)
+    return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+
+
+@login_required
+@require_GET
+def blockers(request, code: str):
+    unit = selectors.access_dashboard_unit(request.user, code)
+    on, error = _day(request)
+    context = {"unit": unit, "on": on, "error": error, "date_query": _date_query(on)}
+    try:
+        groups, live = selectors.blockers(unit, on)
+    except ProfileError as e:
+        context["error"] = "；".join(e.errors)
+        return render(request, "dashboard/blockers.html", context)
+    context.update({"groups": groups, "profile": live.profile_label,
+                    "blocked_units": len(live.blocked)})
+    return render(request, "dashboard/blockers.html", context)
+
+
+def _download(body: bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    # ASCII file name (the unit code): every browser keeps it.
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _report(request, code: str):
+    unit = selectors.access_dashboard_unit(request.user, code)
+    on, _ = _day(request)
+    return unit, on
+
+
+def refuses_without_profile(view):
+    """A report on a day without a policy profile in force: the Chinese reason, 400."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ProfileError as e:
+            return HttpResponse("；".join(e.errors), status=400, content_type="text/plain; charset=utf-8")
+
+    return wrapper
+
+
+@login_required
+@require_GET
+@refuses_without_profile
+def ledger_xlsx(request, code: str):
+    unit, on = _report(request, code)
+    rows = selectors.ledger(unit, on)
+    title = f"{unit.display_name} 无疫区台账（{on.isoformat()}）"
+    return _download(exports.ledger_xlsx(title, rows), XLSX, f"ledger-{unit.code}-{on.isoformat()}.xlsx")
+
+
+@login_required
+@require_GET
+@refuses_without_profile
+def ledger_pdf(request, code: str):
+    unit, on = _report(request, code)
+    rows = selectors.ledger(unit, on)
+    subtitle = f"统计日期 {on.isoformat()}，共 {len(rows)} 条称号记录（含已摘牌）"
+    body = exports.ledger_pdf(f"{unit.display_name} 无疫区台账", subtitle, rows)
+    return _download(body, "application/pdf", f"ledger-{unit.code}-{on.isoformat()}.pdf")
+
+
+@login_required
+@require_GET
+@refuses_without_profile
+def weekly_xlsx(request, code: str):
+    unit, on = _report(request, code)
+    data = selectors.weekly(unit, on)
+    title = f"{unit.display_name} 无疫区创建周报（{data['start'].isoformat()} 至 {on.isoformat()}）"
+    return _download(exports.weekly_xlsx(title, data), XLSX, f"weekly-{unit.code}-{on.isoformat()}.xlsx")
+
+
+@login_required
+@require_GET
+@refuses_without_profile
+def weekly_pdf(request, code: str):
+    unit, on = _report(request, code)
+    data = selectors.weekly(unit, on)
+    subtitle = f"{data['start'].isoformat()} 至 {on.isoformat()}"
+    body = exports.weekly_pdf(f"{unit.display_name} 无疫区创建周报", subtitle, data)
+    return _download(body, "application/pdf", f"weekly-{unit.code}-{on.isoformat()}.pdf")

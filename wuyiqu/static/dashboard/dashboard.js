@@ -1,0 +1,118 @@
+/* Dashboard charts (Apache ECharts, vendored in static/vendor/echarts). No inline script: data comes
+   from data- attributes (the trend) and from the JSON endpoint of one level of the hierarchy. */
+(function () {
+  "use strict";
+
+  var COLORS = {
+    named: "#1e7d32", warned: "#e08a00", eligible: "#1565c0", withdrawn: "#8c1d17", not_eligible: "#9aa5b1"
+  };
+
+  function hierarchy(el) {
+    var chart = echarts.init(el);
+    var stack = [];  // urls of the levels above the one shown
+    var current = null;
+    var up = document.getElementById("tree-up");
+    var where = document.getElementById("tree-where");
+
+    function nodes(data) {
+      var labels = {};
+      data.statuses.forEach(function (s) { labels[s.key] = s.label; });
+      return data.children.map(function (c) {
+        var node = {
+          name: c.name, code: c.code, value: Math.max(c.total, 1), url: c.url, below: c.below,
+          kindLabel: c.kind_label, statusLabel: c.status_label, counts: c.counts, labels: labels
+        };
+        if (c.below > 0) {
+          node.children = data.statuses.filter(function (s) { return c.counts[s.key] > 0; }).map(function (s) {
+            return { name: s.label, value: c.counts[s.key], code: c.code, url: c.url, below: c.below,
+                     itemStyle: { color: COLORS[s.key] } };
+          });
+        } else {
+          node.itemStyle = { color: COLORS[c.status] || "#9aa5b1" };
+        }
+        return node;
+      });
+    }
+
+    function render(data) {
+      current = data;
+      where.textContent = data.unit.name + "（" + data.unit.kind_label + (data.unit.status_label ? "，" + data.unit.status_label : "") +
+        "）· 下级 " + data.children.length + " 个";
+      up.hidden = stack.length === 0;
+      chart.setOption({
+        tooltip: {
+          formatter: function (p) {
+            var d = p.data || {};
+            if (!d.counts) { return p.name + "：" + p.value; }
+            var lines = [d.name + "（" + d.kindLabel + "，" + (d.statusLabel || "—") + "）"];
+            Object.keys(d.counts).forEach(function (k) { if (d.counts[k]) { lines.push(d.labels[k] + " " + d.counts[k]); } });
+            return lines.join("<br>");
+          }
+        },
+        series: [{
+          type: "treemap", name: data.unit.name, data: nodes(data), roam: false, nodeClick: false,
+          breadcrumb: { show: false }, animationDurationUpdate: 300, top: 0, left: 0, right: 0, bottom: 0,
+          label: { show: true, formatter: function (p) {
+            var d = p.data || {};
+            return d.counts && !d.children ? p.name + "\n" + (d.statusLabel || "") : p.name + " " + p.value;
+          }, fontSize: 12 },
+          upperLabel: { show: true, height: 22, color: "#fff", fontWeight: "bold" },
+          levels: [
+            { itemStyle: { borderColor: "#fff", borderWidth: 0, gapWidth: 3 }, upperLabel: { show: false } },
+            { itemStyle: { borderColor: "#5b6675", borderWidth: 2, gapWidth: 1 } },
+            { itemStyle: { borderColor: "#fff", borderWidth: 1, gapWidth: 0 }, upperLabel: { show: false } }
+          ]
+        }]
+      }, true);
+    }
+
+    function load(url, push) {
+      return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          if (data.error) { where.textContent = data.error; return; }
+          if (push && current) { stack.push(current); }
+          render(data);
+        });
+    }
+
+    chart.on("click", function (p) {
+      var d = p.data || {};
+      if (d.url && d.below > 0) { load(d.url, true); }
+    });
+    up.addEventListener("click", function () {
+      if (stack.length) { render(stack.pop()); }
+    });
+    window.addEventListener("resize", function () { chart.resize(); });
+    load(el.getAttribute("data-url"), false);
+  }
+
+  function trend(el) {
+    var data = JSON.parse(el.getAttribute("data-trend"));
+    var chart = echarts.init(el);
+    var empty = data.total.every(function (v) { return v === null; });
+    chart.setOption({
+      tooltip: { trigger: "axis" },
+      legend: { data: ["已命名", "达标待命名"], top: 0 },
+      grid: { left: 40, right: 12, top: 32, bottom: 28 },
+      xAxis: { type: "category", data: data.days, axisLabel: { fontSize: 10 } },
+      yAxis: { type: "value", minInterval: 1 },
+      graphic: empty ? [{ type: "text", left: "center", top: "middle", style: { text: "近30天没有存储的评估", fill: "#5b6675", fontSize: 14 } }] : [],
+      series: [
+        { name: "已命名", type: "line", data: data.named, connectNulls: false, showSymbol: true, itemStyle: { color: COLORS.named } },
+        { name: "达标待命名", type: "line", data: data.eligible, connectNulls: false, showSymbol: true, itemStyle: { color: COLORS.eligible } }
+      ]
+    });
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+
+  function start() {
+    if (typeof echarts === "undefined") { return; }
+    var tree = document.getElementById("tree");
+    if (tree) { hierarchy(tree); }
+    var t = document.getElementById("trend");
+    if (t) { trend(t); }
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();
