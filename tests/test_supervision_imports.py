@@ -95,3 +95,41 @@ def test_a_close_contact_posted_through_the_api_withdraws_in_the_request(client)
     assert resp.status_code == 200, resp.content
     assert current_codes() == ALL - {"T1C-C1-B2", "T1C-C1", "T1C", "T1"}
     assert set(TitleEvent.objects.values_list("source", flat=True)) == {"api:cdc:close-contacts"}
+
+
+CHAIN_B1 = {"T1C-C1-B1", "T1C-C1", "T1C", "T1"}
+
+
+@pytest.mark.parametrize(("kind", "header", "row", "withdrawn", "warned"), [
+    ("home-quarantines", "id_number,start_on,end_on", "{B1},2022-11-26,2022-12-02", CHAIN_B1, set()),
+    ("returnees", "id_number,origin,arrived_on,control_until", "{B1},上海,2022-11-25,2022-12-01", CHAIN_B1, set()),
+    ("risk-zones", "unit_code,type,start_on,end_on", "T1C-C1,临时管控区,2022-11-27,", {"T1C-C1", "T1C", "T1"}, set()),
+    ("incidents", "unit_code,occurred_on,type,description", "T1C-C1-B1,2022-11-27,fight,楼道争吵", CHAIN_B1, set()),
+    # A warning for the street above comes with the daily run (a fact reads only its community).
+    ("incidents", "unit_code,occurred_on,type,description", "T1C-C1-B1,2022-11-27,negative_opinion,网帖", set(),
+     {("T1C-C1-B1", "no_negative_opinion"), ("T1C-C1", "no_negative_opinion"), ("T1C", "no_negative_opinion")}),
+    ("surveys", "unit_code,surveyed_on,awareness,approval,participation", "T1V,2022-11-28,0.95,0.80,0.95", set(),
+     {("T1V", "publicity_awareness")}),
+])
+def test_each_fact_kind_rechecks_the_units_it_bears_on(tmp_path, kind, header, row, withdrawn, warned):
+    u = named_street()
+    path = write(tmp_path, "facts.csv", f"{header}\n{row.format(B1=number_in(u['B1']))}\n")
+    with at(D):
+        job = run_import(kind=kind, path=path)
+    assert job.status == "succeeded", (job.message, job.errors)
+    assert current_codes() == ALL - withdrawn
+    assert set(Warning.objects.values_list("unit__code", "criterion")) == warned
+
+
+def test_the_street_above_gets_its_warning_from_the_daily_run(tmp_path):
+    from wuyiqu.supervision.services import run_daily
+
+    named_street()
+    path = write(tmp_path, "incidents.csv", "unit_code,occurred_on,type,description\n"
+                                            "T1C-C1-B1,2022-11-27,negative_opinion,网帖\n")
+    with at(D):
+        run_import(kind="incidents", path=path)
+        assert not Warning.objects.filter(unit__code="T1").exists()
+        run_daily(on=D)
+    assert Warning.objects.filter(unit__code="T1", criterion="no_negative_opinion", status="open").count() == 1
+    assert Warning.objects.count() == 4

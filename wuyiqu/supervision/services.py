@@ -177,14 +177,15 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
     named_paths = set(named.values())
     roots: set[str] = set()
     for uid, path in paths.items():
-        if uid in below or path.count("/") <= COMMITTEE_DEPTH + 1:
-            roots.add(path)  # a zone covers its whole subtree; a fact on a street is judged on the street
+        if path.count("/") <= COMMITTEE_DEPTH + 1:
+            roots.add(path)  # a fact on a street (or the district) is judged on its whole subtree
             continue
         chain = _prefixes(path)
-        if not named_paths.intersection(chain):
+        if uid not in below and not named_paths.intersection(chain):
             continue
-        # The village/community of the unit: district → street → village/community is fixed
-        # (units.models.ALLOWED_PARENT_KINDS), so it is the unit at depth 2 of the chain.
+        # The village/community of the unit, whose subtree holds the unit's own subtree (a zone
+        # covers it) and every unit up to the village/community: district → street →
+        # village/community is fixed (units.models.ALLOWED_PARENT_KINDS), so it is at depth 2.
         roots.add(chain[COMMITTEE_DEPTH])
     roots = _outermost(roots)
     if len(roots) > 3:
