@@ -141,3 +141,23 @@ def test_a_warning_opened_meanwhile_by_another_check_is_not_doubled(monkeypatch)
         out = services.recheck_after_facts({u["B9"].pk}, source="test")
     assert out.opened == 1  # it tried
     assert Warning.objects.filter(status="open").count() == 1
+
+
+def test_a_person_with_many_notices_in_one_pass_gets_one_summary(monkeypatch):
+    from wuyiqu.supervision import notices
+
+    u = named_street()
+    head, staff, _other = people(u)
+    street_staff = do_create_user(actor=None, username="st", password="x-long-password-1", role="street_staff",
+                                  unit=u["T1"], display_name="街道")
+    monkeypatch.setattr(notices, "DIGEST_OVER", 2)
+    for key in ("B1", "B2", "B9"):
+        inspect(u[key], ["masks"], D, passed=False)
+    with at(D):
+        run_daily(on=D)
+    # Three warnings below the community and the street: more than 2 each for staff and street staff.
+    assert list(Notification.objects.filter(user=staff).values_list("text", flat=True)) == [
+        "【监督】本次检查涉及您负责的单位 3 项摘牌、警示或整改变化，请逐一查看各单位的监督记录"]
+    assert Notification.objects.filter(user=street_staff).count() == 1
+    assert Notification.objects.filter(user=head).count() == 1  # B9's own warning, as it is
+    assert "口罩" in Notification.objects.get(user=head).text

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from django.urls import reverse
 
 RESPONSIBLE_ROLES = ("building_head", "group_leader", "property_manager", "community_staff", "street_staff")
+DIGEST_OVER = 5  # more notices than this for one person in one pass: one summary line instead
 
 
 def _ancestor_paths(path: str) -> list[str]:
@@ -49,6 +50,8 @@ class Notices:
                             f"请核实整改情况并决定是否摘牌：{warning.detail}", to_command=True)
 
     def send(self) -> None:
+        """One inbox line (and e-mail) per notice and person; a person with more than ``DIGEST_OVER``
+        notices in one pass (a bad day) gets one summary line instead, linked to the first unit."""
         if not self.items:
             return
         from wuyiqu.accounts.models import User
@@ -61,10 +64,27 @@ class Notices:
             (commands if user.role == "command" else by_path).setdefault(user.unit.path, []).append(user)
         if not by_path and not commands:
             return
-        for path, code, text, to_command in self.items:
+        recipients: list[tuple[int, list]] = []  # (item index, users)
+        per_user: dict[int, int] = {}
+        for i, (path, _code, _text, to_command) in enumerate(self.items):
             above = _ancestor_paths(path)
             users = [u for p in above for u in by_path.get(p, ())]
             if to_command:
                 users += [u for p in above for u in commands.get(p, ())]
             if users:
-                notify(users, text=text(), link=reverse("supervision:history", args=[code]))
+                recipients.append((i, users))
+                for u in users:
+                    per_user[u.pk] = per_user.get(u.pk, 0) + 1
+        digest: dict[int, tuple] = {}  # user id -> (user, first item index)
+        for i, users in recipients:
+            single = [u for u in users if per_user[u.pk] <= DIGEST_OVER]
+            for u in users:
+                if per_user[u.pk] > DIGEST_OVER:
+                    digest.setdefault(u.pk, (u, i))
+            if single:
+                _path, code, text, _c = self.items[i]
+                notify(single, text=text(), link=reverse("supervision:history", args=[code]))
+        for user, first in digest.values():
+            code = self.items[first][1]
+            notify([user], text=f"【监督】本次检查涉及您负责的单位 {per_user[user.pk]} 项摘牌、警示或整改变化，"
+                                f"请逐一查看各单位的监督记录", link=reverse("supervision:history", args=[code]))
