@@ -48,6 +48,7 @@ TABLE = NatResult._meta.db_table  # health_natresult
 DEFAULT_PARTITION = f"{TABLE}_default"
 STAGE = "nat_stage"
 SOURCE = "nat_source"
+_SLICE = 50_000  # staged rows per COPY write / executemany
 _PARTITION_LOCK = 0x6E617470  # pg_advisory_xact_lock keys: one partition creator at a time,
 _MERGE_LOCK = 0x6E617472  # one writer of results at a time
 
@@ -322,12 +323,11 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int
         cur.execute(f"TRUNCATE {STAGE}")
         # Every value is hex, digits or a fixed word: no tab, newline or backslash to escape, so
         # the COPY text is built by plain joins (the fastest way to feed COPY from Python).
-        buf = "".join([f"{h}\t{r[1]}\t{r[1][:10]}\t{r[2]}\n" for r, h in zip(rows, hashes, strict=True)])
+        # Sent in slices, so the text of a whole batch never sits in memory at once.
         with cur.cursor.copy(f"COPY {STAGE} (id_hash, sampled_local, sampled_on, result) FROM STDIN") as copy:
-            step = 1 << 22
-            for i in range(0, len(buf), step):
-                copy.write(buf[i:i + step])
-        del buf
+            for i in range(0, len(rows), _SLICE):
+                copy.write("".join([f"{h}\t{r[1]}\t{r[1][:10]}\t{r[2]}\n"
+                                    for r, h in zip(rows[i:i + _SLICE], hashes[i:i + _SLICE], strict=True)]))
         # Match residents with one hash join (the residents hashed once per batch, in memory),
         # into a narrow temporary table in primary-key order.
         cur.execute(f"DROP TABLE IF EXISTS {SOURCE}")
@@ -369,9 +369,11 @@ def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int]:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (id_hash text, sampled_at text, sampled_on text, "
                     "result text)")
         cur.execute(f"DELETE FROM {STAGE}")
-        cur.executemany(
-            f"INSERT INTO {STAGE} (id_hash, sampled_at, sampled_on, result) VALUES (%s, %s, %s, %s)",
-            [(h, utc_text(r[1]), r[1][:10], r[2]) for r, h in zip(rows, hashes, strict=True)])
+        for i in range(0, len(rows), _SLICE):
+            cur.executemany(
+                f"INSERT INTO {STAGE} (id_hash, sampled_at, sampled_on, result) VALUES (%s, %s, %s, %s)",
+                [(h, utc_text(r[1]), r[1][:10], r[2])
+                 for r, h in zip(rows[i:i + _SLICE], hashes[i:i + _SLICE], strict=True)])
         # "WHERE true" before ON CONFLICT: SQLite's grammar needs it after a SELECT with a join.
         cur.execute(
             f"INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result) "
