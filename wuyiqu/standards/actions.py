@@ -67,7 +67,7 @@ def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = Non
     Evaluation.objects.bulk_create([
         Evaluation(unit_id=r.unit.id, on=on, eligible=r.eligible, named=r.named, failed=r.failed,
                    details={c.id: c.detail for c in r.criteria if not c.passed},
-                   profile=row, profile_version=label)
+                   profile=row, profile_version=label, rollup=r.rollup)
         for r in results
     ], batch_size=2000)
     audit.record(actor=actor, action="standards.store_evaluations",

@@ -42,6 +42,9 @@ class UnitEvaluation:
     earliest_pass_on: dt.date | None = None
     waits_on_open_zone: bool = False
     other_failures: list[str] = field(default_factory=list)  # failing criteria time alone won't fix
+    # Villages/communities: the facts rolled up over the subtree, stored with the day's evaluation
+    # (``Evaluation.rollup``) so that ``evaluate_chain`` can judge the street above without them.
+    rollup: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[str]:
@@ -130,31 +133,51 @@ def _years_before(on: dt.date, years: int) -> dt.date:
 
 
 class _Gather:
-    """Runs the fixed set of queries for the units under ``root`` (None: all) on ``on``."""
+    """Runs the fixed set of queries for the units under ``root`` (None: all) on ``on``.
 
-    def __init__(self, on: dt.date, profile: Profile, root):
+    With ``live`` (a unit below ``root``: the chain's village/community), the queries whose rows grow
+    with the residents and units (households, verifications, nucleic-acid tests, ledger, inspections,
+    surveys, titles, applications) read only ``live``'s subtree and the root unit itself; the few
+    rows of cases, measures, zones and incidents are still read for all of ``root``."""
+
+    def __init__(self, on: dt.date, profile: Profile, root, live=None):
         self.on = on
         self.profile = profile
         self.root = root
+        self.live = live if root is not None else None
 
     def param(self, key: str, default: int) -> int:
         values = [c.params[key] for c in self.profile.criteria if key in c.params]
         return max(values) if values else default
 
-    def scoped(self, qs, field: str):
-        """``qs`` restricted to rows whose ``field`` (a unit path) lies in the root's subtree."""
-        if self.root is None:
-            return qs
+    @staticmethod
+    def _below(field: str, path: str) -> Q:
         if connection.vendor == "sqlite":
             # SQLite's LIKE is case-insensitive and cannot use the path index: a range can.
-            return qs.filter(**{f"{field}__gte": self.root.path, f"{field}__lt": _path_upper(self.root.path)})
-        return qs.filter(**{f"{field}__startswith": self.root.path})
+            return Q(**{f"{field}__gte": path, f"{field}__lt": _path_upper(path)})
+        return Q(**{f"{field}__startswith": path})
+
+    def scoped(self, qs, field: str, heavy: bool = False):
+        """``qs`` restricted to rows whose ``field`` (a unit path) lies in the root's subtree (with
+        ``heavy`` and a live unit: in the live unit's subtree or on the root unit itself)."""
+        if self.root is None:
+            return qs
+        if heavy and self.live is not None:
+            return qs.filter(self._below(field, self.live.path) | Q(**{field: self.root.path}))
+        return qs.filter(self._below(field, self.root.path))
 
     def path_sql(self, column: str) -> tuple[str, list[Any]]:
-        """SQL condition (and params) for ``column`` (a unit path) in the root's subtree."""
+        """SQL condition (and params) for ``column`` (a unit path) in the root's subtree (with a live
+        unit: in its subtree or the root unit itself; only the heavy queries call this)."""
         if connection.vendor == "sqlite":
-            return f"{column} >= %s AND {column} < %s", [self.root.path, _path_upper(self.root.path)]
-        return f"{column} LIKE %s ESCAPE '\\'", [_like_prefix(self.root.path)]
+            path = self.live.path if self.live is not None else self.root.path
+            cond, params = f"{column} >= %s AND {column} < %s", [path, _path_upper(path)]
+        else:
+            path = self.live.path if self.live is not None else self.root.path
+            cond, params = f"{column} LIKE %s ESCAPE '\\'", [_like_prefix(path)]
+        if self.live is not None:
+            return f"({cond} OR {column} = %s)", [*params, self.root.path]
+        return cond, params
 
     def units(self) -> list[tuple]:
         from wuyiqu.units.models import Unit
@@ -283,7 +306,7 @@ class _Gather:
         bad = (Q(needs="") | Q(helper="") | Q(reviewed_on__isnull=True) | Q(reviewed_on__lt=start)
                | Q(reviewed_on__gt=self.on))
         qs = SpecialPopulationEntry.objects.exclude(tags="").filter(bad)
-        return list(self.scoped(qs, "resident__household__unit__path").values_list(
+        return list(self.scoped(qs, "resident__household__unit__path", heavy=True).values_list(
             "resident__household__unit_id", "resident_id", "resident__name", "resident__id_masked",
             "needs", "helper", "reviewed_on"))
 
@@ -292,7 +315,7 @@ class _Gather:
 
         start = window_start(self.on, self.param("inspection_days", 7))
         qs = Inspection.objects.filter(inspected_on__gte=start, inspected_on__lte=self.on)
-        sql, params = self.scoped(qs, "unit__path").order_by("inspected_on").values_list(
+        sql, params = self.scoped(qs, "unit__path", heavy=True).order_by("inspected_on").values_list(
             "unit_id", "item", "inspected_on", "passed").query.sql_with_params()
         with connection.cursor() as cur:  # plain rows: no per-row converters on 100,000s of rows
             cur.execute(sql, params)
@@ -310,20 +333,20 @@ class _Gather:
 
         start = window_start(self.on, self.param("survey_days", 30))
         qs = Survey.objects.filter(surveyed_on__gte=start, surveyed_on__lte=self.on)
-        return list(self.scoped(qs, "unit__path").order_by("surveyed_on").values_list(
+        return list(self.scoped(qs, "unit__path", heavy=True).order_by("surveyed_on").values_list(
             "unit_id", "surveyed_on", "awareness", "approval", "participation"))
 
     def titles(self) -> set[int]:
         from wuyiqu.certification.models import Title
 
         qs = Title.objects.filter(Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gt=self.on), named_on__lte=self.on)
-        return set(self.scoped(qs, "unit__path").values_list("unit_id", flat=True))
+        return set(self.scoped(qs, "unit__path", heavy=True).values_list("unit_id", flat=True))
 
     def applications(self):
         from wuyiqu.applications.models import Application
 
         qs = Application.objects.all()
-        return list(self.scoped(qs, "unit__path").order_by("opened_at", "id").values_list(
+        return list(self.scoped(qs, "unit__path", heavy=True).order_by("opened_at", "id").values_list(
             "id", "unit_id", "title", "status", "unit_signed_on"))
 
 # --- the walk ------------------------------------------------------------------------------------------
@@ -338,16 +361,78 @@ def evaluate(on: dt.date, *, root=None, profile: Profile | None = None, profile_
 
 
 def evaluate_chain(on: dt.date, unit, *, profile: Profile | None = None) -> list[UnitEvaluation]:
-    """``unit`` and every titled unit above it, judged after a new fact about ``unit``: only the
-    subtree of its highest titled ancestor is read. Returns them bottom-up."""
+    """``unit`` and every titled unit above it, judged after a new fact about ``unit``. Returns them
+    bottom-up, with the same verdicts as a full evaluation.
+
+    When the highest titled ancestor is a street and ``unit`` lies in (or is) one of its villages /
+    communities, only that committee's subtree is read in full; the street takes the verdicts and
+    rolled-up facts of its other committees from the day's stored evaluations, if every one of them
+    is stored for ``on`` with this profile and is fresh (``_stored_committees``). Otherwise the
+    street's whole subtree is read, as ``evaluate(on, root=street)`` does."""
     from wuyiqu.units.models import Unit
 
+    if profile is None:
+        profile = parsed_profile(profile_row_in_force(on))
     codes = unit.ancestor_codes
     tops = {u.code: u for u in Unit.objects.filter(code__in=codes, kind__in=EVALUATED_KINDS)}
     top = next((tops[c] for c in codes if c in tops), unit)
     wanted = set(codes) | {unit.code}
-    results = [e for e in evaluate(on, root=top, profile=profile) if e.unit.code in wanted]
-    return sorted(results, key=lambda e: -len(e.unit.path))
+    committee = unit if unit.kind in C.COMMITTEES else next(
+        (tops[c] for c in reversed(codes) if c in tops and tops[c].kind in C.COMMITTEES), None)
+    results = None
+    if top.kind == "street" and committee is not None and committee.pk != top.pk:
+        stored = _stored_committees(on, profile, top, committee)
+        if stored is not None:
+            results = _Evaluator(on, profile, top, live=committee, stored=stored).run()
+    if results is None:
+        results = evaluate(on, root=top, profile=profile)
+    return sorted((e for e in results if e.unit.code in wanted), key=lambda e: -len(e.unit.path))
+
+
+# Audit actions that change no fact the evaluator reads (looks at personal data, exports, the
+# evaluations and supervision summaries themselves). Any other action counts as a possible change:
+# an action added later makes stored verdicts stale, never wrongly fresh.
+READ_ONLY_ACTIONS = (
+    "health.view_timeline", "health.view_testing", "health.view_measures", "health.export_testing",
+    "health.export_measures", "resident.reveal", "special_population.view", "notifications.read",
+    "standards.store_evaluations", "supervision.daily", "supervision.recheck",
+)
+
+
+def _stored_committees(on: dt.date, profile: Profile, street, live) -> dict[int, tuple] | None:
+    """The day's stored evaluations of the street's villages/communities other than ``live``, as
+    {unit id: (eligible, named, failed ids, rollup)}, or None when they cannot stand in for a live
+    evaluation: a child of the street that is not a village/community, a committee without a row for
+    ``on`` made with this profile (name and version) and its rollup, or a stale row.
+
+    Freshness: a stored row is stale when a fact may have changed after it was stored. Every write
+    that matters records an audit event (``wuyiqu.audit.actions.record``), so the rows are fresh when
+    no audit event other than ``READ_ONLY_ACTIONS`` was recorded after the oldest of them, except
+    events on units inside ``live``'s subtree (the new fact, read live anyway). An event without a
+    unit counts as a change anywhere. Facts written without an audit event (raw SQL, the shell)
+    are not seen: after such a write, store the day's evaluations again (``wuyiqu evaluate --store``)."""
+    from wuyiqu.audit.models import AuditEvent
+    from wuyiqu.units.models import Unit
+
+    from .models import Evaluation
+
+    children = list(Unit.objects.filter(parent_id=street.pk).values_list("id", "kind"))
+    if any(kind not in C.COMMITTEES for _id, kind in children):
+        return None
+    others = [uid for uid, _kind in children if uid != live.pk]
+    if not others:
+        return {}
+    rows = list(Evaluation.objects.filter(on=on, unit_id__in=others, profile_version=f"{profile.name} {profile.version}",
+                                          rollup__isnull=False)
+                .values_list("unit_id", "eligible", "named", "failed", "rollup", "created_at"))
+    if len(rows) != len(others):
+        return None
+    since = min(r[5] for r in rows)
+    changed = (AuditEvent.objects.filter(at__gt=since).exclude(action__in=READ_ONLY_ACTIONS)
+               .exclude(unit__path__startswith=live.path))
+    if changed.exists():
+        return None
+    return {uid: (eligible, named, failed, rollup) for uid, eligible, named, failed, rollup, _at in rows}
 
 
 class _Node:
@@ -375,14 +460,31 @@ class _Node:
         self.verdicts: list[C.Verdict] = []
 
 
+def _sampled(value) -> C.Sampled:
+    count, samples = value
+    return C.Sampled(count, [(label, item) for label, item in samples])
+
+
 class _Evaluator:
-    def __init__(self, on: dt.date, profile: Profile, root):
+    """Judges the titled units below ``root`` (see ``evaluate``). With ``live`` and ``stored`` (the
+    chain, see ``evaluate_chain``): judges ``live``'s subtree and ``root`` only; the committees of
+    ``stored`` ({unit id: (eligible, named, failed, rollup)}) give their stored verdict and facts."""
+
+    def __init__(self, on: dt.date, profile: Profile, root, *, live=None, stored: dict[int, tuple] | None = None):
         self.on = on
         self.profile = profile
         self.root = root
-        self.q = _Gather(on, profile, root)
+        self.live = live if root is not None else None
+        self.stored = stored or {}
+        self.q = _Gather(on, profile, root, self.live)
         self.scope_prefix = root.path if root is not None else "/"
         self._specs: dict[str, list] = {}
+
+    def _level_specs(self, level: str) -> list:
+        specs = self._specs.get(level)
+        if specs is None:
+            specs = self._specs[level] = [(C.REGISTRY[c.id], c) for c in self.profile.criteria_for(level)]
+        return specs
 
     def run(self) -> list[UnitEvaluation]:
         on, q = self.on, self.q
@@ -449,6 +551,16 @@ class _Evaluator:
                 above.zones_below.append(C.ZoneFact(relation="below", **fact))
                 above = nodes.get(above.ref.parent_id)
 
+        # Committees judged from the day's stored rows: their rolled-up facts, which the queries
+        # above did not read (they read only the live subtree), go up to the street as if read.
+        for uid, (_eligible, _named, _failed, rollup) in self.stored.items():
+            node = nodes.get(uid)
+            if node is not None:
+                node.households = rollup["households"]
+                node.unverified = _sampled(rollup["unverified"])
+                node.nat_required, node.nat_tested = rollup["nat"]
+                node.ledger = _sampled(rollup["ledger"])
+
         # Zones on units above cover everything below: push them down, parents first.
         for node in order:
             parent = nodes.get(node.ref.parent_id)
@@ -474,9 +586,19 @@ class _Evaluator:
         apps = self._applications(nodes)
         signatures = self._signature_facts(nodes, apps)
         results: list[UnitEvaluation] = []
+        live_prefix = self.live.path if self.live is not None else None
         for node in sorted(scope, key=lambda n: -n.depth):
             level = node.ref.kind
             if level not in EVALUATED_KINDS:
+                continue
+            if live_prefix is not None and node.ref.path != self.scope_prefix and not node.ref.path.startswith(live_prefix):
+                # Outside the live subtree: a stored committee gives its verdict to the street;
+                # the units below it are not judged (the street looks only at its committees).
+                if node.ref.id in self.stored:
+                    eligible, named, failed, _rollup = self.stored[node.ref.id]
+                    failed = set(failed)
+                    self._pass_up(nodes, C.Verdict(node.ref, named, eligible,
+                                                   {spec.id: spec.id not in failed for _fn, spec in self._level_specs(level)}))
                 continue
             app = apps.get(node.ref.id)
             facts = C.UnitFacts(
@@ -490,15 +612,24 @@ class _Evaluator:
                 facts.unsigned = signatures[node.ref.id]
                 facts.signed = facts.households - facts.unsigned.count
             evaluation = self._judge(facts, node.ref.id in named_ids)
+            if level in C.COMMITTEES:
+                evaluation.rollup = {
+                    "households": node.households, "nat": [node.nat_required, node.nat_tested],
+                    "unverified": [node.unverified.count, node.unverified.samples],
+                    "ledger": [node.ledger.count, node.ledger.samples],
+                }
             results.append(evaluation)
-            verdict = C.Verdict(node.ref, evaluation.named, evaluation.eligible,
-                                {c.id: c.passed for c in evaluation.criteria})
-            above = nodes.get(node.ref.parent_id)
-            while above is not None:
-                above.verdicts.append(verdict)
-                above = nodes.get(above.ref.parent_id)
+            self._pass_up(nodes, C.Verdict(node.ref, evaluation.named, evaluation.eligible,
+                                           {c.id: c.passed for c in evaluation.criteria}))
         results.sort(key=lambda e: e.unit.path)
         return results
+
+    @staticmethod
+    def _pass_up(nodes: dict[int, _Node], verdict: C.Verdict) -> None:
+        above = nodes.get(verdict.unit.parent_id)
+        while above is not None:
+            above.verdicts.append(verdict)
+            above = nodes.get(above.ref.parent_id)
 
     def _applications(self, nodes: dict[int, _Node]) -> dict[int, C.ApplicationFact]:
         """Per unit: its open application for its title, else its latest one."""
@@ -534,10 +665,7 @@ class _Evaluator:
         return out
 
     def _judge(self, facts: C.UnitFacts, named: bool) -> UnitEvaluation:
-        specs = self._specs.get(facts.level)
-        if specs is None:
-            specs = self._specs[facts.level] = [(C.REGISTRY[c.id], c) for c in self.profile.criteria_for(facts.level)]
-        results = [fn(facts, spec) for fn, spec in specs]
+        results = [fn(facts, spec) for fn, spec in self._level_specs(facts.level)]
         eligible = all(r.passed for r in results)
         ev = UnitEvaluation(facts.unit, facts.level, C.TITLE_KINDS[facts.level], eligible, named, results)
         if not eligible:

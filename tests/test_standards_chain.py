@@ -1,0 +1,156 @@
+"""evaluate_chain after a new fact: the street judged from its live committee and the day's stored
+rows of the others gives the same verdicts as a full evaluation; stale or missing rows are not used."""
+
+from __future__ import annotations
+
+import pytest
+from test_standards_world import (
+    BUILDING_ITEMS,
+    COMMITTEE_ITEMS,
+    D,
+    build_street,
+    inspect,
+    make_resident,
+    make_unit,
+    nat,
+)
+
+from wuyiqu.audit import actions as audit
+from wuyiqu.health.models import PositiveCase
+from wuyiqu.standards import evaluator as ev_module
+from wuyiqu.standards.actions import do_store_evaluations
+from wuyiqu.standards.evaluator import evaluate, evaluate_chain
+from wuyiqu.standards.models import Evaluation
+from wuyiqu.units.models import Household, HouseholdVerification, Resident, SpecialPopulationEntry
+
+pytestmark = pytest.mark.django_db
+
+
+def summary(e):
+    return (e.unit.code, e.eligible, e.named, [(c.id, c.passed, c.detail, c.items) for c in e.criteria],
+            e.earliest_pass_on, e.waits_on_open_zone, e.other_failures)
+
+
+def build_three_committees():
+    """The tiny street plus a third community, with failing facts in every committee's subtree (so
+    that the street's reasons name samples from several branches)."""
+    u = build_street()
+    u["T1K"] = make_unit("T1K", "community", u["T1"], "第三社区")
+    u["K1"] = make_unit("T1K-B1", "building", u["T1K"], "第三社区1号楼")
+    inspect(u["K1"], BUILDING_ITEMS, D)
+    inspect(u["T1K"], COMMITTEE_ITEMS[:2], D)  # two cleaning items missing
+    for room in ("101", "102", "103"):
+        hh = Household.objects.create(code=f"T1K-B1-{room}", unit=u["K1"], address=f"第三社区1号楼{room}")
+        r = make_resident(hh, name="李四")
+        if room != "103":
+            nat(r, D)
+            HouseholdVerification.objects.create(household=hh, verified_on=D)
+        SpecialPopulationEntry.objects.create(resident=r, tags="elderly_alone", needs="送药", helper="",
+                                              reviewed_on=D)
+    # The village: an unverified household without a test, a ledger entry never reviewed.
+    hh = Household.objects.create(code="T1V-G1-H9", unit=u["G1"], address="测试村一社H9")
+    r = make_resident(hh, name="王五")
+    SpecialPopulationEntry.objects.create(resident=r, tags="disabled", needs="", helper="赵六")
+    # The community of the chain: one unverified household in another building.
+    hh = Household.objects.create(code="T1C-B9-109", unit=u["B9"], address="测试社区9号楼109")
+    nat(make_resident(hh), D)
+    return u
+
+
+def new_case(unit):
+    r = Resident.objects.filter(household__unit=unit).first()
+    PositiveCase.objects.create(resident=r, unit=unit, id_hash=r.id_hash, id_masked=r.id_masked, reported_on=D,
+                                case_type="confirmed")
+    audit.record(actor=None, action="health.record_case", unit=unit, detail={})
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """What ``_stored_committees`` returned on each call (None: the street's subtree was read)."""
+    calls = []
+    original = ev_module._stored_committees
+
+    def recorded(*args):
+        calls.append(original(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(ev_module, "_stored_committees", recorded)
+    return calls
+
+
+def full_chain(unit):
+    wanted = set(unit.ancestor_codes) | {unit.code}
+    return sorted((summary(e) for e in evaluate(D) if e.unit.code in wanted), key=lambda s: -len(s[0]))
+
+
+def test_the_chain_from_stored_rows_equals_the_full_evaluation(spy):
+    u = build_three_committees()
+    assert do_store_evaluations(on=D) == len(evaluate(D))
+    assert Evaluation.objects.get(on=D, unit=u["T1V"]).rollup["nat"] == [3, 2]
+    new_case(u["B1"])
+    chain = evaluate_chain(D, u["B1"])
+    assert spy[-1] is not None and set(spy[-1]) == {u["T1V"].pk, u["T1K"].pk}
+    assert [e.unit.code for e in chain] == ["T1C-C1-B1", "T1C-C1", "T1C", "T1"]
+    assert [summary(e) for e in chain] == sorted(full_chain(u["B1"]), key=lambda s: -len(s[0]))
+    street = chain[-1]
+    assert {"no_case", "registry_verified", "nat_participation", "special_population_ledger", "cleaning",
+            "children_free"} <= set(street.failed)
+    reason = next(c.detail for c in street.criteria if c.id == "registry_verified")
+    assert "测试村一社H9" in reason and "第三社区1号楼103" in reason and "测试社区9号楼109" in reason
+
+
+def test_a_committee_itself_as_the_unit_of_the_chain(spy):
+    u = build_three_committees()
+    do_store_evaluations(on=D)
+    new_case(u["G1"])
+    chain = evaluate_chain(D, u["T1V"])
+    assert spy[-1] is not None
+    assert [summary(e) for e in chain] == full_chain(u["T1V"])
+
+
+def test_the_stored_verdicts_are_what_the_street_sees(spy):
+    """Proof that the stored rows are used: a stored row saying the village fails shows in the street."""
+    u = build_street()
+    do_store_evaluations(on=D)
+    Evaluation.objects.filter(unit=u["T1V"]).update(eligible=False, named=False, failed=["cleaning"])
+    street = evaluate_chain(D, u["B1"])[-1]
+    assert spy[-1] is not None
+    assert sorted(street.failed) == ["children_free", "cleaning"]
+    assert evaluate(D, root=u["T1"])[0].eligible  # the live evaluation disagrees: the row was doctored
+
+
+def test_a_fact_elsewhere_after_storing_makes_the_rows_stale(spy):
+    u = build_three_committees()
+    do_store_evaluations(on=D)
+    inspect(u["T1V"], ["masks"], D, passed=False)
+    audit.record(actor=None, action="inspections.record", unit=u["T1V"], detail={})
+    chain = evaluate_chain(D, u["B1"])
+    assert spy[-1] is None
+    assert "mask_compliance" in chain[-1].failed
+    assert [summary(e) for e in chain] == full_chain(u["B1"])
+
+
+def test_an_event_without_unit_makes_the_rows_stale_and_a_look_does_not(spy):
+    u = build_three_committees()
+    do_store_evaluations(on=D)
+    audit.record(actor=None, action="health.view_timeline", unit=u["T1V"], detail={})
+    evaluate_chain(D, u["B1"])
+    assert spy[-1] is not None
+    audit.record(actor=None, action="imports.run", detail={"kind": "nat-results"})
+    assert [summary(e) for e in evaluate_chain(D, u["B1"])] == full_chain(u["B1"])
+    assert spy[-1] is None
+
+
+def test_rows_of_another_day_or_profile_or_without_rollup_are_not_used(spy):
+    u = build_three_committees()
+    do_store_evaluations(on=D)
+    Evaluation.objects.filter(unit=u["T1K"]).update(rollup=None)
+    evaluate_chain(D, u["B1"])
+    assert spy[-1] is None
+    do_store_evaluations(on=D)
+    Evaluation.objects.filter(unit=u["T1K"]).update(profile_version="wenlong-2022 0.0")
+    evaluate_chain(D, u["B1"])
+    assert spy[-1] is None
+    Evaluation.objects.all().delete()
+    assert [summary(e) for e in evaluate_chain(D, u["B1"])] == full_chain(u["B1"])
+    assert spy[-1] is None
