@@ -181,9 +181,17 @@ def main(argv: list[str] | None = None) -> None:
     from wuyiqu.imports.services import run_import
     from wuyiqu.units.models import Household
 
+    phases: dict[str, tuple[float, float]] = {}  # phase -> (wall, CPU) when first seen
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase not in phases:
+            phases[phase] = (time.perf_counter(), _cpu_seconds())
+
     def importing(kind: str, name: str):
+        phases.clear()
         t0 = time.perf_counter()
-        job = run_import(kind=kind, path=args.dir / name, skip_invalid=False)
+        phases["start"] = (t0, _cpu_seconds())
+        job = run_import(kind=kind, path=args.dir / name, skip_invalid=False, progress=progress)
         took = time.perf_counter() - t0
         if job.status != "succeeded":
             sys.exit(f"{kind}: {job.message} {job.errors[:5]}")
@@ -204,6 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     n = job.created
     print(f"import      {n:>9,} rows in {t_import:7.1f}s = {n / t_import:>9,.0f} rows/s "
           f"(created {job.created:,}, unchanged {job.unchanged:,})")
+    if "write" in phases:  # where the time went: check pass vs write pass (with the commit)
+        (w0, c0), (w2, c2) = phases["start"], phases["write"]
+        print(f"  check pass {w2 - w0:6.1f}s wall / {c2 - c0:5.1f}s CPU; "
+              f"write pass {w0 + t_import - w2:6.1f}s wall / {c0 + cpu_import - c2:5.1f}s CPU")
     if args.reimport:
         job2, t_again = importing("residents", "residents.csv")
         print(f"re-import   {job2.rows_total:>9,} rows in {t_again:7.1f}s = {job2.rows_total / t_again:>9,.0f} rows/s "
