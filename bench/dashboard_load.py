@@ -123,14 +123,14 @@ def in_process() -> None:
         with CaptureQueriesContext(connection) as q:
             fp = selectors.fingerprint()
             s = selectors.dashboard_summary(district, D, fp)
-            selectors.children_status(district, D)
+            selectors.children_status(district, D, fp)
             selectors.trend(district, D, fp=fp)
         cold.append(time.perf_counter() - t)
     t = time.perf_counter()
     for _ in range(20):
         fp = selectors.fingerprint()
         selectors.dashboard_summary(district, D, fp)
-        selectors.children_status(district, D)
+        selectors.children_status(district, D, fp)
         selectors.trend(district, D, fp=fp)
     warm = (time.perf_counter() - t) / 20
     cache.clear()
@@ -154,7 +154,8 @@ def start_server(url: str, port: int, workers: int, threads: int) -> subprocess.
     env = dict(os.environ, DATABASE_URL=url, WUYIQU_ENV="test", DJANGO_SETTINGS_MODULE="wuyiqu.settings",
                WUYIQU_DEBUG="0", WUYIQU_DB_CONN_MAX_AGE="60")
     cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "wuyiqu.wsgi:application", "--bind", f"127.0.0.1:{port}",
-           "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]
+           "--workers", str(workers), "--threads", str(threads), "--keep-alive", "75", "--timeout", "120",
+           "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
     for _ in range(200):
         try:
@@ -176,8 +177,14 @@ class Session:
 
     def request(self, method: str, path: str, body: str | None = None, headers: dict | None = None):
         h = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()), **(headers or {})}
-        self.conn.request(method, path, body=body, headers=h)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=h)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # The server closed an idle keep-alive connection: open a new one and send again.
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=h)
+            resp = self.conn.getresponse()
         data = resp.read()
         for name, value in resp.getheaders():
             if name.lower() == "set-cookie":
@@ -228,6 +235,22 @@ def drive(sessions: list[tuple[Session, str]], seconds: float) -> tuple[list[flo
     return latencies, errors[0], time.perf_counter() - t0
 
 
+def server_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the processes of the server's process group."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ..., utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -270,11 +293,16 @@ def main() -> None:
         for s, p in clients:  # warm every worker's cache for every scope
             for _ in range(args.workers):
                 s.request("GET", p)
+        cpu0 = server_cpu(server.pid)
         lat, errors, wall = drive(clients, args.seconds)
+        cpu = server_cpu(server.pid) - cpu0
         print(f"gunicorn {args.workers} workers x {args.threads} threads, {args.clients} concurrent clients, "
               f"{wall:.0f} s: {len(lat)} requests, {len(lat) / wall:.0f} req/s, errors {errors}; "
               f"p50 {pct(lat, 50) * 1000:.0f} ms, p95 {pct(lat, 95) * 1000:.0f} ms, "
               f"p99 {pct(lat, 99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms (target p95 < 300 ms)")
+        print(f"server CPU: {cpu:.1f} s in {wall:.0f} s = {cpu / wall:.2f} of {os.cpu_count()} cores, "
+              f"{cpu / len(lat) * 1000:.1f} ms per request -> at most ~{os.cpu_count() * len(lat) / cpu:.0f} req/s "
+              f"if the cores were free")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)

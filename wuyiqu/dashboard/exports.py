@@ -152,18 +152,27 @@ def _styles():
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float], styles) -> LongTable:
+    """A table that repeats its header on every page. Short cells are plain strings (fast: a ledger
+    of thousands of rows); only cells too long for their column become wrapping Paragraphs."""
     from xml.sax.saxutils import escape
 
-    def p(value):
-        return Paragraph(escape(_cell_text(value)), styles["cell"])
+    font = _font()
+    # About how many CJK characters of 8 pt fit in each column.
+    fits = [max(2, int((w - 6) / 8.2)) for w in widths]
 
-    data = [[p(h) for h in header]] + [[p(v) for v in row] for row in rows]
+    def cell(value, col):
+        text = _cell_text(value)
+        return Paragraph(escape(text), styles["cell"]) if len(text) > fits[col] else text
+
+    data = [[cell(h, c) for c, h in enumerate(header)]] + [[cell(v, c) for c, v in enumerate(row)] for row in rows]
     table = LongTable(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle([
+        ("FONT", (0, 0), (-1, -1), font, 8, 10),
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f7")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
     ]))
     return table
 

@@ -99,7 +99,8 @@ def may_see_health_lists(user) -> bool:
 
 # --- caching --------------------------------------------------------------------------------------------
 
-_LOCKS = [threading.Lock() for _ in range(64)]
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 def _key(*parts: Any) -> str:
@@ -108,15 +109,23 @@ def _key(*parts: Any) -> str:
 
 def _cached(key: str, seconds: int, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per key and ``seconds``; concurrent requests of one process for the same key
-    wait for the first instead of computing it again (20 users opening the same dashboard)."""
+    wait for the first instead of computing it again (20 users opening the same dashboard). One lock
+    per key (computations nest: summary -> statuses -> live evaluation, always in that order, so two
+    keys never wait on each other in a cycle)."""
     value = cache.get(key)
     if value is not None:
         return value
-    with _LOCKS[int(key[-4:], 16) % len(_LOCKS)]:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
         value = cache.get(key)
         if value is None:
-            value = compute()
-            cache.set(key, value, seconds)
+            try:
+                value = compute()
+                cache.set(key, value, seconds)
+            finally:
+                with _LOCKS_GUARD:
+                    _LOCKS.pop(key, None)
     return value
 
 
@@ -338,10 +347,16 @@ def trend(root: Unit, on: dt.date, days: int = TREND_DAYS, fp: tuple | None = No
 # --- one level of the hierarchy -------------------------------------------------------------------------
 
 
-def children_status(root: Unit, on: dt.date) -> dict[str, Any]:
+def children_status(root: Unit, on: dt.date, fp: tuple | None = None) -> dict[str, Any]:
     """``root`` and its titled children, each with its own status and the counts by status of the
-    titled units of its subtree (itself included) — one level of the hierarchy picture."""
-    smap = status_map(root, on)
+    titled units of its subtree (itself included) — one level of the hierarchy picture. Cached per
+    scope, date and fingerprint, as the numbers."""
+    fp = fp if fp is not None else fingerprint()
+    return _cached(_key("children", root.path, on, fp), CACHE_SECONDS, lambda: _children_status(root, on, fp))
+
+
+def _children_status(root: Unit, on: dt.date, fp: tuple) -> dict[str, Any]:
+    smap = status_map(root, on, fp)
     statuses = smap.by_path()
     start = len(root.path)
     per_child: dict[str, Counter] = defaultdict(Counter)

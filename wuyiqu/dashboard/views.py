@@ -44,7 +44,8 @@ def _date_query(on: dt.date) -> str:
 @require_GET
 def home(request):
     unit = selectors.home_unit(request.user)
-    return redirect("dashboard:unit", code=unit.code)
+    on, error = _day(request)
+    return redirect(reverse("dashboard:unit", args=[unit.code]) + ("" if error else _date_query(on)))
 
 
 @login_required
@@ -58,7 +59,7 @@ def dashboard(request, code: str):
     try:
         fp = selectors.fingerprint()
         summary = selectors.dashboard_summary(unit, on, fp)
-        children = selectors.children_status(unit, on)
+        children = selectors.children_status(unit, on, fp)
     except ProfileError as e:
         context["error"] = "；".join(e.errors)
         return render(request, "dashboard/dashboard.html", context)
@@ -73,6 +74,8 @@ def dashboard(request, code: str):
         "stored_days": sum(1 for d in days if d["total"] is not None),
         "children_url": reverse("dashboard:children", args=[unit.code]) + _date_query(on),
         "statuses": selectors.STATUSES,
+        # The rendered numbers are cached as a template fragment under the same fingerprint.
+        "fingerprint": "-".join(str(x) for x in fp),
     })
     return render(request, "dashboard/dashboard.html", context)
 
