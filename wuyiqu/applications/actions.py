@@ -322,6 +322,8 @@ def do_sign_application(*, application: Application, household_id: int, proof: s
             raise SigningLocked("验证失败次数过多，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")
         if not _proof_matches(household, proof or ""):
             SignatureAttempt.objects.create(application=app, household=household, ip=ip, created_at=now)
+            # Attempts older than a day count for nothing; keep the table small.
+            SignatureAttempt.objects.filter(application=app, created_at__lt=now - dt.timedelta(days=1)).delete()
             left = min(FAILURES_PER_HOUSEHOLD - by_household, FAILURES_PER_IP - by_ip) - 1
             refusal = (ApplicationRefused(f"验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 {left} 次")
                        if left > 0 else SigningLocked("验证未通过，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表"))
