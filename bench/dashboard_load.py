@@ -251,6 +251,45 @@ def server_cpu(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+WRK_SCRIPT = """
+local users = {%s}
+local i = 0
+request = function()
+  i = i %% #users + 1
+  return wrk.format("GET", users[i][2], {["Cookie"] = users[i][1]})
+end
+response = function(status, headers, body)
+  if status ~= 200 then wrk.thread:set("bad", (wrk.thread:get("bad") or 0) + 1) end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("wrk: %%d requests in %%.1f s, %%.0f req/s; p50 %%.0f ms, p95 %%.0f ms, p99 %%.0f ms, max %%.0f ms; "
+    .. "errors: connect %%d, read %%d, write %%d, status %%d, timeout %%d\\n",
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def run_wrk(port: int, users: list[Session], paths: list[str], seconds: float, clients: int) -> None:
+    """The same load from wrk (C, little CPU: the Python client's own GIL waits are not in its figures)."""
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk not installed (apt-get install wrk): skipped")
+        return
+    entries = ", ".join('{"' + "; ".join(f"{k}={v}" for k, v in u.cookies.items()) + f'", "{p}"}}'
+                        for u, p in zip(users, paths, strict=True))
+    script = world.OUT / "dashboard_load.lua"
+    world.OUT.mkdir(exist_ok=True)
+    script.write_text(WRK_SCRIPT % entries)
+    out = subprocess.run([wrk, "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", "--timeout", "10s",
+                          "-s", str(script), f"http://127.0.0.1:{port}/"], capture_output=True, text=True)
+    print(next((line for line in out.stdout.splitlines() if line.startswith("wrk:")), out.stdout + out.stderr))
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -304,6 +343,12 @@ def main() -> None:
               f"{cpu / len(lat) * 1000:.1f} ms per request -> at most ~{os.cpu_count() * len(lat) / cpu:.0f} req/s "
               f"if the cores were free")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
+        cpu0 = server_cpu(server.pid)
+        t0 = time.perf_counter()
+        run_wrk(port, users, paths, args.seconds, args.clients)
+        cpu, wall = server_cpu(server.pid) - cpu0, time.perf_counter() - t0
+        print(f"server CPU during wrk: {cpu / wall:.2f} of {os.cpu_count()} cores; "
+              f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -312,3 +312,16 @@ def test_queries_do_not_grow_with_the_world(client, stored):
     assert Unit.objects.filter(path__startswith="/T/").count() > 20
     assert small == big, (small, big)
     assert big[1] < big[0]  # the second load reads the cache
+
+
+def test_an_administrator_lands_on_the_top_of_the_tree(world, root, erin, client_for):
+    """The shared generated world (real division codes, entrances, groups): the unscoped administrator's
+    /dashboard/ is the root of the tree; the command's is its own district; both pages render today."""
+    top = Unit.objects.filter(parent__isnull=True).order_by("code").first()
+    client = client_for(root)
+    resp = client.get("/dashboard/")
+    assert resp.status_code == 302 and resp["Location"] == f"/units/{top.code}/dashboard/"
+    html = client.get(resp["Location"]).content.decode()
+    assert 'data-source="live"' in html and "data-total-status" in html
+    client = client_for(erin)
+    assert client.get("/dashboard/")["Location"] == f"/units/{erin.unit.code}/dashboard/"

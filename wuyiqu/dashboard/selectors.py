@@ -19,8 +19,10 @@ rows is a gap, never computed on page load.
 Everything is computed with a fixed number of aggregate queries (never a query per unit) and cached
 per scope, date and a *fingerprint* of the tables that change a status (one query of index-backed
 maxima and counts: titles, title events, warnings, stored evaluations), so a naming, withdrawal,
-warning or stored run invalidates the numbers at once; ``CACHE_SECONDS`` bounds how long facts that
-only a live evaluation sees (a new inspection, say) may take to show.
+warning or stored run shows at once. Numbers resting on stored rows are kept STORED_CACHE_SECONDS
+(10 min: only units or residents added meanwhile can be missed); numbers resting on a live evaluation
+CACHE_SECONDS (1 min: it also sees facts the fingerprint does not, a new inspection say). Residents
+per unit (a million-row count on a district) are kept RESIDENT_CACHE_SECONDS (10 min).
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ STATUSES: tuple[tuple[str, str], ...] = (
 STATUS_LABELS = dict(STATUSES)
 KIND_LABELS = {k.value: str(k.label) for k in UnitKind}
 
-CACHE_SECONDS = 60  # numbers of a scope+date (keyed by the fingerprint as well)
+CACHE_SECONDS = 60  # numbers of a scope+date that rest on a live evaluation (keyed by the fingerprint too)
+STORED_CACHE_SECONDS = 600  # numbers that rest on stored rows: the fingerprint changes with every change
 LIVE_CACHE_SECONDS = 120  # one live evaluation of a scope+date (no stored rows for the day)
 RESIDENT_CACHE_SECONDS = 600  # residents per household unit: they move rarely; coverage is a share
 TREND_DAYS = 30
@@ -107,11 +110,11 @@ def _key(*parts: Any) -> str:
     return "dash:" + hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()
 
 
-def _cached(key: str, seconds: int, compute: Callable[[], Any]) -> Any:
+def _cached(key: str, seconds: int | Callable[[Any], int], compute: Callable[[], Any]) -> Any:
     """``compute()`` once per key and ``seconds``; concurrent requests of one process for the same key
     wait for the first instead of computing it again (20 users opening the same dashboard). One lock
     per key (computations nest: summary -> statuses -> live evaluation, always in that order, so two
-    keys never wait on each other in a cycle)."""
+    keys never wait on each other in a cycle). ``seconds`` may be a function of the value."""
     value = cache.get(key)
     if value is not None:
         return value
@@ -122,7 +125,7 @@ def _cached(key: str, seconds: int, compute: Callable[[], Any]) -> Any:
         if value is None:
             try:
                 value = compute()
-                cache.set(key, value, seconds)
+                cache.set(key, value, seconds(value) if callable(seconds) else seconds)
             finally:
                 with _LOCKS_GUARD:
                     _LOCKS.pop(key, None)
@@ -249,7 +252,13 @@ def compute_status_map(root: Unit, on: dt.date) -> StatusMap:
 
 def status_map(root: Unit, on: dt.date, fp: tuple | None = None) -> StatusMap:
     fp = fp if fp is not None else fingerprint()
-    return _cached(_key("status", root.path, on, fp), CACHE_SECONDS, lambda: compute_status_map(root, on))
+    return _cached(_key("status", root.path, on, fp), lambda m: ttl(m.source), lambda: compute_status_map(root, on))
+
+
+def ttl(source: str) -> int:
+    """How long numbers may be kept: stored rows change only with the fingerprint (titles, warnings,
+    stored runs), so long; a live evaluation also sees facts the fingerprint does not, so short."""
+    return STORED_CACHE_SECONDS if source == "stored" else CACHE_SECONDS
 
 
 def residents_by_unit(root: Unit) -> list[tuple[str, int]]:
@@ -314,7 +323,7 @@ def dashboard_summary(root: Unit, on: dt.date, fp: tuple | None = None) -> dict[
     """What the dashboard shows of ``root`` on ``on`` (see the module docstring); cached per scope, date
     and fingerprint. A fixed number of queries whatever the size of the scope."""
     fp = fp if fp is not None else fingerprint()
-    return _cached(_key("summary", root.path, on, fp), CACHE_SECONDS,
+    return _cached(_key("summary", root.path, on, fp), lambda v: ttl(v["source"]),
                    lambda: summarise(status_map(root, on, fp), residents_by_unit(root)))
 
 
@@ -341,7 +350,7 @@ def trend(root: Unit, on: dt.date, days: int = TREND_DAYS, fp: tuple | None = No
         return out
 
     fp = fp if fp is not None else fingerprint()
-    return _cached(_key("trend", root.path, on, days, fp), CACHE_SECONDS * 10, compute)
+    return _cached(_key("trend", root.path, on, days, fp), STORED_CACHE_SECONDS, compute)
 
 
 # --- one level of the hierarchy -------------------------------------------------------------------------
@@ -352,7 +361,8 @@ def children_status(root: Unit, on: dt.date, fp: tuple | None = None) -> dict[st
     titled units of its subtree (itself included) — one level of the hierarchy picture. Cached per
     scope, date and fingerprint, as the numbers."""
     fp = fp if fp is not None else fingerprint()
-    return _cached(_key("children", root.path, on, fp), CACHE_SECONDS, lambda: _children_status(root, on, fp))
+    return _cached(_key("children", root.path, on, fp), lambda v: ttl(v["source"]),
+                   lambda: _children_status(root, on, fp))
 
 
 def _children_status(root: Unit, on: dt.date, fp: tuple) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def dashboard(request, code: str):
         "children_url": reverse("dashboard:children", args=[unit.code]) + _date_query(on),
         "statuses": selectors.STATUSES,
         # The rendered numbers are cached as a template fragment under the same fingerprint.
-        "fingerprint": "-".join(str(x) for x in fp),
+        "fingerprint": "-".join(str(x) for x in fp), "fragment_seconds": selectors.ttl(summary["source"]),
     })
     return render(request, "dashboard/dashboard.html", context)
 
