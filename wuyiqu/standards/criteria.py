@@ -324,6 +324,14 @@ def _all_passed_text(days: int, items: tuple[str, ...]) -> str:
 def _inspections(f: UnitFacts, spec: CriterionSpec, items: tuple[str, ...] | list[str]) -> CriterionResult:
     days = spec.params["inspection_days"]
     start = window_start(f.on, days)
+    latest = f.inspections
+    # Most units pass: check that first, without building any text (asked ~70,000 times a day).
+    for item in items:
+        last = latest.get(item)
+        if last is None or last.inspected_on < start or not last.passed:
+            break
+    else:
+        return _passed(spec.id, _all_passed_text(days, tuple(items)))
     problems = []
     for item in items:
         label = INSPECTION_LABELS.get(item, item)
