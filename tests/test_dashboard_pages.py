@@ -325,3 +325,18 @@ def test_an_administrator_lands_on_the_top_of_the_tree(world, root, erin, client
     assert 'data-source="live"' in html and "data-total-status" in html
     client = client_for(erin)
     assert client.get("/dashboard/")["Location"] == f"/units/{erin.unit.code}/dashboard/"
+
+
+def test_a_long_blocker_list_is_cut_and_counted(client, monkeypatch):
+    u = build_world()
+    client.force_login(staff(u["T1"]))
+    from wuyiqu.dashboard import selectors
+
+    monkeypatch.setattr(selectors, "BLOCKER_LIMIT", 1)
+    c2 = make_unit("T1C-C2", "compound", u["T1C"], "新城小区")
+    for i in range(3):
+        building(f"T1C-C2-B{i}", c2, f"新城{i}栋", signed=False)
+    html = client.get("/units/T1/blockers/", {"date": D.isoformat()}).content.decode()
+    body = re.search(r'data-criterion="all_households_signed" data-units="(\d+)">(.*?)</section>', html, re.S)
+    assert int(body.group(1)) == 4  # B3 and the three new buildings
+    assert len(re.findall(r"<li data-code=", body.group(2))) == 1 and "另有 3 个单位未列出" in body.group(2)

@@ -397,12 +397,20 @@ def _children_status(root: Unit, on: dt.date, fp: tuple) -> dict[str, Any]:
 # --- what blocks the next title -------------------------------------------------------------------------
 
 
+BLOCKER_LIMIT = 50  # units listed per criterion; the rest are counted (a district has thousands)
+
+
 @dataclass
 class BlockerGroup:
     criterion: str
     name: str
-    units: list[dict[str, Any]]
+    units: list[dict[str, Any]]  # the first BLOCKER_LIMIT, by path
     by_kind: list[tuple[str, int]]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.units)
 
 
 def blockers(root: Unit, on: dt.date) -> tuple[list[BlockerGroup], LiveEvaluation]:
@@ -424,9 +432,10 @@ def blockers(root: Unit, on: dt.date) -> tuple[list[BlockerGroup], LiveEvaluatio
     out = []
     for cid, units in groups.items():
         kinds = Counter(u["kind"] for u in units)
-        out.append(BlockerGroup(cid, live.names.get(cid, cid), units,
-                                [(KIND_LABELS.get(k, k), n) for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])]))
-    out.sort(key=lambda g: (-len(g.units), order.index(g.criterion) if g.criterion in order else 99))
+        out.append(BlockerGroup(cid, live.names.get(cid, cid), units[:BLOCKER_LIMIT],
+                                [(KIND_LABELS.get(k, k), n) for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])],
+                                len(units)))
+    out.sort(key=lambda g: (-g.total, order.index(g.criterion) if g.criterion in order else 99))
     return out, live
 
 
