@@ -164,26 +164,38 @@ def test_other_kinds_go_through_their_import_kind(client, world):
     assert Measure.objects.count() == 1
 
 
-@pytest.mark.parametrize("payload", [
-    "{not json",
-    {"records": []},
-    {"batch_key": "x", "records": "nope"},
-    {"batch_key": "x", "records": [{"id_number": 5}]},
-    {"batch_key": "x", "records": []},
+@pytest.mark.parametrize(("payload", "status", "code"), [
+    ("{not json", 400, "invalid_json"),
+    ({"records": []}, 422, "invalid"),
+    ({"batch_key": "x", "records": "nope"}, 422, "invalid"),
+    ({"batch_key": "x", "records": [{"id_number": 5}]}, 422, "invalid"),
+    ({"batch_key": "x", "records": []}, 400, "empty_batch"),
 ])
-def test_bad_input_gets_400_in_the_error_shape_never_500(client, lab, payload):
+def test_bad_input_gets_4xx_in_the_error_shape_never_500(client, lab, payload, status, code):
     _token, secret = lab
     resp = _post(client, NAT_URL, payload, secret)
-    body = _assert_error_shape(resp, 400, resp.json().get("code"))
-    assert body["code"] in ("invalid_request", "empty_batch")
+    _assert_error_shape(resp, status, code)
     assert NatResult.objects.count() == 0
     event = AuditEvent.objects.get(action="api.facts")
-    assert (event.detail["token"], event.detail["status"]) == ("lab", 400)
+    assert (event.detail["token"], event.detail["status"]) == ("lab", status)
 
 
-def test_the_openapi_document_is_served_and_no_docs_page_loads_a_cdn(client):
+def test_a_body_not_sent_as_json_is_415(client, lab):
+    _token, secret = lab
+    resp = client.post(NAT_URL, data="batch_key=x", content_type="application/x-www-form-urlencoded",
+                       HTTP_AUTHORIZATION=f"Bearer {secret}")
+    _assert_error_shape(resp, 415, "unsupported_media_type")
+    assert AuditEvent.objects.get(action="api.facts").detail["status"] == 415
+
+
+def test_the_openapi_document_is_served_and_the_docs_page_loads_no_cdn(client):
     resp = client.get("/api/v1/openapi.json")
     assert resp.status_code == 200
     doc = resp.json()
     assert "/api/v1/facts/nat-results" in doc["paths"] and "/api/v1/facts/{kind}" in doc["paths"]
-    assert client.get("/api/v1/docs").status_code == 404
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in html and "/static/api/swagger-init.js" in html
+    assert "cdn" not in html.lower() and "http://" not in html and "https://" not in html
+    assert "<script>" not in html  # no inline script

@@ -21,10 +21,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
-from wuyiqu.imports.registry import ImportContext, RowError, WriteCounts, get_kind
+from wuyiqu.imports.registry import ImportContext, RowError, ScopeError, WriteCounts, get_kind
 from wuyiqu.supervision.affected import FactsWritten
 
-from .models import FACT_KINDS, ApiBatch, ApiToken
+from .models import ACT_SCOPE, FACT_KINDS, SCOPES, ApiBatch, ApiToken
 
 SECRET_PREFIX = "wyq_"
 MAX_RECORDS = 10_000
@@ -51,28 +51,55 @@ def hash_secret(secret: str) -> str:
 # --- tokens ----------------------------------------------------------------------------------------
 
 @transaction.atomic
-def do_create_api_token(*, actor, name: str, unit, kinds: list[str], days: int) -> tuple[ApiToken, str]:
+def do_create_api_token(*, actor, name: str, unit, kinds: list[str] | None = None, days: int,
+                        scopes: list[str] | None = None, acts_as=None) -> tuple[ApiToken, str]:
     """A new token; returns it and its secret, which is shown once and stored only hashed.
-    Raises ValueError (Chinese) for an empty or taken name, unknown kinds or a bad lifetime."""
+
+    ``kinds``: the fact kinds it may write; ``scopes``: what else it may read or do (SCOPES). A token
+    with ``applications:act`` acts as the account ``acts_as``: at that account's review step (its
+    role), on applications below both the token's unit and the account's own scope.
+    Raises ValueError (Chinese) for an empty or taken name, unknown kinds or scopes, a token that may
+    do nothing, a bad lifetime, or an ``acts_as`` missing, not a reviewer, or not covering the unit."""
+    from wuyiqu.applications.workflow import STEP_ROLE
+
+    kinds = list(dict.fromkeys(kinds or []))
+    scopes = list(dict.fromkeys(scopes or []))
     name = (name or "").strip()
     if not name:
         raise ValueError(_("令牌名称不能为空"))
     if ApiToken.objects.filter(name=name).exists():
         raise ValueError(_("令牌名称“%(n)s”已被使用") % {"n": name})
     unknown = [k for k in kinds if k not in FACT_KINDS]
-    if unknown or not kinds:
-        raise ValueError(_("数据类型无效：%(k)s；可用：%(all)s") % {"k": "、".join(unknown) or "（空）",
-                                                                   "all": "、".join(FACT_KINDS)})
+    if unknown:
+        raise ValueError(_("数据类型无效：%(k)s；可用：%(all)s") % {"k": "、".join(unknown), "all": "、".join(FACT_KINDS)})
+    unknown = [k for k in scopes if k not in SCOPES]
+    if unknown:
+        raise ValueError(_("权限无效：%(k)s；可用：%(all)s") % {"k": "、".join(unknown), "all": "、".join(SCOPES)})
+    if not kinds and not scopes:
+        raise ValueError(_("令牌至少需要一种数据类型或一项权限"))
     if not 1 <= days <= 366:
         raise ValueError(_("有效天数应在1到366之间"))
+    role = ""
+    if ACT_SCOPE in scopes:
+        if acts_as is None:
+            raise ValueError(_("审核权限（applications:act）须指定经办人账号"))
+        if acts_as.role not in STEP_ROLE.values() or not acts_as.is_active:
+            raise ValueError(_("经办人“%(u)s”不是在职的审核人员") % {"u": acts_as.username})
+        if acts_as.unit_id is None or not unit.path.startswith(acts_as.unit.path):
+            raise ValueError(_("令牌单位不在经办人“%(u)s”的管辖范围内") % {"u": acts_as.username})
+        role = acts_as.role
+    elif acts_as is not None:
+        raise ValueError(_("只有审核权限（applications:act）的令牌需要经办人"))
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        name=name, token_hash=hash_secret(secret), prefix=secret[:10], unit=unit, kinds=list(dict.fromkeys(kinds)),
+        name=name, token_hash=hash_secret(secret), prefix=secret[:10], unit=unit, kinds=kinds, scopes=scopes,
+        role=role, acts_as=acts_as,
         created_by=actor if (actor is not None and actor.is_authenticated) else None,
         expires_at=timezone.now() + dt.timedelta(days=days),
     )
     audit.record(actor=actor, action="api.token_create", target=token, unit=unit,
-                 detail={"name": name, "kinds": token.kinds, "expires_at": token.expires_at.isoformat()})
+                 detail={"name": name, "kinds": token.kinds, "scopes": scopes, "role": role,
+                         "acts_as": acts_as.username if acts_as else "", "expires_at": token.expires_at.isoformat()})
     return token, secret
 
 
@@ -193,14 +220,13 @@ def do_submit_fact_batch(*, token: ApiToken, kind: str, batch_key: str, records:
         except RowError as exc:
             outcome.errors.append(_record_error(index, "invalid", exc.message, exc.field))
     problems = import_kind.check(parsed, ctx) if parsed else {}
-    scope_words = _("%(what)s不在您的管辖范围内") % {"what": ""}
     good: list[Any] = []
     first_of: dict[Any, int] = {}
     for index, p in parsed:
         err = problems.get(index)
         if err is not None:
-            # ImportContext.scope_error's words (in the request's language) mark a scope refusal.
-            code = "out_of_scope" if scope_words in err.message else "invalid"
+            # ImportContext.scope_error returns a ScopeError: the type marks a scope refusal.
+            code = "out_of_scope" if isinstance(err, ScopeError) else "invalid"
             outcome.errors.append(_record_error(index, code, err.message, err.field))
             continue
         key = import_kind.row_key(p)

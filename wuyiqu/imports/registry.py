@@ -55,6 +55,11 @@ class RowError(Exception):
         self.message = message
 
 
+class ScopeError(RowError):
+    """A row refused because what it names lies outside the importer's scope (``scope_error``);
+    the API tells it apart by this type, never by its words."""
+
+
 class FileError(Exception):
     """The file as a whole cannot be read (encoding, format, headers); nothing was imported."""
 
@@ -134,7 +139,7 @@ class ImportContext:
         return self.scope is None or path.startswith(self.scope.path)
 
     def scope_error(self, field_name: str, what: str) -> RowError:
-        return RowError(field_name, _("%(what)s不在您的管辖范围内") % {"what": what})
+        return ScopeError(field_name, _("%(what)s不在您的管辖范围内") % {"what": what})
 
     # --- batched look-ups (one query per call) ---------------------------------------------------
     def units_by_code(self, codes: Iterable[str]) -> dict[str, UnitRef]:
