@@ -162,7 +162,7 @@ def _cell(value: Any) -> str:
         return "是" if value else "否"
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and "\x00" not in value:  # a NUL no database text column holds
         return value.strip()
     raise TypeError
 
@@ -185,7 +185,7 @@ def do_submit_fact_batch(*, token: ApiToken, kind: str, batch_key: str, records:
     if kind not in token.kinds:
         raise ApiError(403, "kind_not_allowed", _("此令牌无权写入“%(k)s”") % {"k": kind}, {"kind": kind})
     batch_key = (batch_key or "").strip()
-    if not batch_key or len(batch_key) > 100:
+    if not batch_key or len(batch_key) > 100 or "\x00" in batch_key:
         raise ApiError(400, "invalid_batch_key", _("batch_key 不能为空，最长100个字符"), {"batch_key": _("必填")})
     if not records:
         raise ApiError(400, "empty_batch", _("records 不能为空"), {"records": _("至少一条")})

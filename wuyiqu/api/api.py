@@ -26,6 +26,7 @@ from ninja import Field, NinjaAPI, Path, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
+from pydantic import field_validator
 
 from wuyiqu.applications.workflow import IllegalTransition
 
@@ -250,10 +251,19 @@ class ApplicationPage(Schema):
 
 class DecisionIn(Schema):
     status: str = Field(..., description="办理人看到的申请状态；申请已被他人处理（状态已变）时返回 409",
-                        examples=["street_review"], max_length=20)
+                        examples=["street_review"], pattern=r"^[a-z_]{1,20}$")
     decision: Literal["approve", "return", "reject", "send_back"] = Field(..., examples=["approve"])
-    opinion: str = Field(..., min_length=1, max_length=2000, description="签注意见（必填）", examples=["同意，报区卫健委复核"])
-    send_back_to: str | None = Field(None, max_length=20, description="send_back 时发回的环节")
+    opinion: str = Field(..., min_length=1, max_length=2000, pattern=r"\S", description="签注意见（必填）",
+                         examples=["同意，报区卫健委复核"])
+    send_back_to: str | None = Field(None, pattern=r"^[a-z_]{1,20}$", description="send_back 时发回的环节")
+
+
+    @field_validator("opinion")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("意见中不能有 NUL 字符")
+        return value
 
 
 class CertificateOut(Schema):

@@ -37,7 +37,8 @@ def not_found(request, rest=""):
 _patterns, _app, _namespace = api.urls
 app_name = _namespace  # "api-v1": the namespace ninja reverses its own URLs in
 for _p in _patterns:
-    _p.callback = _json_405(_p.callback)
+    # ninja's root ("api-root", reversed to build the document's paths) would answer an HTML 404
+    _p.callback = not_found if _p.name == "api-root" else _json_405(_p.callback)
 
 urlpatterns = [
     *_patterns,

@@ -12,6 +12,7 @@ verdicts of the compounds and buildings below it.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -396,6 +397,7 @@ READ_ONLY_ACTIONS = (
     "health.view_timeline", "health.view_testing", "health.view_measures", "health.export_testing",
     "health.export_measures", "resident.reveal", "special_population.view", "notifications.read",
     "standards.store_evaluations", "supervision.daily", "supervision.recheck",
+    "api.read",  # the API's reads (its writes are audited as api.facts / api.act and their own actions)
 )
 
 
@@ -448,16 +450,20 @@ class _Node:
         self.measures: list[C.MeasureFact] = []
         self.incidents: list[C.IncidentFact] = []
         self.households = 0
-        self.unverified = C.Sampled()
+        # Sampled only where there is something (most units have none): 10,000s fewer objects.
+        self.unverified: C.Sampled | None = None
         self.nat_required = 0
         self.nat_tested = 0
-        self.ledger = C.Sampled()
+        self.ledger: C.Sampled | None = None
         self.zones_self: list[C.ZoneFact] = []
         self.zones_below: list[C.ZoneFact] = []
         self.zones_above: list[C.ZoneFact] = []
         self.inspections: dict[str, C.InspectionFact] = {}
         self.survey: C.SurveyFact | None = None
         self.verdicts: list[C.Verdict] = []
+
+
+_NONE = C.Sampled()  # shared by the units with nothing to sample; the criteria only read facts
 
 
 def _sampled(value) -> C.Sampled:
@@ -487,6 +493,19 @@ class _Evaluator:
         return specs
 
     def run(self) -> list[UnitEvaluation]:
+        # The walk allocates a million small objects, none of them in reference cycles: the cyclic
+        # garbage collector, which would traverse them again and again (more so with an earlier
+        # evaluation still in memory), is paused meanwhile; reference counting still frees them, and
+        # a cycle made after all would be collected at the next collection after the walk.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if paused:
+                gc.enable()
+
+    def _run(self) -> list[UnitEvaluation]:
         on, q = self.on, self.q
         nodes: dict[int, _Node] = {}
         order: list[_Node] = []  # by depth, parents first
@@ -517,8 +536,11 @@ class _Evaluator:
             if uid in nodes:
                 nodes[uid].households += count
         for uid, code, address in q.unverified_households():
-            if uid in nodes:
-                nodes[uid].unverified.add(address or code, {"type": "household", "code": code})
+            node = nodes.get(uid)
+            if node is not None:
+                if node.unverified is None:
+                    node.unverified = C.Sampled()
+                node.unverified.add(address or code, {"type": "household", "code": code})
         for uid, required, tested in q.nat():
             if uid in nodes:
                 nodes[uid].nat_required += int(required)
@@ -531,6 +553,8 @@ class _Evaluator:
                 elif not missing:
                     missing.append(f"{C.md(reviewed_on)} 复核已过期")
                 label = f"{C.PersonRef(rid, rname or '', id_masked).label()}（{'、'.join(missing)}）"
+                if nodes[uid].ledger is None:
+                    nodes[uid].ledger = C.Sampled()
                 nodes[uid].ledger.add(label, {"type": "resident", "id": rid})
         for uid, item, inspected_on, passed in q.inspections():
             if uid in nodes:  # ordered by date: the last one seen is the latest
@@ -578,10 +602,16 @@ class _Evaluator:
             parent.measures.extend(node.measures)
             parent.incidents.extend(node.incidents)
             parent.households += node.households
-            parent.unverified.merge(node.unverified)
+            if node.unverified is not None:
+                if parent.unverified is None:
+                    parent.unverified = C.Sampled()
+                parent.unverified.merge(node.unverified)
             parent.nat_required += node.nat_required
             parent.nat_tested += node.nat_tested
-            parent.ledger.merge(node.ledger)
+            if node.ledger is not None:
+                if parent.ledger is None:
+                    parent.ledger = C.Sampled()
+                parent.ledger.merge(node.ledger)
 
         apps = self._applications(nodes)
         signatures = self._signature_facts(nodes, apps)
@@ -604,8 +634,8 @@ class _Evaluator:
             facts = C.UnitFacts(
                 unit=node.ref, level=level, on=on, cases=node.cases, measures=node.measures,
                 zones=node.zones_self + node.zones_below + node.zones_above, households=node.households,
-                unverified=node.unverified, nat_required=node.nat_required, nat_tested=node.nat_tested,
-                ledger_incomplete=node.ledger, incidents=node.incidents, inspections=node.inspections,
+                unverified=node.unverified or _NONE, nat_required=node.nat_required,
+                nat_tested=node.nat_tested, ledger_incomplete=node.ledger or _NONE, incidents=node.incidents, inspections=node.inspections,
                 survey=node.survey, application=app, descendants=node.verdicts,
             )
             if node.ref.id in signatures:
@@ -615,8 +645,8 @@ class _Evaluator:
             if level in C.COMMITTEES:
                 evaluation.rollup = {
                     "households": node.households, "nat": [node.nat_required, node.nat_tested],
-                    "unverified": [node.unverified.count, node.unverified.samples],
-                    "ledger": [node.ledger.count, node.ledger.samples],
+                    "unverified": [facts.unverified.count, facts.unverified.samples],
+                    "ledger": [facts.ledger_incomplete.count, facts.ledger_incomplete.samples],
                 }
             results.append(evaluation)
             self._pass_up(nodes, C.Verdict(node.ref, evaluation.named, evaluation.eligible,
