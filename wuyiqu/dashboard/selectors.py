@@ -169,7 +169,7 @@ class LiveEvaluation:
     names: dict[str, str]  # criterion id -> Chinese name
 
 
-def live_evaluation(root: Unit, on: dt.date) -> LiveEvaluation:
+def live_evaluation(root: Unit, on: dt.date, fp: tuple | None = None) -> LiveEvaluation:
     """ONE set-based evaluation of ``root``'s subtree on ``on`` (the evaluator of ``wuyiqu evaluate``),
     kept compact in the cache per scope and date for LIVE_CACHE_SECONDS. ProfileError when no policy
     profile is in force on ``on``."""
@@ -188,7 +188,9 @@ def live_evaluation(root: Unit, on: dt.date) -> LiveEvaluation:
         return LiveEvaluation(frozenset(r.unit.id for r in results if r.eligible), blocked,
                               f"{row.name} {row.version}", {c.id: c.name for c in profile.criteria})
 
-    return _cached(_key("live", root.path, on), LIVE_CACHE_SECONDS, compute)
+    # Keyed by the fingerprint too: a naming changes the verdicts above it (children_named).
+    fp = fp if fp is not None else fingerprint()
+    return _cached(_key("live", root.path, on, fp), LIVE_CACHE_SECONDS, compute)
 
 
 # --- statuses -------------------------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def _status_of(uid: int, current: set[int], had: set[int], warned: set[int], eli
     return "eligible" if eligible else "not_eligible"
 
 
-def compute_status_map(root: Unit, on: dt.date) -> StatusMap:
+def compute_status_map(root: Unit, on: dt.date, fp: tuple | None = None) -> StatusMap:
     """Statuses of the titled units of ``root``'s subtree on ``on``: three queries (units with their
     stored evaluation of the day, titles, warnings open on the day), plus one live evaluation when
     the day is not stored for every unit."""
@@ -227,7 +229,7 @@ def compute_status_map(root: Unit, on: dt.date) -> StatusMap:
     source = "stored"
     if any(eligible is None for *_, eligible in units):
         source = "live"
-        live = live_evaluation(root, on).eligible
+        live = live_evaluation(root, on, fp).eligible
         units = [(uid, kind, path, uid in live) for uid, kind, path, _ in units]
     current: set[int] = set()
     had: set[int] = set()
@@ -252,7 +254,7 @@ def compute_status_map(root: Unit, on: dt.date) -> StatusMap:
 
 def status_map(root: Unit, on: dt.date, fp: tuple | None = None) -> StatusMap:
     fp = fp if fp is not None else fingerprint()
-    return _cached(_key("status", root.path, on, fp), lambda m: ttl(m.source), lambda: compute_status_map(root, on))
+    return _cached(_key("status", root.path, on, fp), lambda m: ttl(m.source), lambda: compute_status_map(root, on, fp))
 
 
 def ttl(source: str) -> int:

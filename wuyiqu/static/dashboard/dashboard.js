@@ -41,10 +41,12 @@
       up.hidden = stack.length === 0;
       chart.setOption({
         tooltip: {
+          // The tooltip is HTML: unit names come from imports, so every one is escaped.
           formatter: function (p) {
+            var esc = echarts.format.encodeHTML;
             var d = p.data || {};
-            if (!d.counts) { return p.name + "：" + p.value; }
-            var lines = [d.name + "（" + d.kindLabel + "，" + (d.statusLabel || "—") + "）"];
+            if (!d.counts) { return esc(p.name) + "：" + p.value; }
+            var lines = [esc(d.name) + "（" + esc(d.kindLabel) + "，" + esc(d.statusLabel || "—") + "）"];
             Object.keys(d.counts).forEach(function (k) { if (d.counts[k]) { lines.push(d.labels[k] + " " + d.counts[k]); } });
             return lines.join("<br>");
           }
