@@ -153,21 +153,31 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
 # --- Chromium for the browser tests -----------------------------------------------------------
 
 
-def ensure_chromium() -> None:
-    if CHROMIUM.exists():
+# What the tests need from the system, by the file that must exist and Debian's package for it:
+# Chromium for the browser tests, poppler's pdftotext/pdftoppm to read and render the PDFs.
+SYSTEM_TOOLS = {
+    CHROMIUM: "chromium",
+    Path("/usr/bin/pdftotext"): "poppler-utils",
+    Path("/usr/bin/pdftoppm"): "poppler-utils",
+}
+
+
+def ensure_system_tools(*, browser: bool) -> None:
+    needed = {path: pkg for path, pkg in SYSTEM_TOOLS.items() if browser or path != CHROMIUM}
+    missing = sorted({pkg for path, pkg in needed.items() if not path.exists()})
+    if not missing:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("Chromium is missing; installing Debian's chromium for the browser tests")
+        say(f"installing Debian's {' '.join(missing)} for the tests")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run(["apt-get", "update"], env=env)
-        run(["apt-get", "install", "-y", "chromium"], env=env)
-        if CHROMIUM.exists():
+        run(["apt-get", "install", "-y", *missing], env=env)
+        if all(path.exists() for path in needed):
             return
     fail(
-        f"the browser tests need Chromium at {CHROMIUM}, which is missing. Install it with\n"
-        "    sudo apt-get update && sudo apt-get install -y chromium\n"
-        "(Debian/Ubuntu; Playwright never downloads a browser here), or run without the browser tests:\n"
-        "    python3 scripts/dev.py test --no-browser"
+        f"the tests need {' '.join(missing)} (Chromium at {CHROMIUM} for the browser tests, poppler for PDFs).\n"
+        f"Install them with\n    sudo apt-get update && sudo apt-get install -y {' '.join(missing)}\n"
+        "(Debian/Ubuntu; Playwright never downloads a browser here)."
     )
 
 
@@ -239,9 +249,8 @@ def cmd_test(argv: list[str]) -> int:
     if postgres and not postgres.startswith(("postgres://", "postgresql://")):
         fail(f"--postgres/DATABASE_URL must be a postgres:// URL, not {redact(postgres)!r}")
     ensure_venv()
-    if browser:
-        ensure_chromium()
-    else:
+    ensure_system_tools(browser=browser)
+    if not browser:
         pytest_args = ["-m", "not browser", *pytest_args]
     results = [pytest_once("sqlite", None, pytest_args)]
     if postgres:
