@@ -10,10 +10,12 @@
    residents, 8 days of facts: ~3.9 million NatResult rows, cases, measures, risk zones,
    inspections, incidents, surveys, applications with co-signatures, titles, a special-population
    ledger. Only the evaluation is measured, not the build.
-2. Times, in one run: the full evaluation of every titled unit (best of 2); the evaluator's raw
-   aggregate queries alone (the same SQL, rows fetched, nothing rolled up or judged); the chain of
-   one building and its ancestors after a new positive case; and a naive evaluator (a dozen
-   queries per unit) on a sample of units, extrapolated to all of them.
+2. Times, in one run: the full evaluation of every titled unit (best of 3); the evaluator's raw
+   aggregate queries alone (the same SQL, rows fetched, nothing rolled up or judged); after storing
+   the day's evaluations, the chain of one building and its ancestors after a new positive case
+   (checked against evaluating the street's whole subtree); and a naive evaluator (a dozen
+   queries per unit) on a sample of units, extrapolated to all of them. CPU time is this
+   process's, plus its server backend's on PostgreSQL.
 3. Prints the figures and the ratios (targets: full < 3 s; full within 5x of the raw queries;
    chain < 100 ms).
 """
