@@ -241,3 +241,12 @@ def carol_like(unit):
     street = Unit.objects.get(code=unit.path.strip("/").split("/")[1])
     return do_create_user(actor=None, username="street-officer", password=PASSWORD, role=Role.STREET_STAFF,
                           unit=street)
+
+
+def test_chinese_is_the_default_even_for_an_english_browser(world, alice, client_for):
+    client = client_for(alice)
+    url = f"/units/{WENLONG_COMMUNITY}/"
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "下级单位" in html and 'lang="zh-hans"' in html
+    client.post("/i18n/setlang/", {"language": "en", "next": url})
+    assert "Sub-units" in client.get(url, HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
