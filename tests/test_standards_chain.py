@@ -141,6 +141,18 @@ def test_an_event_without_unit_makes_the_rows_stale_and_a_look_does_not(spy):
     assert spy[-1] is None
 
 
+def test_an_import_inside_the_live_subtree_makes_the_rows_stale(spy):
+    """An import scoped to the chain's committee may have moved residents in from another one."""
+    u = build_three_committees()
+    do_store_evaluations(on=D)
+    audit.record(actor=None, action="inspections.record", unit=u["C1"], detail={})
+    evaluate_chain(D, u["B1"])
+    assert spy[-1] is not None
+    audit.record(actor=None, action="imports.run", unit=u["T1C"], detail={"kind": "residents"})
+    assert [summary(e) for e in evaluate_chain(D, u["B1"])] == full_chain(u["B1"])
+    assert spy[-1] is None
+
+
 def test_rows_of_another_day_or_profile_or_without_rollup_are_not_used(spy):
     u = build_three_committees()
     do_store_evaluations(on=D)

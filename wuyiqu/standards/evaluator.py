@@ -410,8 +410,8 @@ def _stored_committees(on: dt.date, profile: Profile, street, live) -> dict[int,
     Freshness: a stored row is stale when a fact may have changed after it was stored. Every write
     that matters records an audit event (``wuyiqu.audit.actions.record``), so the rows are fresh when
     no audit event other than ``READ_ONLY_ACTIONS`` was recorded after the oldest of them, except
-    events on units inside ``live``'s subtree (the new fact, read live anyway). An event without a
-    unit counts as a change anywhere. Facts written without an audit event (raw SQL, the shell)
+    events on units inside ``live``'s subtree (the new fact, read live anyway) that are not imports.
+    An event without a unit counts as a change anywhere. Facts written without an audit event (raw SQL, the shell)
     are not seen: after such a write, store the day's evaluations again (``wuyiqu evaluate --store``)."""
     from wuyiqu.audit.models import AuditEvent
     from wuyiqu.units.models import Unit
@@ -430,8 +430,10 @@ def _stored_committees(on: dt.date, profile: Profile, street, live) -> dict[int,
     if len(rows) != len(others):
         return None
     since = min(r[5] for r in rows)
+    # Events inside the live subtree are read live, except imports: an import scoped there may move
+    # residents or households in from another committee, whose stored counts would then be stale.
     changed = (AuditEvent.objects.filter(at__gt=since).exclude(action__in=READ_ONLY_ACTIONS)
-               .exclude(unit__path__startswith=live.path))
+               .filter(Q(unit__isnull=True) | ~Q(unit__path__startswith=live.path) | Q(action__startswith="imports.")))
     if changed.exists():
         return None
     return {uid: (eligible, named, failed, rollup) for uid, eligible, named, failed, rollup, _at in rows}
