@@ -149,7 +149,9 @@ def test_expired_revoked_wrong_or_missing_tokens_are_401_everywhere(client, w, s
         for url in ("/api/v1/units/T1", "/api/v1/evaluations", "/api/v1/applications"):
             error(get(client, url, secret), 401)
     codes = {"expired": "token_expired", "revoked": "token_revoked", "wrong": "invalid_token", "missing": "unauthenticated"}
-    assert set(AuditEvent.objects.filter(action="api.facts").values_list("detail__code", flat=True)) == {codes[state]}
+    events = AuditEvent.objects.filter(action="api.read")
+    assert events.count() == 3 and set(events.values_list("detail__code", flat=True)) == {codes[state]}
+    assert set(events.values_list("detail__status", flat=True)) == {401}
 
 
 def test_acting_needs_a_reviewer_account_covering_the_unit(w):
@@ -315,6 +317,8 @@ def test_every_error_has_the_one_shape_and_is_json(client, w):
     error(get(client, "/api/v1/", secret), 404, "not_found")
     error(client.delete("/api/v1/units/T1", HTTP_AUTHORIZATION=f"Bearer {secret}"), 405, "method_not_allowed")
     error(get(client, "/api/v1/units/T1/children", secret, limit=0), 422, "invalid")
+    assert AuditEvent.objects.filter(action="api.read", detail__status=422, detail__op="/api/v1/units/T1/children",
+                                     detail__token="t").count() == 1
     error(get(client, "/api/v1/units/bad%20code", secret), 422, "invalid")
     error(get(client, "/api/v1/applications/0", secret), 422, "invalid")
     error(get(client, "/api/v1/applications/99999", secret), 404, "not_found")

@@ -281,6 +281,14 @@ def _audit(token: ApiToken | None, kind: str, batch_key: str, counts: dict[str, 
                  unit=token.unit if token else None, detail=detail, ip=ip)
 
 
-def record_refused_call(*, token: ApiToken | None, kind: str, error: ApiError, ip: str | None) -> None:
-    """The audit row of a call that was refused before any write (401, 403, 400, 404)."""
-    _audit(token, kind, "", {"code": error.code}, ip, status=error.status)
+def record_refused_call(*, token: ApiToken | None, kind: str, error: ApiError, ip: str | None,
+                        path: str = "", method: str = "POST") -> None:
+    """The audit row of a call that was refused before any write (401, 403, 400, 404): ``api.facts``
+    for a fact batch; for another path (``path`` given), ``api.read`` for a GET, ``api.act`` otherwise."""
+    if not path or "/facts/" in path:
+        _audit(token, kind, "", {"code": error.code}, ip, status=error.status)
+        return
+    audit.record(actor=None, action="api.read" if method == "GET" else "api.act", target_type="api.apitoken",
+                 target_id=token.pk if token else "", unit=token.unit if token else None, ip=ip,
+                 detail={"token": token.name if token else "", "op": path[:200], "status": error.status,
+                         "code": error.code})

@@ -60,7 +60,8 @@ class BearerToken(HttpBearer):
         try:
             return actions.authenticate(request.headers.get("Authorization", ""))
         except ApiError as exc:
-            actions.record_refused_call(token=None, kind=_kind_of(request), error=exc, ip=_client_ip(request))
+            actions.record_refused_call(token=None, kind=_kind_of(request), error=exc, ip=_client_ip(request),
+                                        path=request.path, method=request.method)
             raise
 
     def authenticate(self, request, token):  # pragma: no cover (``__call__`` does the work)
@@ -288,7 +289,7 @@ def _audited_error(request, status: int, code: str, message: str, fields: dict[s
     token = getattr(request, "auth", None)
     if token is not None and not getattr(request, "_api_audited", False):
         actions.record_refused_call(token=token, kind=_kind_of(request), error=ApiError(status, code, message),
-                                    ip=_client_ip(request))
+                                    ip=_client_ip(request), path=request.path, method=request.method)
     return _error(request, status, code, message, fields)
 
 
