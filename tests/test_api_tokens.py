@@ -54,3 +54,28 @@ def test_create_refuses_bad_input_and_creates_nothing(world, args, reason):
     with pytest.raises(CommandError, match=reason):
         _run("create", "--name", "lab", *args)
     assert not ApiToken.objects.exists()
+
+
+def test_create_with_read_scopes_and_a_reviewer_to_act_as(world, carol):
+    out = _run("create", "--name", "oa", "--unit", "500110002015", "--scopes", "applications:read,applications:act",
+               "--acts-as", "carol")
+    secret = out.strip().splitlines()[-1]
+    token = authenticate(f"Bearer {secret}")
+    assert (token.scopes, token.kinds, token.role, token.acts_as) == (
+        ["applications:read", "applications:act"], [], "street_staff", carol)
+    assert "applications:act" in _run("list")
+    event = AuditEvent.objects.get(action="api.token_create", target_id=str(token.pk))
+    assert (event.detail["acts_as"], event.detail["role"]) == ("carol", "street_staff")
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (["--scopes", "applications:act"], "须指定经办人"),
+    (["--scopes", "applications:act", "--acts-as", "nobody"], "不存在"),
+    (["--scopes", "units:write"], "权限无效"),
+    (["--scopes", "units:read", "--acts-as", "carol"], "只有审核权限"),
+    ([], "至少需要"),
+])
+def test_create_refuses_bad_scopes_and_creates_nothing(world, carol, args, reason):
+    with pytest.raises(CommandError, match=reason):
+        _run("create", "--name", "oa", "--unit", "500110002015", *args)
+    assert not ApiToken.objects.exists()
