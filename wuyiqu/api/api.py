@@ -384,16 +384,18 @@ def post_nat_results(request, payload: NatBatchIn):
 
 @api.post("/facts/{kind}", response=responses(BatchOut), summary="写入其他防疫事实", tags=["facts"],
           description="kind：" + "、".join(FACT_KINDS[1:]) + "。字段与同类文件导入的英文列名相同。")
-def post_facts(request, payload: FactBatchIn, kind: str = Path(..., pattern=r"^[a-z-]{1,32}$")):
+def post_facts(request, payload: FactBatchIn, kind: str = Path(..., pattern=r"^[a-z-]{1,32}$", example="cases")):
     return _submit(request, kind, payload.batch_key, payload.records)
 
 
 # --- reads ---------------------------------------------------------------------------------------------
 
-Code = Path(..., pattern=CODE_PATTERN, description="单位编码", examples=["500110002015"])
+# A parameter's ``example`` (one value), not ``examples``: ninja would copy a list onto the parameter,
+# where OpenAPI wants a map of Example objects.
+Code = Path(..., pattern=CODE_PATTERN, description="单位编码", example="500110002015")
 Limit = Query(100, ge=1, le=1000)
 Offset = Query(0, ge=0, le=10_000_000)
-OnDate = Query(None, description="日期 YYYY-MM-DD（默认今天）", examples=["2022-11-25"])
+OnDate = Query(None, description="日期 YYYY-MM-DD（默认今天）", example="2022-11-25")
 
 
 @api.get("/units/{code}", response=responses(UnitOut), summary="单位概况", tags=["units"],
@@ -427,7 +429,8 @@ def get_unit_evaluation(request, code: str = Code, date: dt.date | None = OnDate
 @api.get("/evaluations", response=responses(EvaluationPage), summary="评估列表", tags=["evaluations"],
          description="root（默认令牌的单位）及其下级各有称号单位某日的评估，按树的顺序分页。需要 evaluations:read。")
 def list_evaluations(request, date: dt.date | None = OnDate,
-                     root: str | None = Query(None, pattern=CODE_PATTERN, description="单位编码（默认令牌的单位）"),
+                     root: str | None = Query(None, pattern=CODE_PATTERN, description="单位编码（默认令牌的单位）",
+                                              example="500110002015"),
                      limit: int = Limit, offset: int = Offset):
     with reads.call(request, "evaluations:read", "evaluations") as c:
         return c.done(reads.evaluations(c.principal, date, root, limit, offset), root or "")
@@ -470,7 +473,7 @@ def post_decision(request, payload: DecisionIn, application_id: int = Path(..., 
 @api.get("/public/certificates/{number}", response=responses(CertificateOut), auth=None,
          summary="证书查验（公开）", tags=["public"],
          description="证书二维码背后的公开查验：单位名称、称号、命名日期、今天是否有效。无需令牌，不含个人信息。")
-def get_certificate(request, number: str = Path(..., pattern=NUMBER_PATTERN)):
+def get_certificate(request, number: str = Path(..., pattern=NUMBER_PATTERN, example="WYQ-2022-000001")):
     from wuyiqu.certification.selectors import verify_certificate
 
     t = verify_certificate(number)
