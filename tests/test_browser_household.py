@@ -127,6 +127,10 @@ def test_the_pages_fit_a_small_phone_in_english(live_server, world, alice, brows
                                   device_scale_factor=2, locale="en-US")
     page = context.new_page()
     page.goto(f"{live_server.url}/login/")
+    # Chinese first even for an English browser; English is a choice made with the switch.
+    assert page.locator("h1").inner_text() == "登录"
+    page.click("form.lang button[value='en']")
+    page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "Log in"
     page.fill("#id_username", "alice")
     page.fill("#id_password", PASSWORD)
