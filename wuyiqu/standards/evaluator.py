@@ -397,7 +397,6 @@ READ_ONLY_ACTIONS = (
     "health.view_timeline", "health.view_testing", "health.view_measures", "health.export_testing",
     "health.export_measures", "resident.reveal", "special_population.view", "notifications.read", "api.read",
     "standards.store_evaluations", "supervision.daily", "supervision.recheck",
-    "api.read",  # the API's reads (its writes are audited as api.facts / api.act and their own actions)
 )
 
 
