@@ -1,0 +1,65 @@
+"""Nucleic-acid participation is counted two ways by the evaluator's ``nat`` query: for the whole
+tree on PostgreSQL from the window's tested residents read once (DISTINCT ON), for a subtree (and
+always on SQLite) by one probe per resident. Both must give the same counts at the window's edges,
+with repeated tests, unmatched results and exempt residents."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from test_standards_world import D, build_street, days, make_resident, make_unit, nat
+
+from wuyiqu.health.models import NatResult
+from wuyiqu.standards.evaluator import _Gather, parsed_profile, profile_row_in_force
+from wuyiqu.units.models import Household, Unit
+
+pytestmark = pytest.mark.django_db
+
+
+def counts(root=None) -> tuple[dict[int, tuple[int, int]], str]:
+    """unit_id -> (required, tested) as the nat query gives them, and the SQL it ran."""
+    gather = _Gather(D, parsed_profile(profile_row_in_force(D)), root)
+    with CaptureQueriesContext(connection) as q:
+        rows = gather.nat()
+    return {uid: (required, tested) for uid, required, tested in rows}, q.captured_queries[-1]["sql"]
+
+
+def test_whole_tree_and_subtree_count_the_same_residents():
+    u = build_street()
+    b8 = make_unit("T1C-B8", "building", u["T1C"], "测试社区8号楼")
+    hh = Household.objects.create(code="T1C-B8-101", unit=b8, address="测试社区8号楼101")
+    twice = make_resident(hh)
+    nat(twice, D)
+    nat(twice, D - days(2))  # two tests in the window: one tested resident
+    nat(make_resident(hh), D - days(6))  # first day of the 7-day window
+    nat(make_resident(hh), D - days(7))  # the day before: not tested
+    make_resident(hh)  # never tested
+    nat(make_resident(hh, born=D.replace(year=D.year - 2)), D)  # under three: neither required nor tested
+    nat(make_resident(hh, bedridden=True), D)  # bedridden: neither
+    NatResult.objects.create(  # a result matched to no resident
+        id_hash="x" * 64, resident_id=None, unit_id=b8.pk,
+        sampled_at=dt.datetime(2022, 11, 28, 9, 0, tzinfo=dt.UTC), sampled_on=D, result="negative")
+
+    whole, whole_sql = counts()
+    street, street_sql = counts(Unit.objects.get(code="T1"))
+    assert whole[b8.pk] == (4, 2)
+    assert street == {uid: c for uid, c in whole.items() if uid in street}
+    assert set(street) == set(whole)  # the test world is this one street
+    assert "DISTINCT ON" not in street_sql and "EXISTS" in street_sql
+    if connection.vendor == "postgresql":
+        assert "DISTINCT ON" in whole_sql and "EXISTS" not in whole_sql
+    else:
+        assert "EXISTS" in whole_sql
+
+
+def test_a_unit_with_nobody_tested_counts_zero_both_ways():
+    u = build_street()
+    b8 = make_unit("T1C-B8", "building", u["T1C"], "测试社区8号楼")
+    hh = Household.objects.create(code="T1C-B8-101", unit=b8, address="测试社区8号楼101")
+    make_resident(hh)
+    nat(make_resident(hh), D + days(1))  # after D: not in the window
+    assert counts()[0][b8.pk] == (2, 0)
+    assert counts(u["C1"].parent)[0][b8.pk] == (2, 0)
