@@ -1,40 +1,174 @@
-"""Every string of the web templates has an English translation in the committed catalogue."""
+"""Every string of the templates of every app has an English translation in the committed catalogue,
+the compiled catalogue is the .po as committed (nothing untranslated, nothing fuzzy), and pages of
+the other apps render in English when English is chosen."""
 
 from __future__ import annotations
 
+import ast
+import datetime as dt
 import gettext
 import re
+from html.parser import HTMLParser
 from pathlib import Path
+
+import pytest
+from conftest import WENLONG_COMMUNITY, WENLONG_STREET
+from django.conf import settings
 
 import wuyiqu
 
 ROOT = Path(wuyiqu.__file__).parent
+PO = ROOT / "locale/en/LC_MESSAGES/django.po"
+MO = ROOT / "locale/en/LC_MESSAGES/django.mo"
 TRANSLATE = re.compile(r"""\{%\s*translate\s+(["'])(.+?)\1""")
-BLOCK = re.compile(r"\{%\s*blocktranslate[^%]*%\}(.*?)\{%\s*endblocktranslate\s*%\}", re.S)
+UNDERSCORE = re.compile(r"""\b_\((["'])(.+?)\1\)""")  # _("...") as a filter or tag argument in a template
+BLOCK = re.compile(r"\{%\s*blocktranslate([^%]*)%\}(.*?)\{%\s*endblocktranslate\s*%\}", re.S)
+PLURAL = re.compile(r"\{%\s*plural\s*%\}")
 VAR = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+# The apps that have their own templates; each must contribute strings to the check below.
+APPS = ("health", "standards", "inspections", "applications", "certification", "notifications", "supervision",
+        "dashboard")
 
 
-def catalogue() -> dict[str, str]:
-    with (ROOT / "locale/en/LC_MESSAGES/django.mo").open("rb") as f:
+def catalogue() -> dict:
+    with MO.open("rb") as f:
         return gettext.GNUTranslations(f)._catalog  # noqa: SLF001 — the plain msgid -> msgstr mapping
 
 
-def template_strings() -> set[str]:
-    found = set()
-    for path in (ROOT / "templates").rglob("*.html"):
-        text = path.read_text(encoding="utf-8")
-        found.update(m.group(2) for m in TRANSLATE.finditer(text))
-        # blocktranslate's msgid: a literal % doubled, each {{ var }} as %(var)s
-        found.update(VAR.sub(r"%(\1)s", m.group(1).replace("%", "%%")) for m in BLOCK.finditer(text))
+def po_entries() -> list[dict]:
+    """The entries of the .po (header included): msgid, msgid_plural, msgstr / msgstr[i], flags."""
+    entries = []
+    for block in PO.read_text(encoding="utf-8").split("\n\n"):
+        entry: dict = {"flags": set()}
+        key = None
+        for line in block.splitlines():
+            if line.startswith("#,"):
+                entry["flags"].update(f.strip() for f in line[2:].split(","))
+            elif m := re.match(r'^(msgid|msgid_plural|msgstr(?:\[\d+\])?) (".*")$', line):
+                key = m.group(1)
+                entry[key] = ast.literal_eval(m.group(2))
+            elif line.startswith('"') and key:
+                entry[key] += ast.literal_eval(line)
+            elif line.startswith("#~"):
+                entry["obsolete"] = True
+        if "msgid" in entry or entry.get("obsolete"):
+            entries.append(entry)
+    return entries
+
+
+def _block_msgid(options: str, body: str) -> tuple[str, str | None]:
+    """blocktranslate's msgid as makemessages writes it: a literal % doubled, each {{ var }} as %(var)s,
+    whitespace trimmed with `trimmed`; with `count` the singular and the plural."""
+    parts = PLURAL.split(body)
+    if "trimmed" in options.split():
+        parts = [re.sub(r"\s*\n\s*", " ", p.strip()) for p in parts]
+    parts = [VAR.sub(r"%(\1)s", p.replace("%", "%%")) for p in parts]
+    return parts[0], (parts[1] if len(parts) > 1 else None)
+
+
+def template_paths() -> list[Path]:
+    return sorted(p for p in ROOT.rglob("*.html") if "templates" in p.relative_to(ROOT).parts)
+
+
+def template_strings(path: Path) -> set[tuple[str, str | None]]:
+    """(msgid, msgid_plural or None) of every literal translation in one template."""
+    text = path.read_text(encoding="utf-8")
+    found = {(m.group(2), None) for m in TRANSLATE.finditer(text)}
+    found |= {(m.group(2), None) for m in UNDERSCORE.finditer(text)}
+    found |= {_block_msgid(m.group(1), m.group(2)) for m in BLOCK.finditer(text)}
     return found
 
 
-def test_every_template_string_is_translated_to_english():
-    strings = template_strings()
-    assert len(strings) > 50
+def all_template_strings() -> dict[tuple[str, str | None], list[str]]:
+    where: dict[tuple[str, str | None], list[str]] = {}
+    for path in template_paths():
+        for s in template_strings(path):
+            where.setdefault(s, []).append(str(path.relative_to(ROOT)))
+    return where
+
+
+def test_the_template_scan_reaches_every_app():
+    apps_with_strings = {p.relative_to(ROOT).parts[0] for p in template_paths() if template_strings(p)}
+    assert set(APPS) <= apps_with_strings
+    assert "templates" in apps_with_strings  # the project's own templates (web)
+    assert len(all_template_strings()) > 250
+
+
+def test_the_blocktranslate_msgid_is_the_one_makemessages_writes():
+    assert _block_msgid(" with n=x ", "共 {{ n }} 项，100% 达标") == ("共 %(n)s 项，100%% 达标", None)
+    assert _block_msgid(" count n=k ", "{{ n }} 户{% plural %}{{ n }} 户们") == ("%(n)s 户", "%(n)s 户们")
+    assert _block_msgid(" trimmed ", "\n  一行\n  两行\n") == ("一行 两行", None)
+
+
+def test_every_template_string_of_every_app_is_translated_to_english():
     translations = catalogue()
-    missing = sorted(s for s in strings if not translations.get(s))
+    missing = []
+    for (msgid, plural), paths in sorted(all_template_strings().items()):
+        if plural is None:
+            ok = bool(translations.get(msgid))
+        else:
+            ok = all(translations.get((msgid, i)) for i in range(2))
+        if not ok:
+            missing.append((msgid, paths[0]))
     assert missing == []
+
+
+def test_no_template_string_is_fuzzy_or_untranslated_in_the_po():
+    by_id = {e["msgid"]: e for e in po_entries() if e.get("msgid")}
+    bad = []
+    for (msgid, _plural), paths in sorted(all_template_strings().items()):
+        entry = by_id.get(msgid)
+        if entry is None or "fuzzy" in entry["flags"]:
+            bad.append((msgid, paths[0]))
+    assert bad == []
+
+
+def test_the_po_has_no_untranslated_fuzzy_or_obsolete_entries():
+    untranslated, fuzzy, obsolete = [], [], []
+    for e in po_entries():
+        if e.get("obsolete"):
+            obsolete.append(e)
+            continue
+        if not e["msgid"]:
+            continue  # the header
+        strs = [v for k, v in e.items() if k.startswith("msgstr")]
+        if not strs or not all(strs):
+            untranslated.append(e["msgid"])
+        if "fuzzy" in e["flags"]:
+            fuzzy.append(e["msgid"])
+    assert (untranslated, fuzzy, obsolete) == ([], [], [])
+
+
+def test_the_compiled_catalogue_is_the_po_as_committed():
+    """msgfmt leaves untranslated and fuzzy entries out of the .mo: every .po entry in the .mo with
+    the same translation means the .mo was compiled from this .po and nothing is missing."""
+    translations = catalogue()
+    expected: dict = {}
+    for e in po_entries():
+        if not e.get("msgid"):
+            continue
+        if "msgid_plural" in e:
+            for k, v in e.items():
+                if m := re.fullmatch(r"msgstr\[(\d+)\]", k):
+                    expected[(e["msgid"], int(m.group(1)))] = v
+        else:
+            expected[e["msgid"]] = e["msgstr"]
+    assert len(expected) > 500
+    assert {k: translations.get(k) for k in expected} == expected
+    assert set(translations) - {""} == set(expected)
+
+
+def test_placeholders_survive_translation():
+    pattern = re.compile(r"%\(\w+\)[sd]|\{\w+\}")
+    wrong = []
+    for e in po_entries():
+        if not e.get("msgid"):
+            continue
+        want = sorted(pattern.findall(e["msgid"]))
+        for k, v in e.items():
+            if k.startswith("msgstr") and sorted(pattern.findall(v)) != want:
+                wrong.append((e["msgid"], v))
+    assert wrong == []
 
 
 def test_the_catalogue_translates_unit_kinds_and_titles():
@@ -42,3 +176,85 @@ def test_the_catalogue_translates_unit_kinds_and_titles():
     for chinese, english in (("楼栋", "Building"), ("社区", "Community"), ("无疫楼栋", "Epidemic-free building"),
                              ("独居老人", "Elderly living alone"), ("村/社区工作人员", "Village/community staff")):
         assert translations[chinese] == english
+
+
+# Pages of the other apps, rendered in Chinese (no choice made) and in English (the language cookie).
+# No template literal may stand as a whole text (a text node or an attribute value) on the English
+# page. Whole texts, not substrings: names and policy quotations are data and stay Chinese.
+
+class _Texts(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.texts: set[str] = set()
+
+    def handle_data(self, data):
+        self.texts.add(data.strip())
+
+    def handle_starttag(self, tag, attrs):
+        self.texts.update((v or "").strip() for _k, v in attrs)
+
+
+def texts_of(html: str) -> set[str]:
+    parser = _Texts()
+    parser.feed(html)
+    return parser.texts - {""}
+
+
+def _chinese_literals() -> set[str]:
+    return {m for (m, plural) in all_template_strings() if plural is None and "%(" not in m}
+
+
+@pytest.fixture
+def application(dave):
+    from wuyiqu.applications.actions import do_open_application
+
+    return do_open_application(actor=dave, unit=dave.unit)
+
+
+def _pages(alice, carol, dave, application):
+    return [
+        (alice, f"/units/{WENLONG_COMMUNITY}/assessment/"),
+        (alice, f"/units/{WENLONG_COMMUNITY}/measures/"),
+        (alice, f"/units/{WENLONG_COMMUNITY}/testing/"),
+        (alice, f"/units/{WENLONG_COMMUNITY}/inspections/"),
+        (alice, f"/units/{WENLONG_COMMUNITY}/history/"),
+        (alice, "/notifications/"),
+        (alice, "/applications/queue/"),
+        (carol, f"/units/{WENLONG_STREET}/dashboard/"),
+        (carol, f"/units/{WENLONG_STREET}/blockers/"),
+        (dave, "/applications/"),
+        (dave, f"/applications/{application.pk}/"),
+        (dave, f"/applications/{application.pk}/progress/"),
+    ]
+
+
+def test_pages_of_the_other_apps_render_in_english_when_chosen(client, alice, carol, dave, application):
+    literals = _chinese_literals()
+    left_in_chinese = {}
+    for user, url in _pages(alice, carol, dave, application):
+        client.force_login(user)
+        client.cookies.pop(settings.LANGUAGE_COOKIE_NAME, None)
+        zh = client.get(url)
+        assert zh.status_code == 200, url
+        zh_html = zh.content.decode()
+        fragment = "<html" not in zh_html  # the co-signature progress is an htmx fragment
+        assert fragment or '<html lang="zh-hans">' in zh_html, url
+        shown = literals & texts_of(zh_html)
+        assert shown, url  # the page does show template text in Chinese
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        en = client.get(url)
+        assert en.status_code == 200, url
+        en_html = en.content.decode()
+        assert fragment or '<html lang="en">' in en_html, url
+        left = sorted(literals & texts_of(en_html))
+        if left:
+            left_in_chinese[url] = left
+    assert left_in_chinese == {}
+
+
+def test_the_dashboard_reads_in_english(client, carol):
+    client.force_login(carol)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(f"/units/{WENLONG_STREET}/dashboard/?date={dt.date.today():%Y-%m-%d}").content.decode()
+    for english in ("Epidemic-free zones overview", "Status by level", "Residents covered", "Weekly report (PDF)"):
+        assert english in html

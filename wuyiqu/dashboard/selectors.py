@@ -39,6 +39,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, FilteredRelation, Q
 from django.http import Http404
+from django.utils.translation import gettext_noop
 
 from wuyiqu.certification.models import Title
 from wuyiqu.lib.dates import window_start
@@ -52,13 +53,15 @@ TITLED_KINDS = tuple(EVALUATED_KINDS)  # building, compound, group, village, com
 DASHBOARD_KINDS = (UnitKind.DISTRICT, *TITLED_KINDS)
 
 LEVELS: tuple[tuple[str, str], ...] = (
-    ("building", "楼栋"), ("compound", "小区"), ("group", "社"), ("committee", "村/社区"), ("street", "街道"),
+    # Labels stay Chinese here (they are cached); the templates translate them.
+    ("building", gettext_noop("楼栋")), ("compound", gettext_noop("小区")), ("group", gettext_noop("社")),
+    ("committee", gettext_noop("村/社区")), ("street", gettext_noop("街道")),
 )
 LEVEL_OF_KIND = {"building": "building", "compound": "compound", "group": "group", "village": "committee",
                  "community": "committee", "street": "street"}
 STATUSES: tuple[tuple[str, str], ...] = (
-    ("named", "已命名"), ("warned", "警示中"), ("eligible", "达标待命名"), ("withdrawn", "已摘牌"),
-    ("not_eligible", "未达标"),
+    ("named", gettext_noop("已命名")), ("warned", gettext_noop("警示中")), ("eligible", gettext_noop("达标待命名")),
+    ("withdrawn", gettext_noop("已摘牌")), ("not_eligible", gettext_noop("未达标")),
 )
 STATUS_LABELS = dict(STATUSES)
 KIND_LABELS = {k.value: str(k.label) for k in UnitKind}
