@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from test_standards_world import D, build_street, days, make_resident, make_unit, nat
 
@@ -24,7 +24,8 @@ def counts(root=None) -> tuple[dict[int, tuple[int, int]], str]:
     gather = _Gather(D, parsed_profile(profile_row_in_force(D)), root)
     with CaptureQueriesContext(connection) as q:
         rows = gather.nat()
-    return {uid: (required, tested) for uid, required, tested in rows}, q.captured_queries[-1]["sql"]
+    sql = next(x["sql"] for x in q.captured_queries if "GROUP BY h.unit_id" in x["sql"])
+    return {uid: (required, tested) for uid, required, tested in rows}, sql
 
 
 def test_whole_tree_and_subtree_count_the_same_residents():
@@ -63,3 +64,23 @@ def test_a_unit_with_nobody_tested_counts_zero_both_ways():
     nat(make_resident(hh), D + days(1))  # after D: not in the window
     assert counts()[0][b8.pk] == (2, 0)
     assert counts(u["C1"].parent)[0][b8.pk] == (2, 0)
+
+
+
+def test_the_whole_tree_query_runs_without_parallel_workers_and_restores_the_setting():
+    build_street()
+    if connection.vendor != "postgresql":  # SQLite: the probe, no planner settings touched
+        with CaptureQueriesContext(connection) as q:
+            counts()
+        assert not [x for x in q.captured_queries if "SET " in x["sql"]]
+        return
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL max_parallel_workers_per_gather = 1")
+        with CaptureQueriesContext(connection) as q:
+            counts()
+        sqls = [x["sql"] for x in q.captured_queries]
+        at = next(i for i, x in enumerate(sqls) if "DISTINCT ON" in x)
+        assert "set_config('max_parallel_workers_per_gather', '0', true)" in sqls[at - 1]
+        assert sqls[at + 1] == "SELECT set_config('max_parallel_workers_per_gather', '1', true)"  # put back
+        cur.execute("SELECT current_setting('max_parallel_workers_per_gather')")
+        assert cur.fetchone()[0] == "1"
