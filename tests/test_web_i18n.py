@@ -258,3 +258,12 @@ def test_the_dashboard_reads_in_english(client, carol):
     html = client.get(f"/units/{WENLONG_STREET}/dashboard/?date={dt.date.today():%Y-%m-%d}").content.decode()
     for english in ("Epidemic-free zones overview", "Status by level", "Residents covered", "Weekly report (PDF)"):
         assert english in html
+
+
+def test_the_application_pages_name_the_title_in_english(client, dave, application):
+    client.force_login(dave)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    for url in ("/applications/", f"/applications/{application.pk}/"):
+        html = client.get(url).content.decode()
+        assert "Epidemic-free building" in html, url
+        assert "无疫楼栋" not in html, url
