@@ -36,7 +36,7 @@ def catalogue() -> dict:
 
 
 def po_entries() -> list[dict]:
-    """The entries of the .po (header included): msgid, msgid_plural, msgstr / msgstr[i], flags."""
+    """The entries of the .po (header included): msgctxt, msgid, msgid_plural, msgstr / msgstr[i], flags."""
     entries = []
     for block in PO.read_text(encoding="utf-8").split("\n\n"):
         entry: dict = {"flags": set()}
@@ -44,7 +44,7 @@ def po_entries() -> list[dict]:
         for line in block.splitlines():
             if line.startswith("#,"):
                 entry["flags"].update(f.strip() for f in line[2:].split(","))
-            elif m := re.match(r'^(msgid|msgid_plural|msgstr(?:\[\d+\])?) (".*")$', line):
+            elif m := re.match(r'^(msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?) (".*")$', line):
                 key = m.group(1)
                 entry[key] = ast.literal_eval(m.group(2))
             elif line.startswith('"') and key:
@@ -114,7 +114,7 @@ def test_every_template_string_of_every_app_is_translated_to_english():
 
 
 def test_no_template_string_is_fuzzy_or_untranslated_in_the_po():
-    by_id = {e["msgid"]: e for e in po_entries() if e.get("msgid")}
+    by_id = {e["msgid"]: e for e in po_entries() if e.get("msgid") and "msgctxt" not in e}
     bad = []
     for (msgid, _plural), paths in sorted(all_template_strings().items()):
         entry = by_id.get(msgid)
@@ -147,12 +147,13 @@ def test_the_compiled_catalogue_is_the_po_as_committed():
     for e in po_entries():
         if not e.get("msgid"):
             continue
+        key = f"{e['msgctxt']}\x04{e['msgid']}" if "msgctxt" in e else e["msgid"]  # as the .mo keys it
         if "msgid_plural" in e:
             for k, v in e.items():
                 if m := re.fullmatch(r"msgstr\[(\d+)\]", k):
-                    expected[(e["msgid"], int(m.group(1)))] = v
+                    expected[(key, int(m.group(1)))] = v
         else:
-            expected[e["msgid"]] = e["msgstr"]
+            expected[key] = e["msgstr"]
     assert len(expected) > 500
     assert {k: translations.get(k) for k in expected} == expected
     assert set(translations) - {""} == set(expected)
@@ -267,3 +268,12 @@ def test_the_application_pages_name_the_title_in_english(client, dave, applicati
         html = client.get(url).content.decode()
         assert "Epidemic-free building" in html, url
         assert "无疫楼栋" not in html, url
+
+
+def test_the_self_assessment_names_the_consequence_in_english(client, alice):
+    client.force_login(alice)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(f"/units/{WENLONG_COMMUNITY}/assessment/").content.decode()
+    assert "if failed：title withdrawn" in html
+    assert "if failed：warning" in html
+    assert "：摘牌）" not in html and "：警示）" not in html

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from wuyiqu.lib.dates import parse_date, today
@@ -13,7 +14,7 @@ from wuyiqu.lib.dates import parse_date, today
 from .profiles import ProfileError
 from .selectors import assess_unit
 
-SEVERITY_LABELS = {"revoke": "摘牌", "warn": "警示", None: "—"}
+SEVERITY_LABELS = {"revoke": pgettext_lazy("未达标时", "摘牌"), "warn": pgettext_lazy("未达标时", "警示"), None: "—"}
 
 
 def _link(item: dict) -> tuple[str, str] | None:
