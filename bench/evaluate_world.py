@@ -3,6 +3,7 @@
     .venv/bin/python bench/evaluate_world.py --db sqlite            # bench/out/evaluate_bench.sqlite3
     .venv/bin/python bench/evaluate_world.py --db postgres          # database wuyiqu_bench_eval
     .venv/bin/python bench/evaluate_world.py --db postgres --rebuild
+    .venv/bin/python bench/evaluate_world.py --db postgres --compare-participation   # + the query shapes
 
 1. Builds (once; kept between runs, ``--rebuild`` to redo) a world straight in the database with
    INSERT … SELECT (generate_series on PostgreSQL, a recursive CTE on SQLite): 20 streets, 440
@@ -258,6 +259,43 @@ def raw_queries() -> None:
     g.unsigned_households([(a[0], a[1]) for a in g.applications()])  # (the evaluator adds the units below)
 
 
+def compare_participation(backend) -> None:
+    """PostgreSQL: the whole tree's participation count as the evaluator runs it (the window's tested
+    residents read once, DISTINCT ON) against the earlier one index probe per resident, and the same
+    join without any participation; serial plans, 3 rounds alternating, best of each; the counts
+    must agree."""
+    from django.db import connection
+
+    born_by, start = D.replace(year=D.year - 3), D - dt.timedelta(days=6)
+    base = ("SELECT h.unit_id, COUNT(*){} FROM units_resident r JOIN units_household h ON h.id = r.household_id {}"
+            "WHERE r.bedridden = false AND r.birth_date <= %s GROUP BY h.unit_id")
+    shapes = {
+        "DISTINCT ON (now)": (base.format(
+            ", COUNT(t.resident_id)", "LEFT JOIN (SELECT DISTINCT ON (resident_id) resident_id FROM health_natresult "
+            "WHERE sampled_on >= %s AND sampled_on <= %s ORDER BY resident_id) t ON t.resident_id = r.id "), [start, D]),
+        "probe per resident (before)": (base.format(
+            ", SUM(CASE WHEN EXISTS (SELECT 1 FROM health_natresult n WHERE n.resident_id = r.id AND n.sampled_on >= %s "
+            "AND n.sampled_on <= %s) THEN 1 ELSE 0 END)", ""), [start, D]),
+        "no participation (the join alone)": (base.format("", ""), []),
+    }
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in shapes}
+    results = {}
+    with connection.cursor() as cur:
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+        for _ in range(3):
+            for name, (sql, params) in shapes.items():
+                t, c = time.perf_counter(), time.process_time() + backend()
+                cur.execute(sql, [*params, born_by])
+                results[name] = sorted(cur.fetchall())
+                times[name].append((time.perf_counter() - t, time.process_time() + backend() - c))
+        cur.execute("RESET max_parallel_workers_per_gather")
+    now, before = list(shapes)[:2]
+    assert results[now] == results[before], "the two participation counts differ"
+    for name, runs in times.items():
+        print(f"participation, {name}: {min(w for w, _ in runs):.2f} s wall, CPU {min(c for _, c in runs):.2f} s "
+              f"(runs {', '.join(f'{w:.2f}/{c:.2f}' for w, c in runs)} wall/CPU)")
+
+
 def naive_unit(unit, on: dt.date) -> None:
     """A per-unit evaluator as one would write it without thinking about sets: ~13 queries a unit."""
     from django.db.models import Exists, Max, OuterRef, Q
@@ -296,6 +334,8 @@ def main() -> None:
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--naive-sample", type=int, default=150)
+    ap.add_argument("--compare-participation", action="store_true",
+                    help="PostgreSQL: also time the participation query against the earlier probe per resident")
     args = ap.parse_args()
     setup(args.db, args.rebuild)
     build()
@@ -335,6 +375,9 @@ def main() -> None:
     print(f"raw aggregate queries alone: {raw:.2f} s wall (runs {', '.join(f'{x:.2f}' for x in raw_wall)}); "
           f"CPU {min(raw_cpu):.2f} s -> full/raw = {full / raw:.2f}x wall, {min(full_cpu) / min(raw_cpu):.2f}x CPU"
           " (target within 5x)")
+
+    if args.compare_participation and connection.vendor == "postgresql":
+        compare_participation(backend)
 
     # The chain: the day's evaluations stored (as the daily supervision run does), then a new
     # positive case in a building, recorded with its audit event as health.record_case does.
