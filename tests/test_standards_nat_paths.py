@@ -67,7 +67,7 @@ def test_a_unit_with_nobody_tested_counts_zero_both_ways():
 
 
 
-def test_the_whole_tree_query_runs_without_parallel_workers_and_restores_the_setting():
+def test_the_whole_tree_query_runs_serial_at_4mb_and_restores_the_settings():
     build_street()
     if connection.vendor != "postgresql":  # SQLite: the probe, no planner settings touched
         with CaptureQueriesContext(connection) as q:
@@ -76,11 +76,14 @@ def test_the_whole_tree_query_runs_without_parallel_workers_and_restores_the_set
         return
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SET LOCAL max_parallel_workers_per_gather = 1")
+        cur.execute("SET LOCAL work_mem = '8MB'")
         with CaptureQueriesContext(connection) as q:
             counts()
         sqls = [x["sql"] for x in q.captured_queries]
         at = next(i for i, x in enumerate(sqls) if "DISTINCT ON" in x)
         assert "set_config('max_parallel_workers_per_gather', '0', true)" in sqls[at - 1]
-        assert sqls[at + 1] == "SELECT set_config('max_parallel_workers_per_gather', '1', true)"  # put back
-        cur.execute("SELECT current_setting('max_parallel_workers_per_gather')")
-        assert cur.fetchone()[0] == "1"
+        assert "set_config('work_mem', '4MB', true)" in sqls[at - 1]
+        assert sqls[at + 1] == ("SELECT set_config('max_parallel_workers_per_gather', '1', true), "
+                                "set_config('work_mem', '8MB', true)")  # put back
+        cur.execute("SELECT current_setting('max_parallel_workers_per_gather'), current_setting('work_mem')")
+        assert cur.fetchone() == ("1", "8MB")
