@@ -362,7 +362,7 @@ def test_the_openapi_document_is_valid_and_declares_every_error_on_every_operati
     n = 0
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            for status in ("400", "401", "403", "404", "409", "413", "422"):
+            for status in ("400", "401", "403", "404", "405", "409", "413", "415", "422", "500"):
                 ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
                 assert ref.endswith("/ErrorOut"), (path, method, status)
             n += 1

@@ -351,8 +351,10 @@ def _unexpected(request, exc):
     return _error(request, 500, "server_error", _("服务器内部错误，已记录"))
 
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
-          415: ErrorOut, 422: ErrorOut}
+# Every error a call can get, in the one shape. 405 is answered by wuyiqu/api/urls.py for a method the
+# path does not have; 500 is the shape of an unexpected failure (logged; no input should cause one).
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 405: ErrorOut, 409: ErrorOut,
+          413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 500: ErrorOut}
 
 
 def responses(ok) -> dict[int, Any]:
