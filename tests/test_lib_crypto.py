@@ -84,3 +84,18 @@ def test_the_process_cipher_follows_the_settings(settings):
     settings.OLD_DATA_KEYS = [KEY_A]
     assert crypto.cipher().current_key_id == FieldCipher(KEY_B).current_key_id
     assert crypto.cipher().decrypt(blob) == NUMBER
+
+
+def test_the_lookup_hash_stays_when_the_data_key_rotates_with_the_lookup_key_kept():
+    before = FieldCipher(KEY_A)  # an installation that never set WUYIQU_LOOKUP_KEY
+    after = FieldCipher(KEY_B, [KEY_A], KEY_A)  # rotated: the first data key kept as the lookup key
+    assert after.lookup_hash(NUMBER) == before.lookup_hash(NUMBER)
+    assert after.lookup_fingerprint == before.lookup_fingerprint
+    assert FieldCipher(KEY_B).lookup_fingerprint != before.lookup_fingerprint
+    assert after.key_ids == {before.current_key_id, after.current_key_id}
+    assert after.is_current(after.encrypt(NUMBER)) and not after.is_current(before.encrypt(NUMBER))
+
+
+def test_a_bad_lookup_key_is_refused_with_the_variable_named():
+    with pytest.raises(ImproperlyConfigured, match="WUYIQU_LOOKUP_KEY must decode to 32 bytes"):
+        FieldCipher(KEY_A, (), base64.b64encode(b"x" * 8).decode())

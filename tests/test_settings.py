@@ -132,3 +132,15 @@ def test_the_console_command_stops_on_a_bad_value_too(tmp_path):
     assert result.returncode != 0
     assert "ImproperlyConfigured: DATABASE_URL='mysql://wuyiqu:***@db.example/wuyiqu'" in result.stderr
     assert "hunter2-secret" not in result.stderr
+
+
+def test_a_data_key_rotation_without_a_lookup_key_stops_the_start(tmp_path):
+    # The lookup hashes would follow the new data key and stop matching every stored hash.
+    old = base64.b64encode(bytes(range(1, 33))).decode()
+    refused(start(tmp_path, **production(WUYIQU_OLD_DATA_KEYS=old)), "WUYIQU_LOOKUP_KEY is not")
+    result = start(tmp_path, **production(WUYIQU_OLD_DATA_KEYS=old, WUYIQU_LOOKUP_KEY=old))
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_bad_lookup_key_stops_the_start(tmp_path):
+    refused(start(tmp_path, **production(WUYIQU_LOOKUP_KEY="c2hvcnQ=")), "WUYIQU_LOOKUP_KEY must decode to 32 bytes")

@@ -27,7 +27,9 @@ def _load_or_create_embedded_secrets(create: bool) -> None:
         path.write_text(
             "# Generated for the embedded demo database. Do not use in production.\n"
             f"WUYIQU_SECRET_KEY={secrets.token_urlsafe(50)}\n"
-            f"WUYIQU_DATA_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n",
+            f"WUYIQU_DATA_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
+            # Its own lookup key from the start: rotating the data key then needs no other change.
+            f"WUYIQU_LOOKUP_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n",
             encoding="utf-8",
         )
         path.chmod(0o600)

@@ -6,6 +6,8 @@ WUYIQU_DATA_DIR where the embedded database, uploads and demo secrets live (defa
 WUYIQU_SECRET_KEY   Django's signing key.
 WUYIQU_DATA_KEY     base64 of 32 bytes: encrypts ID-card numbers and phones, keys their lookup hashes.
 WUYIQU_OLD_DATA_KEYS comma-separated former data keys, still accepted for decryption (key rotation).
+WUYIQU_LOOKUP_KEY   base64 of 32 bytes: keys the lookup hashes (default: the data key). It does not
+                    rotate: set it to the first data key before rotating (`wuyiqu rotate-keys --help`).
 WUYIQU_DEBUG        1/0.
 WUYIQU_ALLOWED_HOSTS comma-separated.
 WUYIQU_EMAIL_BACKEND dotted path of Django's mail backend (default: the console backend).
@@ -13,6 +15,8 @@ WUYIQU_LOG_LEVEL    root log level (default WARNING).
 WUYIQU_SESSION_SECONDS session lifetime in seconds (default 8 hours).
 WUYIQU_DB_CONN_MAX_AGE seconds a database connection is kept (default 0).
 WUYIQU_IMPORT_MAX_UPLOAD_BYTES largest accepted import upload (default 200 MiB).
+WUYIQU_EVALUATE_CONCURRENT 1/0 (default 1): on PostgreSQL a whole-tree evaluation outside a transaction
+                    runs its nucleic-acid participation query on a second connection, beside the rest.
 
 A bad value stops the process at start with a message naming the variable.
 """
@@ -90,9 +94,21 @@ def _check_data_key(b64: str, name: str) -> None:
         raise ImproperlyConfigured(f"{name} must decode to 32 bytes, not {len(key)}")
 
 
+LOOKUP_KEY = os.environ.get("WUYIQU_LOOKUP_KEY", "").strip()
+
 _check_data_key(DATA_KEY, "WUYIQU_DATA_KEY")
 for _i, _old in enumerate(OLD_DATA_KEYS):
     _check_data_key(_old, f"WUYIQU_OLD_DATA_KEYS[{_i}]")
+if LOOKUP_KEY:
+    _check_data_key(LOOKUP_KEY, "WUYIQU_LOOKUP_KEY")
+elif OLD_DATA_KEYS:
+    # Without it the lookup hashes would follow the new data key, and every stored hash (the only
+    # identity of unregistered people's facts) would stop matching: refuse rather than lose them.
+    raise ImproperlyConfigured(
+        "WUYIQU_OLD_DATA_KEYS is set (a data key rotation) but WUYIQU_LOOKUP_KEY is not: set "
+        "WUYIQU_LOOKUP_KEY to the data key the lookup hashes were made with (the installation's first "
+        "WUYIQU_DATA_KEY); see `wuyiqu rotate-keys --help`"
+    )
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("WUYIQU_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 if WUYIQU_ENV == "test":
@@ -236,6 +252,7 @@ MEDIA_ROOT = DATA_DIR / "uploads"  # never served directly; attachments go throu
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMPORT_MAX_UPLOAD_BYTES = _env_int("WUYIQU_IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+WUYIQU_EVALUATE_CONCURRENT = _env_bool("WUYIQU_EVALUATE_CONCURRENT", True)
 
 _email_backend = os.environ.get("WUYIQU_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 if django.VERSION >= (6, 1):

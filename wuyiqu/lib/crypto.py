@@ -2,8 +2,14 @@
 
 A ciphertext is: key id (4 bytes) | nonce (12 bytes) | AES-256-GCM ciphertext and tag.
 The key id lets old keys keep decrypting while `wuyiqu rotate-keys` re-encrypts under the new one.
-Lookup hashes are HMAC-SHA256 under a key derived from the data key, so equal numbers match
+Lookup hashes are HMAC-SHA256 under a key derived from the lookup key, so equal numbers match
 without the database ever holding the number itself.
+
+The lookup key is WUYIQU_LOOKUP_KEY, or the data key when that is not set (an installation's
+first key). It does not rotate with the data key: the hash is the only identity of a fact about a
+person who is not on the register (a nucleic-acid result, a case, a measure), and part of the
+natural key of those rows, so it cannot be recomputed without the number, which such rows do not
+hold (docs/reliability.md, Personal data).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ def _key_id(key: bytes) -> bytes:
 class FieldCipher:
     """Encrypts and hashes personal fields under one current key and any number of old ones."""
 
-    def __init__(self, current_b64: str, old_b64: list[str] | tuple[str, ...] = ()):
+    def __init__(self, current_b64: str, old_b64: list[str] | tuple[str, ...] = (), lookup_b64: str = ""):
         current = _decode_key(current_b64, "WUYIQU_DATA_KEY")
         self._current_id = _key_id(current)
         self._current = AESGCM(hashlib.sha256(b"wuyiqu-enc" + current).digest())
@@ -49,12 +55,28 @@ class FieldCipher:
         for i, b64 in enumerate(old_b64):
             old = _decode_key(b64, f"WUYIQU_OLD_DATA_KEYS[{i}]")
             self._by_id[_key_id(old)] = AESGCM(hashlib.sha256(b"wuyiqu-enc" + old).digest())
-        # The hash key follows the *current* key: rotating re-hashes every row (see rotate-keys).
-        self._hash_key = hmac.new(current, b"wuyiqu-lookup", hashlib.sha256).digest()
+        # The hash key comes from the lookup key, which outlives data keys (see the module docstring):
+        # without WUYIQU_LOOKUP_KEY it is the data key, as on an installation that never rotated.
+        lookup = _decode_key(lookup_b64, "WUYIQU_LOOKUP_KEY") if lookup_b64 else current
+        self._hash_key = hmac.new(lookup, b"wuyiqu-lookup", hashlib.sha256).digest()
 
     @property
     def current_key_id(self) -> bytes:
         return self._current_id
+
+    @property
+    def key_ids(self) -> frozenset[bytes]:
+        """Ids of every key this cipher decrypts with (the current one and the old ones)."""
+        return frozenset(self._by_id)
+
+    @property
+    def lookup_fingerprint(self) -> str:
+        """A short public fingerprint of the hash key: equal fingerprints, equal lookup hashes."""
+        return hashlib.sha256(b"wuyiqu-lookup-fingerprint" + self._hash_key).hexdigest()[:16]
+
+    def is_current(self, blob: bytes | memoryview) -> bool:
+        """True when ``blob`` was encrypted under the current key (rotate-keys leaves it alone)."""
+        return bytes(blob[:4]) == self._current_id
 
     def encrypt(self, plaintext: str) -> bytes:
         nonce = os.urandom(12)
@@ -88,10 +110,10 @@ class FieldCipher:
 
 
 @lru_cache(maxsize=1)
-def _cipher_for(current: str, old: tuple[str, ...]) -> FieldCipher:
-    return FieldCipher(current, old)
+def _cipher_for(current: str, old: tuple[str, ...], lookup: str) -> FieldCipher:
+    return FieldCipher(current, old, lookup)
 
 
 def cipher() -> FieldCipher:
     """The process's cipher, built from settings (rebuilt if tests override the keys)."""
-    return _cipher_for(settings.DATA_KEY, tuple(settings.OLD_DATA_KEYS))
+    return _cipher_for(settings.DATA_KEY, tuple(settings.OLD_DATA_KEYS), getattr(settings, "LOOKUP_KEY", ""))
