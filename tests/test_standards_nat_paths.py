@@ -87,3 +87,57 @@ def test_the_whole_tree_query_runs_serial_at_4mb_and_restores_the_settings():
                                 "set_config('work_mem', '8MB', true)")  # put back
         cur.execute("SELECT current_setting('max_parallel_workers_per_gather'), current_setting('work_mem')")
         assert cur.fetchone() == ("1", "8MB")
+
+
+@pytest.mark.django_db(transaction=True)  # committed rows: the second connection must see them
+def test_outside_a_transaction_the_whole_tree_counts_participation_on_a_second_connection(settings):
+    """On PostgreSQL, a whole-tree evaluation outside a transaction runs the participation query on
+    its own connection in a thread, beside the other queries and the walk; the verdicts are the same
+    as with everything on one connection. Inside a transaction (a test, the daily run) and on SQLite
+    everything stays on the caller's connection."""
+    from wuyiqu.standards import evaluator as E
+
+    u = build_street()
+    hh = Household.objects.filter(unit__path__startswith=u["T1C"].path).first()
+    nat(make_resident(hh), D)
+    make_resident(hh)  # never tested
+    profile = parsed_profile(profile_row_in_force(D))
+
+    started = []
+    real = E._Beside.__init__
+
+    def spy(self, fn):
+        started.append(fn)
+        real(self, fn)
+
+    E._Beside.__init__ = spy
+    try:
+        settings.WUYIQU_EVALUATE_CONCURRENT = True
+        beside = [e.as_contract() for e in E.evaluate(D, profile=profile)]
+        assert len(started) == (1 if connection.vendor == "postgresql" else 0)
+        settings.WUYIQU_EVALUATE_CONCURRENT = False
+        alone = [e.as_contract() for e in E.evaluate(D, profile=profile)]
+        assert len(started) == (1 if connection.vendor == "postgresql" else 0)  # switched off: no thread
+        with transaction.atomic():
+            settings.WUYIQU_EVALUATE_CONCURRENT = True
+            in_transaction = [e.as_contract() for e in E.evaluate(D, profile=profile)]
+        assert len(started) == (1 if connection.vendor == "postgresql" else 0)  # in a transaction: no thread
+        E.evaluate(D, root=u["T1"], profile=profile)
+        assert len(started) == (1 if connection.vendor == "postgresql" else 0)  # a subtree: no thread
+    finally:
+        E._Beside.__init__ = real
+    assert beside == alone == in_transaction
+    community = next(e for e in beside if e["unit"] == u["T1C"].code)
+    nat_criterion = next(c for c in community["criteria"] if c["id"] == "nat_participation")
+    assert nat_criterion["passed"] is False  # the never-tested resident is counted on both paths
+
+
+def test_an_error_on_the_second_connection_reaches_the_caller():
+    from wuyiqu.standards.evaluator import _Beside
+
+    def boom():
+        raise RuntimeError("participation failed")
+
+    with pytest.raises(RuntimeError, match="participation failed"):
+        _Beside(boom).result()
+    assert _Beside(lambda: 42).result() == 42
