@@ -26,3 +26,16 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.display_name or self.username
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in: the name typed (lower-cased, whether or not such an account exists) and the
+    client address. Recent rows decide the lock (``wuyiqu.accounts.selectors.login_refusal``); rows
+    older than a day are deleted as new failures come in."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.ip}"

@@ -1,14 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from wuyiqu.accounts.views import LoginView
+
 from . import views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
-         name="login"),
+    path("login/", LoginView.as_view(), name="login"),  # with the lock after repeated failures
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("units/search/", views.unit_search, name="unit_search"),
     path("units/<str:code>/", views.unit_detail, name="unit"),
