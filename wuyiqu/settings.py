@@ -10,13 +10,23 @@ WUYIQU_LOOKUP_KEY   base64 of 32 bytes: keys the lookup hashes (default: the dat
                     rotate: set it to the first data key before rotating (`wuyiqu rotate-keys --help`).
 WUYIQU_DEBUG        1/0.
 WUYIQU_ALLOWED_HOSTS comma-separated.
-WUYIQU_EMAIL_BACKEND dotted path of Django's mail backend (default: the console backend).
+WUYIQU_EMAIL_BACKEND dotted path of Django's mail backend (default: SMTP to localhost:25 in production,
+                    the console backend elsewhere).
 WUYIQU_LOG_LEVEL    root log level (default WARNING).
 WUYIQU_SESSION_SECONDS session lifetime in seconds (default 8 hours).
+WUYIQU_SESSION_IDLE_SECONDS a session left unused this long is signed out (default 30 minutes).
 WUYIQU_DB_CONN_MAX_AGE seconds a database connection is kept (default 0).
 WUYIQU_IMPORT_MAX_UPLOAD_BYTES largest accepted import upload (default 200 MiB).
 WUYIQU_EVALUATE_CONCURRENT 1/0 (default 1): on PostgreSQL a whole-tree evaluation outside a transaction
                     runs its nucleic-acid participation query on a second connection, beside the rest.
+WUYIQU_TASKS        database (default in production: `wuyiqu worker` runs them) | immediate (default in
+                    demo and test: run at once, in the process that enqueues them).
+WUYIQU_SUPERVISE_AT HH:MM, Asia/Shanghai, when `wuyiqu worker` enqueues the daily supervision (default 01:30).
+WUYIQU_BEHIND_PROXY 1/0 (default 1 in production): trust X-Forwarded-Proto from nginx (docs/deploy.md).
+WUYIQU_SSL_REDIRECT 1/0 (default 1 in production): redirect plain HTTP to HTTPS.
+WUYIQU_SECURE_COOKIES 1/0 (default 1 in production): session and CSRF cookies only over HTTPS.
+WUYIQU_HSTS_SECONDS Strict-Transport-Security max-age (default one year in production, 0 elsewhere);
+WUYIQU_HSTS_INCLUDE_SUBDOMAINS, WUYIQU_HSTS_PRELOAD 1/0 (default 1).
 
 A bad value stops the process at start with a message naming the variable.
 """
@@ -135,6 +145,8 @@ INSTALLED_APPS = [
     "wuyiqu.web",
     "wuyiqu.api",
     "wuyiqu.dashboard",
+    "wuyiqu.ops",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -147,7 +159,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "wuyiqu.accounts.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Django 6 has its own; Django 5.2 (Python 3.11) gets the same header from a small one of ours.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware" if django.VERSION >= (6, 0)
+    else "wuyiqu.web.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "wuyiqu.urls"
@@ -215,22 +231,47 @@ LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:login"
 
+# Argon2 (memory-hard) for every new password; a PBKDF2 hash from before is still accepted and is
+# rehashed with Argon2 at the next sign-in.
 PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
 if WUYIQU_ENV == "test":
     # Hashing strength is not what the tests exercise; a fast hasher keeps them quick.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-AUTH_PASSWORD_VALIDATORS = [
+AUTH_PASSWORD_VALIDATORS = [  # checked by do_create_user and Django's password commands
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 SESSION_COOKIE_AGE = _env_int("WUYIQU_SESSION_SECONDS", 8 * 3600)
+# Signed out after this long without a request (wuyiqu.accounts.middleware, which also holds the
+# lifetime above from the sign-in, however active the session).
+SESSION_IDLE_SECONDS = _env_int("WUYIQU_SESSION_IDLE_SECONDS", 30 * 60)
+for _name, _seconds in (("WUYIQU_SESSION_SECONDS", SESSION_COOKIE_AGE), ("WUYIQU_SESSION_IDLE_SECONDS", SESSION_IDLE_SECONDS)):
+    if _seconds < 60:
+        raise ImproperlyConfigured(f"{_name}={_seconds}: expected at least 60 seconds")
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response: scripts, styles and everything else from this site only,
+# no inline script or style (the templates have none; tests/test_reliability_csp.py keeps it so), no
+# plugins, no framing, forms post only here. ``data:`` images: the icons inside the vendored CSS.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+}
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
@@ -247,6 +288,14 @@ if WUYIQU_ENV == "test":
     STATIC_ROOT = None
 STATICFILES_DIRS = [BASE_DIR / "static"]  # wuyiqu/static: the hand-written CSS and vendored htmx
 WHITENOISE_USE_FINDERS = True
+if WUYIQU_ENV == "production":
+    # `wuyiqu collectstatic` writes hashed, pre-compressed copies that WhiteNoise serves with far-future
+    # cache headers; the finders are for demo and tests, which never collect.
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    WHITENOISE_USE_FINDERS = False
 MEDIA_ROOT = DATA_DIR / "uploads"  # never served directly; attachments go through scoped views
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -254,7 +303,54 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMPORT_MAX_UPLOAD_BYTES = _env_int("WUYIQU_IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 WUYIQU_EVALUATE_CONCURRENT = _env_bool("WUYIQU_EVALUATE_CONCURRENT", True)
 
-_email_backend = os.environ.get("WUYIQU_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# --- background work, shared cache, HTTPS behind nginx (docs/deploy.md) ----------------------------
+_tasks = os.environ.get("WUYIQU_TASKS") or ("database" if WUYIQU_ENV == "production" else "immediate")
+if _tasks not in ("database", "immediate"):
+    raise ImproperlyConfigured(f"WUYIQU_TASKS={_tasks!r}: expected database or immediate")
+# Django 6 has the task framework; Django 5.2 (Python 3.11) has it from the django-tasks backport.
+_TASKS_PACKAGE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend" if _tasks == "database"
+        else f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend",
+    }
+}
+SUPERVISE_AT = os.environ.get("WUYIQU_SUPERVISE_AT") or "01:30"
+try:
+    _hour, _minute = (int(part) for part in SUPERVISE_AT.split(":"))
+    if not (0 <= _hour < 24 and 0 <= _minute < 60):
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured(f"WUYIQU_SUPERVISE_AT={SUPERVISE_AT!r}: expected HH:MM, e.g. 01:30") from None
+
+# The dashboard's cached numbers are shared by every gunicorn worker and the task worker: a table in
+# the database (`wuyiqu createcachetable` at deploy). Tests keep a per-process memory cache.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "wuyiqu_cache",
+        "OPTIONS": {"MAX_ENTRIES": 20000, "CULL_FREQUENCY": 4},
+    }
+}
+if WUYIQU_ENV == "test":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+_production = WUYIQU_ENV == "production"
+if _env_bool("WUYIQU_BEHIND_PROXY", _production):
+    # nginx terminates TLS and says so in X-Forwarded-Proto; gunicorn listens on loopback only, so
+    # only nginx can set that header (docs/deploy.md).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = _env_bool("WUYIQU_SSL_REDIRECT", _production)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("WUYIQU_SECURE_COOKIES", _production)
+SECURE_HSTS_SECONDS = _env_int("WUYIQU_HSTS_SECONDS", 365 * 24 * 3600 if _production else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("WUYIQU_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = _env_bool("WUYIQU_HSTS_PRELOAD", True)
+
+# Production sends through SMTP to the machine's own mail relay (localhost:25; docs/deploy.md), since
+# Django's deployment checks refuse the console backend; demo and tests print or keep the mail.
+_email_backend = os.environ.get("WUYIQU_EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if WUYIQU_ENV == "production"
+    else "django.core.mail.backends.console.EmailBackend")
 if django.VERSION >= (6, 1):
     # Django 6.1 replaced EMAIL_BACKEND (deprecated, removed in 2028) with MAILERS.
     MAILERS = {"default": {"BACKEND": _email_backend}}

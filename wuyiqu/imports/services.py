@@ -281,6 +281,11 @@ def _unspill(kind: ImportKind, spill) -> Iterator[list[Any]]:
         yield [unpack(p) for p in marshal.loads(spill.read(int.from_bytes(size, "little")))]
 
 
+def fail_job(job: ImportJob, actor, message: str) -> ImportJob:
+    """Mark ``job`` failed with ``message`` without running it (audited like any failed import)."""
+    return _finish_failed(job, actor, message)
+
+
 def _finish_failed(job: ImportJob, actor, message: str) -> ImportJob:
     job.status = ImportStatus.FAILED
     job.finished_at = timezone.now()

@@ -1,19 +1,19 @@
-"""Writes of notifications: ``notify`` puts a line in each user's inbox and sends the e-mail once the
-caller's transaction has committed (a rolled-back review must not have told anyone anything)."""
+"""Writes of notifications: ``notify`` puts a line in each user's inbox and, once the caller's
+transaction has committed (a rolled-back review must not have told anyone anything), enqueues one
+e-mail task per address for the worker (wuyiqu.notifications.tasks)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from wuyiqu.audit import actions as audit
 
 from .models import Notification
+from .tasks import send_notification_email
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,13 @@ def notify(users: Iterable, *, text: str, link: str = "") -> list[Notification]:
     addresses = sorted({u.email for u in unique.values() if u.email})
     if addresses:
         def send() -> None:
-            # Each recipient gets their own message: the addresses of other reviewers are not shared.
+            # Each recipient gets their own message (the addresses of other reviewers are not shared),
+            # sent by the worker; enqueued only once the caller's transaction has committed.
             for address in addresses:
                 try:
-                    send_mail(subject=f"[无疫区] {text[:60]}", message=f"{text}\n\n{link}",
-                              from_email=getattr(settings, "DEFAULT_FROM_EMAIL", None), recipient_list=[address])
-                except Exception:  # a mail server down must not break the review that already committed
-                    log.exception("notification e-mail to %s failed", address)
+                    send_notification_email.enqueue(address, f"[无疫区] {text[:60]}", f"{text}\n\n{link}")
+                except Exception:  # the review already committed: a queue hiccup must not undo it
+                    log.exception("could not enqueue the notification e-mail to %s", address)
 
         transaction.on_commit(send)
     return rows

@@ -1,26 +1,20 @@
-"""Imports started from the web: store the upload, create the job, run it in a background thread,
-and the scoped read of a job for its page."""
+"""Imports started from the web: store the upload, create the job and enqueue its task (the worker
+runs it; see wuyiqu.imports.tasks), and the scoped read of a job for its page."""
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import transaction
 from django.http import Http404
 
 from wuyiqu.imports import services
 from wuyiqu.imports.models import ImportJob
+from wuyiqu.imports.tasks import run_import_job
 from wuyiqu.units.selectors import scope_path
-
-log = logging.getLogger(__name__)
-
-# The threads started by this process, so that tests (and a graceful shutdown) can wait for them.
-running_threads: list[threading.Thread] = []
 
 
 def _safe_name(name: str) -> str:
@@ -39,42 +33,18 @@ def store_upload(upload) -> Path:
     return target
 
 
-def _run_in_thread(job_id: int, kind: str, path: str, actor_id: int, scope_id: int | None,
-                   skip_invalid: bool) -> None:
-    """Body of the background thread: run the import on the pending job, then close the thread's
-    database connections (each thread has its own, and nobody else would close them)."""
-    from wuyiqu.accounts.models import User
-    from wuyiqu.units.models import Unit
-
-    close_old_connections()
-    try:
-        job = ImportJob.objects.get(pk=job_id)
-        actor = User.objects.get(pk=actor_id)
-        scope = Unit.objects.get(pk=scope_id) if scope_id else None
-        services.run_import(kind=kind, path=path, actor=actor, scope=scope, skip_invalid=skip_invalid, job=job)
-    except Exception:  # run_import already marked the job failed; keep the traceback in the log
-        log.exception("background import %s failed", job_id)
-    finally:
-        connections.close_all()
-
-
 def start_import(*, kind: str, upload, actor, scope, skip_invalid: bool) -> ImportJob:
-    """Store ``upload``, create a pending job and start it in a daemon thread once the job row is
-    committed (the thread uses its own connection and must see it). Returns the pending job."""
+    """Store ``upload``, create a pending job and enqueue the task that runs it. Returns the job.
+
+    With the database queue the job row and the task row are written in one transaction: the worker
+    never sees a task without its job, and a job is never left pending without its task. (With the
+    immediate backend of demo and tests, the task runs right here.)"""
     path = store_upload(upload)
-    job = services.create_job(kind=kind, filename=Path(upload.name).name[:255], actor=actor, scope=scope,
-                              skip_invalid=skip_invalid, stored_path=str(path))
-
-    def launch():
-        thread = threading.Thread(
-            target=_run_in_thread, name=f"import-{job.pk}", daemon=True,
-            args=(job.pk, kind, str(path), actor.pk, scope.pk if scope else None, skip_invalid),
-        )
-        running_threads[:] = [t for t in running_threads if t.is_alive()]
-        running_threads.append(thread)
-        thread.start()
-
-    transaction.on_commit(launch)
+    with transaction.atomic():
+        job = services.create_job(kind=kind, filename=Path(upload.name).name[:255], actor=actor, scope=scope,
+                                  skip_invalid=skip_invalid, stored_path=str(path))
+        run_import_job.enqueue(job.pk)
+    job.refresh_from_db()
     return job
 
 

@@ -33,6 +33,7 @@ class Command(BaseCommand):
             self.stderr.write("--residents 不能为负数")
             raise SystemExit(2)
         call_command("migrate", verbosity=0, interactive=False)
+        call_command("createcachetable", verbosity=0)  # the dashboard's cache (settings.CACHES)
         if not Unit.objects.filter(kind=UnitKind.BUILDING).exists():
             t0 = time.monotonic()
             do_load_divisions()

@@ -1,0 +1,16 @@
+"""Django's task framework, from where this Django has it: ``django.tasks`` (Django 6) or the
+``django_tasks`` backport (Django 5.2 LTS on Python 3.11, installed by django-tasks-db[compat]).
+
+Every background task of the project is declared with ``task`` from here; the backend in
+``settings.TASKS`` decides where it runs (`wuyiqu worker` for the database queue in production, at
+once in the enqueuing process in demo and tests). Arguments must be JSON: pass ids, not objects.
+"""
+
+from __future__ import annotations
+
+try:
+    from django.tasks import TaskResultStatus, default_task_backend, task
+except ImportError:  # Django 5.2
+    from django_tasks import TaskResultStatus, default_task_backend, task  # type: ignore[no-redef]
+
+__all__ = ["TaskResultStatus", "default_task_backend", "task"]

@@ -1,0 +1,18 @@
+"""The daily supervision run as a background task: `wuyiqu worker` enqueues it once a day
+(wuyiqu.ops.schedule) and runs it; `wuyiqu supervise` stays the way to run it by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from wuyiqu.lib.tasks import task
+
+
+@task(priority=0)
+def run_daily_supervision(on: str) -> dict:
+    """``run_daily`` for the day ``on`` (YYYY-MM-DD); returns what it changed. Running it twice for a
+    day changes nothing the second time, so a re-enqueued run is harmless."""
+    from .services import run_daily
+
+    out = run_daily(on=dt.date.fromisoformat(on))
+    return out.as_dict()
