@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import transaction
@@ -20,13 +21,18 @@ KEEP_FAILURES = dt.timedelta(days=1)
 
 @transaction.atomic
 def do_create_user(*, actor, username: str, password: str, role: str, unit, display_name: str = "") -> User:
-    """Create an account scoped to ``unit``. Refuses an unknown role or a missing scope."""
+    """Create an account scoped to ``unit``. Refuses (ValueError, Chinese) an unknown role, a missing scope
+    or a password the validators refuse (too short, too common, all digits, like the user name)."""
     if role not in Role.values:
         raise ValueError(f"未知角色：{role}")
     if unit is None and role != Role.ADMIN:
         raise ValueError("除系统管理员外，每个账号都必须属于一个单位")
     user = User(username=username, role=role, unit=unit, display_name=display_name,
                 is_staff=role == Role.ADMIN)
+    try:
+        password_validation.validate_password(password, user)  # AUTH_PASSWORD_VALIDATORS
+    except ValidationError as exc:
+        raise ValueError("密码不符合要求：" + "；".join(exc.messages)) from None
     user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()

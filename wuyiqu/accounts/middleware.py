@@ -1,0 +1,50 @@
+"""Sessions end: after SESSION_IDLE_SECONDS without a request, and SESSION_COOKIE_AGE after the sign-in
+however active the person is. The session then is flushed, so the page sends them to the login.
+
+Django alone gives neither: its cookie age slides forward whenever the session is saved (and this
+middleware must save it to remember the last request), and it knows nothing of idleness.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.utils.translation import gettext as _
+
+SIGNED_IN_AT = "wuyiqu_signed_in_at"
+SEEN_AT = "wuyiqu_seen_at"
+# The last request is written to the session at most once a minute: a database write on every
+# request would cost more than a minute of precision on a 30-minute timeout is worth.
+SEEN_GRANULARITY = 60
+# Set by the pages that poll (htmx ``every Ns``): an open tab refreshing itself is not a person using it.
+POLL_HEADER = "X-Wuyiqu-Poll"
+
+
+class SessionLimitsMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            self._check(request)
+        return self.get_response(request)
+
+    def _check(self, request) -> None:
+        now = int(time.time())
+        session = request.session
+        signed_in_at = session.setdefault(SIGNED_IN_AT, now)
+        seen_at = session.get(SEEN_AT, now)
+        if now - seen_at > settings.SESSION_IDLE_SECONDS:
+            self._end(request, _("长时间未操作，已自动退出，请重新登录。"))
+        elif now - signed_in_at > settings.SESSION_COOKIE_AGE:
+            self._end(request, _("登录已超过有效时间，请重新登录。"))
+        elif SEEN_AT not in session or (now - seen_at >= SEEN_GRANULARITY and POLL_HEADER not in request.headers):
+            session[SEEN_AT] = now
+
+    @staticmethod
+    def _end(request, message: str) -> None:
+        logout(request)  # flushes the session; request.user is anonymous from here on
+        messages.info(request, message)
