@@ -90,3 +90,61 @@ def do_load_generated_world(*, world: World, actor=None, batch_size: int = 2000)
     counts = {"units": len(new_units), "households": len(households), "residents": len(residents)}
     audit.record(actor=actor, action="units.load_generated_world", detail=counts)
     return counts
+
+
+class KeyRotationError(Exception):
+    """A stored value cannot be rotated safely; the message says which row and why (Chinese)."""
+
+
+def _write_reencrypted(cursor, updates: list[tuple[bytes, bytes | None, int]]) -> None:
+    cursor.executemany(f"UPDATE {Resident._meta.db_table} SET id_enc = %s, phone_enc = %s WHERE id = %s", updates)
+
+
+@transaction.atomic
+def do_reencrypt_residents(*, after_pk: int, batch_size: int, actor=None) -> tuple[int | None, int]:
+    """Re-encrypt under the current data key the ID numbers and phones of the next ``batch_size``
+    residents after ``after_pk`` (by id), in one transaction with its audit row. Values already under
+    the current key are left as they are, so a second run (or one resumed after a crash) only does
+    what is left. Returns (the last id read, or None when no resident is left; values re-encrypted).
+
+    Refuses (KeyRotationError, nothing written in the batch) a value under a key the process does
+    not have, or an ID number whose lookup hash is not the stored one (a wrong WUYIQU_LOOKUP_KEY)."""
+    from django.db import connection
+    from django.utils.translation import gettext as _
+
+    c = crypto.cipher()
+    # The race: an import changing a resident's phone while this batch re-encrypts the old phone
+    # would lose the change. The row locks (SQLite: the IMMEDIATE write lock of the transaction)
+    # make the one wait for the other; the values are read after the lock is held.
+    rows = list(
+        Resident.objects.filter(pk__gt=after_pk).order_by("pk").select_for_update()
+        .values_list("pk", "id_enc", "id_hash", "phone_enc")[:batch_size])
+    if not rows:
+        return None, 0
+    updates = []
+    values = 0
+    for pk, id_enc, id_hash, phone_enc in rows:
+        if c.is_current(id_enc) and (phone_enc is None or c.is_current(phone_enc)):
+            continue
+        try:
+            number = c.decrypt(id_enc)
+            phone = c.decrypt(phone_enc) if phone_enc is not None else None
+        except crypto.DecryptionError as exc:
+            raise KeyRotationError(
+                _("居民 id=%(pk)d 的密文无法解密（%(e)s）：它所用的密钥不在 WUYIQU_DATA_KEY 或 WUYIQU_OLD_DATA_KEYS 中")
+                % {"pk": pk, "e": exc}) from None
+        if c.lookup_hash(number) != id_hash:
+            raise KeyRotationError(
+                _("居民 id=%(pk)d 的身份证号与其查找哈希不符：WUYIQU_LOOKUP_KEY 应为当初生成哈希的密钥")
+                % {"pk": pk})
+        new_id = id_enc if c.is_current(id_enc) else c.encrypt(number)
+        new_phone = phone_enc if phone is None or c.is_current(phone_enc) else c.encrypt(phone)
+        values += (new_id is not id_enc) + (new_phone is not phone_enc)
+        updates.append((new_id, new_phone, pk))
+    if updates:
+        with connection.cursor() as cursor:
+            _write_reencrypted(cursor, updates)
+        audit.record(actor=actor, action="keys.reencrypt", target_type="units.resident",
+                     detail={"first_id": rows[0][0], "last_id": rows[-1][0], "residents": len(updates),
+                             "values": values, "key_id": c.current_key_id.hex()})
+    return rows[-1][0], values
