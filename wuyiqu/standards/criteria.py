@@ -2,8 +2,9 @@
 
 A criterion function gets the rolled-up facts of one unit (``UnitFacts``, gathered for all units
 at once by ``evaluator.py``), its ``CriterionSpec`` from the profile (parameters) and returns a
-``CriterionResult``: passed or not, a Chinese reason that names what to fix, machine-readable
-items for links, and — for the time-window criteria — the day it clears if nothing new happens.
+``CriterionResult``: passed or not, a reason that names what to fix (in the active language: Chinese
+by default, from the texts of ``Messages``), machine-readable items for links, and — for the
+time-window criteria — the day it clears if nothing new happens.
 
 Adding a criterion = a function here decorated with ``@criterion("id")`` + its entry in a profile.
 """
@@ -18,24 +19,166 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from django.utils.translation import get_language, gettext, gettext_noop, ngettext, override, pgettext
+
 from wuyiqu.lib.dates import window_start as _window_start
 
 from .profiles import CriterionSpec
 
 SAMPLES = 5  # how many offending items a reason names before "等 N 户"
 
+# The labels stay Chinese here (TITLE_KINDS are also the titles stored on applications and in the
+# `wuyiqu evaluate --json` contract); ``Messages`` holds them translated.
 INSPECTION_LABELS = {
-    "entrance": "出入口值守", "vehicles": "车辆出入管理", "visitors": "外来人员管理", "masks": "口罩佩戴",
-    "disinfection": "楼道电梯栏杆清洁消毒", "garbage": "垃圾分类处置", "environment": "环境卫生",
-    "weekly_cleaning": "每周清洁消毒",
+    "entrance": gettext_noop("出入口值守"), "vehicles": gettext_noop("车辆出入管理"),
+    "visitors": gettext_noop("外来人员管理"), "masks": gettext_noop("口罩佩戴"),
+    "disinfection": gettext_noop("楼道电梯栏杆清洁消毒"), "garbage": gettext_noop("垃圾分类处置"),
+    "environment": gettext_noop("环境卫生"), "weekly_cleaning": gettext_noop("每周清洁消毒"),
 }
 INCIDENT_LABELS = {
-    "fight": "斗殴", "self_harm": "自寻短见", "arson": "纵火", "revenge": "报复社会", "negative_opinion": "负面舆情",
+    "fight": gettext_noop("斗殴"), "self_harm": gettext_noop("自寻短见"), "arson": gettext_noop("纵火"),
+    "revenge": gettext_noop("报复社会"), "negative_opinion": gettext_noop("负面舆情"),
 }
-MEASURE_LABELS = {"close_contact": "密接", "home_quarantine": "居家隔离", "returnee": "管控期中的返綦人员"}
-ZONE_LABELS = {"high": "高风险区", "temporary": "临时管控区"}
+ZONE_LABELS = {"high": gettext_noop("高风险区"), "temporary": gettext_noop("临时管控区")}
 TITLE_KINDS = {"building": "无疫楼栋", "compound": "无疫小区", "group": "无疫社", "village": "无疫村",
                "community": "无疫社区", "street": "无疫街道"}
+
+
+# --- the texts of the reasons --------------------------------------------------------------------------
+
+
+def _texts() -> dict[str, str]:
+    """Every fixed text of the reasons, in the active language (called once per language)."""
+    return {
+        # Translators: the separators of the reasons: between listed items, between clauses, between rates.
+        "and": pgettext("列举分隔", "、"), "semicolon": pgettext("分句分隔", "；"), "comma": pgettext("分句分隔", "，"),
+        "resident": gettext("居民 %(name)s (%(id)s)"), "resident_no_name": gettext("居民 (%(id)s)"),
+        "unregistered": gettext("未登记人员"),
+        "case": gettext("%(who)s %(date)s 报告"),
+        "no_case": gettext("近%(days)s天无阳性感染者"),
+        "no_close_contact": gettext("无密接"), "no_home_quarantine": gettext("无居家隔离"),
+        "no_returnee": gettext("无管控期中的返綦人员"),
+        "close_contact": gettext("%(person)s 为密接，管控至 %(date)s"),
+        "home_quarantine": gettext("%(person)s 为居家隔离，管控至 %(date)s"),
+        "returnee": gettext("%(person)s 为管控期中的返綦人员，管控至 %(date)s"),
+        "no_zone": gettext("无风险区、临时管控区"),
+        "self": gettext("本单位"), "below": gettext("下级单位"), "above": gettext("上级单位"),
+        "zone_until": gettext("%(where)s %(name)s 为%(zone)s（%(start)s 起，至 %(end)s）"),
+        "zone_open": gettext("%(where)s %(name)s 为%(zone)s（%(start)s 起，未解除）"),
+        "inspected": gettext("近%(days)s天%(items)s检查均合格"),
+        "not_inspected": gettext("近%(days)s天无%(item)s检查"),
+        "not_inspected_since": gettext("近%(days)s天无%(item)s检查（最近一次 %(date)s）"),
+        "inspection_failed": gettext("%(item)s %(date)s 检查不合格"),
+        "masks_check": gettext("口罩佩戴检查"), "cleaning_check": gettext("清洁消毒检查"),
+        "awareness_survey": gettext("宣传知晓度调查"),
+        "nobody_to_test": gettext("无应检居民（免检：%(age)s岁以下、卧床）"),
+        "nat": gettext("近%(days)s天核酸参与率 %(share)s（应检 %(required)s 人，已检 %(tested)s 人；要求 ≥ %(rate)s）"),
+        "no_committee_application": gettext("尚未发起创建%(title)s申请"),
+        "not_signed_by_unit": gettext("创建%(title)s申请尚未由本单位签字"),
+        "no_households": gettext("无登记住户，无法联名申请"),
+        "ledger_complete": gettext("特殊人群台账完整，均在期限内复核"),
+        "ledger_entry": gettext("%(person)s（%(missing)s）"),
+        "ledger_needs": pgettext("台账缺项", "需求"), "ledger_helper": pgettext("台账缺项", "帮扶人"),
+        "ledger_not_reviewed": pgettext("台账缺项", "未复核"),
+        "ledger_review_expired": pgettext("台账缺项", "%(date)s 复核已过期"),
+        "no_secondary_incident": gettext("近%(days)s天无次生事件"),
+        "no_negative_opinion": gettext("近%(days)s天无负面舆情"),
+        "incident": gettext("%(date)s %(unit)s %(type)s"),
+        "no_survey": gettext("近%(days)s天无知晓度、认可度、参与度调查"),
+        "no_survey_since": gettext("近%(days)s天无知晓度、认可度、参与度调查（最近一次 %(date)s）"),
+        "awareness": gettext("知晓度"), "approval": gettext("认可度"), "participation": gettext("参与度"),
+        "rate_low": gettext("%(name)s %(value)s 低于 %(min)s"),
+        "survey_low": gettext("%(date)s 调查：%(list)s"),
+        "survey_ok": gettext("%(date)s 调查：知晓度 %(awareness)s、认可度 %(approval)s、参与度 %(participation)s"),
+    }
+
+
+# The texts with a count, by key: each gives the text for ``n`` in the active language.
+_PLURALS: dict[str, Callable[[int], str]] = {
+    "more_cases": lambda n: ngettext("%(list)s 等 %(n)s 例", "%(list)s 等 %(n)s 例", n),
+    "more_households": lambda n: ngettext("%(list)s 等 %(n)s 户", "%(list)s 等 %(n)s 户", n),
+    "more_units": lambda n: ngettext("%(list)s 等 %(n)s 个", "%(list)s 等 %(n)s 个", n),
+    "more_people": lambda n: ngettext("%(list)s 等 %(n)s 人", "%(list)s 等 %(n)s 人", n),
+    "more_buildings": lambda n: ngettext("%(list)s 等 %(n)s 栋", "%(list)s 等 %(n)s 栋", n),
+    "more_incidents": lambda n: ngettext("%(list)s 等 %(n)s 起", "%(list)s 等 %(n)s 起", n),
+    "more_measures": lambda n: ngettext(" 等 %(n)s 人", " 等 %(n)s 人", n),
+    "cases": lambda n: ngettext("近%(days)s天有 %(n)s 例阳性感染者：%(list)s；如无新增，%(clears)s 起满%(days)s天",
+                                "近%(days)s天有 %(n)s 例阳性感染者：%(list)s；如无新增，%(clears)s 起满%(days)s天", n),
+    "verified": lambda n: ngettext("全部 %(n)s 户近%(days)s天内已核实", "全部 %(n)s 户近%(days)s天内已核实", n),
+    "unverified": lambda n: ngettext("%(n)s 户近%(days)s天未核实：%(list)s", "%(n)s 户近%(days)s天未核实：%(list)s", n),
+    "committees_pass": lambda n: ngettext("所辖 %(n)s 个村（社区）%(what)s均达标", "所辖 %(n)s 个村（社区）%(what)s均达标", n),
+    "committees_fail": lambda n: ngettext("%(n)s 个村（社区）%(what)s未达标：%(list)s",
+                                          "%(n)s 个村（社区）%(what)s未达标：%(list)s", n),
+    "nat_missing": lambda n: ngettext("，还差 %(n)s 人", "，还差 %(n)s 人", n),
+    "below_not_signed": lambda n: ngettext("%(n)s 个下级单位未完成100%%联名：%(list)s",
+                                           "%(n)s 个下级单位未完成100%%联名：%(list)s", n),
+    "below_signed": lambda n: ngettext("本单位已签字申请，所辖 %(n)s 个单位均已100%%联名",
+                                       "本单位已签字申请，所辖 %(n)s 个单位均已100%%联名", n),
+    "no_application": lambda n: ngettext("尚未发起创建%(title)s联名申请（共 %(n)s 户）",
+                                         "尚未发起创建%(title)s联名申请（共 %(n)s 户）", n),
+    "all_signed": lambda n: ngettext("全部 %(n)s 户已联名申请", "全部 %(n)s 户已联名申请", n),
+    "unsigned": lambda n: ngettext("%(n)s 户未签名：%(list)s", "%(n)s 户未签名：%(list)s", n),
+    "ledger_incomplete": lambda n: ngettext("%(n)s 人台账不完整或未按期复核：%(list)s",
+                                            "%(n)s 人台账不完整或未按期复核：%(list)s", n),
+    "secondary_incidents": lambda n: ngettext(
+        "近%(days)s天有 %(n)s 起次生事件：%(list)s；如无新增，%(clears)s 起满%(days)s天",
+        "近%(days)s天有 %(n)s 起次生事件：%(list)s；如无新增，%(clears)s 起满%(days)s天", n),
+    "negative_opinions": lambda n: ngettext(
+        "近%(days)s天有 %(n)s 起负面舆情：%(list)s；如无新增，%(clears)s 起满%(days)s天",
+        "近%(days)s天有 %(n)s 起负面舆情：%(list)s；如无新增，%(clears)s 起满%(days)s天", n),
+    "buildings_named": lambda n: ngettext("所有 %(n)s 栋楼均为无疫楼栋", "所有 %(n)s 栋楼均为无疫楼栋", n),
+    "buildings_not_named": lambda n: ngettext("%(n)s 栋楼未获无疫楼栋称号：%(list)s",
+                                              "%(n)s 栋楼未获无疫楼栋称号：%(list)s", n),
+    "below_free": lambda n: ngettext("所辖 %(n)s 个单位均已获称号或达标", "所辖 %(n)s 个单位均已获称号或达标", n),
+    "below_not_free": lambda n: ngettext("%(n)s 个下级单位既未获称号也未达标：%(list)s",
+                                         "%(n)s 个下级单位既未获称号也未达标：%(list)s", n),
+}
+
+
+class Messages:
+    """The texts of the reasons in one language, looked up in the catalogue once (``messages()``).
+
+    The evaluator builds 100,000s of reasons for a district; a gettext call for each would cost more
+    than the judging. The criteria format these templates instead (``text``, ``count``, ``listing``);
+    a text with a count is looked up once per (key, count) and remembered."""
+
+    __slots__ = ("language", "t", "inspection", "incident", "zone", "title", "_counted")
+
+    def __init__(self, language: str | None):
+        self.language = language
+        with override(language):
+            self.t = _texts()
+            self.inspection = {k: gettext(v) for k, v in INSPECTION_LABELS.items()}
+            self.incident = {k: gettext(v) for k, v in INCIDENT_LABELS.items()}
+            self.zone = {k: gettext(v) for k, v in ZONE_LABELS.items()}
+            self.title = {k: gettext(v) for k, v in TITLE_KINDS.items()}
+        self._counted: dict[tuple[str, int], str] = {}
+
+    def text(self, key: str, **values: Any) -> str:
+        return self.t[key] % values if values else self.t[key]
+
+    def count(self, key: str, n: int, **values: Any) -> str:
+        template = self._counted.get((key, n))
+        if template is None:
+            with override(self.language):
+                template = self._counted[(key, n)] = _PLURALS[key](n)
+        values["n"] = n
+        return template % values
+
+    def listing(self, labels: list[str], total: int, noun: str) -> str:
+        """"2-1-301、2-1-302 等 7 户" — the first few, then how many in all (``noun``: a more_* key)."""
+        text = self.t["and"].join(labels)
+        return self.count(noun, total, list=text) if total > len(labels) else text
+
+
+@lru_cache(maxsize=8)
+def _messages_for(language: str | None) -> Messages:
+    return Messages(language)
+
+
+def messages() -> Messages:
+    """The reasons' texts in the active language (made once per language)."""
+    return _messages_for(get_language())
 
 
 # --- facts -------------------------------------------------------------------------------------------
@@ -59,11 +202,11 @@ class PersonRef:
     name: str
     id_masked: str
 
-    def label(self) -> str:
+    def label(self, m: Messages) -> str:
         if not self.name:
-            return f"居民 ({self.id_masked})" if self.id_masked else "未登记人员"
+            return m.text("resident_no_name", id=self.id_masked) if self.id_masked else m.text("unregistered")
         masked = self.name[0] + "*" * max(1, len(self.name) - 1)
-        return f"居民 {masked} ({self.id_masked})"
+        return m.text("resident", name=masked, id=self.id_masked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +314,8 @@ class UnitFacts:
     signed: int = 0  # households below U that co-signed that application by ``on``
     unsigned: Sampled = field(default_factory=Sampled)
     descendants: list[Verdict] = field(default_factory=list)  # titled units below, judged first
+    # The texts of the reasons: the evaluator passes the ones it resolved once for the whole walk.
+    msgs: Messages = field(default_factory=messages)
 
 
 @dataclass(slots=True)
@@ -217,12 +362,6 @@ def md(day: dt.date | None) -> str:
     return f"{day.month:02d}-{day.day:02d}" if day else "—"
 
 
-def listing(labels: list[str], total: int, unit: str) -> str:
-    """"2-1-301、2-1-302 等 7 户" — the first few, then how many in all."""
-    text = "、".join(labels)
-    return f"{text} 等 {total} {unit}" if total > len(labels) else text
-
-
 def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
@@ -232,35 +371,42 @@ def _pct(x: float) -> str:
 
 @criterion("no_case")
 def no_case(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
-    days = spec.params["window_days"]
+    days, m = spec.params["window_days"], f.msgs
     if not f.cases:
-        return _passed(spec.id, f"近{days}天无阳性感染者", True)
+        return _passed(spec.id, m.text("no_case", days=days), True)
     start = window_start(f.on, days)
     cases = sorted((c for c in f.cases if start <= c.reported_on <= f.on), key=lambda c: c.reported_on)
     if not cases:
-        return _passed(spec.id, f"近{days}天无阳性感染者", True)
+        return _passed(spec.id, m.text("no_case", days=days), True)
     last = cases[-1].reported_on
-    labels = [f"{c.person.label() if c.person else c.unit_name} {md(c.reported_on)} 报告" for c in cases[:SAMPLES]]
+    labels = [m.text("case", who=c.person.label(m) if c.person else c.unit_name, date=md(c.reported_on))
+              for c in cases[:SAMPLES]]
     items = [{"type": "resident", "id": c.person.resident_id} for c in cases if c.person and c.person.resident_id]
     clears = last + dt.timedelta(days=days)
     return CriterionResult(
-        spec.id, False, f"近{days}天有 {len(cases)} 例阳性感染者：{listing(labels, len(cases), '例')}；"
-        f"如无新增，{md(clears)} 起满{days}天", items[:SAMPLES], clears, True)
+        spec.id, False, m.count("cases", len(cases), days=days, list=m.listing(labels, len(cases), "more_cases"),
+                                clears=md(clears)), items[:SAMPLES], clears, True)
+
+
+# Per measure kind: the text when there is none, the text of one person under it.
+MEASURE_TEXTS = {"close_contact": ("no_close_contact", "close_contact"),
+                 "home_quarantine": ("no_home_quarantine", "home_quarantine"), "returnee": ("no_returnee", "returnee")}
 
 
 def _measure(kind: str, f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
-    label = MEASURE_LABELS[kind]
+    m = f.msgs
+    none, one = MEASURE_TEXTS[kind]
     if not f.measures:
-        return _passed(spec.id, f"无{label}", True)
-    active = sorted((m for m in f.measures if m.kind == kind and m.start_on <= f.on <= m.end_on),
-                    key=lambda m: m.end_on)
+        return _passed(spec.id, m.text(none), True)
+    active = sorted((x for x in f.measures if x.kind == kind and x.start_on <= f.on <= x.end_on),
+                    key=lambda x: x.end_on)
     if not active:
-        return _passed(spec.id, f"无{label}", True)
-    texts = [f"{m.person.label()} 为{label}，管控至 {md(m.end_on)}" for m in active[:SAMPLES]]
-    items = [{"type": "resident", "id": m.person.resident_id} for m in active if m.person.resident_id]
+        return _passed(spec.id, m.text(none), True)
+    texts = [m.text(one, person=x.person.label(m), date=md(x.end_on)) for x in active[:SAMPLES]]
+    items = [{"type": "resident", "id": x.person.resident_id} for x in active if x.person.resident_id]
     clears = active[-1].end_on + dt.timedelta(days=1)
-    more = f" 等 {len(active)} 人" if len(active) > SAMPLES else ""
-    return CriterionResult(spec.id, False, "；".join(texts) + more, items[:SAMPLES], clears, True)
+    more = m.count("more_measures", len(active)) if len(active) > SAMPLES else ""
+    return CriterionResult(spec.id, False, m.text("semicolon").join(texts) + more, items[:SAMPLES], clears, True)
 
 
 @criterion("no_close_contact")
@@ -280,31 +426,30 @@ def no_returnee_under_control(f: UnitFacts, spec: CriterionSpec) -> CriterionRes
 
 @criterion("no_risk_zone")
 def no_risk_zone(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
+    m = f.msgs
     if not f.zones:
-        return _passed(spec.id, "无风险区、临时管控区", True)
+        return _passed(spec.id, m.text("no_zone"), True)
     active = [z for z in f.zones if z.start_on <= f.on and (z.end_on is None or f.on <= z.end_on)]
     if not active:
-        return _passed(spec.id, "无风险区、临时管控区", True)
-    where = {"self": "本单位", "below": "下级单位", "above": "上级单位"}
-    texts = [
-        f"{where[z.relation]} {z.unit_name} 为{ZONE_LABELS.get(z.zone_type, z.zone_type)}（{md(z.start_on)} 起，"
-        + (f"至 {md(z.end_on)}）" if z.end_on else "未解除）")
-        for z in active[:SAMPLES]
-    ]
+        return _passed(spec.id, m.text("no_zone"), True)
+    texts = [m.text("zone_until" if z.end_on else "zone_open", where=m.text(z.relation), name=z.unit_name,
+                    zone=m.zone.get(z.zone_type, z.zone_type), start=md(z.start_on), end=md(z.end_on))
+             for z in active[:SAMPLES]]
     ends = [z.end_on for z in active]
     clears = None if any(e is None for e in ends) else max(ends) + dt.timedelta(days=1)
     items = [{"type": "unit", "code": z.unit_code} for z in active[:SAMPLES]]
-    return CriterionResult(spec.id, False, "；".join(texts), items, clears, True)
+    return CriterionResult(spec.id, False, m.text("semicolon").join(texts), items, clears, True)
 
 
 @criterion("registry_verified")
 def registry_verified(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
-    days = spec.params["verify_days"]
+    days, m = spec.params["verify_days"], f.msgs
     if f.unverified.count == 0:
-        return CriterionResult(spec.id, True, f"全部 {f.households} 户近{days}天内已核实")
+        return CriterionResult(spec.id, True, m.count("verified", f.households, days=days))
     labels = [label for label, _ in f.unverified.samples]
     return CriterionResult(
-        spec.id, False, f"{f.unverified.count} 户近{days}天未核实：{listing(labels, f.unverified.count, '户')}",
+        spec.id, False, m.count("unverified", f.unverified.count, days=days,
+                                list=m.listing(labels, f.unverified.count, "more_households")),
         [item for _, item in f.unverified.samples])
 
 
@@ -316,13 +461,13 @@ def _passed(criterion_id: str, detail: str, time_based: bool = False) -> Criteri
 
 
 @lru_cache(maxsize=64)
-def _all_passed_text(days: int, items: tuple[str, ...]) -> str:
-    names = "、".join(INSPECTION_LABELS.get(i, i) for i in items)
-    return f"近{days}天{names}检查均合格"
+def _all_passed_text(m: Messages, days: int, items: tuple[str, ...]) -> str:
+    names = m.text("and").join(m.inspection.get(i, i) for i in items)
+    return m.text("inspected", days=days, items=names)
 
 
 def _inspections(f: UnitFacts, spec: CriterionSpec, items: tuple[str, ...] | list[str]) -> CriterionResult:
-    days = spec.params["inspection_days"]
+    days, m = spec.params["inspection_days"], f.msgs
     start = window_start(f.on, days)
     latest = f.inspections
     # Most units pass: check that first, without building any text (asked ~70,000 times a day).
@@ -331,30 +476,33 @@ def _inspections(f: UnitFacts, spec: CriterionSpec, items: tuple[str, ...] | lis
         if last is None or last.inspected_on < start or not last.passed:
             break
     else:
-        return _passed(spec.id, _all_passed_text(days, tuple(items)))
+        return _passed(spec.id, _all_passed_text(m, days, tuple(items)))
     problems = []
     for item in items:
-        label = INSPECTION_LABELS.get(item, item)
+        label = m.inspection.get(item, item)
         last = f.inspections.get(item)
-        if last is None or last.inspected_on < start:
-            when = f"（最近一次 {md(last.inspected_on)}）" if last else ""
-            problems.append((f"近{days}天无{label}检查{when}", item))
+        if last is None:
+            problems.append((m.text("not_inspected", days=days, item=label), item))
+        elif last.inspected_on < start:
+            problems.append((m.text("not_inspected_since", days=days, item=label, date=md(last.inspected_on)), item))
         elif not last.passed:
-            problems.append((f"{label} {md(last.inspected_on)} 检查不合格", item))
+            problems.append((m.text("inspection_failed", item=label, date=md(last.inspected_on)), item))
     if not problems:
-        return _passed(spec.id, _all_passed_text(days, tuple(items)))
-    return CriterionResult(spec.id, False, "；".join(p for p, _ in problems),
+        return _passed(spec.id, _all_passed_text(m, days, tuple(items)))
+    return CriterionResult(spec.id, False, m.text("semicolon").join(p for p, _ in problems),
                            [{"type": "inspection", "item": i, "unit": f.unit.code} for _, i in problems])
 
 
 def _over_children(f: UnitFacts, spec: CriterionSpec, kinds: tuple[str, ...], what: str) -> CriterionResult:
     """A street judged "over its villages and communities": passes when each of them passes."""
+    m = f.msgs
     below = [v for v in f.descendants if v.unit.kind in kinds]
     failing = [v for v in below if not v.passed.get(spec.id, False)]
     if not failing:
-        return CriterionResult(spec.id, True, f"所辖 {len(below)} 个村（社区）{what}均达标")
+        return CriterionResult(spec.id, True, m.count("committees_pass", len(below), what=m.text(what)))
     labels = [v.unit.name for v in failing[:SAMPLES]]
-    return CriterionResult(spec.id, False, f"{len(failing)} 个村（社区）{what}未达标：{listing(labels, len(failing), '个')}",
+    return CriterionResult(spec.id, False, m.count("committees_fail", len(failing), what=m.text(what),
+                                                   list=m.listing(labels, len(failing), "more_units")),
                            [{"type": "unit", "code": v.unit.code} for v in failing[:SAMPLES]])
 
 
@@ -364,7 +512,7 @@ COMMITTEES = ("village", "community")
 @criterion("mask_compliance")
 def mask_compliance(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     if f.level == "street":
-        return _over_children(f, spec, COMMITTEES, "口罩佩戴检查")
+        return _over_children(f, spec, COMMITTEES, "masks_check")
     return _inspections(f, spec, ["masks"])
 
 
@@ -376,29 +524,30 @@ def entrance_control(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
 @criterion("cleaning")
 def cleaning(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     if f.level == "street":
-        return _over_children(f, spec, COMMITTEES, "清洁消毒检查")
+        return _over_children(f, spec, COMMITTEES, "cleaning_check")
     return _inspections(f, spec, spec.items_for(f.level))
 
 
 @criterion("nat_participation")
 def nat_participation(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     days, rate, age = spec.params["nat_days"], spec.params["nat_rate"], spec.params["exempt_under_age"]
+    m = f.msgs
     if f.nat_required == 0:
-        return CriterionResult(spec.id, True, f"无应检居民（免检：{age}岁以下、卧床）")
+        return CriterionResult(spec.id, True, m.text("nobody_to_test", age=age))
     share = f.nat_tested / f.nat_required
-    text = (f"近{days}天核酸参与率 {_pct(share)}（应检 {f.nat_required} 人，已检 {f.nat_tested} 人；"
-            f"要求 ≥ {_pct(rate)}）")
+    text = m.text("nat", days=days, share=_pct(share), required=f.nat_required, tested=f.nat_tested, rate=_pct(rate))
     # Compare in integers so that 95% of 20 is exactly 19 (no float rounding at the boundary).
     if f.nat_tested * 10000 >= round(rate * 10000) * f.nat_required:
         return CriterionResult(spec.id, True, text)
     missing = math.ceil(rate * f.nat_required - 1e-9) - f.nat_tested
-    return CriterionResult(spec.id, False, text + f"，还差 {missing} 人",
+    return CriterionResult(spec.id, False, text + m.count("nat_missing", missing),
                            [{"type": "households", "unit": f.unit.code}])
 
 
 @criterion("all_households_signed")
 def all_households_signed(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
-    title = TITLE_KINDS.get(f.level, "")
+    m = f.msgs
+    title = m.title.get(f.level, "")
     if f.level in ("village", "community", "street"):
         # 经村（社区）签字申请 + every group, compound and building below had all its households
         # co-sign its own application (a street: every village/community below passes this).
@@ -406,109 +555,130 @@ def all_households_signed(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
         items: list[dict[str, Any]] = []
         app = f.application
         if app is None:
-            problems.append(f"尚未发起创建{title}申请")
+            problems.append(m.text("no_committee_application", title=title))
         elif app.unit_signed_on is None or app.unit_signed_on > f.on:
-            problems.append(f"创建{title}申请尚未由本单位签字")
+            problems.append(m.text("not_signed_by_unit", title=title))
             items.append({"type": "application", "id": app.id})
         kinds = COMMITTEES if f.level == "street" else ("group", "compound", "building")
         below = [v for v in f.descendants if v.unit.kind in kinds]
         failing = [v for v in below if not v.passed.get(spec.id, False)]
         if failing:
             labels = [v.unit.name for v in failing[:SAMPLES]]
-            problems.append(f"{len(failing)} 个下级单位未完成100%联名：{listing(labels, len(failing), '个')}")
+            problems.append(m.count("below_not_signed", len(failing),
+                                    list=m.listing(labels, len(failing), "more_units")))
             items += [{"type": "unit", "code": v.unit.code} for v in failing[:SAMPLES]]
         if problems:
-            return CriterionResult(spec.id, False, "；".join(problems), items)
-        return CriterionResult(spec.id, True, f"本单位已签字申请，所辖 {len(below)} 个单位均已100%联名")
+            return CriterionResult(spec.id, False, m.text("semicolon").join(problems), items)
+        return CriterionResult(spec.id, True, m.count("below_signed", len(below)))
     if f.households == 0:
-        return CriterionResult(spec.id, False, "无登记住户，无法联名申请")
+        return CriterionResult(spec.id, False, m.text("no_households"))
     if f.application is None:
-        return CriterionResult(spec.id, False, f"尚未发起创建{title}联名申请（共 {f.households} 户）",
+        return CriterionResult(spec.id, False, m.count("no_application", f.households, title=title),
                                [{"type": "households", "unit": f.unit.code}])
     if f.unsigned.count == 0:
-        return CriterionResult(spec.id, True, f"全部 {f.households} 户已联名申请")
+        return CriterionResult(spec.id, True, m.count("all_signed", f.households))
     labels = [label for label, _ in f.unsigned.samples]
-    return CriterionResult(spec.id, False, f"{f.unsigned.count} 户未签名：{listing(labels, f.unsigned.count, '户')}",
+    return CriterionResult(spec.id, False, m.count("unsigned", f.unsigned.count,
+                                                   list=m.listing(labels, f.unsigned.count, "more_households")),
                            [item for _, item in f.unsigned.samples])
 
 
 @criterion("special_population_ledger")
 def special_population_ledger(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
+    m = f.msgs
     if f.ledger_incomplete.count == 0:
-        return _passed(spec.id, "特殊人群台账完整，均在期限内复核")
+        return _passed(spec.id, m.text("ledger_complete"))
     labels = [label for label, _ in f.ledger_incomplete.samples]
     return CriterionResult(
         spec.id, False,
-        f"{f.ledger_incomplete.count} 人台账不完整或未按期复核：{listing(labels, f.ledger_incomplete.count, '人')}",
+        m.count("ledger_incomplete", f.ledger_incomplete.count,
+                list=m.listing(labels, f.ledger_incomplete.count, "more_people")),
         [item for _, item in f.ledger_incomplete.samples])
 
 
-def _incidents(f: UnitFacts, spec: CriterionSpec, types: set[str], what: str) -> CriterionResult:
-    days = spec.params["window_days"]
+def ledger_label(m: Messages, person: PersonRef, needs: str | None, helper: str | None,
+                 reviewed_on: dt.date | None) -> str:
+    """One incomplete ledger entry as a reason names it: the person and what is missing or overdue
+    (the evaluator keeps only entries that are incomplete or not reviewed in time)."""
+    missing = [m.text(key) for key, value in (("ledger_needs", needs), ("ledger_helper", helper))
+               if not (value or "").strip()]
+    if reviewed_on is None:
+        missing.append(m.text("ledger_not_reviewed"))
+    elif not missing:
+        missing.append(m.text("ledger_review_expired", date=md(reviewed_on)))
+    return m.text("ledger_entry", person=person.label(m), missing=m.text("and").join(missing))
+
+
+def _incidents(f: UnitFacts, spec: CriterionSpec, types: set[str], none: str, found_key: str) -> CriterionResult:
+    days, m = spec.params["window_days"], f.msgs
     if not f.incidents:
-        return _passed(spec.id, f"近{days}天无{what}", True)
+        return _passed(spec.id, m.text(none, days=days), True)
     start = window_start(f.on, days)
     found = sorted((i for i in f.incidents if i.incident_type in types and start <= i.occurred_on <= f.on),
                    key=lambda i: i.occurred_on)
     if not found:
-        return _passed(spec.id, f"近{days}天无{what}", True)
-    labels = [f"{md(i.occurred_on)} {i.unit_name} {INCIDENT_LABELS.get(i.incident_type, i.incident_type)}"
-              for i in found[:SAMPLES]]
+        return _passed(spec.id, m.text(none, days=days), True)
+    labels = [m.text("incident", date=md(i.occurred_on), unit=i.unit_name,
+                     type=m.incident.get(i.incident_type, i.incident_type)) for i in found[:SAMPLES]]
     clears = found[-1].occurred_on + dt.timedelta(days=days)
-    return CriterionResult(spec.id, False, f"近{days}天有 {len(found)} 起{what}：{listing(labels, len(found), '起')}；"
-                           f"如无新增，{md(clears)} 起满{days}天",
+    return CriterionResult(spec.id, False, m.count(found_key, len(found), days=days, clears=md(clears),
+                                                   list=m.listing(labels, len(found), "more_incidents")),
                            [{"type": "unit", "code": i.unit_code} for i in found[:SAMPLES]], clears, True)
 
 
 @criterion("no_secondary_incident")
 def no_secondary_incident(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
-    return _incidents(f, spec, {"fight", "self_harm", "arson", "revenge"}, "次生事件")
+    return _incidents(f, spec, {"fight", "self_harm", "arson", "revenge"}, "no_secondary_incident",
+                      "secondary_incidents")
 
 
 @criterion("no_negative_opinion")
 def no_negative_opinion(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
-    return _incidents(f, spec, {"negative_opinion"}, "负面舆情")
+    return _incidents(f, spec, {"negative_opinion"}, "no_negative_opinion", "negative_opinions")
 
 
 @criterion("children_named")
 def children_named(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
+    m = f.msgs
     buildings = [v for v in f.descendants if v.unit.kind == "building"]
     missing = [v for v in buildings if not v.named]
     if not missing:
-        return CriterionResult(spec.id, True, f"所有 {len(buildings)} 栋楼均为无疫楼栋")
+        return CriterionResult(spec.id, True, m.count("buildings_named", len(buildings)))
     labels = [v.unit.name for v in missing[:SAMPLES]]
-    return CriterionResult(spec.id, False, f"{len(missing)} 栋楼未获无疫楼栋称号：{listing(labels, len(missing), '栋')}",
+    return CriterionResult(spec.id, False, m.count("buildings_not_named", len(missing),
+                                                   list=m.listing(labels, len(missing), "more_buildings")),
                            [{"type": "unit", "code": v.unit.code} for v in missing[:SAMPLES]])
 
 
 @criterion("children_free")
 def children_free(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
+    m = f.msgs
     kinds = COMMITTEES if f.level == "street" else ("group", "compound", "building")
     below = [v for v in f.descendants if v.unit.kind in kinds]
     missing = [v for v in below if not (v.named or v.eligible)]
     if not missing:
-        return CriterionResult(spec.id, True, f"所辖 {len(below)} 个单位均已获称号或达标")
+        return CriterionResult(spec.id, True, m.count("below_free", len(below)))
     labels = [v.unit.name for v in missing[:SAMPLES]]
-    return CriterionResult(spec.id, False,
-                           f"{len(missing)} 个下级单位既未获称号也未达标：{listing(labels, len(missing), '个')}",
+    return CriterionResult(spec.id, False, m.count("below_not_free", len(missing),
+                                                   list=m.listing(labels, len(missing), "more_units")),
                            [{"type": "unit", "code": v.unit.code} for v in missing[:SAMPLES]])
 
 
 @criterion("publicity_awareness")
 def publicity_awareness(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     if f.level == "street":
-        return _over_children(f, spec, COMMITTEES, "宣传知晓度调查")
-    days, low = spec.params["survey_days"], spec.params["survey_min"]
+        return _over_children(f, spec, COMMITTEES, "awareness_survey")
+    days, low, m = spec.params["survey_days"], spec.params["survey_min"], f.msgs
     s = f.survey
     if s is None or s.surveyed_on < window_start(f.on, days) or s.surveyed_on > f.on:
-        when = f"（最近一次 {md(s.surveyed_on)}）" if s else ""
-        return CriterionResult(spec.id, False, f"近{days}天无知晓度、认可度、参与度调查{when}",
-                               [{"type": "survey", "unit": f.unit.code}])
-    rates = [("知晓度", s.awareness), ("认可度", s.approval), ("参与度", s.participation)]
+        text = m.text("no_survey_since", days=days, date=md(s.surveyed_on)) if s else m.text("no_survey", days=days)
+        return CriterionResult(spec.id, False, text, [{"type": "survey", "unit": f.unit.code}])
+    rates = [("awareness", s.awareness), ("approval", s.approval), ("participation", s.participation)]
     low_dec = Decimal(str(low))
-    bad = [f"{name} {float(v):.2f} 低于 {low:.2f}" for name, v in rates if Decimal(v) < low_dec]
+    bad = [m.text("rate_low", name=m.text(key), value=f"{float(v):.2f}", min=f"{low:.2f}")
+           for key, v in rates if Decimal(v) < low_dec]
     if bad:
-        return CriterionResult(spec.id, False, f"{md(s.surveyed_on)} 调查：" + "，".join(bad),
+        return CriterionResult(spec.id, False, m.text("survey_low", date=md(s.surveyed_on), list=m.text("comma").join(bad)),
                                [{"type": "survey", "unit": f.unit.code}])
-    return CriterionResult(spec.id, True, f"{md(s.surveyed_on)} 调查：知晓度 {float(s.awareness):.2f}、"
-                           f"认可度 {float(s.approval):.2f}、参与度 {float(s.participation):.2f}")
+    return CriterionResult(spec.id, True, m.text("survey_ok", date=md(s.surveyed_on), **{
+        key: f"{float(v):.2f}" for key, v in rates}))

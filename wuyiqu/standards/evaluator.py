@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from wuyiqu.lib.dates import window_start
 
@@ -92,12 +93,12 @@ def profile_row_in_force(on: dt.date, name: str | None = None):
     if name:
         row = PolicyProfile.objects.filter(name=name).order_by("-created_at", "-id").first()
         if row is None:
-            raise ProfileError([f"没有名为“{name}”的政策配置"])
+            raise ProfileError([_("没有名为“%(name)s”的政策配置") % {"name": name}])
         return row
     act = (PolicyActivation.objects.filter(active_from__lte=on).select_related("profile")
            .order_by("-active_from", "-created_at", "-id").first())
     if act is None:
-        raise ProfileError([f"{on.isoformat()} 没有生效的政策配置"])
+        raise ProfileError([_("%(date)s 没有生效的政策配置") % {"date": on.isoformat()}])
     return act.profile
 
 
@@ -555,6 +556,8 @@ class _Evaluator:
         self.q = _Gather(on, profile, root, self.live)
         self.scope_prefix = root.path if root is not None else "/"
         self._specs: dict[str, list] = {}
+        # The reasons' texts in the active language, looked up once for the whole walk.
+        self.msgs = C.messages()
 
     def _level_specs(self, level: str) -> list:
         specs = self._specs.get(level)
@@ -576,7 +579,7 @@ class _Evaluator:
                 gc.enable()
 
     def _run(self) -> list[UnitEvaluation]:
-        on, q = self.on, self.q
+        on, q, msgs = self.on, self.q, self.msgs
         nat = _Beside(q.nat) if _beside_allowed(self.root) else None
         nodes: dict[int, _Node] = {}
         order: list[_Node] = []  # by depth, parents first
@@ -614,12 +617,7 @@ class _Evaluator:
                 node.unverified.add(address or code, {"type": "household", "code": code})
         for uid, rid, rname, id_masked, needs, helper, reviewed_on in q.ledger():
             if uid in nodes:
-                missing = [w for w, v in (("需求", needs), ("帮扶人", helper)) if not (v or "").strip()]
-                if reviewed_on is None:
-                    missing.append("未复核")
-                elif not missing:
-                    missing.append(f"{C.md(reviewed_on)} 复核已过期")
-                label = f"{C.PersonRef(rid, rname or '', id_masked).label()}（{'、'.join(missing)}）"
+                label = C.ledger_label(msgs, C.PersonRef(rid, rname or "", id_masked), needs, helper, reviewed_on)
                 if nodes[uid].ledger is None:
                     nodes[uid].ledger = C.Sampled()
                 nodes[uid].ledger.add(label, {"type": "resident", "id": rid})
@@ -708,7 +706,7 @@ class _Evaluator:
                 zones=node.zones_self + node.zones_below + node.zones_above, households=node.households,
                 unverified=node.unverified or _NONE, nat_required=node.nat_required,
                 nat_tested=node.nat_tested, ledger_incomplete=node.ledger or _NONE, incidents=node.incidents, inspections=node.inspections,
-                survey=node.survey, application=app, descendants=node.verdicts,
+                survey=node.survey, application=app, descendants=node.verdicts, msgs=msgs,
             )
             if node.ref.id in signatures:
                 facts.unsigned = signatures[node.ref.id]
