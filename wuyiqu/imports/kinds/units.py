@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from wuyiqu.lib import dates
 from wuyiqu.units.models import (
@@ -64,11 +64,11 @@ class UnitsKind(ImportKind):
     )
 
     def parse_row(self, raw, ctx):
-        code = required_text(raw, "code", _lazy("编码"), max_length=40)
+        code = required_text(raw, "code", gettext_lazy("编码"), max_length=40)
         if any(ch.isspace() or ch == "/" for ch in code):
             raise RowError("code", _("编码不能含空格或“/”"))
-        name = required_text(raw, "name", _lazy("名称"), max_length=100)
-        kind = choice_value(raw, "kind", _lazy("类型"), KIND_ALIASES)
+        name = required_text(raw, "name", gettext_lazy("名称"), max_length=100)
+        kind = choice_value(raw, "kind", gettext_lazy("类型"), KIND_ALIASES)
         parent_code = raw.get("parent_code", "")
         if not parent_code and kind != UnitKind.DISTRICT:
             raise RowError("parent_code", _("%(kind)s必须填写上级编码") % {"kind": _kind_label(kind)})
@@ -193,9 +193,9 @@ class HouseholdsKind(ImportKind):
     )
 
     def parse_row(self, raw, ctx):
-        code = required_text(raw, "code", _lazy("户编码"), max_length=60)
-        unit_code = required_text(raw, "unit_code", _lazy("所属单位编码"), max_length=40)
-        address = required_text(raw, "address", _lazy("地址"), max_length=200)
+        code = required_text(raw, "code", gettext_lazy("户编码"), max_length=60)
+        unit_code = required_text(raw, "unit_code", gettext_lazy("所属单位编码"), max_length=40)
+        address = required_text(raw, "address", gettext_lazy("地址"), max_length=200)
         verified_on = date_value(raw, "verified_on", required=False, not_after=dates.today())
         return HouseholdRowIn(code, unit_code, address, verified_on)
 
@@ -282,9 +282,9 @@ class VerificationsKind(ImportKind):
 
     def parse_row(self, raw, ctx):
         return VerificationRowIn(
-            required_text(raw, "household_code", _lazy("户编码"), max_length=60),
+            required_text(raw, "household_code", gettext_lazy("户编码"), max_length=60),
             date_value(raw, "verified_on", not_after=dates.today()),
-            optional_text(raw, "verifier", _lazy("核实人"), max_length=50),
+            optional_text(raw, "verifier", gettext_lazy("核实人"), max_length=50),
         )
 
     def row_key(self, parsed):
