@@ -9,6 +9,8 @@ Every write comes in two layers:
 - ``do_record_case`` / ``do_record_measure`` / ``do_record_risk_zone`` and the transitions
   (``do_end_measure_early``, ``do_extend_measure``, ``do_end_risk_zone``) are what forms, the API and
   other code call: atomic, one audit row each.
+- ``do_relink_facts``: an administrator's one-off run that links the facts stored before their person
+  was registered (``linking``; residents imports do it for their new people themselves).
 
 Facts dated in the future are refused ("…日期不能晚于今天"), except a measure's end date and a
 returnee's end of control, which naturally lie ahead. Re-recording a fact that exists adds nothing.
@@ -28,6 +30,7 @@ from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import InvalidIdNumber, mask_id_number, parse_id_number
 from wuyiqu.supervision import services as supervision
 
+from .linking import LinkedFacts, hold_registry_for_matching, link_facts
 from .models import (
     CaseType,
     FactSource,
@@ -131,9 +134,12 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
 
 
 def people_by_hash(hashes: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """id_hash -> (resident id, household unit id) for the residents holding these hashes."""
+    """id_hash -> (resident id, household unit id) for the residents holding these hashes. Holds the
+    shared link lock first: a fact found unmatched here is then linked by a residents import that
+    registers its person at the same time (``linking``)."""
     from wuyiqu.units.models import Resident
 
+    hold_registry_for_matching()
     found: dict[str, tuple[int, int]] = {}
     wanted = sorted({h for h in hashes if h})
     for chunk in _chunks(wanted):
@@ -435,3 +441,19 @@ def do_end_risk_zone(zone: RiskZone, *, actor, on: dt.date, reason: str) -> Risk
                  detail={"type": z.zone_type, "end_on": str(on), "reason": reason})
     return z
 
+
+
+# --- facts stored before their person was registered ------------------------------------------------
+
+@transaction.atomic
+def do_relink_facts(*, actor) -> LinkedFacts:
+    """Link every stored fact whose person is registered now but which is still unmatched (stored
+    before the registration, e.g. before residents imports linked facts) to its resident and the
+    resident's household unit; re-check the units of the linked cases and measures. Returns what was
+    linked; a second run links nothing. One audit row, also when nothing was linked (an
+    administrator's run is worth a record either way)."""
+    linked = link_facts(None)
+    audit.record(actor=actor, action="health.relink_facts",
+                 detail={**linked.as_detail(), "units": len(linked.unit_ids)})
+    supervision.recheck_after_facts(linked.unit_ids, actor=actor, source="health.relink_facts")
+    return linked

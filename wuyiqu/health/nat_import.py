@@ -42,6 +42,7 @@ from wuyiqu.imports.registry import (
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import InvalidIdNumber, parse_id_number
 
+from .linking import hold_registry_for_matching
 from .models import NatResult, NatResultValue
 
 TABLE = NatResult._meta.db_table  # health_natresult
@@ -314,6 +315,9 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int
         # could have added, and a plain INSERT (in key order) replaces ON CONFLICT DO NOTHING,
         # whose speculative insertion cost a third more per row (measured, docs/benchmarks.md).
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [_MERGE_LOCK])
+        # And before matching residents: a residents import registering these people at the same
+        # time either committed already or waits for this one to commit, then links (linking.py).
+        hold_registry_for_matching()
         # Enough memory to hash the residents once per batch instead of spilling to disk; only
         # for this transaction.
         cur.execute("SET LOCAL work_mem = '256MB'")

@@ -221,6 +221,11 @@ class ImportKind:
         Runs inside the import's transaction; must be idempotent (re-import updates, never doubles)."""
         raise NotImplementedError
 
+    def audit_detail(self, ctx: ImportContext) -> dict[str, Any]:
+        """More detail for the import's audit row, asked once after the last batch was written (e.g.
+        the residents kind: how many stored facts it linked to the new residents)."""
+        return {}
+
 
 _KINDS: dict[str, type[ImportKind]] = {}
 

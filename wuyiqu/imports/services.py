@@ -271,7 +271,8 @@ class _Run:
             job.message = summary(job)
             job.save()
             audit.record(actor=self.actor, action="imports.run", target=job, unit=job.scope,
-                         detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job)})
+                         detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job),
+                                 **kind.audit_detail(ctx)})
         return job
 
 

@@ -4,7 +4,9 @@ the kinds; supervision re-checks the named units above these units, in the same 
 Each function takes a written batch (the kind's parsed rows) and the ImportContext and returns
 (unit ids, unit ids whose whole subtree is affected). A kind not listed carries no facts the
 supervision acts on at once (registry, households, signatures, titles; verifications and the
-ledger only bear on ``warn`` criteria, which the daily run looks at)."""
+ledger only bear on ``warn`` criteria, which the daily run looks at). ``residents`` is listed because
+new people bring the cases and measures stored before they were registered into their units
+(``wuyiqu.health.linking``): its write keeps those units in the import's state."""
 
 from __future__ import annotations
 
@@ -44,6 +46,13 @@ def on_units(rows, ctx) -> Found:  # inspections, incidents, surveys: rows with 
     return _units((r.unit_code for r in rows), ctx), set()
 
 
+def linked_facts(rows, ctx) -> Found:  # residents: the units of cases and measures stored before the person
+    from wuyiqu.health.linking import STATE_KEY
+
+    linked = ctx.state.get(STATE_KEY)
+    return (set(linked.unit_ids) if linked else set()), set()
+
+
 AFFECTED: dict[str, Callable[[list[Any], Any], Found]] = {
     "cases": cases,
     "close-contacts": measures,
@@ -54,6 +63,7 @@ AFFECTED: dict[str, Callable[[list[Any], Any], Found]] = {
     "inspections": on_units,
     "incidents": on_units,
     "surveys": on_units,
+    "residents": linked_facts,
 }
 
 

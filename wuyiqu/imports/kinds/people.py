@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from wuyiqu.health import linking
 from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import mask_id_number, mask_phone
 from wuyiqu.units.models import (
@@ -47,7 +48,9 @@ class ResidentRowIn:
 @register_kind
 class ResidentsKind(ImportKind):
     """Residents by ID-card number: new numbers are added, known ones updated (name, household,
-    phone, bedridden). Birth date and sex come from the ID number; ID and phone are stored encrypted."""
+    phone, bedridden). Birth date and sex come from the ID number; ID and phone are stored encrypted.
+    Facts stored earlier for a new resident's number (unmatched) are linked to them in the same
+    transaction (``wuyiqu.health.linking``)."""
 
     name = "residents"
     label = "居民"
@@ -136,10 +139,19 @@ class ResidentsKind(ImportKind):
         if new_rows:
             insert_rows(Resident._meta.db_table, RESIDENT_COPY_COLUMNS,
                         prepare_resident_rows(new_rows, new_hashes, households, c))
+            # Facts stored before these people were registered count from now on (one UPDATE per
+            # fact table for the batch); the engine re-checks their units and audits the counts.
+            # Known residents' facts were linked when they were written or registered.
+            linked = ctx.state.setdefault(linking.STATE_KEY, linking.LinkedFacts())
+            linked += linking.link_facts(new_hashes)
         if changed:
             Resident.objects.bulk_update(
                 changed, ["name", "household_id", "bedridden", "phone_enc", "phone_hash", "phone_masked"], batch_size=500)
         return WriteCounts(created=len(new_rows), updated=len(changed), unchanged=unchanged)
+
+    def audit_detail(self, ctx: ImportContext) -> dict:
+        linked = ctx.state.get(linking.STATE_KEY) or linking.LinkedFacts()
+        return {"facts_linked": linked.as_detail()}
 
 
 def _household_ids(codes: set[str]) -> dict[str, int]:
