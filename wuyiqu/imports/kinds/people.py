@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from wuyiqu.health import linking
 from wuyiqu.lib import crypto, dates
@@ -27,7 +27,7 @@ from ..registry import Column, ImportContext, ImportKind, Problems, RowError, Wr
 BEDRIDDEN_WORDS = frozenset({"1", "y", "yes", "true", "是", "bedridden", "卧床", "免检", "√"})
 
 # Labels for messages, made once (a lazy string per row costs time at a million rows).
-NAME, HOUSEHOLD_CODE, EXEMPT = _lazy("姓名"), _lazy("户编码"), _lazy("免检(卧床)")
+NAME, HOUSEHOLD_CODE, EXEMPT = gettext_lazy("姓名"), gettext_lazy("户编码"), gettext_lazy("免检(卧床)")
 
 RESIDENT_COPY_COLUMNS = ("household_id", "name", "id_enc", "id_hash", "id_masked", "birth_date", "sex",
                          "phone_enc", "phone_hash", "phone_masked", "bedridden")
@@ -227,8 +227,8 @@ class SpecialPopulationKind(ImportKind):
         return SpecialRowIn(
             id_number=info.number,
             tags=",".join(sorted(tags, key=_TAG_ORDER.__getitem__)),
-            needs=optional_text(raw, "needs", _lazy("需求"), max_length=2000),
-            helper=optional_text(raw, "helper", _lazy("帮扶人"), max_length=50),
+            needs=optional_text(raw, "needs", gettext_lazy("需求"), max_length=2000),
+            helper=optional_text(raw, "helper", gettext_lazy("帮扶人"), max_length=50),
             reviewed_on=date_value(raw, "reviewed_on", required=False, not_after=dates.today()),
         )
 
