@@ -6,8 +6,9 @@ import datetime as dt
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.imports.bulk import insert_rows
@@ -62,9 +63,14 @@ def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = Non
 
     The rows go in as plain values (``imports.bulk.insert_rows``: COPY on PostgreSQL, executemany
     on SQLite) with compact JSON: a district's day is ~24,000 rows, and model instances with
-    Django's per-value JSON adaptation cost several times the insert itself."""
+    Django's per-value JSON adaptation cost several times the insert itself.
+
+    The stored reasons are Chinese (the evaluation is made in ``LANGUAGE_CODE`` whatever language is
+    active); callers that pass ``results`` made them so (supervision does)."""
     row = profile_row or profile_row_in_force(on)
-    results = results if results is not None else evaluate(on, root=root, profile=parsed_profile(row))
+    if results is None:
+        with translation.override(settings.LANGUAGE_CODE):
+            results = evaluate(on, root=root, profile=parsed_profile(row))
     stale = Evaluation.objects.filter(on=on)
     if root is not None:
         stale = stale.filter(unit_id__in=[r.unit.id for r in results])

@@ -14,6 +14,8 @@ import datetime as dt
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.certification.models import Title
@@ -28,7 +30,7 @@ COMMAND_ROLES = ("command",)
 
 
 class SupervisionRefused(ValueError):
-    """The action cannot be done; the message is Chinese and names what to fix."""
+    """The action cannot be done; the message (in the active language) names what to fix."""
 
 
 def _in_scope(actor, unit) -> bool:
@@ -40,7 +42,8 @@ def _check(actor, unit, roles: tuple[str, ...], what: str) -> None:
     if not _in_scope(actor, unit):
         raise Http404("unit")
     if actor.role not in roles:
-        raise PermissionDenied(f"{what}须由{'、'.join(_role_labels(roles))}办理")
+        raise PermissionDenied(_("%(what)s须由%(roles)s办理") % {
+            "what": what, "roles": pgettext("列举分隔", "、").join(_role_labels(roles))})
 
 
 def _role_labels(roles) -> list[str]:
@@ -52,9 +55,9 @@ def _role_labels(roles) -> list[str]:
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise SupervisionRefused("请填写原因")
+        raise SupervisionRefused(_("请填写原因"))
     if len(reason) > 500:
-        raise SupervisionRefused("原因不能超过500字")
+        raise SupervisionRefused(_("原因不能超过500字"))
     return reason
 
 
@@ -76,16 +79,16 @@ def do_issue_warning(*, actor, unit, detail: str, days: int | None = None) -> Wa
 
     from .services import rectify_days
 
-    _check(actor, unit, WARN_ROLES, "警示提醒")
+    _check(actor, unit, WARN_ROLES, _("警示提醒"))
     detail = _reason(detail)
     on = today()
     if days is None:
         days = rectify_days(parsed_profile(profile_row_in_force(on)))
     if not 1 <= days <= 60:
-        raise SupervisionRefused("整改天数应在1到60之间")
+        raise SupervisionRefused(_("整改天数应在1到60之间"))
     title = _current_title(unit, lock=True)
     if title is None:
-        raise SupervisionRefused(f"“{unit.name}”当前没有称号，无需警示")
+        raise SupervisionRefused(_("“%(name)s”当前没有称号，无需警示") % {"name": unit.name})
     warning = Warning.objects.create(unit=unit, title=title, criterion=MANUAL, detail=detail, opened_on=on,
                                      deadline=on + dt.timedelta(days=days), opened_by=actor)
     notices = Notices()
@@ -102,12 +105,12 @@ def do_close_warning(*, actor, warning: Warning, note: str) -> Warning:
     close themselves when their criterion passes again; refused here."""
     # The race: the daily run expiring the warning while a person closes it; the lock orders them.
     w = Warning.objects.select_for_update().select_related("unit").get(pk=warning.pk)
-    _check(actor, w.unit, WARN_ROLES, "关闭警示")
+    _check(actor, w.unit, WARN_ROLES, _("关闭警示"))
     note = _reason(note)
     if w.status != WarningStatus.OPEN:
-        raise SupervisionRefused("该警示已关闭")
+        raise SupervisionRefused(_("该警示已关闭"))
     if w.criterion != MANUAL:
-        raise SupervisionRefused("系统警示在对应标准重新达标后自动关闭")
+        raise SupervisionRefused(_("系统警示在对应标准重新达标后自动关闭"))
     w.status, w.closed_on, w.closed_note, w.closed_by = WarningStatus.RECTIFIED, today(), note, actor
     w.save(update_fields=["status", "closed_on", "closed_note", "closed_by"])
     audit.record(actor=actor, action="supervision.close_warning", target=w, unit=w.unit, detail={"note": note})
@@ -122,12 +125,12 @@ def do_withdraw_title(*, actor, unit, reason: str, source: str = "manual"):
     unit outside scope (404), another role, an empty reason and a unit without a current title."""
     from .services import Outcome, recheck_after_facts
 
-    _check(actor, unit, COMMAND_ROLES, "摘牌")
+    _check(actor, unit, COMMAND_ROLES, _("摘牌"))
     reason = _reason(reason)
     on = today()
     title = _current_title(unit, lock=True)
     if title is None:
-        raise SupervisionRefused(f"“{unit.name}”当前没有称号")
+        raise SupervisionRefused(_("“%(name)s”当前没有称号") % {"name": unit.name})
     title.withdrawn_on, title.withdrawn_reason = on, f"指挥部摘牌：{reason}"
     title.save(update_fields=["withdrawn_on", "withdrawn_reason"])
     TitleEvent.objects.create(title=title, unit=unit, kind=TitleEventKind.WITHDRAWN, on=on,
@@ -155,20 +158,20 @@ def do_reinstate_title(*, actor, title: Title, reason: str) -> Title:
     # one_current_title_per_unit backs it up.
     t = Title.objects.select_for_update().select_related("unit").get(pk=title.pk)
     unit = t.unit
-    _check(actor, unit, COMMAND_ROLES, "恢复称号")
+    _check(actor, unit, COMMAND_ROLES, _("恢复称号"))
     reason = _reason(reason)
     if t.withdrawn_on is None:
-        raise SupervisionRefused("该称号未被摘牌")
+        raise SupervisionRefused(_("该称号未被摘牌"))
     if Title.objects.filter(unit=unit, withdrawn_on__isnull=True).exists():
-        raise SupervisionRefused(f"“{unit.name}”已持有新的称号")
+        raise SupervisionRefused(_("“%(name)s”已持有新的称号") % {"name": unit.name})
     on = today()
     profile = parsed_profile(profile_row_in_force(on))
     severity = {c.id: c.severity for c in profile.criteria}
     ev = next((e for e in evaluate(on, root=unit, profile=profile) if e.unit.id == unit.pk), None)
     failing = [c for c in (ev.criteria if ev else []) if not c.passed and severity.get(c.id) == "revoke"]
     if failing:
-        raise SupervisionRefused("该单位仍不符合以下标准，恢复后会再次摘牌，请先更正数据：" + "；".join(
-            f"{profile.get(c.id).name}（{c.id}）：{c.detail}" for c in failing))
+        raise SupervisionRefused(_("该单位仍不符合以下标准，恢复后会再次摘牌，请先更正数据：%(list)s") % {
+            "list": pgettext("分句分隔", "；").join(f"{profile.get(c.id).name}（{c.id}）：{c.detail}" for c in failing)})
     old_on = t.withdrawn_on
     t.withdrawn_on, t.withdrawn_reason = None, ""
     t.save(update_fields=["withdrawn_on", "withdrawn_reason"])

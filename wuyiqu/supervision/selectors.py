@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from wuyiqu.units import selectors as unit_selectors
 from wuyiqu.units.models import TITLE_BY_KIND
@@ -36,12 +37,14 @@ def open_warnings(unit) -> list[Warning]:
 
 
 def _who(user) -> str:
-    return (user.display_name or user.username) if user is not None else "系统"
+    return (user.display_name or user.username) if user is not None else _("系统")
 
 
 def history(unit, *, evaluations: int = 60) -> list[Entry]:
     """Applications (and their review steps), namings, warnings, withdrawals, reinstatements and the
-    last ``evaluations`` stored daily evaluations of ``unit``, in date order (a fixed number of queries)."""
+    last ``evaluations`` stored daily evaluations of ``unit``, in date order (a fixed number of queries).
+    Labels and the texts around the records are in the active language; what the records hold
+    (reasons, opinions, stored evaluations) stays in the language it was written in (Chinese)."""
     from django.utils import timezone
 
     from wuyiqu.applications.models import Application, ReviewStep
@@ -50,27 +53,33 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
 
     out: list[Entry] = []
     for app in Application.objects.filter(unit=unit).select_related("applicant").order_by("opened_at"):
-        out.append(Entry(timezone.localdate(app.opened_at), "application", "发起申请",
-                         f"{app.title}申请（{app.get_status_display()}）", _who(app.applicant), {"id": app.pk}))
+        out.append(Entry(timezone.localdate(app.opened_at), "application", _("发起申请"),
+                         _("%(title)s申请（%(status)s）") % {"title": _(app.title), "status": app.get_status_display()},
+                         _who(app.applicant), {"id": app.pk}))
     for step in ReviewStep.objects.filter(application__unit=unit).order_by("decided_at"):
         out.append(Entry(timezone.localdate(step.decided_at), "review", step.get_decision_display(),
                          step.opinion, step.actor_name))
     for t in Title.objects.filter(unit=unit).order_by("named_on", "id"):
-        out.append(Entry(t.named_on, "named", "命名", f"获{t.title}称号" + (f"（证书 {t.certificate_number}）"
-                                                                       if t.certificate_number else "")))
+        text = (_("获%(title)s称号（证书 %(number)s）") if t.certificate_number else _("获%(title)s称号")) % {
+            "title": _(t.title), "number": t.certificate_number}
+        out.append(Entry(t.named_on, "named", _("命名"), text))
     for w in Warning.objects.filter(unit=unit).select_related("opened_by", "closed_by").order_by("opened_on", "id"):
-        out.append(Entry(w.opened_on, "warning", "警示提醒", f"{w.criterion}：{w.detail}（整改期限 {w.deadline:%Y-%m-%d}）",
-                         _who(w.opened_by), {"warning": w}))
+        out.append(Entry(w.opened_on, "warning", _("警示提醒"), _("%(criterion)s：%(detail)s（整改期限 %(deadline)s）") % {
+            "criterion": w.criterion, "detail": w.detail, "deadline": f"{w.deadline:%Y-%m-%d}"},
+            _who(w.opened_by), {"warning": w}))
         if w.closed_on:
             out.append(Entry(w.closed_on, "warning_closed", w.get_status_display(),
-                             f"{w.criterion}" + (f"：{w.closed_note}" if w.closed_note else ""),
-                             _who(w.closed_by) if w.closed_by_id else "系统"))
+                             _("%(criterion)s：%(note)s") % {"criterion": w.criterion, "note": w.closed_note}
+                             if w.closed_note else w.criterion,
+                             _who(w.closed_by) if w.closed_by_id else _("系统")))
     for e in TitleEvent.objects.filter(unit=unit).select_related("actor").order_by("at", "id"):
         out.append(Entry(e.on, e.kind, e.get_kind_display(), e.reason, _who(e.actor), {"source": e.source}))
     stored = list(Evaluation.objects.filter(unit=unit).order_by("-on")[:evaluations])
     for ev in stored:
-        text = "达标" if ev.eligible else "未达标：" + "；".join(f"{k}：{v}" for k, v in (ev.details or {}).items())
-        out.append(Entry(ev.on, "evaluation", "每日评估", text, "", {"named": ev.named}))
+        # The stored reasons are Chinese (the language the day's evaluation was made in).
+        text = _("达标") if ev.eligible else _("未达标：%(reasons)s") % {
+            "reasons": "；".join(f"{k}：{v}" for k, v in (ev.details or {}).items())}
+        out.append(Entry(ev.on, "evaluation", _("每日评估"), text, "", {"named": ev.named}))
     order = {"application": 0, "review": 1, "named": 2, "evaluation": 3, "warning": 4, "warning_closed": 5,
              "withdrawn": 6, "reinstated": 7}
     out.sort(key=lambda e: (e.on, order.get(e.kind, 9)))

@@ -16,6 +16,9 @@ is not current on D). So a compound whose building is withdrawn fails ``children
 same pass, and a community fails ``children_free`` only when a unit below it is neither named nor
 eligible. No loop of re-evaluations, and the stored evaluation is the fixed point (idempotent).
 
+What is written (warnings, title events, notices, the day's evaluations) is in Chinese, the
+language of the stored records, whatever language the request that wrote the facts chose.
+
 A named unit loses its title on D when it fails a criterion of severity ``revoke``, or when a
 warning of it is past its deadline (deadline ≤ D) and its criterion still fails. A failed ``warn``
 criterion opens a warning (one open per unit and criterion) with the deadline D + rectify_days
@@ -32,9 +35,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.certification.models import Title
@@ -279,7 +283,7 @@ def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor
     the named streets above them (``_judge_above``), write the changes, store the day if asked."""
     import time
 
-    with transaction.atomic():
+    with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
         row = profile_row_in_force(on)
         profile = parsed_profile(row)
         open_warnings = _open_warnings(targets)

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from wuyiqu.certification.models import Title
@@ -37,7 +38,7 @@ def _done(request, code: str, fn, ok: str):
     except actions.SupervisionRefused as exc:
         messages.error(request, str(exc))
     except PermissionDenied as exc:
-        messages.error(request, str(exc) or "无权办理")
+        messages.error(request, str(exc) or _("无权办理"))
     else:
         messages.success(request, ok)
     return redirect("supervision:history", code=code)
@@ -49,11 +50,11 @@ def warn(request, code: str):
     unit = selectors.access_supervised_unit(request.user, code)
     raw_days = (request.POST.get("days") or "").strip()
     if raw_days and not raw_days.isdigit():
-        messages.error(request, "整改天数应为1到60之间的整数")
+        messages.error(request, _("整改天数应为1到60之间的整数"))
         return redirect("supervision:history", code=code)
     days = int(raw_days) if raw_days else None
     return _done(request, code, lambda: actions.do_issue_warning(
-        actor=request.user, unit=unit, detail=request.POST.get("reason", ""), days=days), "已发出警示提醒")
+        actor=request.user, unit=unit, detail=request.POST.get("reason", ""), days=days), _("已发出警示提醒"))
 
 
 @login_required
@@ -64,7 +65,7 @@ def close_warning(request, code: str, warning_id: int):
     if warning is None:
         raise Http404("warning")
     return _done(request, code, lambda: actions.do_close_warning(
-        actor=request.user, warning=warning, note=request.POST.get("reason", "")), "已记录整改完成")
+        actor=request.user, warning=warning, note=request.POST.get("reason", "")), _("已记录整改完成"))
 
 
 @login_required
@@ -72,7 +73,7 @@ def close_warning(request, code: str, warning_id: int):
 def withdraw(request, code: str):
     unit = selectors.access_supervised_unit(request.user, code)
     return _done(request, code, lambda: actions.do_withdraw_title(
-        actor=request.user, unit=unit, reason=request.POST.get("reason", "")), "已摘牌")
+        actor=request.user, unit=unit, reason=request.POST.get("reason", "")), _("已摘牌"))
 
 
 @login_required
@@ -83,4 +84,4 @@ def reinstate(request, code: str):
     if title is None:
         raise Http404("title")
     return _done(request, code, lambda: actions.do_reinstate_title(
-        actor=request.user, title=title, reason=request.POST.get("reason", "")), "已恢复称号")
+        actor=request.user, title=title, reason=request.POST.get("reason", "")), _("已恢复称号"))

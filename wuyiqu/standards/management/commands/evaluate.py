@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from wuyiqu.lib.dates import parse_date, today
 from wuyiqu.standards.evaluator import evaluate, parsed_profile, profile_row_in_force
@@ -22,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--store", action="store_true", help="保存当天的评估结果（每单位每天一行）")
 
     def handle(self, *args, **opts):
+        # The output (SPEC §7: the --json contract) is Chinese whatever language the caller has
+        # active; the environment (LANGUAGE, LANG) plays no part in Django's choice of language.
+        with translation.override(settings.LANGUAGE_CODE):
+            self._handle(**opts)
+
+    def _handle(self, **opts):
         from wuyiqu.units.models import Unit
 
         try:
