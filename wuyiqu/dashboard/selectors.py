@@ -39,7 +39,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, FilteredRelation, Q
 from django.http import Http404
-from django.utils.translation import gettext_noop
+from django.utils.translation import get_language, gettext_noop
 
 from wuyiqu.certification.models import Title
 from wuyiqu.lib.dates import window_start
@@ -191,9 +191,10 @@ def live_evaluation(root: Unit, on: dt.date, fp: tuple | None = None) -> LiveEva
         return LiveEvaluation(frozenset(r.unit.id for r in results if r.eligible), blocked,
                               f"{row.name} {row.version}", {c.id: c.name for c in profile.criteria})
 
-    # Keyed by the fingerprint too: a naming changes the verdicts above it (children_named).
+    # Keyed by the fingerprint too: a naming changes the verdicts above it (children_named); and by
+    # the language: the reasons (``blocked``) are in the language the evaluation was made in.
     fp = fp if fp is not None else fingerprint()
-    return _cached(_key("live", root.path, on, fp), LIVE_CACHE_SECONDS, compute)
+    return _cached(_key("live", root.path, on, fp, get_language()), LIVE_CACHE_SECONDS, compute)
 
 
 # --- statuses -------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from wuyiqu.lib.dates import parse_date, today
@@ -23,16 +24,16 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _day(request) -> tuple[dt.date, str]:
-    """The day asked for (``?date=YYYY-MM-DD``, not after today), else today; and the Chinese error."""
+    """The day asked for (``?date=YYYY-MM-DD``, not after today), else today; and the error (if any)."""
     raw = request.GET.get("date", "")
     if not raw:
         return today(), ""
     try:
         on = parse_date(raw)
     except ValueError as e:
-        return today(), f"{e}，已显示今天的情况"
+        return today(), _("%(error)s，已显示今天的情况") % {"error": e}
     if on > today():
-        return today(), f"日期“{raw}”晚于今天，已显示今天的情况"
+        return today(), _("日期“%(date)s”晚于今天，已显示今天的情况") % {"date": raw}
     return on, ""
 
 
@@ -73,11 +74,31 @@ def dashboard(request, code: str):
         "summary": summary, "children": children, "trend": days, "trend_json": trend_json,
         "stored_days": sum(1 for d in days if d["total"] is not None),
         "children_url": reverse("dashboard:children", args=[unit.code]) + _date_query(on),
-        "statuses": selectors.STATUSES,
+        "statuses": selectors.STATUSES, "chart_texts": _chart_texts(),
         # The rendered numbers are cached as a template fragment under the same fingerprint.
         "fingerprint": "-".join(str(x) for x in fp), "fragment_seconds": selectors.ttl(summary["source"]),
     })
     return render(request, "dashboard/dashboard.html", context)
+
+
+def _chart_texts() -> dict[str, str]:
+    """The texts of the charts (dashboard.js), in the page's language: the page hands them to the
+    script as a JSON data block (no inline script). ``%(name)s`` placeholders are filled in by it."""
+    return {
+        "named": _("已命名"), "eligible": _("达标待命名"), "no_trend": _("近30天没有存储的评估"),
+        "where": _("%(name)s（%(kind)s）· 下级 %(n)s 个"),
+        "where_status": _("%(name)s（%(kind)s，%(status)s）· 下级 %(n)s 个"),
+        "unit": _("%(name)s（%(kind)s，%(status)s）"), "count": _("%(label)s：%(n)s"),
+    }
+
+
+def _translated_level(data: dict) -> dict:
+    """One level of the hierarchy with its labels (kept Chinese in the cache) in the active language."""
+    for node in (data["unit"], *data["children"]):
+        node["kind_label"] = _(node["kind_label"])
+        node["status_label"] = _(node["status_label"]) if node["status_label"] else ""
+    data["statuses"] = [{**s, "label": _(s["label"])} for s in data["statuses"]]
+    return data
 
 
 @login_required
@@ -100,7 +121,7 @@ def children_json(request, code: str):
     scope = unit_selectors.scope_path(request.user) or "\x00"
     data["parent_url"] = (reverse("dashboard:children", args=[parent.code]) + q
                           if parent is not None and parent.path.startswith(scope) else None)
-    return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(_translated_level(data), json_dumps_params={"ensure_ascii": False})
 
 
 @login_required

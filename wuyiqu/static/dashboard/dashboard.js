@@ -1,7 +1,17 @@
 /* Dashboard charts (Apache ECharts, vendored in static/vendor/echarts). No inline script: data comes
-   from data- attributes (the trend) and from the JSON endpoint of one level of the hierarchy. */
+   from data- attributes (the trend), from the JSON endpoint of one level of the hierarchy, and the
+   texts in the page's language from the JSON data block #dashboard-texts (json_script). */
 (function () {
   "use strict";
+
+  var TEXTS = {};
+
+  // "%(name)s（%(kind)s）" with values: the placeholders of Django's translated strings.
+  function fmt(key, values) {
+    return (TEXTS[key] || "").replace(/%\((\w+)\)s/g, function (_m, name) {
+      return values[name] === undefined || values[name] === null ? "" : String(values[name]);
+    });
+  }
 
   var COLORS = {
     named: "#1e7d32", warned: "#e08a00", eligible: "#1565c0", withdrawn: "#8c1d17", not_eligible: "#9aa5b1"
@@ -36,8 +46,9 @@
 
     function render(data) {
       current = data;
-      where.textContent = data.unit.name + "（" + data.unit.kind_label + (data.unit.status_label ? "，" + data.unit.status_label : "") +
-        "）· 下级 " + data.children.length + " 个";
+      where.textContent = fmt(data.unit.status_label ? "where_status" : "where", {
+        name: data.unit.name, kind: data.unit.kind_label, status: data.unit.status_label, n: data.children.length
+      });
       up.hidden = stack.length === 0;
       chart.setOption({
         tooltip: {
@@ -45,9 +56,9 @@
           formatter: function (p) {
             var esc = echarts.format.encodeHTML;
             var d = p.data || {};
-            if (!d.counts) { return esc(p.name) + "：" + p.value; }
-            var lines = [esc(d.name) + "（" + esc(d.kindLabel) + "，" + esc(d.statusLabel || "—") + "）"];
-            Object.keys(d.counts).forEach(function (k) { if (d.counts[k]) { lines.push(d.labels[k] + " " + d.counts[k]); } });
+            if (!d.counts) { return esc(fmt("count", { label: p.name, n: p.value })); }
+            var lines = [esc(fmt("unit", { name: d.name, kind: d.kindLabel, status: d.statusLabel || "—" }))];
+            Object.keys(d.counts).forEach(function (k) { if (d.counts[k]) { lines.push(esc(d.labels[k]) + " " + d.counts[k]); } });
             return lines.join("<br>");
           }
         },
@@ -95,14 +106,14 @@
     var empty = data.total.every(function (v) { return v === null; });
     chart.setOption({
       tooltip: { trigger: "axis" },
-      legend: { data: ["已命名", "达标待命名"], top: 0 },
+      legend: { data: [TEXTS.named, TEXTS.eligible], top: 0 },
       grid: { left: 40, right: 12, top: 32, bottom: 28 },
       xAxis: { type: "category", data: data.days, axisLabel: { fontSize: 10 } },
       yAxis: { type: "value", minInterval: 1 },
-      graphic: empty ? [{ type: "text", left: "center", top: "middle", style: { text: "近30天没有存储的评估", fill: "#5b6675", fontSize: 14 } }] : [],
+      graphic: empty ? [{ type: "text", left: "center", top: "middle", style: { text: TEXTS.no_trend, fill: "#5b6675", fontSize: 14 } }] : [],
       series: [
-        { name: "已命名", type: "line", data: data.named, connectNulls: false, showSymbol: true, itemStyle: { color: COLORS.named } },
-        { name: "达标待命名", type: "line", data: data.eligible, connectNulls: false, showSymbol: true, itemStyle: { color: COLORS.eligible } }
+        { name: TEXTS.named, type: "line", data: data.named, connectNulls: false, showSymbol: true, itemStyle: { color: COLORS.named } },
+        { name: TEXTS.eligible, type: "line", data: data.eligible, connectNulls: false, showSymbol: true, itemStyle: { color: COLORS.eligible } }
       ]
     });
     window.addEventListener("resize", function () { chart.resize(); });
@@ -110,6 +121,8 @@
 
   function start() {
     if (typeof echarts === "undefined") { return; }
+    var texts = document.getElementById("dashboard-texts");
+    if (texts) { TEXTS = JSON.parse(texts.textContent); }
     var tree = document.getElementById("tree");
     if (tree) { hierarchy(tree); }
     var t = document.getElementById("trend");
