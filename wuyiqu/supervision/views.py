@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -33,12 +32,12 @@ def history(request, code: str):
 
 
 def _done(request, code: str, fn, ok: str):
+    """Run the action and go back to the history page with its outcome. A role that may not act at all
+    is not a form error: PermissionDenied goes on to the 403 page, as on every other page."""
     try:
         fn()
     except actions.SupervisionRefused as exc:
         messages.error(request, str(exc))
-    except PermissionDenied as exc:
-        messages.error(request, str(exc) or _("无权办理"))
     else:
         messages.success(request, ok)
     return redirect("supervision:history", code=code)

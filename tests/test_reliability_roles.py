@@ -1,0 +1,270 @@
+"""Each role does only its step. For every action of the workflow (applications: open, sign for the
+unit, paper sheet, attachment, submit, the four review steps — on the pages and through the API —, and
+supervision, health measures, inspections, imports), one person of every role, each with the object in
+their scope, tries it: the roles whose step it is get through, every other role gets 403 (404 where
+the object is outside its scope) and nothing changes, not even an audit row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from access_map import PNG, Side, make_side, snapshot
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Q
+from django.test import Client
+from django.urls import reverse
+
+from wuyiqu.accounts.actions import do_create_user
+from wuyiqu.accounts.models import Role
+from wuyiqu.api.actions import do_create_api_token
+from wuyiqu.applications.models import Application, ApplicationStatus
+from wuyiqu.applications.workflow import APPLICANT_ROLE, ROUTE, STEP_ROLE
+from wuyiqu.audit.models import AuditEvent
+from wuyiqu.health.models import Measure, MeasureKind
+from wuyiqu.imports.models import ImportJob
+from wuyiqu.lib.dates import today
+from wuyiqu.supervision.models import Warning
+from wuyiqu.units.models import TITLE_BY_KIND, Unit, UnitKind
+
+PASSWORD = "correct-horse-battery"
+_seq = itertools.count(1)
+
+
+@pytest.fixture
+def crew(world, alice, carol, erin, root, settings, tmp_path):
+    """alice's side of the world and one person of every role, each with alice's building in scope: the
+    roles below the community at its compound, the health commission at the district."""
+    settings.MEDIA_ROOT = tmp_path
+    side = make_side(alice)
+    district = Unit.objects.get(code="500110")
+
+    def person(name, role, unit):
+        return do_create_user(actor=None, username=name, password=PASSWORD, role=role, unit=unit, display_name=name)
+
+    users = {
+        Role.BUILDING_HEAD: person("bh", Role.BUILDING_HEAD, side.compound),
+        Role.GROUP_LEADER: person("gl", Role.GROUP_LEADER, side.compound),
+        Role.PROPERTY_MANAGER: person("pm", Role.PROPERTY_MANAGER, side.compound),
+        Role.COMMUNITY_STAFF: alice,
+        Role.STREET_STAFF: carol,
+        Role.HEALTH_COMMISSION: person("hc", Role.HEALTH_COMMISSION, district),
+        Role.COMMAND: erin,
+        Role.ADMIN: root,
+    }
+    assert set(users) == set(Role.values)
+    return side, users
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def done_by(user, action: str) -> int:
+    return AuditEvent.objects.filter(actor=user, action=action).count()
+
+
+@dataclass
+class Step:
+    roles: frozenset[str]  # whose step it is
+    request: Callable[[Side, object], tuple[str, dict]]  # a fresh (url, form data) for one attempt
+    audit: str | None  # the audit row of a done step; None: see ``passes``
+    # Instead of the audit row: for a step the world's data refuses even to its role (the building's
+    # self-assessment does not pass, so it can be neither submitted nor reinstated), that the role got
+    # past the role check and was told the data's reason, not a 403.
+    passes: Callable[[object], bool] | None = None
+
+
+def told(response, words: str) -> bool:
+    """The page went back with a message containing ``words`` (the form's refusal, not a 403)."""
+    from django.contrib.messages import get_messages
+
+    return response.status_code == 302 and any(words in str(m) for m in get_messages(response.wsgi_request))
+
+
+def _second_building(side: Side) -> Unit:
+    return (Unit.objects.filter(path__startswith=side.compound.path, kind=UnitKind.BUILDING)
+            .exclude(pk=side.building.pk).order_by("code").first())
+
+
+def _scan() -> SimpleUploadedFile:
+    return SimpleUploadedFile("sheet.png", PNG, content_type="image/png")
+
+
+def _fresh_measure(side: Side) -> Measure:
+    on = today()
+    start = on - dt.timedelta(days=2 + next(_seq))  # one measure per attempt (unique per person, kind, start)
+    r = side.resident
+    return Measure.objects.create(resident=r, unit=r.household.unit, id_hash=r.id_hash, id_masked=r.id_masked,
+                                  kind=MeasureKind.CLOSE_CONTACT, start_on=start, end_on=on + dt.timedelta(days=5))
+
+
+def _fresh_warning(side: Side) -> Warning:
+    return Warning.objects.create(unit=side.compound, title=side.title, criterion="manual", detail="杂物",
+                                  opened_on=today(), deadline=today() + dt.timedelta(days=3))
+
+
+def _community_application(side: Side) -> Application:
+    unit = side.community
+    app, _created = Application.objects.get_or_create(unit=unit, title=TITLE_BY_KIND[unit.kind],
+                                                      status=ApplicationStatus.DRAFT)
+    return app
+
+
+def _day_back() -> str:
+    return (today() - dt.timedelta(days=next(_seq))).isoformat()
+
+
+HEALTH = frozenset({Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.HEALTH_COMMISSION, Role.COMMAND, Role.ADMIN})
+RECORDING = frozenset({Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.ADMIN})
+WARNING = frozenset({Role.STREET_STAFF, Role.HEALTH_COMMISSION, Role.COMMAND})
+APPLICANT_OR_REGISTRY = frozenset({APPLICANT_ROLE["building"], Role.COMMUNITY_STAFF})
+
+STEPS: dict[str, Step] = {
+    "applications:open": Step(frozenset({APPLICANT_ROLE["building"]}), lambda s, u: (
+        reverse("applications:open"), {"unit": _second_building(s).code}), "applications.open"),
+    "applications:unit_signature": Step(frozenset({APPLICANT_ROLE["community"]}), lambda s, u: (
+        reverse("applications:unit_signature", args=[_community_application(s).pk]), {"signed_on": _day_back()}),
+        "applications.unit_signature"),
+    "applications:paper": Step(APPLICANT_OR_REGISTRY, lambda s, u: (
+        reverse("applications:paper", args=[s.application.pk]),
+        {"signed_on": _day_back(), "households": [s.household.pk], "scan": _scan()}), "applications.paper_sheet"),
+    "applications:add_attachment": Step(APPLICANT_OR_REGISTRY, lambda s, u: (
+        reverse("applications:add_attachment", args=[s.application.pk]), {"kind": "photo", "file": _scan()}),
+        "applications.attachment"),
+    "applications:submit": Step(frozenset({APPLICANT_ROLE["building"]}), lambda s, u: (
+        reverse("applications:submit", args=[s.application.pk]), {}), None,
+        passes=lambda r: told(r, "自评未全部达标")),
+    "supervision:warn": Step(WARNING, lambda s, u: (
+        reverse("supervision:warn", args=[s.compound.code]), {"reason": "垃圾未分类", "days": "3"}), "supervision.warn"),
+    "supervision:close_warning": Step(WARNING, lambda s, u: (
+        reverse("supervision:close_warning", args=[s.compound.code, _fresh_warning(s).pk]), {"reason": "已整改"}),
+        "supervision.close_warning"),
+    "supervision:withdraw": Step(frozenset({Role.COMMAND}), lambda s, u: (
+        reverse("supervision:withdraw", args=[s.compound.code]), {"reason": "材料不实"}), "supervision.withdraw"),
+    "supervision:reinstate": Step(frozenset({Role.COMMAND}), lambda s, u: (
+        reverse("supervision:reinstate", args=[s.building.code]), {"reason": "误摘"}), None,
+        passes=lambda r: told(r, "该单位仍不符合以下标准")),
+    "health:end_measure_early": Step(HEALTH, lambda s, u: (
+        reverse("health:end_measure_early", args=[_fresh_measure(s).pk]), {"on": today().isoformat(), "reason": "核实"}),
+        "health.end_measure_early"),
+    "health:extend_measure": Step(HEALTH, lambda s, u: (
+        reverse("health:extend_measure", args=[_fresh_measure(s).pk]),
+        {"on": (today() + dt.timedelta(days=9)).isoformat(), "reason": "复核"}), "health.extend_measure"),
+    "inspections:record": Step(RECORDING, lambda s, u: (
+        reverse("inspections:record", args=[s.building.code]),
+        {"inspected_on": _day_back(), "inspector": "张三", "item_masks": "pass"}), "inspections.record"),
+    "inspections:incident": Step(RECORDING, lambda s, u: (
+        reverse("inspections:incident", args=[s.community.code]),
+        {"occurred_on": _day_back(), "incident_type": "fight", "description": "楼道争执"}),
+        "inspections.record_incident"),
+    "web:import": Step(frozenset({Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.HEALTH_COMMISSION, Role.COMMAND,
+                                  Role.ADMIN}), lambda s, u: (
+        reverse("web:import", args=[s.community.code]),
+        {"kind": "households", "file": SimpleUploadedFile("h.csv", b"code,address\n")}), None,
+        passes=lambda r: r.status_code == 302 and ImportJob.objects.filter(  # the job (its audit row comes when it runs)
+            pk=int(r["Location"].split("/")[-2]), created_by=r.wsgi_request.user).exists()),
+}
+
+
+def test_each_role_does_only_its_step(crew):
+    side, users = crew
+    wrong = []
+    for name, step in STEPS.items():
+        # The refused roles first: the step's own role may change what the next attempt finds.
+        for role in sorted(Role.values, key=lambda r: r in step.roles):
+            user = users[role]
+            url, data = step.request(side, user)
+            before, done_before = snapshot(), done_by(user, step.audit or "")
+            response = signed_in(user).post(url, data)
+            if role in step.roles:
+                ok = response.status_code not in (403, 404) and (
+                    step.passes(response) if step.passes else done_by(user, step.audit) == done_before + 1)
+            else:
+                ok = response.status_code in (403, 404) and snapshot() == before
+            if not ok:
+                wrong.append((name, role, response.status_code))
+    assert wrong == []
+
+
+def test_the_steps_cover_every_post_only_workflow_page():
+    """A new action page must be added to STEPS (or to the review chain below)."""
+    from access_map import KEYED
+
+    actions = {n for n in KEYED if n.split(":")[0] in ("applications", "supervision", "health", "inspections")
+               and n.split(":")[1] not in ("detail", "progress", "attachment", "poster", "qr", "history", "measures",
+                                           "measures_xlsx", "testing", "testing_xlsx", "timeline")}
+    assert actions - set(STEPS) == {"applications:review"}
+
+
+def _at(side: Side, status: str) -> Application:
+    app = side.application
+    Application.objects.filter(pk=app.pk).update(status=status)
+    app.refresh_from_db()
+    return app
+
+
+def test_each_review_step_is_its_roles_alone_on_the_pages(crew):
+    side, users = crew
+    route = ROUTE[side.building.kind]
+    app = _at(side, route[0])
+    wrong = []
+    for status in route:
+        for role in Role.values:
+            if role == STEP_ROLE[status]:
+                continue
+            before = snapshot()
+            response = signed_in(users[role]).post(reverse("applications:review", args=[app.pk]), {
+                "decision": "approve", "opinion": "同意", "seen_status": status})
+            if response.status_code not in (403, 404) or snapshot() != before:
+                wrong.append((status, role, response.status_code))
+        reviewer = users[STEP_ROLE[status]]
+        response = signed_in(reviewer).post(reverse("applications:review", args=[app.pk]), {
+            "decision": "approve", "opinion": "同意", "seen_status": status})
+        app.refresh_from_db()
+        assert response.status_code == 302 and app.status != status, (status, response.status_code)
+    assert wrong == []
+    assert app.status == ApplicationStatus.NAMED
+
+
+def test_each_review_step_is_its_roles_alone_through_the_api(crew, client):
+    side, users = crew
+    route = ROUTE[side.building.kind]
+    app = _at(side, route[0])
+    secrets = {}
+    for role in set(STEP_ROLE.values()):
+        _token, secrets[role] = do_create_api_token(actor=None, name=f"oa-{role}", unit=side.building,
+                                                    scopes=["applications:act"], acts_as=users[role], days=30)
+    # A token acts only at a review step: no other role can be given one.
+    for role in set(Role.values) - set(STEP_ROLE.values()):
+        with pytest.raises(ValueError, match="不是在职的审核人员"):
+            do_create_api_token(actor=None, name=f"oa-{role}", unit=side.building, scopes=["applications:act"],
+                                acts_as=users[role], days=30)
+
+    def decide(role, status):
+        return client.post(f"/api/v1/applications/{app.pk}/decisions",
+                           json.dumps({"status": status, "decision": "approve", "opinion": "同意"}),
+                           content_type="application/json", headers={"Authorization": f"Bearer {secrets[role]}"})
+
+    wrong = []
+    for status in route:
+        for role in secrets:
+            if role == STEP_ROLE[status]:
+                continue
+            before = snapshot(audit=False)
+            response = decide(role, status)
+            if response.status_code != 403 or snapshot(audit=False) != before:
+                wrong.append((status, role, response.status_code))
+        response = decide(STEP_ROLE[status], status)
+        assert response.status_code == 200, (status, response.content)
+    assert wrong == []
+    app.refresh_from_db()
+    assert app.status == ApplicationStatus.NAMED
+    refused = AuditEvent.objects.filter(Q(action="api.act") & Q(detail__status=403))
+    assert refused.count() == sum(len(secrets) - 1 for _s in route)  # every refusal audited
