@@ -23,6 +23,18 @@ HONGQI_VILLAGE = "500110002208"
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts and ends in the default language (zh-hans): a request made with the language
+    cookie leaves its language active in the thread (Django does not reset it after the response),
+    and reasons built afterwards outside a request would follow it."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def world(db):
     do_load_divisions()
@@ -80,3 +92,17 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture(scope="session")
+def seeded_file_db(tmp_path_factory):
+    """A database on disk (a SQLite file, or a PostgreSQL database beside the test database) with a
+    seeded world, for the tests that run `wuyiqu` as a process and kill it (tests/fault_tools.py).
+    Tests copy it (``seeded_file_db.copy(tmp_path)``) and never change it."""
+    from fault_tools import build_seed, drop_all
+
+    path = tmp_path_factory.mktemp("seeded-file-db")
+    db = build_seed(path)
+    yield db
+    db.drop()
+    drop_all()
