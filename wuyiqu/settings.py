@@ -16,7 +16,14 @@ WUYIQU_LOG_LEVEL    root log level (default WARNING).
 WUYIQU_SESSION_SECONDS session lifetime in seconds (default 8 hours).
 WUYIQU_SESSION_IDLE_SECONDS a session left unused this long is signed out (default 30 minutes).
 WUYIQU_DB_CONN_MAX_AGE seconds a database connection is kept (default 0).
-WUYIQU_IMPORT_MAX_UPLOAD_BYTES largest accepted import upload (default 200 MiB).
+WUYIQU_IMPORT_MAX_UPLOAD_BYTES largest import file, uploaded or given to `wuyiqu import` (default 200 MiB).
+WUYIQU_IMPORT_MAX_ROWS, WUYIQU_IMPORT_MAX_COLUMNS, WUYIQU_IMPORT_MAX_CELL_CHARS data rows (default 5,000,000),
+                    columns (200) and characters in one cell (10,000, at most 131,072) of an import file.
+WUYIQU_IMPORT_XLSX_MAX_UNPACKED_BYTES, WUYIQU_IMPORT_XLSX_MAX_RATIO an XLSX's unpacked size (default 512 MiB)
+                    and any member's unpacked:packed ratio (default 100): beyond them, a zip bomb, refused.
+WUYIQU_IMPORT_XLSX_MAX_MEMORY_BYTES, WUYIQU_IMPORT_XLSX_MAX_SECONDS the child process that reads an XLSX
+                    (default 2 GiB of address space, 600 s). See docs/reliability.md, Hostile files.
+WUYIQU_ATTACHMENT_MAX_BYTES largest attachment or inspection photo (default 10 MiB).
 WUYIQU_EVALUATE_CONCURRENT 1/0 (default 1): on PostgreSQL a whole-tree evaluation outside a transaction
                     runs its nucleic-acid participation query on a second connection, beside the rest.
 WUYIQU_TASKS        database (default in production: `wuyiqu worker` runs them) | immediate (default in
@@ -301,6 +308,16 @@ MEDIA_ROOT = DATA_DIR / "uploads"  # never served directly; attachments go throu
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMPORT_MAX_UPLOAD_BYTES = _env_int("WUYIQU_IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+IMPORT_MAX_ROWS = _env_int("WUYIQU_IMPORT_MAX_ROWS", 5_000_000)
+IMPORT_MAX_COLUMNS = _env_int("WUYIQU_IMPORT_MAX_COLUMNS", 200)
+IMPORT_MAX_CELL_CHARS = _env_int("WUYIQU_IMPORT_MAX_CELL_CHARS", 10_000)
+if not 1 <= IMPORT_MAX_CELL_CHARS <= 131_072:  # the csv module's own field limit
+    raise ImproperlyConfigured(f"WUYIQU_IMPORT_MAX_CELL_CHARS={IMPORT_MAX_CELL_CHARS}: expected 1 to 131072")
+IMPORT_XLSX_MAX_UNPACKED_BYTES = _env_int("WUYIQU_IMPORT_XLSX_MAX_UNPACKED_BYTES", 512 * 1024 * 1024)
+IMPORT_XLSX_MAX_RATIO = _env_int("WUYIQU_IMPORT_XLSX_MAX_RATIO", 100)
+IMPORT_XLSX_MAX_MEMORY_BYTES = _env_int("WUYIQU_IMPORT_XLSX_MAX_MEMORY_BYTES", 2 * 1024 * 1024 * 1024)
+IMPORT_XLSX_MAX_SECONDS = _env_int("WUYIQU_IMPORT_XLSX_MAX_SECONDS", 600)
+ATTACHMENT_MAX_BYTES = _env_int("WUYIQU_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 WUYIQU_EVALUATE_CONCURRENT = _env_bool("WUYIQU_EVALUATE_CONCURRENT", True)
 
 # --- background work, shared cache, HTTPS behind nginx (docs/deploy.md) ----------------------------

@@ -1,89 +1,397 @@
-"""Reading import files as streams of text rows: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) and XLSX.
+"""Reading import files as streams of text rows: CSV (UTF-8 with or without BOM, GBK/GB18030, UTF-16
+with BOM) and XLSX.
 
 Nothing here loads a whole CSV file: rows are yielded one by one, so a million-row file is read in
-bounded memory (the engine reads it twice: once to check, once to write). XLSX is read with
-python-calamine, whose sheet lives in compact Rust memory while the rows come out one at a time.
+bounded memory (the engine reads it twice: once to check, once to write). XLSX is converted once to
+a temporary UTF-8 CSV in a child process with a memory cap (``xlsx_convert``), then read like CSV.
+
+Files are judged by their content, never by their name alone: a PNG named ``.xlsx``, an Excel file
+named ``.csv``, a ZIP whose unpacked size or ratio is out of bounds (a "zip bomb"), a file mixing two
+encodings, a NUL byte, a cell or a row longer than the limits all stop the import with one Chinese
+message naming the line (and column) where there is one. The limits are settings
+(``IMPORT_MAX_*``, see ``Limits`` and docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
-import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from . import xlsx_convert
 from .registry import Column, FileError
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 _CHUNK = 1 << 20
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls, and password-protected .xlsx
+# What a file that is neither CSV nor XLSX usually starts with, to say what it is instead.
+_OTHER_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", gettext_noop("PNG 图片")),
+    (b"\xff\xd8\xff", gettext_noop("JPEG 图片")),
+    (b"GIF8", gettext_noop("GIF 图片")),
+    (b"%PDF-", gettext_noop("PDF 文件")),
+    (b"MZ\x90\x00", gettext_noop("Windows 程序")),
+    (b"\x7fELF", gettext_noop("程序文件")),
+    (b"\x1f\x8b", gettext_noop("gzip 压缩包")),
+    (b"Rar!\x1a\x07", gettext_noop("RAR 压缩包")),
+    (b"7z\xbc\xaf\x27\x1c", gettext_noop("7z 压缩包")),
+)
+_BOMS = (  # UTF-32 before UTF-16: its little-endian BOM starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Two CJK characters in a row as UTF-8 (three bytes each, lead E3–E9). GBK's common characters have
+# lead bytes B0–D7, so this almost never occurs inside GBK text: in a file that is not UTF-8 as a
+# whole, a line that has it and decodes as UTF-8 was written in UTF-8 — the file mixes encodings.
+_UTF8_CJK_PAIR = re.compile(rb"(?:[\xe3-\xe9][\x80-\xbf]{2}){2}")
+_LONGEST_LINE = 16 << 20  # bytes without a line end that the encoding check holds before refusing
+_ZIP_RATIO_FROM = 1 << 20  # members smaller than this may compress as well as they like
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What an import file may hold; from the ``IMPORT_MAX_*`` settings unless given."""
+
+    file_bytes: int
+    rows: int
+    columns: int
+    cell_chars: int
+    xlsx_unpacked_bytes: int
+    xlsx_ratio: int
+    xlsx_memory_bytes: int
+    xlsx_seconds: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(
+            file_bytes=settings.IMPORT_MAX_UPLOAD_BYTES,
+            rows=settings.IMPORT_MAX_ROWS,
+            columns=settings.IMPORT_MAX_COLUMNS,
+            cell_chars=settings.IMPORT_MAX_CELL_CHARS,
+            xlsx_unpacked_bytes=settings.IMPORT_XLSX_MAX_UNPACKED_BYTES,
+            xlsx_ratio=settings.IMPORT_XLSX_MAX_RATIO,
+            xlsx_memory_bytes=settings.IMPORT_XLSX_MAX_MEMORY_BYTES,
+            xlsx_seconds=settings.IMPORT_XLSX_MAX_SECONDS,
+        )
+
+
+# --- what the file is ---------------------------------------------------------------------------------
+
+
+def _what_else(head: bytes) -> str | None:
+    for magic, what in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return what
+    return None
+
+
+def sniff_format(path: Path) -> str:
+    """``"xlsx"`` or ``"csv"``, judged by the content; FileError when the content is something else or
+    disagrees with the file's extension."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        raise FileError(_("文件是空的，第一行应为列标题"))
+    suffix = path.suffix.lower()
+    if head.startswith(_OLE_MAGIC):
+        raise FileError(_("这是旧版 .xls 文件或加密的 Excel 文件：请去掉密码并另存为 .xlsx 或 CSV"))
+    if suffix == ".xls":
+        raise FileError(_("不支持旧版 .xls 文件，请另存为 .xlsx 或 CSV"))
+    other = _what_else(head)
+    if other:
+        raise FileError(_("文件内容是%(what)s，不是 CSV 或 Excel (.xlsx) 文件") % {"what": _(other)})
+    is_zip = head.startswith(_ZIP_MAGIC)
+    if suffix in XLSX_SUFFIXES and not is_zip:
+        raise FileError(_("文件扩展名是 %(suffix)s，但内容不是 Excel 文件（不是 ZIP 格式）；如果是 CSV，请使用 .csv 扩展名")
+                        % {"suffix": suffix})
+    if is_zip and suffix not in XLSX_SUFFIXES:
+        raise FileError(_("文件内容是 ZIP 压缩包（Excel 文件就是这种格式），但扩展名是“%(suffix)s”；如果是 Excel 文件，请使用 .xlsx 扩展名")
+                        % {"suffix": suffix or _("无")})
+    return "xlsx" if is_zip else "csv"
+
+
+# --- CSV: the encoding ----------------------------------------------------------------------------------
+
+
+def _line_at(data: bytes, pos: int, newline: bytes) -> int:
+    return data.count(newline, 0, pos) + 1
 
 
 def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` when the whole file decodes strictly as UTF-8 (BOM or not), else ``gb18030``
-    (a superset of GBK). Streams the file in chunks."""
+    """The codec to read the CSV ``path`` with: ``utf-16``/``utf-32`` after their BOM, ``utf-8-sig``
+    when the whole file decodes strictly as UTF-8 (BOM or not), else ``gb18030`` (a superset of GBK)
+    when it decodes strictly as that and no line of it is UTF-8. Streams the file in chunks.
+    FileError (naming the line) for a file that is neither, or that mixes UTF-8 and GBK lines."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec
+    first_bad = _first_non_utf8_line(path)
+    if first_bad is None:
+        return "utf-8-sig"
+    _check_gb18030(path, first_bad)
+    return "gb18030"
+
+
+def _newline_of(chunk: bytes) -> bytes:
+    """``\\n`` unless the file uses old Mac line ends (``\\r`` alone), for counting lines."""
+    return b"\r" if b"\n" not in chunk and b"\r" in chunk else b"\n"
+
+
+def _first_non_utf8_line(path: Path) -> int | None:
+    """The line of the first byte that is not UTF-8, or None when the whole file is UTF-8."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
+    lines_before = 0
+    newline = None
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            newline = newline or _newline_of(chunk)
+            try:
                 decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "gb18030"
-    return "utf-8-sig"
-
-
-def _cell_text(value) -> str:
-    """A spreadsheet cell as the text a person typed: 13812345678.0 -> "13812345678", dates ISO."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d") if value.time() == dt.time() else value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
-        return value.strftime("%H:%M:%S")
-    return str(value).strip()
-
-
-def iter_raw_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, cells as stripped text) for every row of the file, the header row first
-    (line 1). Line numbers are what a person sees in a spreadsheet. Raise FileError when unreadable."""
-    path = Path(path)
-    if path.suffix.lower() in XLSX_SUFFIXES:
-        yield from _iter_xlsx(path)
-    elif path.suffix.lower() == ".xls":
-        raise FileError(_("不支持旧版 .xls 文件，请另存为 .xlsx 或 CSV"))
-    else:
-        yield from _iter_csv(path)
-
-
-def _iter_csv(path: Path) -> Iterator[tuple[int, list[str]]]:
-    encoding = detect_encoding(path)
-    with open(path, encoding=encoding, newline="") as f:
+            except UnicodeDecodeError as exc:
+                return lines_before + _line_at(chunk, max(exc.start, 0), newline)
+            lines_before += chunk.count(newline)
         try:
-            for line, row in enumerate(csv.reader(f), start=1):
-                yield line, [c.strip() for c in row]
-        except csv.Error as exc:
-            raise FileError(_("CSV 文件格式错误：%(e)s") % {"e": exc}) from None
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return lines_before + 1
+    return None
 
 
-def _iter_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
-    from python_calamine import CalamineWorkbook
+def _check_gb18030(path: Path, first_bad: int) -> None:
+    """FileError unless the file decodes as GB18030 and has no UTF-8 line. Works on whole lines (no
+    GB18030 character contains a line-end byte) so that a line can be tried as UTF-8 on its own."""
+    lines_before = 0
+    carry = b""
+    newline = None
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            data = carry + chunk
+            if not data:
+                return
+            newline = newline or _newline_of(data)
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1 if chunk else len(data)
+            if cut == 0:  # no line end yet: keep reading (a line longer than a chunk)
+                if len(data) > _LONGEST_LINE:
+                    raise FileError(_("第%(line)d行超过 %(size)s 还没有换行，不是正常的表格文件")
+                                    % {"line": lines_before + 1, "size": filesizeformat(_LONGEST_LINE)})
+                carry = data
+                continue
+            part, carry = data[:cut], data[cut:]
+            try:
+                part.decode("gb18030")
+            except UnicodeDecodeError as exc:
+                start, end = _line_around(part, exc.start)
+                if _is_utf8_text(part[start:end]):
+                    raise _mixed(lines_before + _line_at(part, start, newline), first_bad) from None
+                hint = _("（文件含有 NUL 字节，可能是没有 BOM 的 UTF-16 编码）") if b"\x00" in part else ""
+                raise FileError(
+                    _("无法识别文件的编码（第%(line)d行既不是 UTF-8 也不是 GBK）%(hint)s：请用 Excel 或 WPS 另存为“CSV UTF-8”或 .xlsx")
+                    % {"line": lines_before + _line_at(part, exc.start, newline), "hint": hint}) from None
+            for match in _UTF8_CJK_PAIR.finditer(part):
+                start, end = _line_around(part, match.start())
+                if _is_utf8_text(part[start:end]):
+                    raise _mixed(lines_before + _line_at(part, start, newline), first_bad)
+            lines_before += part.count(newline)
+            if not chunk:
+                return
 
+
+def _line_around(data: bytes, pos: int) -> tuple[int, int]:
+    """(start, end) of the line of ``data`` that holds byte ``pos``."""
+    start = max(data.rfind(b"\n", 0, pos), data.rfind(b"\r", 0, pos)) + 1
+    ends = [i for i in (data.find(b"\n", pos), data.find(b"\r", pos)) if i >= 0]
+    return start, min(ends, default=len(data))
+
+
+def _is_utf8_text(line: bytes) -> bool:
+    """True for a line that decodes as UTF-8 and holds non-ASCII text (so it was written as UTF-8)."""
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        sheet = workbook.get_sheet_by_index(0)
-    except Exception as exc:  # calamine raises its own error types for damaged files
-        raise FileError(_("无法读取 Excel 文件：%(e)s") % {"e": exc}) from None
-    for line, row in enumerate(sheet.iter_rows(), start=1):
-        yield line, [_cell_text(v) for v in row]
+        return not line.decode("utf-8").isascii()
+    except UnicodeDecodeError:
+        return False
+
+
+def _mixed(utf8_line: int, other_line: int) -> FileError:
+    return FileError(
+        _("文件混用了不同的编码：第%(utf8)d行是 UTF-8，第%(other)d行不是（可能是 GBK）；请把整个文件另存为同一种编码（推荐“CSV UTF-8”）")
+        % {"utf8": utf8_line, "other": other_line})
+
+
+# --- CSV: the rows --------------------------------------------------------------------------------------
+
+
+def _csv_error(exc: csv.Error, line: int, limits: Limits) -> FileError:
+    text = str(exc)
+    if "field larger than field limit" in text:  # the csv module's own limit (131,072), above ours
+        return FileError(_("第%(line)d行有一个单元格超过上限%(max)d个字符，未导入") % {"line": line, "max": limits.cell_chars})
+    if "end of data" in text:
+        return FileError(_("第%(line)d行的引号没有结束（引号不配对），从这里到文件末尾都成了一个单元格") % {"line": line})
+    if "expected after" in text:
+        return FileError(_("第%(line)d行：引号结束后应紧跟逗号（引号不配对）") % {"line": line})
+    return FileError(_("第%(line)d行 CSV 格式错误：%(e)s") % {"line": line, "e": text})
+
+
+def _used_width(row: list[str]) -> int:
+    n = len(row)
+    while n and not row[n - 1]:
+        n -= 1
+    return n
+
+
+def _iter_csv(path: Path, limits: Limits, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    """(line, stripped cells) of every row; the checks of ``limits`` applied row by row."""
+    # NUL bytes: PostgreSQL cannot store them in text. Look for one only where the bytes say there is.
+    check_nul = encoding in ("utf-16", "utf-32") or _has_nul(path)
+    max_cols, max_chars, max_rows = limits.columns, limits.cell_chars, limits.rows
+    data_rows = 0
+    line = 0
+    with open(path, encoding=encoding, newline="") as f:
+        reader = csv.reader(f, strict=True)
+        try:
+            for line, row in enumerate(reader, start=1):
+                if len(row) > max_cols and _used_width(row) > max_cols:
+                    raise FileError(_("第%(line)d行有%(n)d列，超过上限%(max)d列")
+                                    % {"line": line, "n": _used_width(row), "max": max_cols})
+                if sum(map(len, row)) > max_chars:
+                    for column, cell in enumerate(row, start=1):
+                        if len(cell) > max_chars:
+                            raise FileError(_("第%(line)d行第%(col)d列的单元格有%(n)d个字符，超过上限%(max)d个")
+                                            % {"line": line, "col": column, "n": len(cell), "max": max_chars})
+                if check_nul:
+                    for column, cell in enumerate(row, start=1):
+                        if "\x00" in cell:
+                            raise FileError(
+                                _("第%(line)d行第%(col)d列含有空字符（NUL），这不是正常的文本；文件可能是 UTF-16 编码（无 BOM）或不是 CSV 文件")
+                                % {"line": line, "col": column})
+                cells = [c.strip() for c in row]
+                if any(cells):
+                    data_rows += 1
+                    if data_rows > max_rows + 1:  # + 1: the header row
+                        raise FileError(_("文件超过%(max)d行的上限，未导入；请分成几个文件") % {"max": max_rows})
+                yield line, cells
+        except csv.Error as exc:
+            raise _csv_error(exc, line + 1, limits) from None
+        except UnicodeDecodeError:  # checked before; the file changed while we read it
+            raise FileError(_("文件在导入过程中被修改（第%(line)d行）") % {"line": line + 1}) from None
+
+
+def _has_nul(path: Path) -> bool:
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            if b"\x00" in chunk:
+                return True
+    return False
+
+
+# --- XLSX -----------------------------------------------------------------------------------------------
+
+
+def check_xlsx_container(path: Path, limits: Limits) -> None:
+    """Refuse, before anything unpacks it, an XLSX that is not a readable ZIP of a workbook, is
+    encrypted, or whose members would unpack to more than the limits (declared sizes and ratios: the
+    ZIP readers used here stop at a member's declared size, so a lie about it is an error, not a bomb)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise FileError(_("Excel 文件已损坏或不完整（无法作为 .xlsx 打开）；请重新保存后再上传")) from None
+    names = {m.filename for m in members}
+    if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+        raise FileError(_("文件是 ZIP 压缩包，但不是 Excel (.xlsx) 文件"))
+    if any(m.flag_bits & 0x1 for m in members):
+        raise FileError(_("Excel 文件已加密：请去掉密码后再上传"))
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > limits.xlsx_unpacked_bytes:
+        raise FileError(_("Excel 文件解压后有 %(size)s，超过上限 %(limit)s（可能是“压缩炸弹”），未读取；大文件请用 CSV")
+                        % {"size": filesizeformat(unpacked), "limit": filesizeformat(limits.xlsx_unpacked_bytes)})
+    for m in members:
+        if m.file_size > _ZIP_RATIO_FROM and m.file_size > limits.xlsx_ratio * max(m.compress_size, 1):
+            raise FileError(
+                _("Excel 文件中的 %(name)s 压缩比为 %(ratio)d:1，超过上限 %(max)d:1（可能是“压缩炸弹”），未读取")
+                % {"name": m.filename[:80], "ratio": m.file_size // max(m.compress_size, 1), "max": limits.xlsx_ratio})
+
+
+def convert_xlsx(path: Path, target: Path, limits: Limits) -> None:
+    """Write the first sheet of ``path`` to ``target`` as UTF-8 CSV, in a child process limited to
+    ``limits.xlsx_memory_bytes`` of address space and ``limits.xlsx_seconds``. FileError when it fails."""
+    command = [sys.executable, "-m", "wuyiqu.imports.xlsx_convert", str(path), str(target),
+               str(limits.xlsx_memory_bytes)]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=limits.xlsx_seconds, check=False,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    except subprocess.TimeoutExpired:
+        raise FileError(_("读取 Excel 文件超过 %(n)d 秒，已停止；请改用 CSV 或分成几个文件") % {"n": limits.xlsx_seconds}) from None
+    if done.returncode == 0:
+        return
+    if done.returncode == xlsx_convert.EXIT_UNREADABLE:
+        detail = done.stderr.decode("utf-8", "replace").strip()[:200]
+        raise FileError(_("无法读取 Excel 文件（文件损坏或格式不对）：%(e)s") % {"e": detail})
+    # Killed by the allocator (SIGABRT) or MemoryError: usually a cell far out (e.g. XFD1048576) that
+    # makes the sheet a huge empty grid.
+    raise FileError(_("读取 Excel 文件所需的内存超过上限 %(limit)s（工作表的范围过大，例如远处有一个单元格），未导入；请删除多余的行列或改用 CSV")
+                    % {"limit": filesizeformat(limits.xlsx_memory_bytes)})
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def readable(path: str | Path, limits: Limits | None = None) -> Iterator[tuple[Path, str]]:
+    """The file as (CSV path, encoding) to stream rows from, as often as needed: the file itself for
+    CSV; for XLSX a temporary UTF-8 CSV of its first sheet, removed on exit. FileError when the file
+    is too large, is not what its name says, or (XLSX) is a zip bomb or unreadable."""
+    path = Path(path)
+    limits = limits or Limits.from_settings()
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise FileError(_("文件不存在或无法读取：%(name)s") % {"name": path.name}) from None
+    if size > limits.file_bytes:
+        raise FileError(_("文件太大（%(size)s），上限为 %(limit)s") % {"size": filesizeformat(size),
+                                                                    "limit": filesizeformat(limits.file_bytes)})
+    if sniff_format(path) == "csv":
+        yield path, detect_encoding(path)
+        return
+    check_xlsx_container(path, limits)
+    fd, name = tempfile.mkstemp(prefix="wuyiqu-xlsx-", suffix=".csv")
+    os.close(fd)
+    target = Path(name)
+    try:
+        convert_xlsx(path, target, limits)
+        yield target, "utf-8"
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def iter_raw_rows(path: str | Path, limits: Limits | None = None, *,
+                  encoding: str | None = None) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, cells as stripped text) for every row of the file, the header row first
+    (line 1). Line numbers are what a person sees in a spreadsheet. Raise FileError when unreadable.
+    ``encoding``: the file is a CSV already judged by ``readable`` (no second look at its content)."""
+    limits = limits or Limits.from_settings()
+    if encoding is not None:
+        yield from _iter_csv(Path(path), limits, encoding)
+        return
+    with readable(path, limits) as (source, codec):
+        yield from _iter_csv(source, limits, codec)
 
 
 def _norm(header: str) -> str:
@@ -92,6 +400,14 @@ def _norm(header: str) -> str:
     for ch in (" ", "*", "＊", "\u3000", "_", "-"):
         h = h.replace(ch, "")
     return h.replace("（", "(").replace("）", ")")
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    """Names for a message: at most ``most``, each at most 30 characters."""
+    shown = "、".join(n if len(n) <= 30 else n[:30] + "…" for n in names[:most])
+    if len(names) > most:
+        shown += _("等%(n)d个") % {"n": len(names)}
+    return shown
 
 
 def map_headers(header_row: list[str], columns: tuple[Column, ...]) -> list[str | None]:
@@ -122,25 +438,37 @@ def map_headers(header_row: list[str], columns: tuple[Column, ...]) -> list[str 
     if missing:
         problems.append(_("缺少必填列：%(cols)s") % {"cols": "、".join(missing)})
     if unknown:
-        problems.append(_("无法识别的列：%(cols)s") % {"cols": "、".join(unknown)})
+        problems.append(_("无法识别的列：%(cols)s") % {"cols": _listed(unknown)})
     if repeated:
-        problems.append(_("重复的列：%(cols)s") % {"cols": "、".join(repeated)})
+        problems.append(_("重复的列：%(cols)s") % {"cols": _listed(repeated)})
     if problems:
         expected = "、".join(f"{c.header}({c.key})" for c in columns)
         raise FileError("；".join(problems) + "。" + _("本类型的列为：%(cols)s") % {"cols": expected})
     return keys
 
 
-def iter_records(path: str | Path, columns: tuple[Column, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def iter_records(path: str | Path, columns: tuple[Column, ...], *, encoding: str | None = None,
+                 limits: Limits | None = None) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, {column key: text}) for every non-empty data row; every column key is
-    present ("" when absent or empty). Raise FileError for an empty file or bad headers."""
-    rows = iter_raw_rows(path)
+    present ("" when absent or empty). Raise FileError for an empty file or bad headers.
+    ``encoding``: ``path`` is the CSV that ``readable`` gave (read it as it is)."""
+    limits = limits or Limits.from_settings()
+    if encoding is None:
+        with readable(path, limits) as (source, codec):
+            yield from iter_records(source, columns, encoding=codec, limits=limits)
+        return
+    rows = iter_raw_rows(path, limits, encoding=encoding)
     for _line, header in rows:
         if any(header):
             break
     else:
         raise FileError(_("文件是空的，第一行应为列标题"))
-    keys = map_headers(header, columns)
+    try:
+        keys = map_headers(header, columns)
+    except FileError as exc:
+        if encoding == "gb18030":
+            raise FileError(str(exc) + _("（文件按 GBK 编码读取；如果列名是乱码，请另存为“CSV UTF-8”）")) from None
+        raise
     blank = {c.key: "" for c in columns}
     positions = [(i, k) for i, k in enumerate(keys) if k is not None]
     for line, row in rows:
@@ -152,3 +480,7 @@ def iter_records(path: str | Path, columns: tuple[Column, ...]) -> Iterator[tupl
             if i < n:
                 record[k] = row[i]
         yield line, record
+
+
+# Kept for callers that format one spreadsheet cell (tests, the converter).
+_cell_text = xlsx_convert.cell_text

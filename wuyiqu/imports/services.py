@@ -32,7 +32,7 @@ from wuyiqu.audit import actions as audit
 from wuyiqu.supervision.affected import FactsWritten
 
 from .models import ImportJob, ImportStatus
-from .parsers import iter_records
+from .parsers import iter_records, readable
 from .registry import Batch, FileError, ImportContext, ImportKind, RowError, WriteCounts, get_kind
 
 log = logging.getLogger(__name__)
@@ -110,14 +110,14 @@ def create_job(*, kind: str, filename: str, actor=None, scope=None, skip_invalid
     )
 
 
-def _batches(kind: ImportKind, ctx: ImportContext, path: Path, skip_lines: set[int] | None,
+def _batches(kind: ImportKind, ctx: ImportContext, path: Path, encoding: str, skip_lines: set[int] | None,
              problems: list[RowProblem] | None) -> Iterator[Batch]:
     """Parsed rows of the file in batches of kind.batch_size. In pass 1 (``problems`` given) rows that
     do not parse are added to ``problems``; in pass 2 lines in ``skip_lines`` are left out."""
     batch: Batch = []
     size = kind.batch_size
     parse = kind.parse_row
-    for line, raw in iter_records(path, kind.columns):
+    for line, raw in iter_records(path, kind.columns, encoding=encoding):
         if skip_lines and line in skip_lines:
             continue
         try:
@@ -156,7 +156,9 @@ def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_inva
     job.save(update_fields=["status", "started_at"])
     tracker = _JobProgress(job, progress)
     try:
-        return _Run(import_kind, job, path, actor, scope, skip_invalid, tracker, report).run()
+        # XLSX is turned into a temporary CSV once here (both passes read that); a bad file stops here.
+        with readable(path) as (source, encoding):
+            return _Run(import_kind, job, source, encoding, actor, scope, skip_invalid, tracker, report).run()
     except FileError as exc:
         return _finish_failed(job, actor, str(exc))
     except Exception as exc:
@@ -170,13 +172,16 @@ def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_inva
 class _Run:
     """One import: the problems found so far and the two passes."""
 
-    def __init__(self, kind: ImportKind, job: ImportJob, path: Path, actor, scope, skip_invalid: bool,
+    def __init__(self, kind: ImportKind, job: ImportJob, path: Path, encoding: str, actor, scope, skip_invalid: bool,
                  tracker: _JobProgress, report: Report | None):
-        self.kind, self.job, self.path, self.actor = kind, job, path, actor
+        self.kind, self.job, self.path, self.encoding, self.actor = kind, job, path, encoding, actor
         self.skip_invalid, self.tracker, self.report = skip_invalid, tracker, report
         self.ctx = ImportContext(actor=actor, scope=scope, job=job, phase="check")
         self.headers = {c.key: c.header for c in kind.columns}
+        # The problems stored on the job: invalid rows first, so that a file refused for one bad row
+        # among thousands of duplicates still shows that row; duplicates fill what room is left.
         self.kept: list[RowProblem] = []
+        self.kept_duplicates: list[RowProblem] = []
         self.skip_lines: set[int] = set()
         self.invalid = self.duplicate = self.rows_total = 0
 
@@ -189,8 +194,9 @@ class _Run:
         else:
             self.invalid += 1
         self.skip_lines.add(problem.line)
-        if len(self.kept) < ERRORS_KEPT:
-            self.kept.append(problem)
+        kept = self.kept_duplicates if problem.duplicate else self.kept
+        if len(kept) < ERRORS_KEPT:
+            kept.append(problem)
         if self.report:
             self.report(problem)
 
@@ -201,7 +207,8 @@ class _Run:
             self.check(spill)
             job = self.job
             job.rows_total, job.invalid, job.duplicate = self.rows_total, self.invalid, self.duplicate
-            job.errors = [p.as_dict() for p in sorted(self.kept, key=lambda p: p.line)]
+            kept = self.kept + self.kept_duplicates[:ERRORS_KEPT - len(self.kept)]
+            job.errors = [p.as_dict() for p in sorted(kept, key=lambda p: p.line)]
             if self.invalid and not self.skip_invalid:
                 message = _("共%(n)d行有错误，未导入任何数据；请改正后重新导入，或选择跳过错误行") % {"n": self.invalid}
                 return _finish_failed(job, self.actor, message)
@@ -209,7 +216,7 @@ class _Run:
                 spill.seek(0)
                 return self.write(_unspill(self.kind, spill))
             return self.write([parsed for _line, parsed in b]
-                              for b in _batches(self.kind, self.ctx, self.path, self.skip_lines, None))
+                              for b in _batches(self.kind, self.ctx, self.path, self.encoding, self.skip_lines, None))
         finally:
             if spill is not None:
                 spill.close()
@@ -219,7 +226,7 @@ class _Run:
         kind, ctx = self.kind, self.ctx
         keys: dict[Any, int] = {}  # row key -> first line, for duplicates
         parse_problems: list[RowProblem] = []
-        for batch in _batches(kind, ctx, self.path, None, parse_problems):
+        for batch in _batches(kind, ctx, self.path, self.encoding, None, parse_problems):
             self.rows_total += len(batch) + len(parse_problems)
             for p in parse_problems:
                 self.note(p)

@@ -1,0 +1,77 @@
+"""The first sheet of an XLSX file written out as UTF-8 CSV, run in a child process.
+
+    python -m wuyiqu.imports.xlsx_convert SOURCE.xlsx TARGET.csv MEMORY_BYTES
+
+Why a child: python-calamine builds the sheet as one dense grid in Rust, sized by the furthest cell.
+A 5 KB file with one cell in A1 and one in XFD1048576 asks for 16384 × 1048576 cells (512 GiB) and
+the allocator aborts the whole process (SIGABRT), which would take a web or task worker down with it.
+Here the child limits its own address space (RLIMIT_AS) before loading calamine, so such a file kills
+only the child, and the parent reports it (``wuyiqu.imports.parsers``). The parent then streams the
+CSV for both passes of the import instead of parsing the XLSX twice.
+
+No Django here: the child starts in a fraction of a second. Exit status: 0 written, 2 calamine could
+not read the file (the reason on stderr), 3 out of memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sys
+
+EXIT_UNREADABLE = 2
+EXIT_MEMORY = 3
+
+
+def cell_text(value) -> str:
+    """A spreadsheet cell as the text a person typed: 13812345678.0 -> "13812345678", dates ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d") if value.time() == dt.time() else value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S")
+    return str(value).strip()
+
+
+def convert(source: str, target: str) -> None:
+    """Write every row of the first sheet of ``source`` to ``target`` (trailing empty cells dropped).
+    Rows come out from the sheet's first row, so line N of the CSV is row N of the spreadsheet."""
+    from python_calamine import CalamineWorkbook
+
+    with open(source, "rb") as f:
+        sheet = CalamineWorkbook.from_filelike(f).get_sheet_by_index(0)
+    with open(target, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        for row in sheet.iter_rows():
+            cells = [cell_text(v) for v in row]
+            while cells and not cells[-1]:
+                cells.pop()
+            writer.writerow(cells)
+
+
+def main(argv: list[str]) -> int:
+    source, target, memory = argv[1], argv[2], int(argv[3])
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort must not leave a core file behind
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    try:
+        convert(source, target)
+    except MemoryError:
+        return EXIT_MEMORY
+    except BaseException as exc:  # calamine's errors, and a Rust panic (PanicException is a BaseException)
+        print(f"{type(exc).__name__}: {exc}"[:500], file=sys.stderr)
+        return EXIT_UNREADABLE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
