@@ -116,12 +116,17 @@ def _on(date: dt.date | None) -> dt.date:
 
 
 def _evaluate(on: dt.date, root):
-    """``evaluate(on, root=root)`` with the profile in force; a day without one is a 422."""
+    """``evaluate(on, root=root)`` with the profile in force; a day without one is a 422. In Chinese
+    whatever language the request chose: the entries are those of `wuyiqu evaluate --json`."""
+    from django.conf import settings
+    from django.utils import translation
+
     from wuyiqu.standards.evaluator import evaluate, parsed_profile, profile_row_in_force
     from wuyiqu.standards.profiles import ProfileError
 
     try:
-        return evaluate(on, root=root, profile=parsed_profile(profile_row_in_force(on)))
+        with translation.override(settings.LANGUAGE_CODE):
+            return evaluate(on, root=root, profile=parsed_profile(profile_row_in_force(on)))
     except ProfileError as exc:
         raise ApiError(422, "no_profile", str(exc), {"date": on.isoformat()}) from None
 

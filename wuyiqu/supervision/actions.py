@@ -79,7 +79,7 @@ def do_issue_warning(*, actor, unit, detail: str, days: int | None = None) -> Wa
 
     from .services import rectify_days
 
-    _check(actor, unit, WARN_ROLES, _("警示提醒"))
+    _check(actor, unit, WARN_ROLES, pgettext("办理事项", "警示提醒"))
     detail = _reason(detail)
     on = today()
     if days is None:
@@ -105,7 +105,7 @@ def do_close_warning(*, actor, warning: Warning, note: str) -> Warning:
     close themselves when their criterion passes again; refused here."""
     # The race: the daily run expiring the warning while a person closes it; the lock orders them.
     w = Warning.objects.select_for_update().select_related("unit").get(pk=warning.pk)
-    _check(actor, w.unit, WARN_ROLES, _("关闭警示"))
+    _check(actor, w.unit, WARN_ROLES, pgettext("办理事项", "关闭警示"))
     note = _reason(note)
     if w.status != WarningStatus.OPEN:
         raise SupervisionRefused(_("该警示已关闭"))
@@ -125,7 +125,7 @@ def do_withdraw_title(*, actor, unit, reason: str, source: str = "manual"):
     unit outside scope (404), another role, an empty reason and a unit without a current title."""
     from .services import Outcome, recheck_after_facts
 
-    _check(actor, unit, COMMAND_ROLES, _("摘牌"))
+    _check(actor, unit, COMMAND_ROLES, pgettext("办理事项", "摘牌"))
     reason = _reason(reason)
     on = today()
     title = _current_title(unit, lock=True)
@@ -158,7 +158,7 @@ def do_reinstate_title(*, actor, title: Title, reason: str) -> Title:
     # one_current_title_per_unit backs it up.
     t = Title.objects.select_for_update().select_related("unit").get(pk=title.pk)
     unit = t.unit
-    _check(actor, unit, COMMAND_ROLES, _("恢复称号"))
+    _check(actor, unit, COMMAND_ROLES, pgettext("办理事项", "恢复称号"))
     reason = _reason(reason)
     if t.withdrawn_on is None:
         raise SupervisionRefused(_("该称号未被摘牌"))

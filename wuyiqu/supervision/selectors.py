@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from wuyiqu.units import selectors as unit_selectors
 from wuyiqu.units.models import TITLE_BY_KIND
@@ -53,7 +54,7 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
 
     out: list[Entry] = []
     for app in Application.objects.filter(unit=unit).select_related("applicant").order_by("opened_at"):
-        out.append(Entry(timezone.localdate(app.opened_at), "application", _("发起申请"),
+        out.append(Entry(timezone.localdate(app.opened_at), "application", pgettext("监督记录", "发起申请"),
                          _("%(title)s申请（%(status)s）") % {"title": _(app.title), "status": app.get_status_display()},
                          _who(app.applicant), {"id": app.pk}))
     for step in ReviewStep.objects.filter(application__unit=unit).order_by("decided_at"):
