@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from wuyiqu.audit import actions as audit
 
@@ -24,15 +26,15 @@ def do_create_user(*, actor, username: str, password: str, role: str, unit, disp
     """Create an account scoped to ``unit``. Refuses (ValueError, Chinese) an unknown role, a missing scope
     or a password the validators refuse (too short, too common, all digits, like the user name)."""
     if role not in Role.values:
-        raise ValueError(f"未知角色：{role}")
+        raise ValueError(_("未知角色：%(role)s") % {"role": role})
     if unit is None and role != Role.ADMIN:
-        raise ValueError("除系统管理员外，每个账号都必须属于一个单位")
+        raise ValueError(_("除系统管理员外，每个账号都必须属于一个单位"))
     user = User(username=username, role=role, unit=unit, display_name=display_name,
                 is_staff=role == Role.ADMIN)
     try:
         password_validation.validate_password(password, user)  # AUTH_PASSWORD_VALIDATORS
     except ValidationError as exc:
-        raise ValueError("密码不符合要求：" + "；".join(exc.messages)) from None
+        raise ValueError(_("密码不符合要求：%(reasons)s") % {"reasons": pgettext("分句分隔", "；").join(exc.messages)}) from None
     user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
@@ -77,12 +79,12 @@ def do_unlock_login(*, actor, username: str = "", ip: str = "") -> int:
     key = normalise_username(username)
     ip = (ip or "").strip()
     if not key and not ip:
-        raise ValueError("请指定要解锁的用户名或网络地址")
+        raise ValueError(_("请指定要解锁的用户名或网络地址"))
     if ip:
         try:
             validate_ipv46_address(ip)
         except ValidationError:
-            raise ValueError(f"“{ip}”不是有效的网络地址") from None
+            raise ValueError(_("“%(ip)s”不是有效的网络地址") % {"ip": ip}) from None
     cleared = 0
     if key:
         cleared += LoginFailure.objects.filter(username=key).delete()[0]

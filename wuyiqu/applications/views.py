@@ -148,9 +148,13 @@ def paper_sheet(request, application_id: int):
     app = selectors.access_application_by_id(request.user, application_id)
     try:
         signed_on = parse_date(request.POST.get("signed_on", ""))
-        ids = [int(h) for h in request.POST.getlist("households")]
     except ValueError as e:
-        messages.error(request, _("签名日期：%(e)s") % {"e": e} if "日期" in str(e) else _("住户选择有误"))
+        messages.error(request, _("签名日期：%(e)s") % {"e": e})
+        return redirect("applications:detail", application_id=app.pk)
+    try:
+        ids = [int(h) for h in request.POST.getlist("households")]
+    except ValueError:
+        messages.error(request, _("住户选择有误"))
         return redirect("applications:detail", application_id=app.pk)
     try:
         created, existing, _att = actions.do_record_paper_sheet(

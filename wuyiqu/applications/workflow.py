@@ -3,6 +3,9 @@ table of legal transitions. ``target_status`` is the only place that decides whe
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
+
 from wuyiqu.accounts.models import Role
 
 from .models import ApplicationStatus as S
@@ -70,10 +73,10 @@ def target_status(kind: str, from_status: str, decision: str, send_back_to: str 
     label = S(from_status).label if from_status in S.values else from_status
     dlabel = D(decision).label if decision in D.values else decision
     if not options:
-        raise IllegalTransition(f"当前状态为“{label}”，不能“{dlabel}”")
+        raise IllegalTransition(_("当前状态为“%(status)s”，不能“%(decision)s”") % {"status": label, "decision": dlabel})
     if decision == D.SEND_BACK:
         if send_back_to not in options:
-            names = "、".join(str(S(o).label) for o in options)
-            raise IllegalTransition(f"只能发回到本环节之前的环节：{names}")
+            names = pgettext("列举分隔", "、").join(str(S(o).label) for o in options)
+            raise IllegalTransition(_("只能发回到本环节之前的环节：%(steps)s") % {"steps": names})
         return send_back_to
     return options[0]

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.units.models import TITLE_BY_KIND
@@ -48,7 +49,7 @@ def do_record_existing_title(*, actor, unit, named_on: dt.date) -> Title:
     """Record that ``unit`` was named (before the system) on ``named_on``. Returns the current title
     (the existing one if the unit holds one). TitleRefused when the unit's kind has no title."""
     if unit.kind not in TITLE_BY_KIND:
-        raise TitleRefused(f"“{unit.name}”这类单位没有称号")
+        raise TitleRefused(_("“%(name)s”这类单位没有称号") % {"name": unit.name})
     written = write_existing_titles([(unit.pk, unit.kind, named_on)])
     title = Title.objects.get(unit=unit, withdrawn_on__isnull=True)
     if written.created:
@@ -70,7 +71,7 @@ def do_name_unit(*, actor, application) -> Title:
     # Lock the unit's current titles: a concurrent import of old titles must not also create one
     # (one_current_title_per_unit backs this up).
     if Title.objects.select_for_update().filter(unit=unit, withdrawn_on__isnull=True).exists():
-        raise TitleRefused(f"“{unit.name}”已持有称号")
+        raise TitleRefused(_("“%(name)s”已持有称号") % {"name": unit.name})
     named_on = today()
     title = Title.objects.create(unit=unit, title=application.title, named_on=named_on, named_at=timezone.now(),
                                  application=application)

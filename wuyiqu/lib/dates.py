@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 
 def today() -> dt.date:
@@ -31,30 +32,30 @@ def covers(start: dt.date, end: dt.date | None, on: dt.date) -> bool:
 
 
 def parse_date(raw: str) -> dt.date:
-    """Parse ``YYYY-MM-DD`` (also ``YYYY/MM/DD``); raise ValueError with a Chinese reason."""
+    """Parse ``YYYY-MM-DD`` (also ``YYYY/MM/DD``); raise ValueError with a reason (Chinese by default)."""
     text = (raw or "").strip()
     if not text:
-        raise ValueError("日期为空")
+        raise ValueError(_("日期为空"))
     norm = text.replace("/", "-")
     if len(norm) > 10 and norm[10:].strip() in ("00:00", "00:00:00"):
         norm = norm[:10]  # a date cell that a spreadsheet wrote out with a midnight time
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", norm):
-        raise ValueError(f"日期“{text}”格式不对，应为 YYYY-MM-DD")
+        raise ValueError(_("日期“%(date)s”格式不对，应为 YYYY-MM-DD") % {"date": text})
     try:
         return dt.date.fromisoformat(norm)
     except ValueError:
-        raise ValueError(f"日期“{text}”不存在") from None
+        raise ValueError(_("日期“%(date)s”不存在") % {"date": text}) from None
 
 
 def parse_local_datetime(raw: str) -> dt.datetime:
     """Parse ``YYYY-MM-DD HH:MM[:SS]`` as Asia/Shanghai local time; aware result."""
     text = (raw or "").strip().replace("/", "-").replace("T", " ")
     if not text:
-        raise ValueError("时间为空")
+        raise ValueError(_("时间为空"))
     try:
         naive = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"时间“{raw}”无效，应为 YYYY-MM-DD HH:MM[:SS]") from None
+        raise ValueError(_("时间“%(time)s”无效，应为 YYYY-MM-DD HH:MM[:SS]") % {"time": raw}) from None
     if naive.tzinfo is not None:
         return naive
     return timezone.make_aware(naive, timezone.get_default_timezone())

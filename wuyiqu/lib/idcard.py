@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 
@@ -30,20 +32,20 @@ def parse_id_number(raw: str) -> IdInfo:
     """Validate ``raw`` and return what it encodes; raise InvalidIdNumber with a readable reason."""
     number = (raw or "").strip().upper()
     if len(number) != 18:
-        raise InvalidIdNumber(f"身份证号应为18位，实际为{len(number)}位")
+        raise InvalidIdNumber(_("身份证号应为18位，实际为%(n)s位") % {"n": len(number)})
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
-        raise InvalidIdNumber("身份证号前17位应为数字，末位应为数字或X")
+        raise InvalidIdNumber(_("身份证号前17位应为数字，末位应为数字或X"))
     if not number.isascii():
-        raise InvalidIdNumber("身份证号含有非法字符")
+        raise InvalidIdNumber(_("身份证号含有非法字符"))
     try:
         birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
-        raise InvalidIdNumber(f"身份证号中的出生日期{number[6:14]}不存在") from None
+        raise InvalidIdNumber(_("身份证号中的出生日期%(date)s不存在") % {"date": number[6:14]}) from None
     if birth.year < 1890:
-        raise InvalidIdNumber(f"身份证号中的出生日期{number[6:14]}不合理")
+        raise InvalidIdNumber(_("身份证号中的出生日期%(date)s不合理") % {"date": number[6:14]})
     expected = check_digit(number[:17])
     if number[17] != expected:
-        raise InvalidIdNumber(f"身份证号校验位错误（应为{expected}）")
+        raise InvalidIdNumber(_("身份证号校验位错误（应为%(digit)s）") % {"digit": expected})
     sex = "M" if int(number[16]) % 2 == 1 else "F"
     return IdInfo(number=number, birth_date=birth, sex=sex)
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.imports.bulk import insert_rows
@@ -28,7 +29,8 @@ def do_add_profile(*, actor, content: dict[str, Any]) -> PolicyProfile:
     if existing is not None:
         if existing.sha256 == profile.sha256:
             return existing
-        raise ProfileError([f"配置“{profile.name}”版本“{profile.version}”已存在且内容不同，请使用新的版本号"])
+        raise ProfileError([_("配置“%(name)s”版本“%(version)s”已存在且内容不同，请使用新的版本号") % {
+            "name": profile.name, "version": profile.version}])
     row = PolicyProfile.objects.create(name=profile.name, version=profile.version, content=content,
                                        sha256=profile.sha256, created_by=actor)
     audit.record(actor=actor, action="standards.profile_add", target=row,
@@ -45,7 +47,8 @@ def do_activate_profile(*, actor, name: str, active_from: dt.date, version: str 
         qs = qs.filter(version=version)
     row = qs.order_by("-created_at", "-id").first()
     if row is None:
-        raise ProfileError([f"没有名为“{name}”{('版本“' + version + '”') if version else ''}的政策配置"])
+        raise ProfileError([_("没有名为“%(name)s”版本“%(version)s”的政策配置") % {"name": name, "version": version}
+                            if version else _("没有名为“%(name)s”的政策配置") % {"name": name}])
     activation = PolicyActivation.objects.create(profile=row, active_from=active_from, created_by=actor)
     row.active_from = active_from
     row.save(update_fields=["active_from"])
