@@ -105,7 +105,9 @@
     var chart = echarts.init(el);
     var empty = data.total.every(function (v) { return v === null; });
     chart.setOption({
-      tooltip: { trigger: "axis" },
+      // Drawn on the canvas: ECharts' HTML tooltip for an axis writes style="" attributes, which the
+      // Content-Security-Policy (style-src 'self') blocks.
+      tooltip: { trigger: "axis", renderMode: "richText" },
       legend: { data: [TEXTS.named, TEXTS.eligible], top: 0 },
       grid: { left: 40, right: 12, top: 32, bottom: 28 },
       xAxis: { type: "category", data: data.days, axisLabel: { fontSize: 10 } },
