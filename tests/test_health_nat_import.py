@@ -165,6 +165,20 @@ def test_a_scoped_importer_cannot_write_results_of_residents_outside_its_unit(wo
     assert NatResult.objects.count() == 0
 
 
+def test_the_scope_check_names_exactly_the_residents_outside(world, alice):
+    # One statement per batch on PostgreSQL, IN lists on SQLite, nothing to look up for a scope
+    # that holds the whole tree: all three must give the same answer as the plain ORM question.
+    hasher = nat_import.IdHasher()
+    people = list(Resident.objects.select_related("household__unit").order_by("id"))
+    hashes = [hasher(r.reveal_id_number()) for r in people] + [hasher(STRANGER)]
+    expected = {r.id_hash for r in people if not r.household.unit.path.startswith(alice.unit.path)}
+    assert expected and len(expected) < len(people)
+    assert nat_import.residents_in_scope_check(hashes + hashes[:3], alice.unit) == expected
+    top = Unit.objects.get(parent__isnull=True)
+    assert nat_import.residents_in_scope_check(hashes, top) == set()
+    assert nat_import.residents_in_scope_check([], alice.unit) == set()
+
+
 def test_partitions_on_postgres_or_an_ordinary_table_on_sqlite(world, tmp_path):
     (_r, n1), = _people(1)
     run_import(kind="nat-results", path=_csv(tmp_path, [f"{n1},2022-11-24 08:30,阴性", f"{n1},2022-10-03 08:30,阴性"]))
