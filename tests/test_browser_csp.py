@@ -1,6 +1,7 @@
 """The pages work under the Content-Security-Policy in Debian's Chromium: a community worker signs in,
 opens her unit, a household, reveals a resident (htmx POST), searches (htmx GET), opens her dashboard
-(ECharts, with a tooltip shown) and the API's Swagger UI; the browser reports no violation of the
+(ECharts, with its tooltips shown), an application (its progress polling), its poster (QR code) and
+signing page, and the API's Swagger UI; the browser reports no violation of the
 policy on any of them, and no script error."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import pytest
 from conftest import PASSWORD, WENLONG_COMMUNITY
 
+from wuyiqu.applications.actions import do_open_application
 from wuyiqu.lib.dates import today
 from wuyiqu.standards.actions import do_store_evaluations
 from wuyiqu.units.models import Household, Unit, UnitKind
@@ -47,7 +49,7 @@ def violations(page) -> list[str]:
     return page.evaluate("window.__csp")
 
 
-def test_the_pages_need_nothing_the_policy_blocks(live_server, world, alice, page):
+def test_the_pages_need_nothing_the_policy_blocks(live_server, world, alice, dave, page):
     base = live_server.url
     seen = {}
 
@@ -93,6 +95,15 @@ def test_the_pages_need_nothing_the_policy_blocks(live_server, world, alice, pag
         .getDisplayList().filter((e) => e.style && e.style.text).map((e) => e.style.text)""")
     assert texts.count("已命名") == 2, texts
     check("dashboard (ECharts)")
+
+    app = do_open_application(actor=dave, unit=dave.unit)
+    page.goto(f"{base}/applications/{app.pk}/")  # the co-signature progress polls (htmx every 5 s)
+    page.wait_for_timeout(5500)
+    check("application")
+    page.goto(f"{base}/applications/{app.pk}/poster/")  # the QR code as inline SVG
+    check("poster")
+    page.goto(f"{base}/s/{app.token}/")  # the residents' signing page
+    check("signing page")
 
     page.goto(f"{base}/api/v1/docs")
     page.wait_for_selector(".opblock", timeout=10000)
