@@ -72,7 +72,7 @@ def test_a_file_that_is_not_jpeg_png_or_pdf_is_refused(client, units, media, con
     login(client, units["c"])
     resp = post_inspection(client, "T1C-B1", SimpleUploadedFile(name, content, "image/jpeg"), masks="pass")
     assert resp.status_code == 400
-    assert "不是 JPEG、PNG 图片或 PDF 文件" in resp.content.decode()
+    assert "不是 JPEG、PNG 或 PDF 文件" in resp.content.decode()
     assert not Inspection.objects.exists()
     assert not any(Path(media).rglob("*.*"))
 
@@ -83,7 +83,7 @@ def test_too_large_a_file_is_refused(client, units, monkeypatch):
     monkeypatch.setattr(actions, "MAX_EVIDENCE_BYTES", 50)
     login(client, units["c"])
     resp = post_inspection(client, "T1C-B1", SimpleUploadedFile("a.pdf", b"%PDF-1.4" + b"x" * 100), masks="pass")
-    assert resp.status_code == 400 and "超过 10 MB" in resp.content.decode()
+    assert resp.status_code == 400 and "超过上限" in resp.content.decode()
     assert not Inspection.objects.exists()
 
 

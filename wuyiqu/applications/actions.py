@@ -11,6 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -18,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from wuyiqu.audit import actions as audit
+from wuyiqu.lib import uploads
 from wuyiqu.lib.dates import today
 from wuyiqu.units.models import TITLE_BY_KIND, Household, Resident, Unit
 
@@ -128,12 +130,7 @@ def do_record_paper_signatures(*, actor, unit, households, signed_on: dt.date) -
 FAILURES_PER_HOUSEHOLD = 5
 FAILURES_PER_IP = 20
 FAILURE_WINDOW = dt.timedelta(minutes=15)
-SCAN_MAX_BYTES = 10 * 1024 * 1024
-SCAN_TYPES = (  # checked on the content, never on the name or the browser's claim
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-    (b"%PDF-", "application/pdf", "pdf"),
-)
+SCAN_MAX_BYTES = settings.ATTACHMENT_MAX_BYTES  # the type is judged on the content: wuyiqu.lib.uploads
 
 
 class ApplicationRefused(ValueError):
@@ -347,18 +344,17 @@ def _insert_signature(app: Application, household: Household, signed_on: dt.date
 
 def check_upload(upload) -> tuple[str, str, bytes]:
     """(content type, extension, bytes) of an uploaded scan or photo, judged by its first bytes
-    (JPEG, PNG or PDF). ApplicationRefused (Chinese) when it is too large or of another type."""
+    (JPEG, PNG or PDF). ApplicationRefused (Chinese) when it is empty, too large or of another type."""
     if upload is None:
         raise ApplicationRefused("请上传纸质联名表的扫描件或照片")
-    if upload.size is not None and upload.size > SCAN_MAX_BYTES:
-        raise ApplicationRefused(f"文件“{upload.name}”超过 {SCAN_MAX_BYTES // (1024 * 1024)} MB")
+    try:
+        content_type, ext = uploads.check_upload(upload, max_bytes=SCAN_MAX_BYTES)
+    except uploads.UploadRefused as exc:
+        raise ApplicationRefused(str(exc)) from None
     data = upload.read(SCAN_MAX_BYTES + 1)
-    if len(data) > SCAN_MAX_BYTES:
-        raise ApplicationRefused(f"文件“{upload.name}”超过 {SCAN_MAX_BYTES // (1024 * 1024)} MB")
-    for magic, content_type, ext in SCAN_TYPES:
-        if data.startswith(magic):
-            return content_type, ext, data
-    raise ApplicationRefused(f"文件“{upload.name}”不是 JPEG、PNG 或 PDF 文件")
+    if len(data) > SCAN_MAX_BYTES:  # the size the client declared was not the size it sent
+        raise ApplicationRefused(f"文件“{upload.name}”超过上限 {SCAN_MAX_BYTES // (1024 * 1024)} MB")
+    return content_type, ext, data
 
 
 def _store_attachment(app: Application, *, actor, upload, kind: str, note: str = "") -> Attachment:

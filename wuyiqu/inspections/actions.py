@@ -10,18 +10,13 @@ from django.conf import settings
 from django.db import transaction
 
 from wuyiqu.audit import actions as audit
+from wuyiqu.lib import uploads
 from wuyiqu.lib.dates import today
 from wuyiqu.supervision import services as supervision
 
 from .models import Incident, IncidentType, Inspection, InspectionItem
 
-MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
-# What a file must start with to be accepted, by type: the name and the browser's word are not trusted.
-MAGIC = (
-    (b"\xff\xd8\xff", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"%PDF-", "pdf"),
-)
+MAX_EVIDENCE_BYTES = settings.ATTACHMENT_MAX_BYTES  # the type is judged on the content: wuyiqu.lib.uploads
 
 # Items that make sense for each kind (the page offers these; the action accepts any known item).
 ITEMS_BY_KIND = {
@@ -38,25 +33,14 @@ class RecordRefused(ValueError):
     """Input that cannot be recorded; the message is Chinese and names the field."""
 
 
-def evidence_type(head: bytes) -> str | None:
-    """The file extension for a file starting with ``head`` (JPEG, PNG or PDF), else None."""
-    for magic, ext in MAGIC:
-        if head.startswith(magic):
-            return ext
-    return None
-
-
 def store_evidence(upload, unit) -> str:
     """Check an uploaded file by content and size and store it below MEDIA_ROOT (never served
     directly). Returns its path relative to MEDIA_ROOT. RecordRefused when it is not a JPEG, PNG
     or PDF or is too large."""
-    if upload.size > MAX_EVIDENCE_BYTES:
-        raise RecordRefused(f"证明材料“{upload.name}”超过 10 MB")
-    head = upload.read(16)
-    upload.seek(0)
-    ext = evidence_type(head)
-    if ext is None:
-        raise RecordRefused(f"证明材料“{upload.name}”不是 JPEG、PNG 图片或 PDF 文件")
+    try:
+        _content_type, ext = uploads.check_upload(upload, max_bytes=MAX_EVIDENCE_BYTES)
+    except uploads.UploadRefused as exc:
+        raise RecordRefused(f"证明材料：{exc}") from None
     relative = Path("evidence") / unit.code / f"{uuid.uuid4().hex}.{ext}"
     target = Path(settings.MEDIA_ROOT) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
