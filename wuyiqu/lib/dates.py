@@ -39,7 +39,7 @@ def parse_date(raw: str) -> dt.date:
     norm = text.replace("/", "-")
     if len(norm) > 10 and norm[10:].strip() in ("00:00", "00:00:00"):
         norm = norm[:10]  # a date cell that a spreadsheet wrote out with a midnight time
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", norm):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", norm):  # not \d: it matches ٢ and ２ too
         raise ValueError(_("日期“%(date)s”格式不对，应为 YYYY-MM-DD") % {"date": text})
     try:
         return dt.date.fromisoformat(norm)
@@ -56,6 +56,8 @@ def parse_local_datetime(raw: str) -> dt.datetime:
         naive = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(_("时间“%(time)s”无效，应为 YYYY-MM-DD HH:MM[:SS]") % {"time": raw}) from None
+    if not 1900 <= naive.year <= 2100:  # year 1 in Shanghai is year 0 in UTC: the database cannot store it
+        raise ValueError(f"时间“{raw}”的年份{naive.year}不合理")
     if naive.tzinfo is not None:
         return naive
     return timezone.make_aware(naive, timezone.get_default_timezone())
