@@ -9,8 +9,8 @@ once in the enqueuing process in demo and tests). Arguments must be JSON: pass i
 from __future__ import annotations
 
 try:
-    from django.tasks import TaskResultStatus, default_task_backend, task
+    from django.tasks import TaskResultStatus, task, task_backends
 except ImportError:  # Django 5.2
-    from django_tasks import TaskResultStatus, default_task_backend, task  # type: ignore[no-redef]
+    from django_tasks import TaskResultStatus, task, task_backends  # type: ignore[no-redef]
 
-__all__ = ["TaskResultStatus", "default_task_backend", "task"]
+__all__ = ["TaskResultStatus", "task", "task_backends"]

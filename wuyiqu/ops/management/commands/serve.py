@@ -52,7 +52,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, bind: str, workers: int | None, threads: int, timeout: int, allow_warnings: bool,
                check_only: bool, **options):
-        workers = workers or default_workers()
+        workers = default_workers() if workers is None else workers
         if workers < 1 or threads < 1 or timeout < 1:
             raise CommandError("--workers、--threads、--timeout 必须是正整数")
         # Django's checks with the deployment ones (HTTPS, HSTS, cookies, DEBUG, SECRET_KEY...): a

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from wuyiqu.lib.tasks import default_task_backend
+from wuyiqu.lib.tasks import task_backends
 
 log = logging.getLogger("wuyiqu.ops.worker")
 
@@ -48,9 +48,10 @@ class Command(BaseCommand):
                worker_id: str | None, verbosity: int, **options):
         from django_tasks_db.backend import DatabaseBackend
 
-        if not isinstance(default_task_backend, DatabaseBackend):
+        backend = task_backends["default"]
+        if not isinstance(backend, DatabaseBackend):
             raise CommandError(
-                f"任务后端是 {type(default_task_backend).__name__}，不是数据库队列：任务在入队的进程里立即运行，"
+                f"任务后端是 {type(backend).__name__}，不是数据库队列：任务在入队的进程里立即运行，"
                 "worker 无事可做（生产环境请设置 WUYIQU_TASKS=database）")
         stop = threading.Event()
         scheduler = None
