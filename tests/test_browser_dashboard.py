@@ -85,9 +85,18 @@ def log_in(page, base: str):
     page.wait_for_load_state()
 
 
+def shows(page, selector: str, text: str):
+    """Wait until ``selector`` contains ``text``. Not page.wait_for_function: polling a string predicate
+    evaluates it in the page, which the Content-Security-Policy (no 'unsafe-eval') refuses."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(selector)).to_contain_text(text, timeout=30_000)
+
+
 def wait_for_charts(page):
-    page.wait_for_function("document.querySelector('#tree canvas') && document.querySelector('#trend canvas')")
-    page.wait_for_function("document.getElementById('tree-where').textContent.includes('下级')")
+    page.wait_for_selector("#tree canvas")
+    page.wait_for_selector("#trend canvas")
+    shows(page, "#tree-where", "下级")
     page.wait_for_timeout(700)  # the treemap's entry animation
 
 
@@ -105,7 +114,7 @@ def drill(page, code: str, where: str):
     point = page.evaluate(NODE_CENTRE, code)  # viewport coordinates, after the scroll
     assert point is not None, code
     page.mouse.click(point["x"], point["y"])
-    page.wait_for_function(f"document.getElementById('tree-where').textContent.includes({where!r})")
+    shows(page, "#tree-where", where)
     page.wait_for_timeout(500)
 
 
@@ -138,7 +147,7 @@ def test_the_dashboard_on_a_phone_drills_down_to_the_buildings(live_server, stre
     assert f"下级 {len(buildings)} 个" in page.locator("#tree-where").inner_text()
     page.locator("#tree").screenshot(path=str(SCREENS / "phone-dashboard-compound.png"))
     page.click("#tree-up")
-    page.wait_for_function("document.getElementById('tree-where').textContent.includes('测试社区')")
+    shows(page, "#tree-where", "测试社区")
 
     page.goto(f"{live_server.url}/units/T1/blockers/?date={D.isoformat()}")
     assert page.locator("[data-criterion=all_households_signed] li[data-code='T1C-C1-B3']").count() == 1
