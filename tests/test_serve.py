@@ -148,3 +148,21 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> 
         except OSError:
             time.sleep(0.2)
     raise AssertionError("wuyiqu serve did not listen in time")
+
+
+# --- the client's address behind nginx ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("proxy", "remote", "real_ip", "seen"), [
+    (True, "127.0.0.1", "203.0.113.7", "203.0.113.7"),  # nginx forwarded a client
+    (True, "127.0.0.1", "", "127.0.0.1"),  # a local health check, no proxy in between
+    (True, "127.0.0.1", "not-an-address", "127.0.0.1"),
+    (True, "198.51.100.2", "203.0.113.7", "198.51.100.2"),  # not from nginx: the header is not believed
+    (False, "127.0.0.1", "203.0.113.7", "127.0.0.1"),  # not behind a proxy (demo)
+])
+def test_the_client_address_comes_from_nginx_only(settings, rf, proxy, remote, real_ip, seen):
+    from wuyiqu.ops.middleware import ForwardedClientMiddleware
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if proxy else None
+    request = rf.get("/", REMOTE_ADDR=remote, HTTP_X_REAL_IP=real_ip)
+    middleware = ForwardedClientMiddleware(lambda r: r.META["REMOTE_ADDR"])
+    assert middleware(request) == seen
