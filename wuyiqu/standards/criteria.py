@@ -374,11 +374,11 @@ def _pct(x: float) -> str:
 def no_case(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     days, m = spec.params["window_days"], f.msgs
     if not f.cases:
-        return _passed(spec.id, m.text("no_case", days=days), True)
+        return _passed(m, spec.id, "no_case", days, True)
     start = window_start(f.on, days)
     cases = sorted((c for c in f.cases if start <= c.reported_on <= f.on), key=lambda c: c.reported_on)
     if not cases:
-        return _passed(spec.id, m.text("no_case", days=days), True)
+        return _passed(m, spec.id, "no_case", days, True)
     last = cases[-1].reported_on
     labels = [m.text("case", who=c.person.label(m) if c.person else c.unit_name, date=md(c.reported_on))
               for c in cases[:SAMPLES]]
@@ -398,11 +398,11 @@ def _measure(kind: str, f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     m = f.msgs
     none, one = MEASURE_TEXTS[kind]
     if not f.measures:
-        return _passed(spec.id, m.text(none), True)
+        return _passed(m, spec.id, none, None, True)
     active = sorted((x for x in f.measures if x.kind == kind and x.start_on <= f.on <= x.end_on),
                     key=lambda x: x.end_on)
     if not active:
-        return _passed(spec.id, m.text(none), True)
+        return _passed(m, spec.id, none, None, True)
     texts = [m.text(one, person=x.person.label(m), date=md(x.end_on)) for x in active[:SAMPLES]]
     items = [{"type": "resident", "id": x.person.resident_id} for x in active if x.person.resident_id]
     clears = active[-1].end_on + dt.timedelta(days=1)
@@ -429,10 +429,10 @@ def no_returnee_under_control(f: UnitFacts, spec: CriterionSpec) -> CriterionRes
 def no_risk_zone(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     m = f.msgs
     if not f.zones:
-        return _passed(spec.id, m.text("no_zone"), True)
+        return _passed(m, spec.id, "no_zone", None, True)
     active = [z for z in f.zones if z.start_on <= f.on and (z.end_on is None or f.on <= z.end_on)]
     if not active:
-        return _passed(spec.id, m.text("no_zone"), True)
+        return _passed(m, spec.id, "no_zone", None, True)
     texts = [m.text("zone_until" if z.end_on else "zone_open", where=m.text(z.relation), name=z.unit_name,
                     zone=m.zone.get(z.zone_type, z.zone_type), start=md(z.start_on), end=md(z.end_on))
              for z in active[:SAMPLES]]
@@ -455,16 +455,19 @@ def registry_verified(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
 
 
 @lru_cache(maxsize=4096)
-def _passed(criterion_id: str, detail: str, time_based: bool = False) -> CriterionResult:
-    """A passing result whose reason does not depend on the unit, shared between units (the evaluator
-    judges 100,000s of criteria; results are never changed after they are made)."""
+def _passed(m: Messages, criterion_id: str, key: str, days: int | None = None,
+            time_based: bool = False) -> CriterionResult:
+    """A passing result whose reason (the text ``key`` of ``m``, with ``days``) does not depend on the
+    unit, made once and shared between units: the evaluator judges 100,000s of criteria, most of
+    them passing (results are never changed after they are made)."""
+    detail = m.text(key) if days is None else m.text(key, days=days)
     return CriterionResult(criterion_id, True, detail, time_based=time_based)
 
 
-@lru_cache(maxsize=64)
-def _all_passed_text(m: Messages, days: int, items: tuple[str, ...]) -> str:
+@lru_cache(maxsize=256)
+def _inspections_passed(m: Messages, criterion_id: str, days: int, items: tuple[str, ...]) -> CriterionResult:
     names = m.text("and").join(m.inspection.get(i, i) for i in items)
-    return m.text("inspected", days=days, items=names)
+    return CriterionResult(criterion_id, True, m.text("inspected", days=days, items=names))
 
 
 def _inspections(f: UnitFacts, spec: CriterionSpec, items: tuple[str, ...] | list[str]) -> CriterionResult:
@@ -477,7 +480,7 @@ def _inspections(f: UnitFacts, spec: CriterionSpec, items: tuple[str, ...] | lis
         if last is None or last.inspected_on < start or not last.passed:
             break
     else:
-        return _passed(spec.id, _all_passed_text(m, days, tuple(items)))
+        return _inspections_passed(m, spec.id, days, tuple(items))
     problems = []
     for item in items:
         label = m.inspection.get(item, item)
@@ -489,7 +492,7 @@ def _inspections(f: UnitFacts, spec: CriterionSpec, items: tuple[str, ...] | lis
         elif not last.passed:
             problems.append((m.text("inspection_failed", item=label, date=md(last.inspected_on)), item))
     if not problems:
-        return _passed(spec.id, _all_passed_text(m, days, tuple(items)))
+        return _inspections_passed(m, spec.id, days, tuple(items))
     return CriterionResult(spec.id, False, m.text("semicolon").join(p for p, _ in problems),
                            [{"type": "inspection", "item": i, "unit": f.unit.code} for _, i in problems])
 
@@ -588,7 +591,7 @@ def all_households_signed(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
 def special_population_ledger(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     m = f.msgs
     if f.ledger_incomplete.count == 0:
-        return _passed(spec.id, m.text("ledger_complete"))
+        return _passed(m, spec.id, "ledger_complete")
     labels = [label for label, _ in f.ledger_incomplete.samples]
     return CriterionResult(
         spec.id, False,
@@ -613,12 +616,12 @@ def ledger_label(m: Messages, person: PersonRef, needs: str | None, helper: str 
 def _incidents(f: UnitFacts, spec: CriterionSpec, types: set[str], none: str, found_key: str) -> CriterionResult:
     days, m = spec.params["window_days"], f.msgs
     if not f.incidents:
-        return _passed(spec.id, m.text(none, days=days), True)
+        return _passed(m, spec.id, none, days, True)
     start = window_start(f.on, days)
     found = sorted((i for i in f.incidents if i.incident_type in types and start <= i.occurred_on <= f.on),
                    key=lambda i: i.occurred_on)
     if not found:
-        return _passed(spec.id, m.text(none, days=days), True)
+        return _passed(m, spec.id, none, days, True)
     labels = [m.text("incident", date=md(i.occurred_on), unit=i.unit_name,
                      type=m.incident.get(i.incident_type, i.incident_type)) for i in found[:SAMPLES]]
     clears = found[-1].occurred_on + dt.timedelta(days=days)
