@@ -172,3 +172,36 @@ def test_the_dashboard_on_a_desktop(live_server, street_world, browser):
     drill(page, "T1C", "测试社区")
     page.locator("#tree").screenshot(path=str(SCREENS / "desktop-dashboard-community.png"))
     context.close()
+
+
+def test_the_dashboard_charts_read_in_english_when_english_is_chosen(live_server, street_world, browser):
+    """The chart texts come from the page's JSON data block (#dashboard-texts) in the chosen language:
+    the line legend, the series and the caption of the hierarchy picture at every level."""
+    from django.conf import settings
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
+    context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": "en", "url": live_server.url}])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/units/T1/dashboard/?date={D.isoformat()}")
+    page.wait_for_selector("#tree canvas")
+    page.wait_for_selector("#trend canvas")
+    shows(page, "#tree-where", "units below:")
+    where = page.locator("#tree-where").inner_text()
+    assert "(Street" in where and "下级" not in where and "（" not in where, where
+    option = page.evaluate("""() => {
+      const o = echarts.getInstanceByDom(document.getElementById('trend')).getOption();
+      return {legend: o.legend[0].data, series: o.series.map((s) => s.name)};
+    }""")
+    assert option == {"legend": ["Named", "Meets the standard, not yet named"],
+                      "series": ["Named", "Meets the standard, not yet named"]}
+    page.wait_for_timeout(700)  # the treemap's entry animation
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / "desktop-dashboard-en.png"), full_page=True)
+    drill(page, "T1C", "测试社区")  # the unit's name is data: it stays Chinese
+    where = page.locator("#tree-where").inner_text()
+    assert "(Community" in where and "units below: " in where and "下级" not in where, where
+    assert not errors, errors
+    context.close()
