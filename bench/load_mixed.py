@@ -111,16 +111,22 @@ class Fixtures:
     lab_secret: str
     lab_token_id: int
     lab_day: dt.date
+    positives: list[int]  # residents (nat_world index) who get a positive result, one a batch
+    named_before: dict[int, int]  # buildings named before the run: their positive resident -> unit id
 
 
-def _fresh_buildings(n: int, under: str = "/") -> list:
-    """``n`` bench buildings that never had an application (each run uses new ones)."""
+def _unused_buildings(under: str = "/"):
     from wuyiqu.applications.models import Application
     from wuyiqu.units.models import Unit
 
-    used = Application.objects.values("unit_id")
-    found = list(Unit.objects.filter(kind="building", code__contains="-NB", path__startswith=under)
-                 .exclude(pk__in=used).order_by("code")[:n])
+    return (Unit.objects.filter(kind="building", code__contains="-NB", path__startswith=under)
+            .exclude(pk__in=Application.objects.values("unit_id")))
+
+
+def _fresh_buildings(n: int, under: str = "/") -> list:
+    """``n`` bench buildings that never had an application (each run uses new ones): a street's
+    from the lowest codes, the others from the highest, so that the streets keep theirs longer."""
+    found = list(_unused_buildings(under).order_by("code" if under != "/" else "-code")[:n])
     if len(found) < n:
         raise SystemExit(f"only {len(found)} unused buildings under {under} (need {n}): a bigger --residents, "
                          "or a fresh database")
@@ -163,7 +169,8 @@ def prepare(args) -> Fixtures:
     now = timezone.now()
     run = timezone.localtime(now).strftime("%Y%m%d-%H%M%S")
     district = Unit.objects.get(code=DISTRICT)
-    streets = list(Unit.objects.filter(kind="street").order_by("code")[: args.streets])
+    streets = [s for s in Unit.objects.filter(kind="street").order_by("code")
+               if _unused_buildings(s.path).count() >= args.street_queue][: args.streets]
 
     # Reviewers (kept between runs).
     reviewers = []
@@ -184,14 +191,14 @@ def prepare(args) -> Fixtures:
     per_building = nat_world.PER_BUILDING // nat_world.PER_HOUSEHOLD
     decoys_needed = args.phones * (per_phone // 40 + 1) + 40
     with transaction.atomic():
-        sign_apps = _applications(_fresh_buildings(-(-households_needed // per_building)), "draft", token=True, now=now)
-        decoy_apps = _applications(_fresh_buildings(-(-decoys_needed // per_building)), "draft", token=True, now=now)
-        review_apps = []
+        review_apps = []  # first: the streets' queues need buildings of those streets
         for street in streets:
             review_apps += _applications(_fresh_buildings(args.street_queue, street.path), "street_review",
                                          token=False, now=now)
         review_apps += _applications(_fresh_buildings(args.district_queue), "health_review", token=False, now=now)
         review_apps += _applications(_fresh_buildings(args.district_queue // 2), "command_review", token=False, now=now)
+        sign_apps = _applications(_fresh_buildings(-(-households_needed // per_building)), "draft", token=True, now=now)
+        decoy_apps = _applications(_fresh_buildings(-(-decoys_needed // per_building)), "draft", token=True, now=now)
         _token, lab_secret = do_create_api_token(actor=None, name=f"load-lab-{run}", unit=district,
                                                  kinds=["nat-results"], days=1)
     token_of = {a.unit_id: (a.token, a.pk) for a in sign_apps + decoy_apps}
@@ -233,6 +240,21 @@ def prepare(args) -> Fixtures:
     ensure_nat_partitions(lab_day, lab_day)
     with connection.cursor() as cur:
         cur.execute("DELETE FROM health_natresult WHERE sampled_on = %s", [lab_day])
+        cur.execute("DELETE FROM health_positivecase WHERE source = 'nat' AND reported_on = %s", [lab_day])
+    # One positive result a batch, alternately of a resident of a building named before the run
+    # (supervision must withdraw it at once, in the laboratory's transaction, while the command
+    # names other buildings) and of one waiting at the command's step (named during the run, maybe
+    # withdrawn again). Building NBxxxxx holds the residents xxxxx00 … xxxxx99 of nat_world.
+    from wuyiqu.certification.actions import do_record_existing_title
+
+    waiting = [a.unit for a in review_apps if a.status == "command_review"]
+    named = _fresh_buildings(len(waiting))
+    for b in named:
+        do_record_existing_title(actor=None, unit=b, named_on=lab_day - dt.timedelta(days=30))
+    def positive_resident(building) -> int:
+        return int(building.code.rsplit("-NB", 1)[1]) * nat_world.PER_BUILDING + 7
+
+    positives = [positive_resident(b) for pair in zip(named, waiting, strict=True) for b in pair]
     # Attempts of earlier runs would count against this run's addresses.
     from wuyiqu.applications.models import SignatureAttempt
 
@@ -241,7 +263,7 @@ def prepare(args) -> Fixtures:
                     sign_app_ids=[a.pk for a in sign_apps], decoy_app_ids=[a.pk for a in decoy_apps],
                     decoy_household_ids=[d[0] for d in decoys], reviewers=[r[0] for r in reviewers],
                     review_app_ids=[a.pk for a in review_apps], lab_secret=lab_secret, lab_token_id=_token.pk,
-                    lab_day=lab_day)
+                    lab_day=lab_day, positives=positives, named_before={positive_resident(b): b.pk for b in named})
 
 
 def _wrong(proof: str) -> str:
@@ -274,6 +296,7 @@ class Recorder:
         self.lab_refused: list[tuple[str, str]] = []
         self.lab_batches: list[dict] = []  # per batch key: its first answer's counts
         self.lab_checks: list[str] = []  # replays that did not answer as expected
+        self.lab_positives: list[int] = []  # residents whose positive result was accepted
 
     def add(self, kind: str, t: float, seconds: float, status: int, outcome: str) -> None:
         self.samples.append(Sample(kind, t - self.t0, seconds, status, outcome))
@@ -403,11 +426,18 @@ async def reviewer(i: int, username: str, base: str, stop: float, think: tuple[f
                 rec.samples[-1].outcome = "conflict"
 
 
-def _lab_records(start: int, n: int, day: dt.date, rnd: random.Random) -> tuple[list[dict], list[int]]:
-    """A batch of ``n`` records from resident ``start`` on; returns them and the indexes of the bad ones."""
+def _lab_records(start: int, n: int, day: dt.date, rnd: random.Random,
+                 positive: int | None = None) -> tuple[list[dict], list[int]]:
+    """A batch of ``n`` records from resident ``start`` on (and a positive result of resident
+    ``positive``, sampled in the evening, when no other sample of the round is); returns them and
+    the indexes of the bad ones."""
     from wuyiqu.lib.idcard import check_digit
 
     records, bad = [], []
+    if positive is not None:
+        records.append({"id_number": nat_world.id_number(positive), "sampled_at": f"{day} 20:{positive % 60:02d}:00",
+                        "result": "positive"})
+        n -= 1
     tomorrow = day + dt.timedelta(days=2)
     for j in range(n):
         i = start + j
@@ -417,15 +447,16 @@ def _lab_records(start: int, n: int, day: dt.date, rnd: random.Random) -> tuple[
         roll = rnd.random()
         if roll < 0.005:  # a wrong check digit
             number = number[:17] + next(c for c in "0123456789X" if c != check_digit(number[:17]))
-            bad.append(j)
+            bad.append(len(records))
         elif roll < 0.01:  # a time in the future
             when = f"{tomorrow} {when[11:]}"
-            bad.append(j)
+            bad.append(len(records))
         records.append({"id_number": number, "sampled_at": when, "result": "negative"})
     return records, bad
 
 
-async def lab(base: str, secret: str, day: dt.date, batch: int, stop: float, pause: float, rec: Recorder) -> None:
+async def lab(base: str, secret: str, day: dt.date, batch: int, stop: float, pause: float, rec: Recorder,
+              positives: list[int]) -> None:
     import aiohttp
 
     rnd = random.Random(7)
@@ -445,7 +476,7 @@ async def lab(base: str, secret: str, day: dt.date, batch: int, stop: float, pau
                 await asyncio.sleep(1)
 
         while time.perf_counter() < stop:
-            records, bad = _lab_records(start, batch, day, rnd)
+            records, bad = _lab_records(start, batch, day, rnd, positives[n] if n < len(positives) else None)
             key = f"{day}/{n:05d}"
             body, lost = await post(key, records)
             if "received" not in body or (body["replayed"] and not lost) or sorted(
@@ -457,6 +488,8 @@ async def lab(base: str, secret: str, day: dt.date, batch: int, stop: float, pau
                 for j, r in enumerate(records):
                     (rec.lab_refused if j in refused else rec.lab_accepted).append((r["id_number"], r["sampled_at"]))
                 rec.lab_batches.append({k: body[k] for k in ("received", "accepted", "created", "unmatched", "rejected")})
+                if n < len(positives):
+                    rec.lab_positives.append(positives[n])
                 if rnd.random() < 0.05:  # the network lost the answer: the same key again
                     again, _lost = await post(key, records)
                     if not again.get("replayed") or again.get("created") != body["created"]:
@@ -498,8 +531,7 @@ async def drive(fx: Fixtures, args, port: int, rec: Recorder) -> float:
     tasks = [phone(i, jobs, base, stop, args.phone_think, rec) for i, jobs in enumerate(fx.phone_jobs)]
     tasks.append(phone(-1, fx.guesser_jobs, base, stop, (1.0, 2.0), rec, pause_first=False))
     tasks += [reviewer(i, u, base, stop, args.review_think, rec) for i, u in enumerate(fx.reviewers)]
-    tasks += [lab(base, fx.lab_secret, fx.lab_day, args.lab_batch, stop, args.lab_pause, rec)
-              for _ in range(args.labs)]
+    tasks.append(lab(base, fx.lab_secret, fx.lab_day, args.lab_batch, stop, args.lab_pause, rec, fx.positives))
     t0 = time.perf_counter()
     await asyncio.gather(*tasks)
     return time.perf_counter() - t0
@@ -572,7 +604,8 @@ def verify(fx: Fixtures, rec: Recorder) -> list[dict]:
 
     from wuyiqu.applications.models import CoSignature, ReviewStep, SignatureAttempt
     from wuyiqu.audit.models import AuditEvent
-    from wuyiqu.health.models import NatResult
+    from wuyiqu.certification.models import Title
+    from wuyiqu.health.models import NatResult, PositiveCase
     from wuyiqu.health.nat_import import IdHasher
 
     checks: list[dict] = []
@@ -640,6 +673,22 @@ def verify(fx: Fixtures, rec: Recorder) -> list[dict]:
     check("results: refused records stored (any day)", 0,
           later + sum(1 for n, t in rec.lab_refused if (hasher(n), t) in stored_set))
     check("results: laboratory answers not as expected", [], rec.lab_checks)
+    positives = {hasher(n) for n, t in rec.lab_accepted if t[11:13] == "20"}
+    cases = list(PositiveCase.objects.filter(source="nat", reported_on=fx.lab_day).values_list("id_hash", flat=True))
+    check("results: one case per accepted positive (supervision ran in the same transaction)", len(positives),
+          len(cases) if sorted(cases) == sorted(positives) else sorted(set(cases) ^ positives)[:5])
+    hit = [fx.named_before[i] for i in rec.lab_positives if i in fx.named_before]
+    withdrawn = Title.objects.filter(unit_id__in=hit, withdrawn_on__isnull=False).values_list("unit_id", flat=True)
+    check("titles: buildings named before the run withdrawn after their positive", len(hit), len(set(withdrawn)))
+    untouched = set(fx.named_before.values()) - set(hit)
+    check("titles: the other buildings named before the run still named", len(untouched),
+          Title.objects.filter(unit_id__in=untouched, withdrawn_on__isnull=True).count())
+    named = Title.objects.filter(named_at__gte=fx.started_at)
+    check("titles: units with two current titles", 0, Title.objects.filter(withdrawn_on__isnull=True).values("unit_id")
+          .annotate(n=Count("id")).filter(n__gt=1).count())
+    checks.append({"check": "titles named during the run / withdrawn again after a positive (information)",
+                   "expected": None, "found": [named.count(), named.filter(withdrawn_on__isnull=False).count()],
+                   "ok": True})
     batches = AuditEvent.objects.filter(action="api.facts", at__gte=fx.started_at,
                                         detail__token=f"load-lab-{fx.run}", detail__status=200).count()
     check("results: one audit row per batch request answered", sum(1 for s in rec.samples if s.kind == "lab: batch"
@@ -701,7 +750,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--district-queue", type=int, default=120,
                     help="applications waiting at the health commission (half as many at the command)")
     ap.add_argument("--review-think", type=_pair, default=(1.0, 4.0))
-    ap.add_argument("--labs", type=int, default=1)
     ap.add_argument("--lab-batch", type=int, default=2000)
     ap.add_argument("--lab-pause", type=float, default=1.0)
     ap.add_argument("--guesses", type=int, default=30, help="wrong proofs sent by the guesser from one address")
@@ -748,7 +796,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = summarise(rec, wall)
     print()
     print(f"{wall:.0f} s: {args.phones} phones (think {args.phone_think[0]:g}-{args.phone_think[1]:g} s) + 1 guesser, "
-          f"{len(fx.reviewers)} reviewers, {args.labs} laboratory ({args.lab_batch} results a batch); "
+          f"{len(fx.reviewers)} reviewers, 1 laboratory ({args.lab_batch} results a batch); "
           f"gunicorn {args.workers} workers x {args.threads} threads")
     print_table(rows)
     total = sum(r["requests"] for r in rows)
