@@ -255,3 +255,26 @@ def test_linking_holds_the_lock_that_fact_writers_wait_for():
             cur.execute("SELECT pg_advisory_unlock_shared(%s)", [linking._LINK_LOCK])
     finally:
         other.close()
+
+
+def test_the_world_generator_links_the_facts_of_the_people_it_adds(tmp_path):
+    """The other place residents are created (demo, test worlds): same linking, same audit detail."""
+    from conftest import WENLONG_COMMUNITY
+
+    from wuyiqu.units.actions import do_load_divisions, do_load_generated_world
+    from wuyiqu.units.generator import generate_world
+    from wuyiqu.units.models import Unit
+
+    do_load_divisions()
+    committees = list(Unit.objects.filter(code=WENLONG_COMMUNITY).values_list("code", "name", "kind"))
+    world = generate_world(committees, residents=40, seed=3)
+    person = world.residents[5].id_number
+    import_facts(tmp_path, person, STRANGER)
+
+    do_load_generated_world(world=world)
+    resident = Resident.objects.get(id_hash=crypto.cipher().lookup_hash(person))
+    unit = resident.household.unit_id
+    assert facts_of(person) == [("case", resident.pk, unit), ("measure", resident.pk, unit), ("result", resident.pk, unit)]
+    assert {(rid, uid) for _t, rid, uid in facts_of(STRANGER)} == {(None, None)}
+    row = AuditEvent.objects.get(action="units.load_generated_world")
+    assert row.detail["facts_linked"] == {"results": 1, "cases": 1, "measures": 1}

@@ -15,6 +15,7 @@ from .generator import UnitRow, World
 from .models import Household, HouseholdVerification, Resident, Unit, path_for
 
 DIVISIONS_CSV = "qijiang-divisions-2023.csv"
+LINK_BATCH = 5000  # new residents' hashes per linking statement, as in a residents import batch
 
 
 def read_divisions() -> list[dict[str, str]]:
@@ -87,9 +88,24 @@ def do_load_generated_world(*, world: World, actor=None, batch_size: int = 2000)
             phone_masked=mask_phone(r.phone), bedridden=r.bedridden,
         ))
     Resident.objects.bulk_create(residents, batch_size=batch_size)
+    linked = _link_earlier_facts([r.id_hash for r in residents], actor=actor, source="units.load_generated_world")
     counts = {"units": len(new_units), "households": len(households), "residents": len(residents)}
-    audit.record(actor=actor, action="units.load_generated_world", detail=counts)
+    audit.record(actor=actor, action="units.load_generated_world", detail={**counts, "facts_linked": linked})
     return counts
+
+
+def _link_earlier_facts(hashes: list[str], *, actor, source: str) -> dict[str, int]:
+    """Link the facts stored before these new residents were registered to them, in the caller's
+    transaction, and re-check the units of the linked cases and measures (docs/facts.md, "Facts before
+    the person"). Returns the counts for the caller's audit row."""
+    from wuyiqu.health.linking import LinkedFacts, link_facts
+    from wuyiqu.supervision.services import recheck_after_facts
+
+    linked = LinkedFacts()
+    for i in range(0, len(hashes), LINK_BATCH):
+        linked += link_facts(hashes[i:i + LINK_BATCH])
+    recheck_after_facts(linked.unit_ids, actor=actor, source=source)
+    return linked.as_detail()
 
 
 class KeyRotationError(Exception):
