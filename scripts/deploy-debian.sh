@@ -151,7 +151,7 @@ if git -C "$SRC" rev-parse HEAD >/dev/null 2>&1; then
 else
   tar -C "$SRC" --exclude=.venv --exclude=var --exclude='*.egg-info' -cf - . | tar -x -C "$release"
 fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check "$release"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "$release" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 say "installed: $("$VENV/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -Ei '^(wuyiqu|django|gunicorn|django-tasks[a-z-]*|whitenoise) ' | tr -s ' ' | paste -sd, -)"
 install -o root -g root -m 0755 "$SRC/deploy/wuyiqu-admin.sh" "$ADMIN_WRAPPER"
 
