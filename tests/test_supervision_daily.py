@@ -6,17 +6,20 @@ import datetime
 
 import pytest
 from django.core.management import call_command
-from test_standards_world import BUILDING_ITEMS, D, days, inspect
+from test_standards_world import BUILDING_ITEMS, D, days, inspect, make_resident, make_unit, nat
 from test_supervision_world import ALL, SHANGHAI, at, current_codes, named_street
 
 from wuyiqu.accounts.actions import do_create_user
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.certification.models import Title
+from wuyiqu.health.models import PositiveCase
 from wuyiqu.inspections.actions import do_record_inspection
 from wuyiqu.notifications.models import Notification
+from wuyiqu.standards.evaluator import evaluate
 from wuyiqu.standards.models import Evaluation
 from wuyiqu.supervision.models import TitleEvent, Warning
 from wuyiqu.supervision.services import run_daily
+from wuyiqu.units.models import Household, HouseholdVerification
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +139,7 @@ def test_a_warning_opened_meanwhile_by_another_check_is_not_doubled(monkeypatch)
     u = named_street()
     failing_masks_on_b9(u)
     assert Warning.objects.count() == 1
-    monkeypatch.setattr(services, "_open_warnings", lambda targets: {})
+    monkeypatch.setattr(services, "_open_warnings", lambda targets, scope=None: {})
     with at(D):
         out = services.recheck_after_facts({u["B9"].pk}, source="test")
     assert out.opened == 1  # it tried
@@ -161,3 +164,50 @@ def test_a_person_with_many_notices_in_one_pass_gets_one_summary(monkeypatch):
     assert Notification.objects.filter(user=street_staff).count() == 1
     assert Notification.objects.filter(user=head).count() == 1  # B9's own warning, as it is
     assert "口罩" in Notification.objects.get(user=head).text
+
+
+def second_district() -> dict:
+    """Another district beside named_street's: S └ S1 街道 └ S1C 社区 ─ S1C-B1, S1C-B2 (both named, one
+    household each, everything good on D) — then a positive case in B1 and a failed mask check in B2,
+    both written behind supervision's back."""
+    s = {"S": make_unit("S", "district", name="另一区")}
+    s["S1"] = make_unit("S1", "street", s["S"], "另一街道")
+    s["S1C"] = make_unit("S1C", "community", s["S1"], "另一社区")
+    for key in ("B1", "B2"):
+        s[key] = make_unit(f"S1C-{key}", "building", s["S1C"], f"另一社区{key}栋")
+        hh = Household.objects.create(code=f"S1C-{key}-101", unit=s[key], address=f"另一社区{key}栋101")
+        HouseholdVerification.objects.create(household=hh, verified_on=D)
+        resident = make_resident(hh)
+        nat(resident, D)
+        inspect(s[key], BUILDING_ITEMS, D)
+        Title.objects.create(unit=s[key], title="无疫楼栋", named_on=D - days(30))
+    case_of = make_resident(Household.objects.get(unit=s["B1"]), name="李四")
+    PositiveCase.objects.create(resident=case_of, unit=s["B1"], id_hash=case_of.id_hash, reported_on=D,
+                                case_type="confirmed")
+    inspect(s["B2"], ["masks"], D, passed=False)
+    return s
+
+
+def test_a_city_is_run_one_district_at_a_time_with_the_verdicts_of_one_pass():
+    u = named_street()
+    failing_masks_on_b9(u)  # district T: a warning open before the run, still failing, not yet due
+    s = second_district()
+    with at(D):
+        out = run_daily(on=D)
+    assert out.withdrawn == ["S1C-B1"]
+    assert out.opened == 1 and Warning.objects.get(unit=s["B2"]).status == "open"
+    # S's pass neither saw nor closed T's open warning (it reads and closes only its own district's).
+    assert Warning.objects.get(unit=u["B9"]).status == "open"
+    # Both districts' days are stored (S's pass did not replace T's rows), with the verdicts one
+    # evaluation of the whole tree gives after the withdrawal.
+    assert out.evaluated == out.stored == Evaluation.objects.filter(on=D).count() == 8 + 4
+    stored = {e.unit_id: (e.eligible, e.named, e.failed) for e in Evaluation.objects.filter(on=D)}
+    assert stored == {e.unit.id: (e.eligible, e.named, e.failed) for e in evaluate(D)}
+    assert sorted(AuditEvent.objects.filter(action="supervision.daily").values_list("detail__scope", flat=True)) == [
+        "/S/", "/T/"]
+    before = snapshot()
+    with at(D):
+        again = run_daily(on=D)
+    assert (again.withdrawn, again.opened, again.rectified, again.expired, again.closed, again.stored) == (
+        [], 0, 0, 0, 0, 0)
+    assert snapshot() == before

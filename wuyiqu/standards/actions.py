@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from wuyiqu.audit import actions as audit
 from wuyiqu.imports.bulk import insert_rows
 
-from .evaluator import evaluate, parsed_profile, profile_row_in_force
+from .evaluator import _Gather, evaluate, parsed_profile, profile_row_in_force
 from .models import Evaluation, PolicyActivation, PolicyProfile
 from .profiles import ProfileError, parse_profile
 
@@ -76,7 +76,9 @@ def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = Non
             results = evaluate(on, root=root, profile=parsed_profile(row))
     stale = Evaluation.objects.filter(on=on)
     if root is not None:
-        stale = stale.filter(unit_id__in=[r.unit.id for r in results])
+        # The subtree's rows, found by path: a district's tens of thousands of unit ids in one IN list
+        # would cost more than the rows (and pass PostgreSQL's 65,535 parameters in a big district).
+        stale = stale.filter(_Gather._below("unit__path", root.path))
     stale.delete()
     label = f"{row.name} {row.version}"
     now = timezone.now()

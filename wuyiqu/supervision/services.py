@@ -44,7 +44,13 @@ from wuyiqu.audit import actions as audit
 from wuyiqu.certification.models import Title
 from wuyiqu.lib.dates import today
 from wuyiqu.standards.criteria import CriterionResult
-from wuyiqu.standards.evaluator import _Evaluator, parsed_profile, profile_row_in_force
+from wuyiqu.standards.evaluator import (
+    _Evaluator,
+    _like_prefix,
+    _path_upper,
+    parsed_profile,
+    profile_row_in_force,
+)
 from wuyiqu.standards.profiles import Profile
 from wuyiqu.units.models import Unit
 
@@ -147,6 +153,14 @@ class Outcome:
                 "withdrawn": self.withdrawn, "warnings_opened": self.opened, "rectified": self.rectified,
                 "expired": self.expired, "closed": self.closed, "stored": self.stored}
 
+    def add(self, part: Outcome) -> None:
+        """Add the counts, withdrawals and times of ``part`` (one district's pass); not its results."""
+        self.evaluated += part.evaluated
+        self.withdrawn = sorted(self.withdrawn + part.withdrawn)
+        for name in ("opened", "rectified", "expired", "closed", "stored", "evaluate_seconds", "write_seconds",
+                     "store_seconds"):
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+
 
 # --- entry points -------------------------------------------------------------------------------------
 
@@ -201,7 +215,13 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
 def run_daily(*, on: dt.date | None = None, actor=None, store: bool = True) -> Outcome:
     """The daily run: every named unit re-evaluated in one set-based pass, warnings opened, rectified
     and expired, titles withdrawn, the day's evaluations stored. Running it again for the same day
-    changes nothing (the second pass sees the first one's withdrawals and open warnings)."""
+    changes nothing (the second pass sees the first one's withdrawals and open warnings).
+
+    A tree of several districts (a city) is run one district at a time, each in a transaction of its
+    own: no fact, verdict or warning crosses a district, so the verdicts are those of one pass over
+    everything, while memory and locks stay those of one district (docs/scaling.md). If the run
+    stops half-way, the districts done stay done and running it again does the rest. The returned
+    outcome then adds up the districts' counts and carries no ``results``."""
     out = Outcome(on=on or today())
     # As the evaluator does during its walk: the cyclic garbage collector stays paused for the whole
     # pass (the district's evaluations are a million small objects without cycles, freed by reference
@@ -209,8 +229,18 @@ def run_daily(*, on: dt.date | None = None, actor=None, store: bool = True) -> O
     paused = gc.isenabled()
     gc.disable()
     try:
-        with transaction.atomic():
-            _supervise(out.on, roots=["/"], targets=None, actor=actor, source="daily", out=out, store=store)
+        districts = list(Unit.objects.filter(parent__isnull=True).order_by("code").values_list("path", flat=True))
+        if len(districts) <= 1:
+            with transaction.atomic():
+                _supervise(out.on, roots=["/"], targets=None, actor=actor, source="daily", out=out, store=store)
+            return out
+        for path in districts:
+            part = Outcome(on=out.on)
+            with transaction.atomic():
+                _supervise(out.on, roots=[path], targets=None, actor=actor, source="daily", out=part, store=store,
+                           scope=path)
+            out.add(part)
+            del part  # the district's evaluations, freed before the next district is read
     finally:
         if paused:
             gc.enable()
@@ -262,10 +292,12 @@ class OpenWarning:
     unit: _UnitLabel
 
 
-def _open_warnings(targets: set[int] | None) -> dict[int, list[OpenWarning]]:
+def _open_warnings(targets: set[int] | None, scope: str | None = None) -> dict[int, list[OpenWarning]]:
     qs = Warning.objects.filter(status=WarningStatus.OPEN)
     if targets is not None:
         qs = qs.filter(unit_id__in=targets)
+    if scope is not None:
+        qs = qs.filter(unit__path__startswith=scope)
     # The race: a daily run and a fact import closing/opening the same warnings; the lock makes the
     # second wait and then see the first one's changes.
     found: dict[int, list[OpenWarning]] = defaultdict(list)
@@ -278,15 +310,17 @@ def _open_warnings(targets: set[int] | None) -> dict[int, list[OpenWarning]]:
 
 
 def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor, source: str, out: Outcome,
-               store: bool = False) -> Outcome:
+               store: bool = False, scope: str | None = None) -> Outcome:
     """Evaluate the subtrees of ``roots`` ("/": everything) with the decision taken on the way, judge
-    the named streets above them (``_judge_above``), write the changes, store the day if asked."""
+    the named streets above them (``_judge_above``), write the changes, store the day if asked. With
+    ``scope`` (a district's path, the daily run of a city), the open warnings read and closed and the
+    stored evaluations compared and replaced are those of that subtree only."""
     import time
 
     with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
         row = profile_row_in_force(on)
         profile = parsed_profile(row)
-        open_warnings = _open_warnings(targets)
+        open_warnings = _open_warnings(targets, scope)
         decide = _Decider(on, profile, targets, open_warnings)
         # The evaluator reads only a root's path (and the codes in it): no query for the units.
         units = {r: Unit(path=r, code=r.strip("/").rsplit("/", 1)[-1]) for r in roots if r != "/"}
@@ -304,11 +338,11 @@ def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor
         out.write_seconds = time.perf_counter() - t
         if store:
             t = time.perf_counter()
-            out.stored = _store(results, on=on, row=row, actor=actor)
+            out.stored = _store(results, on=on, row=row, actor=actor, scope=scope)
             out.store_seconds = time.perf_counter() - t
         if out.changed:
             audit.record(actor=actor, action="supervision.daily" if source == "daily" else "supervision.recheck",
-                         detail={"source": source, **out.as_dict()})
+                         detail={"source": source, **out.as_dict(), **({"scope": scope} if scope else {})})
     return out
 
 
@@ -488,22 +522,35 @@ def _executemany(sql: str, rows: list[tuple]) -> None:
             cur.executemany(sql, rows)
 
 
-def _store(results, *, on: dt.date, row, actor) -> int:
+def _store(results, *, on: dt.date, row, actor, scope: str | None = None) -> int:
     """Store the day's evaluations (standards ``do_store_evaluations``) unless the rows stored for
     the day already give every unit the same verdict (eligible, named, failed criteria) under the same
     profile: a second run of the day writes nothing. The reasons' texts are not compared: the
-    evaluator names a sample of households in no fixed order, so equal verdicts may read differently."""
+    evaluator names a sample of households in no fixed order, so equal verdicts may read differently.
+    With ``scope`` (a unit path): only the day's rows of that subtree are compared and replaced."""
     from wuyiqu.standards.actions import do_store_evaluations
     from wuyiqu.standards.models import Evaluation
 
     label = f"{row.name} {row.version}"
     wanted = {r.unit.id: (r.eligible, r.named, list(r.failed)) for r in results}
+    sql = (f"SELECT e.unit_id, e.eligible, e.named, e.failed, e.profile_version FROM {Evaluation._meta.db_table} e "
+           f"WHERE e.{_q('on')} = %s")
+    params = [connection.ops.adapt_datefield_value(on)]
+    if scope is not None:
+        # The subtree's units by the path index: a prefix LIKE on PostgreSQL (varchar_pattern_ops), a
+        # range on SQLite (whose LIKE cannot use an index), as the evaluator reads them.
+        if connection.vendor == "sqlite":
+            cond, more = "u.path >= %s AND u.path < %s", [scope, _path_upper(scope)]
+        else:
+            cond, more = "u.path LIKE %s ESCAPE '\\'", [_like_prefix(scope)]
+        sql += f" AND e.unit_id IN (SELECT u.id FROM {Unit._meta.db_table} u WHERE {cond})"
+        params += more
     # Plain rows: tens of thousands of them, and Django's per-value JSON converters cost seconds.
     with connection.cursor() as cur:
-        cur.execute(f"SELECT unit_id, eligible, named, failed, profile_version FROM {Evaluation._meta.db_table} "
-                    f"WHERE {_q('on')} = %s", [connection.ops.adapt_datefield_value(on)])
+        cur.execute(sql, params)
         stored = {uid: (bool(e), bool(n), json.loads(f) if isinstance(f, str) else f)
                   for uid, e, n, f, p in cur.fetchall() if p == label}
     if stored == wanted:
         return 0
-    return do_store_evaluations(on=on, profile_row=row, actor=actor, results=results)
+    root = Unit(path=scope, code=scope.strip("/").rsplit("/", 1)[-1]) if scope is not None else None
+    return do_store_evaluations(on=on, profile_row=row, actor=actor, results=results, root=root)
