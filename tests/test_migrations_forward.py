@@ -57,7 +57,7 @@ def test_every_migration_can_be_reversed():
     assert irreversible == [], "docs/deploy.md lists no irreversible migration; update it and this test"
 
 
-def _populate(alice, root) -> None:
+def _populate(alice) -> None:
     residents = list(Resident.objects.order_by("pk")[:40])
     today = timezone.localdate()
     do_record_case(actor=alice, reported_on=today - dt.timedelta(days=3), case_type=CaseType.CONFIRMED,
@@ -108,8 +108,8 @@ def _first_and_leaf_migrations():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_rolling_back_to_the_first_release_and_upgrading_again_keeps_the_data(world, alice, root):
-    _populate(alice, root)
+def test_rolling_back_to_the_first_release_and_upgrading_again_keeps_the_data(world, alice):
+    _populate(alice)
     before = _row_counts()
     assert before["health_natresult"] == 40 and before["health_positivecase"] >= 1
     firsts, leaves = _first_and_leaf_migrations()
@@ -130,8 +130,9 @@ def test_rolling_back_to_the_first_release_and_upgrading_again_keeps_the_data(wo
         elif table in rolled_back:
             # Existed all the way through: every row is still there (standards' seed is not doubled).
             assert after[table] == count, f"{table}: {count} rows before, {after[table]} after the upgrade"
-    assert Resident.objects.filter(pk=Resident.objects.order_by("pk").first().pk).exists()
-    assert crypto.cipher() is not None
+    # The encrypted columns came through the round trip byte for byte: they still decrypt.
+    sample = Resident.objects.order_by("pk").first()
+    assert crypto.cipher().lookup_hash(sample.reveal_id_number()) == sample.id_hash
     # The recreated results table takes rows again (on PostgreSQL: partitioned as before).
     resident = Resident.objects.order_by("pk").first()
     NatResult.objects.create(id_hash=resident.id_hash, resident_id=resident.pk, sampled_at=timezone.now(),
