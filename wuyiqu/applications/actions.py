@@ -16,7 +16,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.lib import uploads
@@ -112,10 +114,11 @@ def do_record_paper_signatures(*, actor, unit, households, signed_on: dt.date) -
     per household of ``households`` (each must lie below ``unit``) on its open application.
     Raises SignatureRefused (Chinese) and records nothing when a household is not below the unit."""
     if unit.kind not in CO_SIGNED_KINDS:
-        raise SignatureRefused(f"“{unit.name}”不收集住户联名（村、社区由本单位签字申请）")
+        raise SignatureRefused(_("“%(name)s”不收集住户联名（村、社区由本单位签字申请）") % {"name": unit.name})
     outside = [h.code for h in households if not h.unit.path.startswith(unit.path)]
     if outside:
-        raise SignatureRefused(f"住户 {'、'.join(outside[:5])} 不属于“{unit.name}”")
+        raise SignatureRefused(_("住户 %(households)s 不属于“%(name)s”") % {
+            "households": pgettext("列举分隔", "、").join(outside[:5]), "name": unit.name})
     written = write_paper_signatures(
         [PaperSignature(unit.pk, unit.kind, h.pk, signed_on) for h in households])
     audit.record(actor=actor, action="applications.paper_signatures", target=unit, unit=unit,
@@ -175,8 +178,9 @@ def _notify_step(application: Application, unit: Unit, status: str) -> None:
     if role is None:
         return
     users = User.objects.filter(role=role, is_active=True, unit__path__in=_ancestor_paths(unit))
-    notify(users, text=f"待办：“{unit.name}”的{application.title}申请待{_status_label(status)}",
-           link=_link(application))
+    with translation.override(settings.LANGUAGE_CODE):  # a stored text: Chinese whoever acted
+        text = f"待办：“{unit.name}”的{application.title}申请待{_status_label(status)}"
+    notify(users, text=text, link=_link(application))
 
 
 def _notify_applicant(application: Application, text: str) -> None:
@@ -201,28 +205,28 @@ def do_open_application(*, actor, unit: Unit, unit_signed_on: dt.date | None = N
 
     title = TITLE_BY_KIND.get(unit.kind)
     if title is None or unit.kind not in APPLICANT_ROLE:
-        raise ApplicationRefused(f"“{unit.name}”这类单位没有称号，不能申请")
+        raise ApplicationRefused(_("“%(name)s”这类单位没有称号，不能申请") % {"name": unit.name})
     if not _in_scope(actor, unit):
         raise Http404("unit")
     if actor.role != APPLICANT_ROLE[unit.kind]:
         from wuyiqu.accounts.models import Role
 
-        raise PermissionDenied(f"{title}由{Role(APPLICANT_ROLE[unit.kind]).label}申请")
+        raise PermissionDenied(_("%(title)s由%(role)s申请") % {"title": _(title), "role": Role(APPLICANT_ROLE[unit.kind]).label})
     if unit_signed_on is not None:
         if unit.kind in CO_SIGNED_KINDS:
-            raise ApplicationRefused("楼栋、社、小区由住户联名，不需要本单位签字日期")
+            raise ApplicationRefused(_("楼栋、社、小区由住户联名，不需要本单位签字日期"))
         if unit_signed_on > today():
-            raise ApplicationRefused("签字日期不能晚于今天")
+            raise ApplicationRefused(_("签字日期不能晚于今天"))
     if Title.objects.filter(unit=unit, withdrawn_on__isnull=True).exists():
-        raise ApplicationRefused(f"“{unit.name}”已持有{title}称号，无需再申请")
+        raise ApplicationRefused(_("“%(name)s”已持有%(title)s称号，无需再申请") % {"name": unit.name, "title": _(title)})
     # Two applicants pressing "open" at once: the lock serialises them on the existing draft; when
     # there is none, the partial unique index one_open_application_per_title refuses the second.
     existing = (Application.objects.select_for_update()
                 .filter(unit=unit, title=title, status__in=[s.value for s in OPEN_STATUSES]).first())
     if existing is not None:
         if existing.applicant_id is not None:
-            raise ApplicationRefused(
-                f"“{unit.name}”已有一份进行中的{title}申请（{_status_label(existing.status)}），同一称号只能有一份")
+            raise ApplicationRefused(_("“%(name)s”已有一份进行中的%(title)s申请（%(status)s），同一称号只能有一份") % {
+                "name": unit.name, "title": _(title), "status": _status_label(existing.status)})
         existing.applicant = actor
         existing.token = existing.token or secrets.token_urlsafe(16)
         fields = ["applicant", "token"]
@@ -239,7 +243,8 @@ def do_open_application(*, actor, unit: Unit, unit_signed_on: dt.date | None = N
                     unit_signed_on=unit_signed_on,
                     token=secrets.token_urlsafe(16) if unit.kind in CO_SIGNED_KINDS else None)
         except IntegrityError:
-            raise ApplicationRefused(f"“{unit.name}”已有一份进行中的{title}申请，同一称号只能有一份") from None
+            raise ApplicationRefused(_("“%(name)s”已有一份进行中的%(title)s申请，同一称号只能有一份") % {
+                "name": unit.name, "title": _(title)}) from None
     audit.record(actor=actor, action="applications.open", target=app, unit=unit,
                  detail={"title": title, "unit_signed_on": unit_signed_on.isoformat() if unit_signed_on else None})
     return app
@@ -254,13 +259,13 @@ def do_record_unit_signature(*, actor, application: Application, signed_on: dt.d
     if not _in_scope(actor, unit):
         raise Http404("application")
     if unit.kind in CO_SIGNED_KINDS:
-        raise ApplicationRefused("楼栋、社、小区由住户联名，不需要本单位签字日期")
+        raise ApplicationRefused(_("楼栋、社、小区由住户联名，不需要本单位签字日期"))
     if actor.role != APPLICANT_ROLE.get(unit.kind):
-        raise PermissionDenied("只有申请单位的工作人员可以登记签字")
+        raise PermissionDenied(_("只有申请单位的工作人员可以登记签字"))
     if app.status not in SIGNING_STATUSES:
-        raise ApplicationRefused(f"申请已在审核中（{_status_label(app.status)}），不能再改签字日期")
+        raise ApplicationRefused(_("申请已在审核中（%(status)s），不能再改签字日期") % {"status": _status_label(app.status)})
     if signed_on > today():
-        raise ApplicationRefused("签字日期不能晚于今天")
+        raise ApplicationRefused(_("签字日期不能晚于今天"))
     app.unit_signed_on = signed_on
     app.save(update_fields=["unit_signed_on"])
     audit.record(actor=actor, action="applications.unit_signature", target=app, unit=unit,
@@ -309,21 +314,23 @@ def do_sign_application(*, application: Application, household_id: int, proof: s
         app = Application.objects.select_for_update().get(pk=application.pk)
         unit = Unit.objects.get(pk=app.unit_id)
         if app.status not in SIGNING_STATUSES:
-            raise ApplicationRefused("该申请已提交审核，联名已结束")
+            raise ApplicationRefused(_("该申请已提交审核，联名已结束"))
         household = Household.objects.filter(pk=household_id, unit__path__startswith=unit.path).first()
         if household is None:
-            raise ApplicationRefused("请从列表中选择本户的地址")
+            raise ApplicationRefused(_("请从列表中选择本户的地址"))
         now = timezone.now()
         by_household, by_ip = _recent_failures(app, household, ip, now)
         if by_household >= FAILURES_PER_HOUSEHOLD or by_ip >= FAILURES_PER_IP:
-            raise SigningLocked("验证失败次数过多，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")
+            raise SigningLocked(_("验证失败次数过多，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表"))
         if not _proof_matches(household, proof or ""):
             SignatureAttempt.objects.create(application=app, household=household, ip=ip, created_at=now)
             # Attempts older than a day count for nothing; keep the table small.
             SignatureAttempt.objects.filter(application=app, created_at__lt=now - dt.timedelta(days=1)).delete()
             left = min(FAILURES_PER_HOUSEHOLD - by_household, FAILURES_PER_IP - by_ip) - 1
-            refusal = (ApplicationRefused(f"验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 {left} 次")
-                       if left > 0 else SigningLocked("验证未通过，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表"))
+            refusal = (ApplicationRefused(ngettext(
+                "验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 %(n)s 次",
+                "验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 %(n)s 次", left) % {"n": left})
+                       if left > 0 else SigningLocked(_("验证未通过，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")))
         else:
             signature, created = _insert_signature(app, household, today(), SignatureSource.ONLINE)
             if created:
@@ -346,14 +353,14 @@ def check_upload(upload) -> tuple[str, str, bytes]:
     """(content type, extension, bytes) of an uploaded scan or photo, judged by its first bytes
     (JPEG, PNG or PDF). ApplicationRefused (Chinese) when it is empty, too large or of another type."""
     if upload is None:
-        raise ApplicationRefused("请上传纸质联名表的扫描件或照片")
+        raise ApplicationRefused(_("请上传纸质联名表的扫描件或照片"))
     try:
         content_type, ext = uploads.check_upload(upload, max_bytes=SCAN_MAX_BYTES)
     except uploads.UploadRefused as exc:
         raise ApplicationRefused(str(exc)) from None
     data = upload.read(SCAN_MAX_BYTES + 1)
     if len(data) > SCAN_MAX_BYTES:  # the size the client declared was not the size it sent
-        raise ApplicationRefused(f"文件“{upload.name}”超过上限 {SCAN_MAX_BYTES // (1024 * 1024)} MB")
+        raise ApplicationRefused(_("文件“%(name)s”超过上限 %(mb)s MB") % {"name": upload.name, "mb": SCAN_MAX_BYTES // (1024 * 1024)})
     return content_type, ext, data
 
 
@@ -376,7 +383,7 @@ def _check_applicant(actor, app: Application, unit: Unit) -> None:
     if not _in_scope(actor, unit):
         raise Http404("application")
     if actor.role != APPLICANT_ROLE.get(unit.kind) and actor.role != Role.COMMUNITY_STAFF:
-        raise PermissionDenied("只有申请人或村/社区工作人员可以办理")
+        raise PermissionDenied(_("只有申请人或村/社区工作人员可以办理"))
 
 
 @transaction.atomic
@@ -390,17 +397,18 @@ def do_record_paper_sheet(*, actor, application: Application, household_ids: lis
     unit = app.unit
     _check_applicant(actor, app, unit)
     if unit.kind not in CO_SIGNED_KINDS:
-        raise ApplicationRefused(f"“{unit.name}”不收集住户联名（村、社区由本单位签字申请）")
+        raise ApplicationRefused(_("“%(name)s”不收集住户联名（村、社区由本单位签字申请）") % {"name": unit.name})
     if app.status not in SIGNING_STATUSES:
-        raise ApplicationRefused(f"申请已在审核中（{_status_label(app.status)}），不能再登记联名")
+        raise ApplicationRefused(_("申请已在审核中（%(status)s），不能再登记联名") % {"status": _status_label(app.status)})
     if signed_on > today():
-        raise ApplicationRefused("签名日期不能晚于今天")
+        raise ApplicationRefused(_("签名日期不能晚于今天"))
     ids = sorted({int(h) for h in household_ids})
     if not ids:
-        raise ApplicationRefused("请勾选在纸质联名表上签名的住户")
+        raise ApplicationRefused(_("请勾选在纸质联名表上签名的住户"))
     households = list(Household.objects.filter(pk__in=ids, unit__path__startswith=unit.path))
     if len(households) != len(ids):
-        raise ApplicationRefused(f"有 {len(ids) - len(households)} 户不属于“{unit.name}”")
+        raise ApplicationRefused(ngettext("有 %(n)s 户不属于“%(name)s”", "有 %(n)s 户不属于“%(name)s”",
+                                          len(ids) - len(households)) % {"n": len(ids) - len(households), "name": unit.name})
     attachment = _store_attachment(app, actor=actor, upload=scan, kind=AttachmentKind.PAPER_SHEET,
                                    note=f"纸质联名表 {len(households)} 户 {signed_on.isoformat()}")
     signed = set(CoSignature.objects.filter(application=app, household_id__in=ids).values_list("household_id", flat=True))
@@ -420,9 +428,9 @@ def do_add_attachment(*, actor, application: Application, upload, kind: str, not
     app = _lock(application)
     _check_applicant(actor, app, app.unit)
     if app.status not in SUBMITTABLE_STATUSES:
-        raise ApplicationRefused(f"申请已在审核中（{_status_label(app.status)}），不能再添加附件")
+        raise ApplicationRefused(_("申请已在审核中（%(status)s），不能再添加附件") % {"status": _status_label(app.status)})
     if kind not in AttachmentKind.values:
-        raise ApplicationRefused("附件类别不对")
+        raise ApplicationRefused(_("附件类别不对"))
     att = _store_attachment(app, actor=actor, upload=upload, kind=kind, note=note)
     audit.record(actor=actor, action="applications.attachment", target=att, unit=app.unit,
                  detail={"application": app.pk, "kind": kind, "sha256": att.sha256, "size": att.size})
@@ -453,19 +461,22 @@ def do_submit_application(*, actor, application: Application) -> Application:
     if not _in_scope(actor, unit):
         raise Http404("application")
     if actor.role != APPLICANT_ROLE.get(unit.kind):
-        raise PermissionDenied("只有申请人可以提交")
+        raise PermissionDenied(_("只有申请人可以提交"))
     if app.status not in SUBMITTABLE_STATUSES:
-        raise ApplicationRefused(f"申请当前状态为“{_status_label(app.status)}”，不能提交")
+        raise ApplicationRefused(_("申请当前状态为“%(status)s”，不能提交") % {"status": _status_label(app.status)})
     if unit.kind == "compound":
         missing = _unnamed_buildings(unit)
         if missing:
-            raise ApplicationRefused(
-                f"小区内还有 {len(missing)} 栋楼未获无疫楼栋称号：{'、'.join(u.name for u in missing)}")
+            raise ApplicationRefused(ngettext("小区内还有 %(n)s 栋楼未获无疫楼栋称号：%(names)s",
+                                              "小区内还有 %(n)s 栋楼未获无疫楼栋称号：%(names)s", len(missing)) % {
+                "n": len(missing), "names": pgettext("列举分隔", "、").join(u.name for u in missing)})
     on = today()
-    evaluation = selectors.evaluation_of(unit, on)
+    with translation.override(settings.LANGUAGE_CODE):  # frozen on the application: stored in Chinese
+        evaluation = selectors.evaluation_of(unit, on)
     failed = [c for c in evaluation["criteria"] if not c["passed"]]
     if failed:
-        raise ApplicationRefused("自评未全部达标，不能提交：" + "；".join(f"{c['name']}：{c['detail']}" for c in failed))
+        raise ApplicationRefused(_("自评未全部达标，不能提交：%(list)s") % {
+            "list": pgettext("分句分隔", "；").join(f"{c['name']}：{c['detail']}" for c in failed)})
     evaluation["attachments"] = [
         {"id": a.pk, "kind": a.kind, "name": a.original_name, "content_type": a.content_type, "size": a.size,
          "sha256": a.sha256, "uploaded_at": a.uploaded_at.isoformat()}
@@ -490,6 +501,15 @@ def do_submit_application(*, actor, application: Application) -> Application:
     return app
 
 
+def _revoke_failures(unit: Unit, evaluation: dict, on: dt.date) -> list[dict]:
+    """The criteria of ``evaluation`` that fail and whose supervision severity is ``revoke``."""
+    from wuyiqu.standards.evaluator import parsed_profile, profile_row_in_force
+
+    revoke = {spec.id for spec in parsed_profile(profile_row_in_force(on)).criteria_for(unit.kind)
+              if spec.severity == "revoke"}
+    return [c for c in evaluation["criteria"] if not c["passed"] and c["id"] in revoke]
+
+
 @transaction.atomic
 def do_review_application(application: Application, *, actor, decision: str, opinion: str,
                           send_back_to: str | None = None) -> Application:
@@ -498,7 +518,8 @@ def do_review_application(application: Application, *, actor, decision: str, opi
     back to a lower step. Always with a written opinion. ``application`` carries the status the
     reviewer saw. Http404 when the unit is outside the actor's scope; PermissionDenied when the
     actor's role does not act at this step; ReviewConflict when someone else decided meanwhile;
-    ApplicationRefused / IllegalTransition (Chinese) for anything else the table refuses."""
+    ApplicationRefused / IllegalTransition (Chinese) for anything else the table refuses, and for a
+    naming while the unit fails a criterion whose severity is ``revoke`` (a case since it applied)."""
     opinion = (opinion or "").strip()
     seen_status = application.status
     # Two reviewers pressing approve at once: the second blocks here until the first commits, then
@@ -508,21 +529,37 @@ def do_review_application(application: Application, *, actor, decision: str, opi
     if not _in_scope(actor, unit):
         raise Http404("application")
     if app.status != seen_status:
-        raise ReviewConflict(f"申请已被他人处理，当前状态为“{_status_label(app.status)}”")
+        raise ReviewConflict(_("申请已被他人处理，当前状态为“%(status)s”") % {"status": _status_label(app.status)})
     role = STEP_ROLE.get(app.status)
     if role is None:
-        raise ApplicationRefused(f"申请当前状态为“{_status_label(app.status)}”，不在审核环节")
+        raise ApplicationRefused(_("申请当前状态为“%(status)s”，不在审核环节") % {"status": _status_label(app.status)})
     if actor.role != role:
         from wuyiqu.accounts.models import Role
 
-        raise PermissionDenied(f"“{_status_label(app.status)}”由{Role(role).label}办理")
+        raise PermissionDenied(_("“%(status)s”由%(role)s办理") % {"status": _status_label(app.status), "role": Role(role).label})
     if decision not in REVIEW_DECISIONS:
-        raise ApplicationRefused("请选择审核决定")
+        raise ApplicationRefused(_("请选择审核决定"))
     if not opinion:
-        raise ApplicationRefused("请填写意见（通过、退回、不予通过都须签注意见）")
+        raise ApplicationRefused(_("请填写意见（通过、退回、不予通过都须签注意见）"))
     to_status = target_status(unit.kind, app.status, decision, send_back_to)
     on = today()
-    seen = selectors.evaluation_of(unit, on)
+    naming = to_status == ApplicationStatus.NAMED
+    if naming:
+        # A fact about the unit being written right now (a positive result) re-checks the named
+        # units in its own transaction: wait for it to commit, so that the evaluation below sees
+        # it — or make it wait for this naming, and then withdraw the new title (locks.py).
+        from wuyiqu.supervision.locks import hold_for_naming
+
+        hold_for_naming(unit.path)
+    with translation.override(settings.LANGUAGE_CODE):  # kept on the review step: stored in Chinese
+        seen = selectors.evaluation_of(unit, on)
+    if naming:
+        failing = _revoke_failures(unit, seen, on)
+        if failing:
+            # Named now, the title would be withdrawn by the next re-check: refuse instead.
+            raise ApplicationRefused(
+                f"“{unit.name}”有摘牌标准未达标，不能命名：" + "；".join(f"{c['name']}：{c['detail']}" for c in failing)
+                + "。可退回或不予通过")
     from_status = app.status
     app.status = to_status
     app.save(update_fields=["status"])
@@ -538,6 +575,13 @@ def do_review_application(application: Application, *, actor, decision: str, opi
         title = do_name_unit(actor=actor, application=app)
         detail["certificate"] = title.certificate_number
     audit.record(actor=actor, action="applications.review", target=app, unit=unit, detail=detail)
+    with translation.override(settings.LANGUAGE_CODE):  # notifications are stored in Chinese
+        _notify_review(app, unit, to_status, from_status, opinion, title)
+    return app
+
+
+def _notify_review(app: Application, unit: Unit, to_status: str, from_status: str, opinion: str, title) -> None:
+    """The notifications of a review decision (stored texts: call in LANGUAGE_CODE)."""
     if to_status in STEP_ROLE:
         _notify_step(app, unit, to_status)
     if to_status == ApplicationStatus.RETURNED:
@@ -546,7 +590,6 @@ def do_review_application(application: Application, *, actor, decision: str, opi
         _notify_applicant(app, f"您的“{unit.name}”{app.title}申请未通过（{_status_label(from_status)}）：{opinion}")
     elif title is not None:
         _notify_applicant(app, f"“{unit.name}”已被命名为{app.title}，证书编号 {title.certificate_number}")
-    return app
 
 
 def route_of(application: Application) -> tuple[str, ...]:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.lib import uploads
@@ -40,7 +42,7 @@ def store_evidence(upload, unit) -> str:
     try:
         _content_type, ext = uploads.check_upload(upload, max_bytes=MAX_EVIDENCE_BYTES)
     except uploads.UploadRefused as exc:
-        raise RecordRefused(f"证明材料：{exc}") from None
+        raise RecordRefused(_("证明材料：%(reason)s") % {"reason": exc}) from None
     relative = Path("evidence") / unit.code / f"{uuid.uuid4().hex}.{ext}"
     target = Path(settings.MEDIA_ROOT) / relative
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +59,7 @@ def _remove(relative: str) -> None:
 
 def _check_day(day: dt.date, label: str) -> None:
     if day > today():
-        raise RecordRefused(f"{label}{day.isoformat()}晚于今天")
+        raise RecordRefused(_("%(what)s%(date)s晚于今天") % {"what": label, "date": day.isoformat()})
 
 
 def do_record_inspection(*, actor, unit, inspected_on: dt.date, results: dict[str, bool], inspector: str,
@@ -66,11 +68,11 @@ def do_record_inspection(*, actor, unit, inspected_on: dt.date, results: dict[st
     (item -> passed). The same unit, item and day again updates that row. Returns the rows.
     RecordRefused (nothing stored) for an unknown item, no item, a future date or bad evidence."""
     if not results:
-        raise RecordRefused("请至少填写一个检查项的结果")
+        raise RecordRefused(_("请至少填写一个检查项的结果"))
     unknown = [i for i in results if i not in InspectionItem.values]
     if unknown:
-        raise RecordRefused(f"检查项“{'、'.join(unknown)}”未知")
-    _check_day(inspected_on, "检查日期")
+        raise RecordRefused(_("检查项“%(items)s”未知") % {"items": pgettext("列举分隔", "、").join(unknown)})
+    _check_day(inspected_on, _("检查日期"))
     path = store_evidence(evidence, unit) if evidence else ""
     try:
         with transaction.atomic():
@@ -106,11 +108,11 @@ def do_record_incident(*, actor, unit, occurred_on: dt.date, incident_type: str,
     """Record an incident (次生事件 or 负面舆情) on ``unit``. RecordRefused for an unknown type, a
     future date, a duplicate or bad evidence; nothing is stored then."""
     if incident_type not in IncidentType.values:
-        raise RecordRefused(f"事件类型“{incident_type}”未知")
-    _check_day(occurred_on, "发生日期")
+        raise RecordRefused(_("事件类型“%(type)s”未知") % {"type": incident_type})
+    _check_day(occurred_on, _("发生日期"))
     if Incident.objects.filter(unit=unit, occurred_on=occurred_on, incident_type=incident_type,
                                description=description).exists():
-        raise RecordRefused("该事件已登记过")
+        raise RecordRefused(_("该事件已登记过"))
     path = store_evidence(evidence, unit) if evidence else ""
     try:
         with transaction.atomic():

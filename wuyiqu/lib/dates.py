@@ -57,7 +57,7 @@ def parse_local_datetime(raw: str) -> dt.datetime:
     except ValueError:
         raise ValueError(_("时间“%(time)s”无效，应为 YYYY-MM-DD HH:MM[:SS]") % {"time": raw}) from None
     if not 1900 <= naive.year <= 2100:  # year 1 in Shanghai is year 0 in UTC: the database cannot store it
-        raise ValueError(f"时间“{raw}”的年份{naive.year}不合理")
+        raise ValueError(_("时间“%(time)s”的年份%(year)s不合理") % {"time": raw, "year": naive.year})
     if naive.tzinfo is not None:
         return naive
     return timezone.make_aware(naive, timezone.get_default_timezone())
