@@ -3,12 +3,13 @@
 # packages, the wuyiqu system user, the virtualenv and the project installed into it, the environment
 # file, migrate / collectstatic / createcachetable / the first administrator, the two systemd units
 # (deploy/wuyiqu-web.service, deploy/wuyiqu-worker.service) and the nginx site (deploy/nginx-wuyiqu.conf),
-# then scripts/deploy_smoke.py through nginx. Safe to run again: what exists is kept (secrets, the
-# database, the administrator), the code is installed again and the services restarted.
+# a backup, then scripts/deploy_smoke.py through nginx. Safe to run again: what exists is kept (secrets,
+# the database, the administrator), the code is installed again and the services restarted.
 #
 #   bash scripts/deploy-debian.sh [--python /usr/bin/python3] [--server-name localhost]
 #                                 [--http-port 80] [--https-port 443] [--db-name wuyiqu_deploy]
 #   bash scripts/deploy-debian.sh --teardown     stop everything it started and remove what it made
+#                                                (database and backups included: for test machines)
 #
 # Without systemd as PID 1 (containers, this machine) PostgreSQL is started with pg_ctlcluster, nginx
 # directly, and the two units by scripts/deploy_units.py, which runs the ExecStart, User, Group,
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --https-port) HTTPS_PORT=$2; shift 2 ;;
     --db-name) DB_NAME=$2; shift 2 ;;
     --teardown) TEARDOWN=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
@@ -78,7 +79,7 @@ if [ "$TEARDOWN" = 1 ]; then
       runuser -u postgres -- dropuser --if-exists "$APP_USER"
     fi
   fi
-  rm -rf "$OPT" "$ETC" "$DATA" "$TLS" "$ADMIN_WRAPPER" /var/log/wuyiqu /run/wuyiqu-units
+  rm -rf "$OPT" "$ETC" "$DATA" "$TLS" "$ADMIN_WRAPPER" /var/log/wuyiqu /run/wuyiqu-units /var/backups/wuyiqu
   if id "$APP_USER" >/dev/null 2>&1; then userdel "$APP_USER"; fi
   getent group "$APP_USER" >/dev/null && groupdel "$APP_USER" || true
   say "removed (PostgreSQL and nginx stay installed and running)"
@@ -239,12 +240,17 @@ elif nginx_running; then nginx -s reload
 else nginx
 fi
 for _ in $(seq 20); do
-  curl -sk -o /dev/null "https://127.0.0.1:$HTTPS_PORT/login/" 2>/dev/null && break
+  (exec 3<>"/dev/tcp/127.0.0.1/$HTTPS_PORT") 2>/dev/null && break
   sleep 0.5
 done
 
-# --- 11. smoke test through nginx ---------------------------------------------------------------------
-step "11. smoke test through nginx (scripts/deploy_smoke.py)"
+# --- 11. a backup -----------------------------------------------------------------------------------
+step "11. wuyiqu backup (docs: Backups)"
+install -d -o "$APP_USER" -g "$APP_USER" -m 0700 /var/backups/wuyiqu
+wuyiqu backup "/var/backups/wuyiqu/deploy-$(date +%Y%m%d-%H%M%S)"
+
+# --- 12. smoke test through nginx ---------------------------------------------------------------------
+step "12. smoke test through nginx (scripts/deploy_smoke.py)"
 https_base="https://$SERVER_NAME$([ "$HTTPS_PORT" = 443 ] || echo ":$HTTPS_PORT")"
 http_base="http://$SERVER_NAME$([ "$HTTP_PORT" = 80 ] || echo ":$HTTP_PORT")"
 python3 "$SRC/scripts/deploy_smoke.py" --https "$https_base" --http "$http_base" --cafile "$TLS/fullchain.pem" \
