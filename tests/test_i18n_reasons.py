@@ -382,3 +382,25 @@ def test_the_api_evaluation_is_chinese_whatever_the_request_asks(client, alice):
     entry = next(e for e in _evaluate_json() if e["unit"] == WENLONG_COMMUNITY)
     assert resp.json() == entry
     assert all(chinese(c["detail"]) for c in entry["criteria"])
+
+
+def test_a_refused_inspection_says_why_in_english(client, alice, media_root):
+    from wuyiqu.inspections.models import Inspection
+
+    client.force_login(alice)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    url = f"/units/{WENLONG_COMMUNITY}/inspections/"
+    future = (today() + dt.timedelta(days=1)).isoformat()
+    html = client.post(url, {"inspected_on": future, "inspector": "Wang", "item_masks": "pass"}).content.decode()
+    assert f"The inspection date {future} is after today" in html
+    assert "Fill in the result of at least one inspection item" in client.post(
+        url, {"inspected_on": today().isoformat(), "inspector": "Wang"}).content.decode()
+    client.cookies.pop(settings.LANGUAGE_COOKIE_NAME)
+    assert "晚于今天" in client.post(url, {"inspected_on": future, "inspector": "王五", "item_masks": "pass"}).content.decode()
+    assert not Inspection.objects.exists()
+
+
+@pytest.fixture
+def media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path

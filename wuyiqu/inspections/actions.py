@@ -72,7 +72,7 @@ def do_record_inspection(*, actor, unit, inspected_on: dt.date, results: dict[st
     unknown = [i for i in results if i not in InspectionItem.values]
     if unknown:
         raise RecordRefused(_("检查项“%(items)s”未知") % {"items": pgettext("列举分隔", "、").join(unknown)})
-    _check_day(inspected_on, _("检查日期"))
+    _check_day(inspected_on, pgettext("晚于今天的日期", "检查日期"))
     path = store_evidence(evidence, unit) if evidence else ""
     try:
         with transaction.atomic():
@@ -109,7 +109,7 @@ def do_record_incident(*, actor, unit, occurred_on: dt.date, incident_type: str,
     future date, a duplicate or bad evidence; nothing is stored then."""
     if incident_type not in IncidentType.values:
         raise RecordRefused(_("事件类型“%(type)s”未知") % {"type": incident_type})
-    _check_day(occurred_on, _("发生日期"))
+    _check_day(occurred_on, pgettext("晚于今天的日期", "发生日期"))
     if Incident.objects.filter(unit=unit, occurred_on=occurred_on, incident_type=incident_type,
                                description=description).exists():
         raise RecordRefused(_("该事件已登记过"))
