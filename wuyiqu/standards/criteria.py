@@ -156,9 +156,12 @@ class Messages:
         self._counted: dict[tuple[str, int], str] = {}
 
     def text(self, key: str, **values: Any) -> str:
+        """The text ``key`` with its ``%(name)s`` placeholders filled from ``values``."""
         return self.t[key] % values if values else self.t[key]
 
     def count(self, key: str, n: int, **values: Any) -> str:
+        """The text ``key`` (of ``_PLURALS``) in the form for ``n``, filled with ``n`` and ``values``.
+        Shared by the threads of a server: two may look the same form up at once, both store it."""
         template = self._counted.get((key, n))
         if template is None:
             with override(self.language):
