@@ -36,10 +36,11 @@ generator makes it, committee by committee, in slices; then, after ANALYZE, the 
 ``INSERT … SELECT`` over the district's id ranges (``generate_series`` for the days). Ids are fixed per district (district k numbers its units,
 households and residents from (k+1)·10⁸), so nothing is read back. The sessions skip the foreign-key
 triggers (``session_replication_role = replica``: the rows are consistent by construction) and commit
-asynchronously. The five indexes that random keys make slow to maintain row by row (the resident's
-ID/phone lookup hashes with their ``_like`` twins, the results' primary key that starts with the hash)
-are dropped for the build and made again once at the end with a sort (their definitions are kept in
-``bench_city_index`` until then); the others stay, their keys arriving nearly in order.
+asynchronously. The indexes that random keys make slow to maintain row by row (the residents' unique ID lookup
+hash, the results' primary key that starts with the hash; before units migration 0002 also the phone
+hash and the ``_like`` twins) are dropped for the build and made again once at the end with a sort
+(their definitions are kept in ``bench_city_index`` until then); the others stay, their keys arriving
+nearly in order.
 
 Resumable and idempotent: each stage of a district (people, facts) is committed whole or not at all,
 with its record in ``bench_city_district`` (what it took), and a stage already committed is skipped.
