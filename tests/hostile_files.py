@@ -72,9 +72,10 @@ def _dos_time() -> tuple[int, int]:
     return (0, (2022 - 1980) << 9 | 1 << 5 | 1)
 
 
-def raw_zip(members: list[tuple[str, bytes, int, int, int]]) -> bytes:
+def raw_zip(members: list[tuple[str, bytes, int, int, int]], *, needs_version: int = 20) -> bytes:
     """A ZIP from already-deflated members: (name, raw deflate data, CRC-32, declared unpacked size,
-    method 8). Sizes are written as given, so a member may lie about its unpacked size."""
+    method 8). Sizes are written as given, so a member may lie about its unpacked size; the central
+    directory says ``needs_version`` is needed to extract (20: version 2.0)."""
     out = io.BytesIO()
     central = io.BytesIO()
     t, d = _dos_time()
@@ -85,7 +86,7 @@ def raw_zip(members: list[tuple[str, bytes, int, int, int]]) -> bytes:
                               len(encoded), 0))
         out.write(encoded)
         out.write(data)
-        central.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, t, d, crc, len(data),
+        central.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, needs_version, 0, method, t, d, crc, len(data),
                                   size, len(encoded), 0, 0, 0, 0, 0, offset))
         central.write(encoded)
     start = out.tell()
@@ -134,7 +135,7 @@ def inline_row(row: int, cells: list[str], columns: list[str] | None = None) -> 
 
 
 def xlsx_from_sheet(sheet: bytes | None = None, *, sheet_member: tuple[bytes, int, int] | None = None,
-                    extra: list[tuple[str, bytes, int, int, int]] = ()) -> bytes:
+                    extra: list[tuple[str, bytes, int, int, int]] = (), needs_version: int = 20) -> bytes:
     """A minimal workbook whose first sheet is the XML ``sheet`` (or the raw deflated ``sheet_member``:
     (data, CRC, declared size)), with ``extra`` members appended."""
     members = [(name, _deflate(text.encode()), zlib.crc32(text.encode()), len(text.encode()), 8)
@@ -143,11 +144,12 @@ def xlsx_from_sheet(sheet: bytes | None = None, *, sheet_member: tuple[bytes, in
         sheet_member = (_deflate(sheet), zlib.crc32(sheet), len(sheet))
     data, crc, size = sheet_member
     members.append(("xl/worksheets/sheet1.xml", data, crc, size, 8))
-    return raw_zip(members + list(extra))
+    return raw_zip(members + list(extra), needs_version=needs_version)
 
 
-def xlsx_rows(rows: list[list[str]]) -> bytes:
-    return xlsx_from_sheet(SHEET_HEAD + b"".join(inline_row(i, r) for i, r in enumerate(rows, start=1)) + SHEET_TAIL)
+def xlsx_rows(rows: list[list[str]], *, needs_version: int = 20) -> bytes:
+    return xlsx_from_sheet(SHEET_HEAD + b"".join(inline_row(i, r) for i, r in enumerate(rows, start=1)) + SHEET_TAIL,
+                           needs_version=needs_version)
 
 
 def repeated_deflate(prefix: bytes, block: bytes, times: int, suffix: bytes) -> tuple[bytes, int, int]:

@@ -186,6 +186,9 @@ CASES = [
     Case("old-xls", "r.xls", lambda p: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), ("旧版 .xls",)),
     Case("truncated-xlsx", "r.xlsx", truncated_xlsx, ("Excel 文件已损坏或不完整",)),
     Case("zip-that-is-not-xlsx", "r.xlsx", zip_not_xlsx, ("ZIP 压缩包，但不是 Excel",)),
+    # Found by fuzz/fuzz_xlsx.py: Python's zipfile raised NotImplementedError, the import crashed.
+    Case("zip-of-an-unknown-version", "r.xlsx", lambda p: xlsx_rows([ZH, *people(p)], needs_version=216),
+         ("Excel 文件已损坏或不完整",)),
     # --- zip bombs --------------------------------------------------------------------------------------
     Case("zip-bomb-ratio", "r.xlsx", lambda p: bomb_by_ratio(64), ("压缩比为", "超过上限 100:1", "压缩炸弹")),
     Case("zip-bomb-600-parts", "r.xlsx", lambda p: bomb_by_size(600), ("Excel 文件解压后有", "超过上限 512.0", "压缩炸弹")),

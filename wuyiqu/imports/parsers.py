@@ -311,7 +311,7 @@ def check_xlsx_container(path: Path, limits: Limits) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             members = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except Exception:  # damaged input: BadZipFile, NotImplementedError (an unknown version, found by fuzz/), …
         raise FileError(_("Excel 文件已损坏或不完整（无法作为 .xlsx 打开）；请重新保存后再上传")) from None
     names = {m.filename for m in members}
     if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
