@@ -72,6 +72,9 @@ if [ "$TEARDOWN" = 1 ]; then
     rm -f "$UNITS/$unit.service"
   done
   rm -f /etc/nginx/sites-enabled/wuyiqu "$NGINX_SITE"
+  if [ -f /etc/nginx/sites-available/default ] && [ ! -e /etc/nginx/sites-enabled/default ]; then
+    ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default  # Debian's, as it was
+  fi
   if nginx_running; then nginx -s reload; fi
   if command -v psql >/dev/null && runuser -u postgres -- psql -XtAc 'select 1' >/dev/null 2>&1; then
     runuser -u postgres -- dropdb --if-exists "$DB_NAME"
