@@ -104,8 +104,10 @@ def make_side(staff) -> Side:
     compound = Unit.objects.filter(path__startswith=community.path, kind=UnitKind.COMPOUND).order_by("code").first()
     building = Unit.objects.filter(path__startswith=compound.path, kind=UnitKind.BUILDING,
                                    ).order_by("code").first()
-    household = Household.objects.filter(unit__path__startswith=building.path).order_by("code").first()
-    resident = Resident.objects.filter(household=household).order_by("id").first()
+    # A resident whose name no one else has: the tests look for it in pages that must not name them.
+    resident = next(r for r in Resident.objects.filter(household__unit__path__startswith=building.path)
+                    .select_related("household").order_by("id") if Resident.objects.filter(name=r.name).count() == 1)
+    household = resident.household
     on = today()
     measure = Measure.objects.create(resident=resident, unit=household.unit, id_hash=resident.id_hash,
                                      id_masked=resident.id_masked, kind=MeasureKind.HOME_QUARANTINE,

@@ -23,6 +23,15 @@ SEEN_GRANULARITY = 60
 POLL_HEADER = "X-Wuyiqu-Poll"
 
 
+def start_session_clocks(sender, request, user, **kwargs) -> None:
+    """At every sign-in (``user_logged_in``, connected in AccountsConfig.ready): both clocks start now,
+    written with the session the sign-in saves anyway, so the first page after it writes nothing."""
+    if request is not None and hasattr(request, "session"):
+        now = int(time.time())
+        request.session[SIGNED_IN_AT] = now
+        request.session[SEEN_AT] = now
+
+
 class SessionLimitsMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
