@@ -245,9 +245,13 @@ def prepare(args) -> Fixtures:
     # (supervision must withdraw it at once, in the laboratory's transaction, while the command
     # names other buildings) and of one waiting at the command's step (named during the run, maybe
     # withdrawn again). Building NBxxxxx holds the residents xxxxx00 … xxxxx99 of nat_world.
+    from wuyiqu.applications.models import Application
     from wuyiqu.certification.actions import do_record_existing_title
 
-    waiting = [a.unit for a in review_apps if a.status == "command_review"]
+    # In the command's queue order (oldest submission first, earlier runs' leftovers too): the
+    # positives reach the buildings the command is about to name.
+    waiting = [a.unit for a in Application.objects.filter(status="command_review").select_related("unit")
+               .order_by("submitted_at", "id")[: args.district_queue // 2]]
     named = _fresh_buildings(len(waiting))
     for b in named:
         do_record_existing_title(actor=None, unit=b, named_on=lab_day - dt.timedelta(days=30))
@@ -684,6 +688,10 @@ def verify(fx: Fixtures, rec: Recorder) -> list[dict]:
     check("titles: the other buildings named before the run still named", len(untouched),
           Title.objects.filter(unit_id__in=untouched, withdrawn_on__isnull=True).count())
     named = Title.objects.filter(named_at__gte=fx.started_at)
+    over_case = named.filter(withdrawn_on__isnull=True, unit_id__in=PositiveCase.objects.filter(
+        source="nat", reported_on=fx.lab_day).values("unit_id"))
+    check("titles: named during the run and current although a positive case of the unit is recorded", [],
+          sorted(over_case.values_list("unit__code", flat=True)))
     check("titles: units with two current titles", 0, Title.objects.filter(withdrawn_on__isnull=True).values("unit_id")
           .annotate(n=Count("id")).filter(n__gt=1).count())
     checks.append({"check": "titles named during the run / withdrawn again after a positive (information)",

@@ -54,6 +54,7 @@ from wuyiqu.standards.evaluator import (
 from wuyiqu.standards.profiles import Profile
 from wuyiqu.units.models import Unit
 
+from .locks import hold_for_facts
 from .models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 
 RECTIFY_DAYS = 3
@@ -184,6 +185,9 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
         return out
     on = out.on
     paths = dict(Unit.objects.filter(pk__in=ids | below).values_list("id", "path"))
+    # Before reading the titles: a naming of one of these units in progress commits first, and its
+    # title is then seen here (supervision/locks.py).
+    hold_for_facts([p for uid, p in paths.items() if uid in ids], [p for uid, p in paths.items() if uid in below])
     codes = {c for p in paths.values() for c in p.strip("/").split("/")}
     cond = Q(unit__code__in=codes)
     for uid in below:
