@@ -557,9 +557,8 @@ def do_review_application(application: Application, *, actor, decision: str, opi
         failing = _revoke_failures(unit, seen, on)
         if failing:
             # Named now, the title would be withdrawn by the next re-check: refuse instead.
-            raise ApplicationRefused(
-                f"“{unit.name}”有摘牌标准未达标，不能命名：" + "；".join(f"{c['name']}：{c['detail']}" for c in failing)
-                + "。可退回或不予通过")
+            raise ApplicationRefused(_("“%(name)s”有摘牌标准未达标，不能命名：%(failing)s。可退回或不予通过") % {
+                "name": unit.name, "failing": "；".join(f"{c['name']}：{c['detail']}" for c in failing)})
     from_status = app.status
     app.status = to_status
     app.save(update_fields=["status"])
