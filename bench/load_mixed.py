@@ -294,8 +294,9 @@ class Recorder:
         self.sign_unknown: list[tuple[int, int]] = []  # no answer: may or may not have been written
         self.refused_sign: list[tuple[int, int, str]] = []  # (application, household, client address)
         self.decided: list[tuple[int, str, str, str]] = []  # (application, from status, reviewer, decision)
-        self.decide_refused: list[tuple[int, str, str]] = []
+        self.decide_refused: list[tuple[int, str, str, str]] = []
         self.decide_unknown: list[tuple[int, str, str]] = []
+        self.refused_naming = 0  # namings refused because the unit fails a revoke criterion now
         self.lab_accepted: list[tuple[str, str]] = []  # (id number, local time) of accepted records
         self.lab_refused: list[tuple[str, str]] = []
         self.lab_batches: list[dict] = []  # per batch key: its first answer's counts
@@ -418,16 +419,36 @@ async def reviewer(i: int, username: str, base: str, stop: float, think: tuple[f
             await asyncio.sleep(rnd.uniform(*think))
             decision = "approve" if rnd.random() < 0.85 else "return"
             key = (app_id, seen.group(1), username)
-            got = await _request(s, rec, "review: decide", "POST", f"/applications/{app_id}/review/", ok_status=(302,),
-                                 data={"csrfmiddlewaretoken": token, "seen_status": seen.group(1),
-                                       "decision": decision, "opinion": f"{'同意' if decision == 'approve' else '请补充材料'}（压测 {username}）"})
-            if got is None or got[0] >= 500:
-                rec.decide_unknown.append(key)
-            elif got[0] == 302 and (got[2] or "").endswith("/applications/queue/"):
-                rec.decided.append((*key, decision))
-            elif got[0] == 302:  # back to the detail page with the reason: someone else decided first
-                rec.decide_refused.append(key)
-                rec.samples[-1].outcome = "conflict"
+            while decision:
+                got = await _request(s, rec, "review: decide", "POST", f"/applications/{app_id}/review/",
+                                     ok_status=(302,), data={
+                                         "csrfmiddlewaretoken": token, "seen_status": seen.group(1), "decision": decision,
+                                         "opinion": f"{'同意' if decision == 'approve' else '请整改'}（压测 {username}）"})
+                decided = rec.samples[-1]  # (no await since the request: still the last sample)
+                if got is None or got[0] >= 500:
+                    rec.decide_unknown.append(key)
+                    break
+                if got[0] == 302 and (got[2] or "").endswith("/applications/queue/"):
+                    rec.decided.append((*key, decision))
+                    break
+                if got[0] != 302:
+                    break
+                # Back on the detail page with the reason: someone else decided first, or (the
+                # command) the unit fails a revoke criterion now — a positive case since it
+                # applied — and cannot be named: then the reviewer returns it to the applicant.
+                reason = await _request(s, rec, "review: detail", "GET", f"/applications/{app_id}/")
+                page = reason[1] if reason else ""
+                rec.decide_refused.append((*key, decision))
+                if "不能命名" in page and decision == "approve":
+                    decided.outcome = "refused"
+                    rec.refused_naming += 1
+                    decision = "return"
+                elif "已被他人处理" in page:
+                    decided.outcome = "conflict"
+                    break
+                else:
+                    decided.outcome = "unexpected"
+                    break
 
 
 def _lab_records(start: int, n: int, day: dt.date, rnd: random.Random,
@@ -652,7 +673,7 @@ def verify(fx: Fixtures, rec: Recorder) -> list[dict]:
     check("decisions: steps = accepted decisions (+ lost answers that landed)",
           len(told) + len({x for x in stored_steps - told if x[:3] in unknown}), len(steps))
     check("decisions: refused decisions stored", 0,
-          sum(1 for a, s, u in rec.decide_refused if any(x[:3] == (a, s, u) for x in stored_steps)))
+          sum(1 for x in rec.decide_refused if x in stored_steps))
     twice = (ReviewStep.objects.filter(decided_at__gte=fx.started_at).exclude(decision="submit")
              .values("application_id", "from_status").annotate(n=Count("id")).filter(n__gt=1).count())
     check("decisions: an application decided twice at one step", 0, twice)
@@ -813,7 +834,8 @@ def main(argv: list[str] | None = None) -> None:
     others = machine["machine_busy_cpu_s"] - server_cpu - machine["postgres_cpu_s"] - generator_cpu
     loads = machine["load_avg_samples"] or [os.getloadavg()[0]]
     print(f"all: {total} requests, {total / wall:.0f} req/s; signatures {len(rec.signed)} ({len(rec.signed) / wall:.1f}/s), "
-          f"decisions {len(rec.decided)}, results accepted {results} ({results / wall:.0f}/s)")
+          f"decisions {len(rec.decided)} (refused: {len(rec.decide_refused) - rec.refused_naming} someone else's first, "
+          f"{rec.refused_naming} namings over a new case), results accepted {results} ({results / wall:.0f}/s)")
     print(f"CPU over {wall:.0f} s (cores busy on average, of {ncpu}): gunicorn {server_cpu / wall:.2f}, "
           f"PostgreSQL backends {machine['postgres_cpu_s'] / wall:.2f}, load generator {generator_cpu / wall:.2f} "
           f"(one process: {100 * generator_cpu / wall:.0f} % of its core), everything else on the machine "
@@ -837,7 +859,7 @@ def main(argv: list[str] | None = None) -> None:
         "seconds": wall, "requests": rows,
         "writes": {"signatures": len(rec.signed), "already": len(rec.already), "sign_unknown": len(rec.sign_unknown),
                    "refused_signatures": len(rec.refused_sign), "decisions": len(rec.decided),
-                   "decision_conflicts": len(rec.decide_refused), "results_accepted": results,
+                   "decisions_refused": len(rec.decide_refused), "namings_refused": rec.refused_naming, "results_accepted": results,
                    "results_refused": len(rec.lab_refused), "lab_batches": len(rec.lab_batches)},
         "cpu": {"gunicorn_s": server_cpu, "postgres_s": machine["postgres_cpu_s"], "generator_s": generator_cpu,
                 "machine_busy_s": machine["machine_busy_cpu_s"], "cores": ncpu},
