@@ -40,8 +40,8 @@ class Command(BaseCommand):
     requires_system_checks = []  # our own, with deploy=True, below
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default=os.environ.get("WUYIQU_BIND", "127.0.0.1:8000"),
-                            help="监听地址（默认 127.0.0.1:8000，或 WUYIQU_BIND；nginx 在前面）")
+        parser.add_argument("--bind", default="127.0.0.1:8000",
+                            help="监听地址（默认 127.0.0.1:8000；nginx 在前面）")
         parser.add_argument("--workers", type=int, default=None,
                             help=f"工作进程数（默认 2×CPU+1，最多 12；本机 {default_workers()}）")
         parser.add_argument("--threads", type=int, default=1, help="每个工作进程的线程数（默认 1）")
