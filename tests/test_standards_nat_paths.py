@@ -95,8 +95,14 @@ def test_outside_a_transaction_the_whole_tree_counts_participation_on_a_second_c
     its own connection in a thread, beside the other queries and the walk; the verdicts are the same
     as with everything on one connection. Inside a transaction (a test, the daily run) and on SQLite
     everything stays on the caller's connection."""
+    import importlib
+
+    from django.apps import apps
+
     from wuyiqu.standards import evaluator as E
 
+    # A transactional test run before this one flushed the tables, the seeded policy profile with them.
+    importlib.import_module("wuyiqu.standards.migrations.0002_seed_wenlong_2022").seed(apps, None)
     u = build_street()
     hh = Household.objects.filter(unit__path__startswith=u["T1C"].path).first()
     nat(make_resident(hh), D)
