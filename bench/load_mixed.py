@@ -27,20 +27,25 @@ that every accepted write is in the database exactly once and nothing refused is
    - the reviewers: list the queue (待办), open one of its first five applications, think, approve
      (85 %) or return it with an opinion. Two reviewers of one street may pick the same application:
      the second is refused (someone else handled it); that is counted as a conflict, not an error.
+     The command's naming of a building that got a positive case since it applied is refused (read
+     from the page); the reviewer then returns the application.
    - the laboratory: ``POST /api/v1/facts/nat-results`` batches of ``--lab-batch`` results of
      yesterday with a batch key, one after the other; each batch has 1.5 % people not on the
      register (kept, unmatched) and 1 % bad records (a wrong check digit, a time in the future:
      refused per record). One accepted batch in 20 is sent again with the same key (must be
      replayed, nothing written), one in 50 under a new key (must add nothing). A batch whose answer
-     is lost (timeout, 5xx) is sent again with its key until answered.
+     is lost (timeout, 5xx) is sent again with its key until answered. Each batch carries one
+     positive result: alternately of a building named before the run (supervision must withdraw it
+     in the batch's transaction) and of a building at the head of the command's queue.
 3. Prints per kind of request: count, throughput, p50/p95/p99/max latency, expected refusals,
    conflicts and errors (5xx, timeouts, unexpected answers); the CPU of gunicorn, of this run's
    PostgreSQL backends and of this load generator; the machine's load average (it is shared).
 4. Checks in the database: every signature the phones were told was recorded is there exactly once,
    no decoy household is signed, the guesser's failures stopped at the lock; every decision the
    reviewers were told was taken is there exactly once and no refused one; every result the
-   laboratory was told was accepted is there exactly once and no refused record is. Writes all of it
-   to ``bench/out/load_mixed_<time>.json``; exits 1 when a check fails.
+   laboratory was told was accepted is there exactly once and no refused record is; one case per
+   positive, the buildings named before the run withdrawn after theirs, no unit named over a case.
+   Writes all of it to ``bench/out/load_mixed_<time>.json``; exits 1 when a check fails.
 """
 
 from __future__ import annotations
