@@ -7,7 +7,6 @@ policy on any of them, and no script error."""
 from __future__ import annotations
 
 import importlib
-import os
 
 import pytest
 from conftest import PASSWORD, WENLONG_COMMUNITY
@@ -17,10 +16,6 @@ from wuyiqu.applications.actions import do_open_application
 from wuyiqu.lib.dates import today
 from wuyiqu.standards.actions import do_store_evaluations
 from wuyiqu.units.models import Household, Unit, UnitKind
-
-# Playwright's sync API runs an event loop in this thread; Django's guard would then refuse the
-# ORM calls the test makes between browser steps. The test is synchronous, so that is safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
@@ -32,8 +27,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def page(live_server):
+def page(live_server, monkeypatch):
     from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's guard would then refuse the ORM
+    # calls the test makes between browser steps. The test is synchronous, so that is safe. Set for
+    # this test only: set at import it would reach every subprocess of the suite (`check --deploy`).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
