@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="目标数据库非空时先清空它（其中数据全部丢失）")
 
     def handle(self, *args, directory: str, force: bool, **options):
-        from wuyiqu.lib.backup import BackupError, restore
+        from wuyiqu.ops.backup import BackupError, restore
 
         started = time.monotonic()
         try:

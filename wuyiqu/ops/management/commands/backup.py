@@ -1,4 +1,4 @@
-"""`wuyiqu backup DIR`: a consistent backup of the whole database with a manifest (wuyiqu/lib/backup.py)."""
+"""`wuyiqu backup DIR`: a consistent backup of the whole database with a manifest (wuyiqu/ops/backup.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("directory", help="备份写入的目录（不存在或为空）")
 
     def handle(self, *args, directory: str, **options):
-        from wuyiqu.lib.backup import BackupError, backup
+        from wuyiqu.ops.backup import BackupError, backup
 
         started = time.monotonic()
         try:
