@@ -107,6 +107,11 @@ def test_a_postgres_url_is_accepted(tmp_path):
     ("WUYIQU_DEBUG", "maybe", "expected 1/0"),
     ("WUYIQU_SESSION_SECONDS", "8h", "expected a whole number"),
     ("WUYIQU_DB_CONN_MAX_AGE", "forever", "expected a whole number"),
+    ("WUYIQU_TASKS", "celery", "expected database or immediate"),
+    ("WUYIQU_SUPERVISE_AT", "25:00", "expected HH:MM"),
+    ("WUYIQU_SUPERVISE_AT", "1:30am", "expected HH:MM"),
+    ("WUYIQU_HSTS_SECONDS", "a year", "expected a whole number"),
+    ("WUYIQU_SECURE_COOKIES", "sometimes", "expected 1/0"),
 ])
 def test_other_bad_values_name_their_variable(tmp_path, name, value, reason):
     refused(start(tmp_path, **production(**{name: value})), f"{name}=", reason)
