@@ -134,9 +134,7 @@ class FileDatabase:
             with sqlite3.connect(self.path) as src, sqlite3.connect(target) as dst:
                 src.backup(dst)
             return file_database(tmp_path, path=target)
-        name = f"{_pg_base_name()}_f{os.getpid()}_{n}"
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
-        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"')
+        name = _new_pg_database(f"{_pg_base_name()}_f{os.getpid()}_{n}", template=self.name)
         return file_database(tmp_path, name=name)
 
     def empty_sibling(self, tmp_path: Path) -> FileDatabase:
@@ -144,28 +142,30 @@ class FileDatabase:
         n = next(_counter)
         if self.path:
             return file_database(tmp_path, path=tmp_path / f"empty{n}.sqlite3")
-        name = f"{_pg_base_name()}_f{os.getpid()}_{n}"
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
-        _pg_admin(f'CREATE DATABASE "{name}"')
-        return file_database(tmp_path, name=name)
+        return file_database(tmp_path, name=_new_pg_database(f"{_pg_base_name()}_f{os.getpid()}_{n}"))
 
     def drop(self) -> None:
-        """Remove the database: a SQLite file at once; a PostgreSQL database at the end of the
-        session (``drop_all``), since each DROP DATABASE waits for a checkpoint."""
+        """Remove a SQLite file at once. A PostgreSQL database goes at the end of the session with
+        every other one the session made (``drop_all``): each DROP DATABASE waits for a checkpoint."""
         if self.path:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        else:
-            _to_drop.append(self.name)
 
 
-_to_drop: list[str] = []
+_created: list[str] = []
+
+
+def _new_pg_database(name: str, template: str = "") -> str:
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+    _pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    _created.append(name)
+    return name
 
 
 def drop_all() -> None:
-    """Drop the PostgreSQL databases the session made."""
-    while _to_drop:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{_to_drop.pop()}" WITH (FORCE)')
+    """Drop every PostgreSQL database the session made (the seed last: the others copied it)."""
+    while _created:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{_created.pop()}" WITH (FORCE)')
 
 
 def file_database(tmp_path: Path, *, path: Path | None = None, name: str = "") -> FileDatabase:
@@ -179,10 +179,7 @@ def file_database(tmp_path: Path, *, path: Path | None = None, name: str = "") -
 def build_seed(tmp_path: Path) -> FileDatabase:
     """Migrate a new file database and load the seeded world into it."""
     if is_postgres():
-        name = f"{_pg_base_name()}_fseed{os.getpid()}"
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
-        _pg_admin(f'CREATE DATABASE "{name}"')
-        db = file_database(tmp_path, name=name)
+        db = file_database(tmp_path, name=_new_pg_database(f"{_pg_base_name()}_fseed{os.getpid()}"))
     else:
         db = file_database(tmp_path, path=tmp_path / "seed.sqlite3")
     db.run("migrate", "--no-input", "-v", "0")
