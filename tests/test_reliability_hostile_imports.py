@@ -432,3 +432,23 @@ def test_duplicates_with_one_bad_row_write_nothing(place, tmp_path):
     assert (job.status, job.invalid, job.duplicate) == (ImportStatus.FAILED, 1, 9999)
     assert any(e["line"] == 5002 and e["field"] == "id_number" for e in job.errors)
     assert fingerprint() == before
+
+
+def test_the_import_command_prints_every_bad_row_but_counts_repeated_ones_after_100(small_place, tmp_path):
+    """SPEC §7: each bad row is printed with its reason. Repeated rows are printed up to 100 and then
+    counted, so that a file of a million copies does not print a million lines."""
+    import importlib
+
+    DUPLICATES_SHOWN = importlib.import_module("wuyiqu.imports.management.commands.import").DUPLICATES_SHOWN
+    row = people(small_place, 1)[0]
+    bad = [[bad_check_digit(n), f"错号{n}", small_place.household, "", ""] for n in range(1, 151)]
+    path = tmp_path / "r.csv"
+    path.write_bytes(utf8(csv_text(ZH, [row] * 301 + bad)))
+    stderr = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import", "residents", str(path), "--no-progress", stderr=stderr)
+    printed = stderr.getvalue().splitlines()
+    assert sorted({int(line[1:line.index("行")]) for line in printed if "身份证号" in line}) == list(
+        range(303, 453))  # every bad row: lines 303-452 (the header is line 1, the first copy line 2)
+    assert len([line for line in printed if "重复" in line and line.startswith("第")]) == DUPLICATES_SHOWN
+    assert printed[-1] == f"另有 {300 - DUPLICATES_SHOWN} 行重复未逐行列出（共 300 行重复）"

@@ -15,6 +15,8 @@ from wuyiqu.imports.models import ImportStatus
 from wuyiqu.imports.registry import all_kinds
 from wuyiqu.imports.services import build_template, run_import
 
+DUPLICATES_SHOWN = 100  # repeated rows printed one by one; the rest are counted (all are on the job)
+
 
 class Command(BaseCommand):
     help = "Import a CSV (UTF-8 or GBK) or XLSX file of KIND; with --template, write the XLSX template instead."
@@ -53,7 +55,16 @@ class Command(BaseCommand):
                 bar.total = total
             bar.update(done - bar.n)
 
+        duplicates = {"shown": 0, "hidden": 0}
+
         def report(problem) -> None:
+            # Every invalid row is printed (SPEC §7); repeated rows only up to DUPLICATES_SHOWN, then
+            # counted: a file of a million copies of one row would otherwise print a million lines.
+            if problem.duplicate:
+                if duplicates["shown"] >= DUPLICATES_SHOWN:
+                    duplicates["hidden"] += 1
+                    return
+                duplicates["shown"] += 1
             text = str(problem)
             if show:
                 tqdm.write(text, file=sys.stderr)
@@ -66,6 +77,8 @@ class Command(BaseCommand):
         finally:
             for bar in bars.values():
                 bar.close()
+        if duplicates["hidden"]:
+            self.stderr.write(f"另有 {duplicates['hidden']} 行重复未逐行列出（共 {job.duplicate} 行重复）")
         if job.status != ImportStatus.SUCCEEDED:
             raise CommandError(job.message, returncode=1)
         self.stdout.write(f"导入完成（{kind}，任务 {job.pk}）：{job.message}")
