@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from wuyiqu.ops.management.commands.serve import default_workers, gunicorn_options
+from wuyiqu.ops.management.commands.serve import default_workers, gunicorn_argv
 
 WUYIQU = str(Path(sys.executable).parent / "wuyiqu")
 
@@ -96,11 +97,16 @@ def test_serve_wants_migrations_static_files_and_the_cache_table_then_serves(tmp
         # Plain HTTP that reached the app anyway is sent to HTTPS.
         plain = get(f"{base}/login/", {"Host": "wuyiqu.example.gov.cn"})
         assert plain.status == 301 and plain.headers["Location"] == "https://wuyiqu.example.gov.cn/login/"
+        # `systemctl reload`: HUP to the same pid makes new workers, which load the code afresh.
+        server.send_signal(signal.SIGHUP)
+        time.sleep(3)
+        assert get(f"{base}/login/", {"X-Forwarded-Proto": "https"}).status == 200
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
-    assert output.count("Booting worker with pid") >= 2  # several workers
+    assert "Handling signal: hup" in output
+    assert output.count("Booting worker with pid") >= 4  # two workers, then two new ones after HUP
 
 
 def test_the_number_of_workers_follows_the_cpus_and_threads_choose_the_worker_class(monkeypatch):
@@ -108,8 +114,11 @@ def test_the_number_of_workers_follows_the_cpus_and_threads_choose_the_worker_cl
     assert default_workers() == 5
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     assert default_workers() == 12
-    assert gunicorn_options(bind="127.0.0.1:1", workers=3, threads=1, timeout=60)["worker_class"] == "sync"
-    assert gunicorn_options(bind="127.0.0.1:1", workers=3, threads=4, timeout=60)["worker_class"] == "gthread"
+    def worker_class(threads: int) -> str:
+        argv = gunicorn_argv(bind="127.0.0.1:1", workers=3, threads=threads, timeout=60)
+        return argv[argv.index("--worker-class") + 1]
+
+    assert (worker_class(1), worker_class(4)) == ("sync", "gthread")
 
 
 @pytest.mark.parametrize("args", [["--workers", "0"], ["--threads", "0"]])

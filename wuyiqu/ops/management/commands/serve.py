@@ -1,14 +1,18 @@
 """`wuyiqu serve`: the app under gunicorn (several worker processes), static files from WhiteNoise,
-after Django's deployment checks and the start checks of wuyiqu.ops.startup (docs/deploy.md)."""
+after Django's deployment checks and the start checks of wuyiqu.ops.startup (docs/deploy.md).
+
+Once the checks pass, this process becomes gunicorn's master (exec, same pid for systemd). The master
+never imports the app: each worker does when it boots, so `systemctl reload` (HUP) starts workers
+running the code installed now, not the code this process loaded for its checks."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
-from gunicorn.app.base import BaseApplication
 
 
 def default_workers() -> int:
@@ -16,23 +20,22 @@ def default_workers() -> int:
     return min(2 * (os.cpu_count() or 1) + 1, 12)
 
 
-def gunicorn_options(*, bind: str, workers: int, threads: int, timeout: int) -> dict:
-    return {
-        "bind": bind,
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
-        "timeout": timeout,
-        "graceful_timeout": 30,
+def gunicorn_argv(*, bind: str, workers: int, threads: int, timeout: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "wuyiqu.wsgi:application",
+        "--bind", bind,
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--worker-class", "gthread" if threads > 1 else "sync",
+        "--timeout", str(timeout),
+        "--graceful-timeout", "30",
         # Recycle a worker now and then, so that memory a long day piles up is given back.
-        "max_requests": 2000,
-        "max_requests_jitter": 200,
-        "accesslog": "-",
-        "errorlog": "-",
+        "--max-requests", "2000", "--max-requests-jitter", "200",
+        "--access-logfile", "-", "--error-logfile", "-",
         # Only nginx on this machine may say which scheme the client used (X-Forwarded-Proto).
-        "forwarded_allow_ips": "127.0.0.1,::1",
-        "proc_name": "wuyiqu",
-    }
+        "--forwarded-allow-ips", "127.0.0.1,::1",
+        "--name", "wuyiqu",
+    ]
 
 
 class Command(BaseCommand):
@@ -61,28 +64,13 @@ class Command(BaseCommand):
         from wuyiqu.ops.startup import problems
 
         found = problems()
-        connections.close_all()  # never hand an open connection to the forked workers
+        connections.close_all()  # before gunicorn takes over this process
         if found:
             raise CommandError("无法启动：\n  " + "\n  ".join(found))
         if check_only:
             self.stdout.write("启动检查通过")
             return
         self.stdout.write(f"wuyiqu serve: {bind}，{workers} 个工作进程 × {threads} 线程")
-        Gunicorn(gunicorn_options(bind=bind, workers=workers, threads=threads, timeout=timeout)).run()
-
-
-class Gunicorn(BaseApplication):
-    """gunicorn's master in this process: its workers fork from here with Django already set up."""
-
-    def __init__(self, options: dict):
-        self.options = options
-        super().__init__()
-
-    def load_config(self):
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        from django.core.wsgi import get_wsgi_application
-
-        return get_wsgi_application()
+        self.stdout.flush()
+        argv = gunicorn_argv(bind=bind, workers=workers, threads=threads, timeout=timeout)
+        os.execv(argv[0], argv)  # the environment (DJANGO_SETTINGS_MODULE, secrets) goes along
