@@ -120,9 +120,8 @@ def test_the_daily_run_is_enqueued_once_a_day_however_often_the_schedule_looks(d
 
 
 def test_the_supervision_task_runs_the_day_and_reports_it(world):
-    from wuyiqu.supervision.tasks import run_daily_supervision
-
     from wuyiqu.standards.models import Evaluation
+    from wuyiqu.supervision.tasks import run_daily_supervision
 
     result = run_daily_supervision.call("2022-11-20")
     assert result["on"] == "2022-11-20"
