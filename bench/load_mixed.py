@@ -149,16 +149,20 @@ def _applications(buildings, status: str, *, token: bool, now: dt.datetime) -> l
     return Application.objects.bulk_create(apps)
 
 
-def _proofs(unit_ids: list[int]) -> dict[int, tuple[int, str]]:
-    """household id -> (application's unit id, last 4 characters of its first member's ID number)."""
+def _proofs(unit_ids: list[int]) -> dict[int, tuple[int, str, str]]:
+    """household id -> (application's unit id, last 4 characters of its first member's ID number,
+    4 digits that are no member's: neither ID number nor phone)."""
     from wuyiqu.units.models import Resident
 
-    out: dict[int, tuple[int, str]] = {}
-    for hid, uid, masked in (Resident.objects.filter(household__unit_id__in=unit_ids)
-                             .order_by("household_id", "id").values_list("household_id", "household__unit_id",
-                                                                         "id_masked")):
-        out.setdefault(hid, (uid, masked[-4:]))
-    return out
+    first: dict[int, tuple[int, str]] = {}
+    taken: dict[int, set[str]] = defaultdict(set)
+    for hid, uid, id_masked, phone_masked in (
+            Resident.objects.filter(household__unit_id__in=unit_ids).order_by("household_id", "id")
+            .values_list("household_id", "household__unit_id", "id_masked", "phone_masked")):
+        first.setdefault(hid, (uid, id_masked[-4:]))
+        taken[hid] |= {id_masked[-4:].upper(), (phone_masked or "")[-4:]}
+    return {hid: (uid, proof, next(f"{n:04d}" for n in range(0, 10_000, 1111) if f"{n:04d}" not in taken[hid]))
+            for hid, (uid, proof) in first.items()}
 
 
 def prepare(args) -> Fixtures:
@@ -171,6 +175,19 @@ def prepare(args) -> Fixtures:
     from wuyiqu.units.models import Unit
 
     rnd = random.Random(args.seed)
+    think_lo = args.phone_think[0]
+    per_phone = int(args.seconds / max(0.2, 2 * think_lo)) + 3
+    per_building = nat_world.PER_BUILDING // nat_world.PER_HOUSEHOLD
+    buildings_needed = (args.streets * args.street_queue + args.district_queue + 2 * (args.district_queue // 2)
+                        + -(-args.phones * (per_phone + per_phone // 40 + 1) // per_building) + 40)
+    if _unused_buildings().count() < buildings_needed:
+        # Every building has had an application in earlier runs: start the applications, titles and
+        # their supervision over (this database is the benchmark's own).
+        with connection.cursor() as cur:
+            cur.execute("TRUNCATE applications_application, certification_title, supervision_warning, "
+                        "supervision_titleevent, health_positivecase CASCADE")
+        print(f"fewer than {buildings_needed} buildings without an application: applications, titles, warnings "
+              "and cases of earlier runs deleted")
     now = timezone.now()
     run = timezone.localtime(now).strftime("%Y%m%d-%H%M%S")
     district = Unit.objects.get(code=DISTRICT)
@@ -190,10 +207,7 @@ def prepare(args) -> Fixtures:
             do_create_user(actor=None, username=username, password=PASSWORD, role=role, unit=unit, display_name=username)
 
     # Phones: one job list each. Enough errands for the whole run at the shortest think time.
-    think_lo = args.phone_think[0]
-    per_phone = int(args.seconds / max(0.2, 2 * think_lo)) + 3
     households_needed = args.phones * per_phone
-    per_building = nat_world.PER_BUILDING // nat_world.PER_HOUSEHOLD
     decoys_needed = args.phones * (per_phone // 40 + 1) + 40
     with transaction.atomic():
         review_apps = []  # first: the streets' queues need buildings of those streets
@@ -209,8 +223,9 @@ def prepare(args) -> Fixtures:
     token_of = {a.unit_id: (a.token, a.pk) for a in sign_apps + decoy_apps}
     proofs = _proofs(list(token_of))
     sign_units = {a.unit_id for a in sign_apps}
-    signable = sorted((hid, uid, proof) for hid, (uid, proof) in proofs.items() if uid in sign_units)
-    decoys = sorted((hid, uid, proof) for hid, (uid, proof) in proofs.items() if uid not in sign_units)
+    signable = sorted((hid, uid, proof) for hid, (uid, proof, _wrong) in proofs.items() if uid in sign_units)
+    # A decoy household only ever gets a wrong proof: 4 digits none of its members has.
+    decoys = sorted((hid, uid, wrong) for hid, (uid, _proof, wrong) in proofs.items() if uid not in sign_units)
 
     # Errand k of phone p is household k * phones + p: at any moment the phones are on the same
     # ~phones/25 buildings, about 25 phones on each application.
@@ -226,7 +241,7 @@ def prepare(args) -> Fixtures:
             elif step % 40 == 20 + p % 20:
                 hid, uid, proof = next(decoy_iter)
                 tok, aid = token_of[uid]
-                mine.append(Job(tok, aid, hid, _wrong(proof), "refused"))
+                mine.append(Job(tok, aid, hid, proof, "refused"))
             elif k < len(signable):
                 hid, uid, proof = signable[k]
                 k += 1
@@ -236,7 +251,7 @@ def prepare(args) -> Fixtures:
     for i in range(args.guesses):
         hid, uid, proof = next(decoy_iter)
         tok, aid = token_of[uid]
-        guesser.append(Job(tok, aid, hid, _wrong(proof), "refused" if i < 19 else "locked"))
+        guesser.append(Job(tok, aid, hid, proof, "refused" if i < 19 else "locked"))
 
     # The laboratory's day: yesterday, emptied (this database is the benchmark's own).
     lab_day = timezone.localdate() - dt.timedelta(days=1)
@@ -273,10 +288,6 @@ def prepare(args) -> Fixtures:
                     decoy_household_ids=[d[0] for d in decoys], reviewers=[r[0] for r in reviewers],
                     review_app_ids=[a.pk for a in review_apps], lab_secret=lab_secret, lab_token_id=_token.pk,
                     lab_day=lab_day, positives=positives, named_before={positive_resident(b): b.pk for b in named})
-
-
-def _wrong(proof: str) -> str:
-    return next(c for c in ("0000", "1111", "2222") if c != proof)
 
 
 # --- the clients -------------------------------------------------------------------------------------
