@@ -5,7 +5,8 @@ moments, on a database on disk (the session's kind: a SQLite file, or a PostgreS
   exactly as after a complete one (a fingerprint of every table: row count and checksum of the
   rows; the clock columns left out, encrypted values compared by plaintext) — never in between.
   The import's own job row (`imports_importjob`, the progress a page polls) is written outside the
-  import's transaction by design and is compared apart: a killed import leaves it `running`.
+  import's transaction by design and is compared apart: a killed import leaves it `running`, until
+  the job page or the worker sees its process gone (tests/test_import_interrupted.py).
 - `wuyiqu supervise` killed half-way and run again stores the same warnings, title events, titles
   and evaluations as one uninterrupted run on a copy of the same data.
 

@@ -22,6 +22,9 @@ class ImportJob(models.Model):
     scope = models.ForeignKey("units.Unit", null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True)
+    # The process running the job, "host:pid:start": a job left running by a killed process is told
+    # from a live one by it (services.fail_interrupted).
+    runner = models.CharField(max_length=200, blank=True, default="")
     finished_at = models.DateTimeField(null=True)
     rows_total = models.PositiveIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import io
 import logging
 import marshal
+import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -153,7 +155,8 @@ def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_inva
                          skip_invalid=skip_invalid, stored_path="")
     job.status = ImportStatus.RUNNING
     job.started_at = timezone.now()
-    job.save(update_fields=["status", "started_at"])
+    job.runner = current_runner()
+    job.save(update_fields=["status", "started_at", "runner"])
     tracker = _JobProgress(job, progress)
     try:
         # XLSX is turned into a temporary CSV once here (both passes read that); a bad file stops here.
@@ -287,6 +290,69 @@ def _unspill(kind: ImportKind, spill) -> Iterator[list[Any]]:
     unpack = kind.unpack
     while size := spill.read(8):
         yield [unpack(p) for p in marshal.loads(spill.read(int.from_bytes(size, "little")))]
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), "" without /proc, None when
+    there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        if not os.path.exists("/proc/self/stat"):  # no /proc: ask the kernel whether the pid exists
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return None
+            except PermissionError:
+                return ""
+            return ""
+        return None
+    except (OSError, IndexError):
+        return ""
+
+
+def current_runner() -> str:
+    """This process as a job records it: host, pid and start time (a pid used again later by
+    another process is not taken for the importer)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid) or ''}"
+
+
+def runner_gone(runner: str) -> bool:
+    """Whether the process ``runner`` (``current_runner()`` of the importer) no longer runs. Only a
+    process on this host can be checked: another host's runner is taken as alive."""
+    try:
+        host, pid, start = runner.rsplit(":", 2)
+        pid_number = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    now = _process_start(pid_number)
+    return now is None or bool(start and now and now != start)
+
+
+def fail_interrupted(job: ImportJob) -> bool:
+    """Mark ``job`` failed if it is running but its process is gone (killed, the machine restarted):
+    an import writes in one transaction, so nothing of it was written. Returns whether it did."""
+    if job.status != ImportStatus.RUNNING or not job.runner or not runner_gone(job.runner):
+        return False
+    with transaction.atomic():
+        locked = (ImportJob.objects.select_for_update().filter(pk=job.pk, status=ImportStatus.RUNNING,
+                                                              runner=job.runner).first())
+        if locked is None:
+            return False
+        _finish_failed(locked, None, _("导入进程已中断，未导入任何数据；请重新导入"))
+    job.refresh_from_db()
+    return True
+
+
+def fail_interrupted_jobs() -> int:
+    """``fail_interrupted`` for every running job of this host (the worker at its start)."""
+    host = socket.gethostname() + ":"
+    return sum(fail_interrupted(job) for job in
+               ImportJob.objects.filter(status=ImportStatus.RUNNING, runner__startswith=host))
 
 
 def fail_job(job: ImportJob, actor, message: str) -> ImportJob:

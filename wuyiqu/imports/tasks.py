@@ -34,7 +34,8 @@ def run_import_job(job_id: int) -> str:
             services.fail_job(job, job.created_by, _("发起导入的用户或单位已不存在，未导入任何数据"))
             return job.status
         job.status = ImportStatus.RUNNING  # claimed: a second task for the same job finds it running
-        job.save(update_fields=["status"])
+        job.runner = services.current_runner()
+        job.save(update_fields=["status", "runner"])
     services.run_import(kind=job.kind, path=job.stored_path, actor=job.created_by, scope=job.scope,
                         skip_invalid=job.skip_invalid, job=job)
     return job.status

@@ -15,6 +15,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from wuyiqu.imports.services import fail_interrupted
 from wuyiqu.units import selectors
 from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS
 
@@ -157,5 +158,6 @@ def import_template(request, code: str, kind: str):
 @require_GET
 def import_job(request, job_id: int):
     job = jobs.access_import_job_by_id(request.user, job_id)
+    fail_interrupted(job)  # a job whose process was killed reads as failed, not as running for ever
     context = {"job": job, **jobs.describe_job(job)}
     return _render_maybe_partial(request, "web/import_job.html", "web/_import_job_status.html", context)

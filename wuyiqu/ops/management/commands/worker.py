@@ -53,6 +53,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"任务后端是 {type(backend).__name__}，不是数据库队列：任务在入队的进程里立即运行，"
                 "worker 无事可做（生产环境请设置 WUYIQU_TASKS=database）")
+        from wuyiqu.imports.services import fail_interrupted_jobs
+
+        interrupted = fail_interrupted_jobs()  # imports left running by a worker of this host that was killed
+        if interrupted:
+            self.stderr.write(f"{interrupted} 个导入任务的进程已中断，已标记为失败（未导入任何数据）")
         stop = threading.Event()
         scheduler = None
         if not (batch or no_schedule):
