@@ -1,7 +1,8 @@
 """Nucleic-acid participation is counted two ways by the evaluator's ``nat`` query: for the whole
 tree on PostgreSQL from the window's tested residents read once (DISTINCT ON), for a subtree (and
-always on SQLite) by one probe per resident. Both must give the same counts at the window's edges,
-with repeated tests, unmatched results and exempt residents."""
+always on SQLite) by one probe per resident — on PostgreSQL unit by unit, as a subtree's households
+are read. Both must give the same counts at the window's edges, with repeated tests, unmatched
+results and exempt residents."""
 
 from __future__ import annotations
 
@@ -52,8 +53,24 @@ def test_whole_tree_and_subtree_count_the_same_residents():
     assert "DISTINCT ON" not in street_sql and "EXISTS" in street_sql
     if connection.vendor == "postgresql":
         assert "DISTINCT ON" in whole_sql and "EXISTS" not in whole_sql
+        assert "LATERAL" in street_sql  # unit by unit through the indexes (Gather.by_unit)
     else:
         assert "EXISTS" in whole_sql
+
+
+def test_a_subtree_reads_its_households_unit_by_unit_with_the_whole_trees_counts():
+    """On PostgreSQL a subtree's households are read unit by unit (LATERAL: index scans, never the
+    whole table); the counts and the unverified households are those of the whole tree's query."""
+    u = build_street()
+    Household.objects.create(code="T1C-C1-B1-103", unit=u["B1"], address="龙湖花园1栋103")  # never verified
+    profile = parsed_profile(profile_row_in_force(D))
+    whole, street = _Gather(D, profile, None), _Gather(D, profile, Unit.objects.get(code="T1"))
+    with CaptureQueriesContext(connection) as q:
+        households, unverified = sorted(street.households()), sorted(street.unverified_households())
+    assert households == sorted(whole.households())
+    assert (u["B1"].pk, 3) in households
+    assert unverified == sorted(whole.unverified_households()) == [(u["B1"].pk, "T1C-C1-B1-103", "龙湖花园1栋103")]
+    assert all(("LATERAL" in x["sql"]) == (connection.vendor == "postgresql") for x in q.captured_queries)
 
 
 def test_a_unit_with_nobody_tested_counts_zero_both_ways():

@@ -43,11 +43,17 @@ from django.utils.translation import get_language, gettext_noop
 
 from wuyiqu.certification.models import Title
 from wuyiqu.lib.dates import window_start
-from wuyiqu.standards.evaluator import EVALUATED_KINDS, evaluate, parsed_profile, profile_row_in_force
+from wuyiqu.standards.evaluator import (
+    EVALUATED_KINDS,
+    _like_prefix,
+    evaluate,
+    parsed_profile,
+    profile_row_in_force,
+)
 from wuyiqu.standards.models import Evaluation
 from wuyiqu.supervision.models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 from wuyiqu.units import selectors as unit_selectors
-from wuyiqu.units.models import Resident, Unit, UnitKind
+from wuyiqu.units.models import Household, Resident, Unit, UnitKind
 
 TITLED_KINDS = tuple(EVALUATED_KINDS)  # building, compound, group, village, community, street
 DASHBOARD_KINDS = (UnitKind.DISTRICT, *TITLED_KINDS)
@@ -272,6 +278,17 @@ def residents_by_unit(root: Unit) -> list[tuple[str, int]]:
     RESIDENT_CACHE_SECONDS (the heaviest query of the page on a district: a million residents)."""
 
     def compute():
+        if connection.vendor == "postgresql":
+            # Unit by unit through the indexes (LATERAL, as the evaluator reads a subtree, see
+            # standards.evaluator._Gather.by_unit): joined as sets, the planner scanned the city's
+            # whole residents table for one district (11.7 s for 0.95 M of 30 M residents).
+            t = {m: m._meta.db_table for m in (Unit, Household, Resident)}
+            sql = (f"SELECT u.path, c.n FROM {t[Unit]} u CROSS JOIN LATERAL (SELECT COUNT(*) AS n "
+                   f"FROM {t[Household]} h JOIN {t[Resident]} r ON r.household_id = h.id "
+                   f"WHERE h.unit_id = u.id) c WHERE u.path LIKE %s ESCAPE '\\' AND c.n > 0")
+            with connection.cursor() as cur:
+                cur.execute(sql, [_like_prefix(root.path)])
+                return cur.fetchall()
         return [(p, n) for p, n in Resident.objects.filter(household__unit__path__startswith=root.path)
                 .values("household__unit__path").annotate(n=Count("id")).order_by()
                 .values_list("household__unit__path", "n")]
