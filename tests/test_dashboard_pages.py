@@ -22,8 +22,9 @@ from wuyiqu.applications.models import Application, ApplicationStatus, CoSignatu
 from wuyiqu.certification.models import Title
 from wuyiqu.health.models import Measure
 from wuyiqu.standards.actions import do_store_evaluations
+from wuyiqu.standards.models import Evaluation
 from wuyiqu.supervision.models import Warning
-from wuyiqu.units.models import TITLE_BY_KIND, Household, HouseholdVerification, Unit
+from wuyiqu.units.models import TITLE_BY_KIND, Household, HouseholdVerification, Resident, Unit
 
 pytestmark = pytest.mark.django_db
 
@@ -240,6 +241,27 @@ def test_the_trend_reads_stored_days_and_leaves_gaps(client):
     trend = json.loads(re.search(r'data-trend="([^"]+)"', html).group(1).replace("&quot;", '"'))
     assert trend["named"][-1] == named and trend["named"][-2] is None and trend["named"][-3] is not None
     assert "2 天有存储的评估" in html
+
+
+def test_the_trend_and_the_residents_of_a_scope_count_nothing_outside_it():
+    """A city of two districts: a district's trend and residents per unit (read unit by unit on
+    PostgreSQL) count its own units only, as the street's and the whole tree's queries agree."""
+    from wuyiqu.dashboard import selectors
+
+    u = build_world()
+    other = make_unit("S", "district", name="另一区")
+    street = make_unit("S1", "street", other, "另一街道")
+    b = building("S1C-B1", make_unit("S1C", "community", street, "另一社区"), "另一楼", homes=4)
+    do_store_evaluations(on=D)
+    fp = selectors.fingerprint()
+    for scope in (u["T"], other):
+        day = selectors.trend(scope, D, fp=fp)[-1]
+        stored = Evaluation.objects.filter(on=D, unit__path__startswith=scope.path)
+        assert (day["total"], day["named"]) == (stored.count(), stored.filter(named=True).count())
+    assert selectors.trend(other, D, fp=fp)[-1]["total"] == 3  # the street, the community, the building
+    residents = dict(selectors.residents_by_unit(other))
+    assert residents == {b.path: Resident.objects.filter(household__unit=b).count()}
+    assert dict(selectors.residents_by_unit(u["T1"])) == dict(selectors.residents_by_unit(u["T"]))
 
 
 def test_outside_the_scope_is_404(client):
