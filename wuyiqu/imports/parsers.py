@@ -30,27 +30,16 @@ from pathlib import Path
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+
+from wuyiqu.lib import filetypes
 
 from . import xlsx_convert
 from .registry import Column, FileError
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 _CHUNK = 1 << 20
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls, and password-protected .xlsx
-# What a file that is neither CSV nor XLSX usually starts with, to say what it is instead.
-_OTHER_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", gettext_noop("PNG 图片")),
-    (b"\xff\xd8\xff", gettext_noop("JPEG 图片")),
-    (b"GIF8", gettext_noop("GIF 图片")),
-    (b"%PDF-", gettext_noop("PDF 文件")),
-    (b"MZ\x90\x00", gettext_noop("Windows 程序")),
-    (b"\x7fELF", gettext_noop("程序文件")),
-    (b"\x1f\x8b", gettext_noop("gzip 压缩包")),
-    (b"Rar!\x1a\x07", gettext_noop("RAR 压缩包")),
-    (b"7z\xbc\xaf\x27\x1c", gettext_noop("7z 压缩包")),
-)
+_ZIP_MAGIC = (filetypes.ZIP, b"PK\x05\x06")  # a ZIP, or an empty one
+_OLE_MAGIC = filetypes.OLE
 _BOMS = (  # UTF-32 before UTF-16: its little-endian BOM starts with UTF-16's
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
@@ -94,10 +83,8 @@ class Limits:
 
 
 def _what_else(head: bytes) -> str | None:
-    for magic, what in _OTHER_MAGIC:
-        if head.startswith(magic):
-            return what
-    return None
+    """What a file that is neither CSV nor XLSX is (ZIP and old Office files are judged apart)."""
+    return filetypes.what_is(head, besides=(filetypes.ZIP, filetypes.OLE))
 
 
 def sniff_format(path: Path) -> str:
@@ -114,7 +101,7 @@ def sniff_format(path: Path) -> str:
         raise FileError(_("不支持旧版 .xls 文件，请另存为 .xlsx 或 CSV"))
     other = _what_else(head)
     if other:
-        raise FileError(_("文件内容是%(what)s，不是 CSV 或 Excel (.xlsx) 文件") % {"what": _(other)})
+        raise FileError(_("文件内容是%(what)s，不是 CSV 或 Excel (.xlsx) 文件") % {"what": other})
     is_zip = head.startswith(_ZIP_MAGIC)
     if suffix in XLSX_SUFFIXES and not is_zip:
         raise FileError(_("文件扩展名是 %(suffix)s，但内容不是 Excel 文件（不是 ZIP 格式）；如果是 CSV，请使用 .csv 扩展名")

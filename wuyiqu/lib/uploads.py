@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+
+from wuyiqu.lib import filetypes
 
 # (first bytes, content type, extension)
 ALLOWED = (
@@ -19,16 +20,6 @@ ALLOWED = (
     (b"%PDF-", "application/pdf", "pdf"),
 )
 HEAD_BYTES = 512
-# What a refused file is instead, to say so in the message.
-_OTHERS = (
-    (b"PK\x03\x04", gettext_noop("ZIP 压缩包或 Office 文档")),
-    (b"MZ", gettext_noop("Windows 程序")),
-    (b"\x7fELF", gettext_noop("程序文件")),
-    (b"GIF8", gettext_noop("GIF 图片")),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", gettext_noop("旧版 Office 文档")),
-    (b"Rar!", gettext_noop("RAR 压缩包")),
-    (b"\x1f\x8b", gettext_noop("gzip 压缩包")),
-)
 _MARKUP = (b"<!doctype", b"<html", b"<script", b"<svg", b"<?xml", b"<body", b"<iframe")
 
 
@@ -46,9 +37,9 @@ def sniff(head: bytes) -> tuple[str, str] | None:
 
 def describe(head: bytes) -> str | None:
     """What a refused file looks like instead (translated), or None when it is nothing we know."""
-    for magic, what in _OTHERS:
-        if head.startswith(magic):
-            return _(what)
+    known = filetypes.what_is(head)
+    if known:
+        return known
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if start.startswith(_MARKUP):
         return _("网页或脚本（HTML/SVG/XML）")

@@ -112,6 +112,31 @@ class KeyRotationError(Exception):
     """A stored value cannot be rotated safely; the message says which row and why (Chinese)."""
 
 
+def _decrypt_for_rotation(c, pk: int, token: bytes) -> str:
+    from django.utils.translation import gettext as _
+
+    try:
+        return c.decrypt(token)
+    except crypto.DecryptionError as exc:
+        raise KeyRotationError(
+            _("居民 id=%(pk)d 的密文无法解密（%(e)s）：它所用的密钥不在 WUYIQU_DATA_KEY 或 WUYIQU_OLD_DATA_KEYS 中")
+            % {"pk": pk, "e": exc}) from None
+
+
+def verified_number(c, pk: int, id_enc: bytes, id_hash: str) -> str:
+    """Resident ``pk``'s ID number, decrypted, after checking that the lookup key reproduces its stored
+    hash; KeyRotationError naming the resident for a key the process does not have or a wrong
+    WUYIQU_LOOKUP_KEY (a rotation would then make people unfindable)."""
+    from django.utils.translation import gettext as _
+
+    number = _decrypt_for_rotation(c, pk, id_enc)
+    if c.lookup_hash(number) != id_hash:
+        raise KeyRotationError(
+            _("居民 id=%(pk)d 的身份证号与其查找哈希不符：WUYIQU_LOOKUP_KEY 应为当初生成哈希的密钥"
+              "（从未设置过时，即安装时的第一个 WUYIQU_DATA_KEY）") % {"pk": pk})
+    return number
+
+
 def _write_reencrypted(cursor, updates: list[tuple[bytes, bytes | None, int]]) -> None:
     cursor.executemany(f"UPDATE {Resident._meta.db_table} SET id_enc = %s, phone_enc = %s WHERE id = %s", updates)
 
@@ -126,7 +151,6 @@ def do_reencrypt_residents(*, after_pk: int, batch_size: int, actor=None) -> tup
     Refuses (KeyRotationError, nothing written in the batch) a value under a key the process does
     not have, or an ID number whose lookup hash is not the stored one (a wrong WUYIQU_LOOKUP_KEY)."""
     from django.db import connection
-    from django.utils.translation import gettext as _
 
     c = crypto.cipher()
     # The race: an import changing a resident's phone while this batch re-encrypts the old phone
@@ -142,17 +166,8 @@ def do_reencrypt_residents(*, after_pk: int, batch_size: int, actor=None) -> tup
     for pk, id_enc, id_hash, phone_enc in rows:
         if c.is_current(id_enc) and (phone_enc is None or c.is_current(phone_enc)):
             continue
-        try:
-            number = c.decrypt(id_enc)
-            phone = c.decrypt(phone_enc) if phone_enc is not None else None
-        except crypto.DecryptionError as exc:
-            raise KeyRotationError(
-                _("居民 id=%(pk)d 的密文无法解密（%(e)s）：它所用的密钥不在 WUYIQU_DATA_KEY 或 WUYIQU_OLD_DATA_KEYS 中")
-                % {"pk": pk, "e": exc}) from None
-        if c.lookup_hash(number) != id_hash:
-            raise KeyRotationError(
-                _("居民 id=%(pk)d 的身份证号与其查找哈希不符：WUYIQU_LOOKUP_KEY 应为当初生成哈希的密钥")
-                % {"pk": pk})
+        number = verified_number(c, pk, id_enc, id_hash)
+        phone = _decrypt_for_rotation(c, pk, phone_enc) if phone_enc is not None else None
         new_id = id_enc if c.is_current(id_enc) else c.encrypt(number)
         new_phone = phone_enc if phone is None or c.is_current(phone_enc) else c.encrypt(phone)
         values += (new_id is not id_enc) + (new_phone is not phone_enc)

@@ -11,11 +11,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.utils.translation import gettext as _
-
 from wuyiqu.lib import crypto
 
-from .actions import KeyRotationError, do_reencrypt_residents
+from .actions import do_reencrypt_residents, verified_number
 from .models import Resident
 
 ENCRYPTED_FIELDS = {Resident: ("id_enc", "phone_enc")}
@@ -70,16 +68,7 @@ def check_lookup_key(sample: int = LOOKUP_SAMPLE) -> None:
     step = max(1, total // sample)
     ids = list(Resident.objects.order_by("pk").values_list("pk", flat=True)[::step][:sample])
     for pk, id_enc, id_hash in Resident.objects.filter(pk__in=ids).values_list("pk", "id_enc", "id_hash"):
-        try:
-            number = c.decrypt(id_enc)
-        except crypto.DecryptionError as exc:
-            raise KeyRotationError(
-                _("居民 id=%(pk)d 的密文无法解密（%(e)s）：它所用的密钥不在 WUYIQU_DATA_KEY 或 WUYIQU_OLD_DATA_KEYS 中")
-                % {"pk": pk, "e": exc}) from None
-        if c.lookup_hash(number) != id_hash:
-            raise KeyRotationError(
-                _("居民 id=%(pk)d 的身份证号与其查找哈希不符：WUYIQU_LOOKUP_KEY 应为当初生成哈希的密钥"
-                  "（从未设置过时，即安装时的第一个 WUYIQU_DATA_KEY）") % {"pk": pk})
+        verified_number(c, pk, id_enc, id_hash)
 
 
 @dataclass
