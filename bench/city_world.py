@@ -10,46 +10,47 @@ Options: ``--workers`` (2: processes building districts side by side), ``--resid
 the whole city; a prefix gets its districts' share), ``--nat-every`` (3: each resident is tested once
 every N days), ``--no-finish`` (build districts only). Database: ``BENCH_DATABASE_URL`` or wuyiqu_city.
 
-The divisions. District 0 is the real 綦江区 (wuyiqu/data: 31 streets/towns, 480 villages and
-communities); the other 37 are generated on its pattern, with generated names and codes 5001xx:
-streets/towns in proportion to the population (綦江: 31 for ~1 M people), villages/communities per
-street taken from 綦江's streets (x0.7: the city has ~11 a street, 綦江 15.5), more communities than
-villages in the ten big urban districts. District populations follow the spread of 重庆's 38 districts
-and counties (0.19–2.19 M), scaled to ``--residents``. Below every village and community: compounds,
-groups, buildings, entrances, households and residents made by bench/world.py's committee generator
-(the district world's), with valid ID numbers unique in the city (region code = the district's code),
-real AES-256-GCM ciphertext and HMAC lookup hashes (wuyiqu/lib/crypto.py, the test keys unless
-WUYIQU_DATA_KEY is set) for every ID number and phone, and each household's verification.
+The divisions. District 0 is the real 綦江区 (wuyiqu/data: 31 streets/towns, 480 villages and communities);
+the other 37 are generated on its pattern, with generated names and codes 5001xx: streets/towns in
+proportion to the population (綦江: 31 for ~1 M people), villages/communities per street taken from 綦江's
+streets (x0.7: the city has ~11 a street, 綦江 15.5), more communities than villages in the ten big urban
+districts. District populations follow the spread of 重庆's 38 districts and counties (0.19–2.19 M in 2020),
+scaled to ``--residents`` (0.18–2.05 M at 30 M). Below every village and community: compounds, groups, buildings, entrances,
+households and residents made by bench/world.py's committee generator (the district world's), with valid
+ID numbers unique in the city (region code = the district's code), real AES-256-GCM ciphertext and HMAC
+lookup hashes (wuyiqu/lib/crypto.py, the test keys unless WUYIQU_DATA_KEY is set) for every ID number and
+phone, and each household's verification.
 
 The facts, at the rates of bench/evaluate_world.py's district world (per resident and per unit) except
 for an ordinary day's registry and ledger (1 in 200 households last verified over 30 days ago; 1 in 200
-ledger lines without a helper, 1 in 3,000 reviewed too long ago), made in SQL inside the database: nucleic-acid results over the 8 days D-7 … D (every ``--nat-every`` days per
-resident, 2 % never tested), positive cases (1 in 5,000 residents), measures (1 in 500), risk zones (1
-in 300 compounds), inspections (7 items of buildings/compounds, 4 of groups/committees; one in the
-window and one older each), incidents, surveys, applications (30 % of buildings/groups, every
-committee and street) with the co-signatures of the households below them (1 in 97 missing), titles
-on a fifth of the buildings and groups, the special-population ledger (1 in 20 residents).
+ledger lines without a helper, 1 in 3,000 reviewed too long ago), made in SQL inside the database:
+nucleic-acid results over the 8 days D-7 … D (every ``--nat-every`` days per resident, 2 % never tested),
+positive cases (1 in 5,000 residents), measures (1 in 500), risk zones (1 in 300 compounds), inspections
+(7 items of buildings/compounds, 4 of groups/committees; one in the window and one older each),
+incidents, surveys, applications (30 % of buildings/groups, every committee and street) with the
+co-signatures of the households below them (1 in 97 missing), titles on a fifth of the buildings and
+groups, the special-population ledger (1 in 20 residents).
 
-Why it is fast: no ORM. Each district is built by one worker process (``--workers`` of them side by
-side) in two transactions: the registry goes in with COPY FROM STDIN (psycopg ``cursor.copy``) as the
-generator makes it, committee by committee, in slices; then, after ANALYZE, the facts are
-``INSERT … SELECT`` over the district's id ranges (``generate_series`` for the days). Ids are fixed per district (district k numbers its units,
-households and residents from (k+1)·10⁸), so nothing is read back. The sessions skip the foreign-key
-triggers (``session_replication_role = replica``: the rows are consistent by construction) and commit
-asynchronously. The indexes that random keys make slow to maintain row by row (the residents' unique ID lookup
-hash, the results' primary key that starts with the hash; before units migration 0002 also the phone
-hash and the ``_like`` twins) are dropped for the build and made again once at the end with a sort
-(their definitions are kept in ``bench_city_index`` until then); the others stay, their keys arriving
-nearly in order.
+Why it is fast: no ORM. Each district is built by one worker process (``--workers`` of them side by side)
+in two transactions: the registry goes in with COPY FROM STDIN (psycopg ``cursor.copy``) as the generator
+makes it, committee by committee, in slices; then, after ANALYZE, the facts are ``INSERT … SELECT`` over
+the district's id ranges (``generate_series`` for the days). Ids are fixed per district (district k
+numbers its units, households and residents from (k+1)·10⁸), so nothing is read back. The sessions skip
+the foreign-key triggers (``session_replication_role = replica``: the rows are consistent by
+construction) and commit asynchronously. The indexes that random keys make slow to maintain row by row
+(the residents' unique ID lookup hash, the results' primary key that starts with the hash; before units
+migration 0002 also the phone hash and the ``_like`` twins) are dropped for the build and made again once
+at the end with a sort (their definitions are kept in ``bench_city_index`` until then); the others stay,
+their keys arriving nearly in order.
 
-Resumable and idempotent: each stage of a district (people, facts) is committed whole or not at all,
-with its record in ``bench_city_district`` (what it took), and a stage already committed is skipped.
-No district is started with less than ``--min-free-gb`` free on disk (the server is shared). After a crash, run the same
-command again: only the districts not committed are built, then the indexes are made again and the
-tables vacuumed and analysed (autovacuum is off on this server). A smaller ``--districts`` is a prefix
-of the same city: the same seed gives the same districts whatever the order they were built in.
-Writes bench/out/city_world.json (counts, sizes, times).
-"""
+Resumable and idempotent: each stage of a district (people, facts) is committed whole or not at all, with
+its record in ``bench_city_district`` (what it took), and a stage already committed is skipped. No
+district is started with less than ``--min-free-gb`` free on disk (the server is shared). After a crash,
+run the same command again: only the districts not committed are built, then the indexes are made again
+and the tables vacuumed and analysed (autovacuum is off on this server). A smaller ``--districts`` is a
+prefix of the same city: the same seed gives the same districts whatever the order they were built in.
+Writes bench/out/city_world_<N>.json (counts, sizes, times). The whole city took 46 min on this shared
+2-core machine, 38.8 GiB (docs/scaling.md)."""
 
 from __future__ import annotations
 
