@@ -70,6 +70,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import nat_world  # noqa: E402  (bench/nat_world.py: the database set-up)
 import world as district_world  # noqa: E402  (bench/world.py: the committee generator)
 
 from wuyiqu.units import generator as g  # noqa: E402
@@ -494,23 +495,9 @@ SLOW_INDEXES_SQL = """
 
 
 def setup(url: str) -> None:
-    if not os.environ.get("WUYIQU_DATA_KEY"):
-        os.environ["WUYIQU_ENV"] = "test"
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wuyiqu.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    nat_world.use_database(url)
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
     with connection.cursor() as cur:
         cur.execute("CREATE TABLE IF NOT EXISTS bench_city_district (code text PRIMARY KEY, idx int, stage text, "
                     "stats jsonb, built_at timestamptz)")

@@ -31,30 +31,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # hostile_files: the corpus builders and the fingerprint
+sys.path.insert(0, str(ROOT / "bench"))
+
+import nat_world  # noqa: E402  (bench/nat_world.py: the database set-up)
 
 PG_URL = "postgres://postgres@127.0.0.1:5432/wuyiqu_bench_hostile"
 
 
 def _setup(db: str, sqlite_path: Path) -> None:
     os.environ["WUYIQU_ENV"] = "test"  # the fixed test keys
-    if db == "postgres":
-        import psycopg
-
-        url = os.environ.get("BENCH_DATABASE_URL", PG_URL)
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        os.environ["DATABASE_URL"] = url
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{sqlite_path}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wuyiqu.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    url = os.environ.get("BENCH_DATABASE_URL", PG_URL) if db == "postgres" else f"sqlite:///{sqlite_path}"
+    nat_world.use_database(url, fresh=True)
     from wuyiqu.units.actions import do_load_divisions, do_load_generated_world
     from wuyiqu.units.generator import generate_world
     from wuyiqu.units.models import Unit

@@ -27,7 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import nat_world  # noqa: E402  (bench/nat_world.py: the database set-up)
 
 OUT = Path(__file__).resolve().parent / "out"
 PG_URL = "postgres://postgres@127.0.0.1:5432/wuyiqu_bench_imports"
@@ -57,29 +60,8 @@ def _cpu_seconds() -> float:
 
 
 def _setup(db: str, sqlite_path: Path | None, keep: bool) -> None:
-    if not os.environ.get("WUYIQU_DATA_KEY"):
-        os.environ["WUYIQU_ENV"] = "test"
-    if db == "postgres":
-        url = os.environ.get("BENCH_DATABASE_URL", PG_URL)
-        import psycopg
-
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-            if exists and not keep:  # the bench owns this database: start from nothing
-                conn.execute(f'DROP DATABASE "{name}"')
-            if not exists or not keep:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        os.environ["DATABASE_URL"] = url
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{sqlite_path}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wuyiqu.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    url = os.environ.get("BENCH_DATABASE_URL", PG_URL) if db == "postgres" else f"sqlite:///{sqlite_path}"
+    nat_world.use_database(url, fresh=not keep)  # the bench owns this database: start from nothing
 
 
 def _clear_residents() -> None:

@@ -46,16 +46,19 @@ def database_url(db: str) -> str:
     return f"sqlite:///{SQLITE_PATH}"
 
 
-def setup_django(db: str) -> str:
-    """Configure and migrate the benchmark database; return its URL."""
+def use_database(url: str, *, fresh: bool = False) -> None:
+    """Point Django at the benchmark database ``url`` (postgres://… or sqlite:///…) and migrate it. A
+    PostgreSQL database is created when missing, and dropped first with ``fresh``. Keys: the fixed
+    test keys (WUYIQU_ENV=test) unless WUYIQU_DATA_KEY is set."""
     if not os.environ.get("WUYIQU_DATA_KEY"):
         os.environ["WUYIQU_ENV"] = "test"
-    url = database_url(db)
-    if db == "postgres":
+    if url.startswith("postgres"):
         import psycopg
 
         name = url.rsplit("/", 1)[1]
         with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            if fresh:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = url
@@ -66,6 +69,12 @@ def setup_django(db: str) -> str:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def setup_django(db: str) -> str:
+    """Configure and migrate the benchmark database; return its URL."""
+    url = database_url(db)
+    use_database(url)
     return url
 
 
