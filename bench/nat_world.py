@@ -1,7 +1,8 @@
 """Shared set-up of the nucleic-acid benchmarks: a database with N residents, made fast.
 
 ``setup_django(db)`` points Django at the benchmark database (a SQLite file or PostgreSQL database
-``wuyiqu_bench_nat``, made if missing) and migrates it. ``ensure_residents(n)`` loads the real
+``wuyiqu_bench_nat``, made if missing) and migrates it; ``use_database(url, fresh=)`` does the same
+for any URL, and the other benchmarks use it too. ``ensure_residents(n)`` loads the real
 divisions and, below every village and community, buildings of 100 residents in households of 4 —
 residents with valid, unique ID numbers made from their index (``id_number(i)``), encrypted and
 hashed like the registry does. The world is kept between runs (made again only when the count
