@@ -110,6 +110,9 @@ class Household(models.Model):
     code = models.CharField(_("户编码"), max_length=60, unique=True)
     unit = models.ForeignKey(Unit, verbose_name=_("所属楼栋/单元/社"), on_delete=models.PROTECT, related_name="households")
     address = models.CharField(_("地址"), max_length=200)
+    # The day the household was registered: it counts from that day on (SPEC §7 "Time"); empty: on
+    # every day, as for a register being back-filled.
+    registered_on = models.DateField(_("登记日期"), null=True, blank=True)
 
     class Meta:
         ordering = ["code"]
@@ -157,6 +160,11 @@ class Resident(models.Model):
     phone_hash = models.CharField(max_length=64, blank=True)
     phone_masked = models.CharField(_("电话"), max_length=20, blank=True)
     bedridden = models.BooleanField(_("卧床（免检）"), default=False)
+    # The day the person arrived in ``household`` (SPEC §7 "Time", the residents column moved_on);
+    # empty: they count there on every earlier day too. The households they lived in before are
+    # ``PastResidence`` rows. Kept on the row itself: the evaluator reads every resident, and only
+    # the few who moved need the history table.
+    moved_on = models.DateField(_("迁入日期"), null=True, blank=True)
 
     class Meta:
         ordering = ["household_id", "id"]
@@ -188,6 +196,34 @@ class Resident(models.Model):
         return crypto.cipher().decrypt(self.phone_enc) if self.phone_enc else ""
 
 
+class PastResidence(models.Model):
+    """A household a resident lived in before the current one (``Resident.household``), from
+    ``from_on`` (empty: every earlier day) to ``until_on``, both inclusive. Written only by a move
+    (``units.actions.move_residents``): the row closes the spell the move ends."""
+
+    # No single-column indexes: the two composite ones below lead with each key.
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="past_residences", db_index=False)
+    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="past_residents", db_index=False)
+    from_on = models.DateField(_("迁入日期"), null=True, blank=True)
+    until_on = models.DateField(_("迁出前最后一天"))
+
+    class Meta:
+        ordering = ["resident_id", "until_on"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(from_on__isnull=True) | models.Q(until_on__gte=models.F("from_on")),
+                                   name="past_residence_ends_after_start"),
+        ]
+        indexes = [
+            # The evaluator's "who lived in this household on D" (per household, the spells ending on
+            # or after D) and "where did this person live on D" (per resident).
+            models.Index(fields=["household", "until_on"], name="past_residence_household"),
+            models.Index(fields=["resident", "until_on"], name="past_residence_resident"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_on or '…'}–{self.until_on}"
+
+
 class SpecialTag(models.TextChoices):
     ELDERLY_ALONE = "elderly_alone", _("独居老人")
     PREGNANT = "pregnant", _("孕产妇")
@@ -211,6 +247,8 @@ class SpecialPopulationEntry(models.Model):
     needs = models.TextField(_("需求"), blank=True)
     helper = models.CharField(_("帮扶人"), max_length=50, blank=True)
     reviewed_on = models.DateField(_("复核日期"), null=True, blank=True)
+    # The day the entry was registered: it counts from that day on; empty: on every day (SPEC §7).
+    registered_on = models.DateField(_("登记日期"), null=True, blank=True)
 
     def __str__(self) -> str:
         return self.tags
