@@ -24,6 +24,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from wuyiqu.api.actions import do_create_api_token
 from wuyiqu.applications.models import Application, ApplicationStatus, Attachment, AttachmentKind
@@ -190,6 +191,11 @@ def _day() -> str:
     return today().isoformat()
 
 
+def _an_hour_ago() -> str:
+    """A sampling time that is in the past at any time of day (08:30 today is not, before 08:30)."""
+    return (timezone.localtime() - dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+
+
 KEYED: dict[str, Factory] = {
     "web:unit": lambda t, _h: [Probe({"code": t.community.code}), Probe({"code": t.building.code})],
     "web:ledger": _code(lambda s: s.community),
@@ -318,7 +324,7 @@ API_KEYED: dict[str, ApiFactory] = {
 # token's unit is refused on its own (out_of_scope) and nothing is written for it.
 API_RECORDS: dict[str, Callable[[Side, Side], ApiProbe]] = {
     "POST /api/v1/facts/nat-results": lambda t, _h: ApiProbe(body={"batch_key": "access-nat", "records": [
-        {"id_number": t.resident.reveal_id_number(), "sampled_at": f"{_day()} 08:30", "result": "positive"}]}),
+        {"id_number": t.resident.reveal_id_number(), "sampled_at": _an_hour_ago(), "result": "positive"}]}),
     "POST /api/v1/facts/{kind}": lambda t, _h: ApiProbe({"kind": "close-contacts"}, body={
         "batch_key": "access-cc", "records": [{"id_number": t.resident.reveal_id_number(), "start_on": _day(),
                                                "end_on": (today() + dt.timedelta(days=7)).isoformat()}]}),

@@ -8,6 +8,9 @@ staff), dave (building head of one building of 文龙社区), erin (command, dis
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+
 import pytest
 
 from wuyiqu.accounts.actions import do_create_user
@@ -21,6 +24,58 @@ WENLONG_COMMUNITY = "500110002015"
 TIANQIAO_COMMUNITY = "500110002014"
 HONGQI_VILLAGE = "500110002208"
 PASSWORD = "correct-horse-battery"
+
+
+# --- the clock --------------------------------------------------------------------------------------
+# The whole suite can run at a frozen moment: `--now 2028-02-29T00:00:30+08:00` (or the environment
+# variable TEST_NOW, which the processes the tests start inherit: wuyiqu.settings starts the same
+# clock in them when WUYIQU_ENV is test). The clock ticks from that moment, so timeouts still work.
+# `.ci/run` runs the time-sensitive modules at two such moments; tests/clock_moments.py lists them.
+_CLOCK = None
+
+
+def pytest_addoption(parser):
+    parser.addoption("--now", default=None, metavar="ISO",
+                     help="run at this moment (ISO 8601 with an offset; the clock ticks from it); "
+                          "the environment variable TEST_NOW does the same")
+
+
+def pytest_configure(config):
+    global _CLOCK
+    raw = config.getoption("--now") or os.environ.get("TEST_NOW")
+    if not raw:
+        return
+    from wuyiqu.lib.testclock import start_clock
+
+    _CLOCK = start_clock(raw)
+    os.environ["TEST_NOW"] = raw  # inherited by the `wuyiqu` processes the tests start
+
+
+def pytest_report_header(config):
+    raw = os.environ.get("TEST_NOW")
+    return f"clock: frozen at {raw} (ticking)" if raw else "clock: real time"
+
+
+def pytest_unconfigure(config):
+    global _CLOCK
+    if _CLOCK is not None:
+        _CLOCK.stop()
+        _CLOCK = None
+
+
+@pytest.fixture
+def now():
+    """The moment the test runs at (aware, Asia/Shanghai): the frozen one under --now / TEST_NOW.
+    Tests that need "now" or "today" take it from here (or ``today``), never from the wall clock."""
+    from django.utils import timezone
+
+    return timezone.localtime()
+
+
+@pytest.fixture
+def today(now) -> dt.date:
+    """The local date (Asia/Shanghai) of ``now``."""
+    return now.date()
 
 
 @pytest.fixture(autouse=True)

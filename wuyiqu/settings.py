@@ -130,6 +130,10 @@ elif OLD_DATA_KEYS:
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("WUYIQU_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 if WUYIQU_ENV == "test":
     ALLOWED_HOSTS = ["*"]
+    if os.environ.get("TEST_NOW"):  # a process started by the test suite run at a frozen moment
+        from wuyiqu.lib.testclock import start_clock
+
+        start_clock(os.environ["TEST_NOW"])
 
 INSTALLED_APPS = [
     "django.contrib.auth",
