@@ -162,6 +162,50 @@ SYSTEM_TOOLS = {
 }
 
 
+# Another apt run on the machine (unattended upgrades, a second shell) holds these locks; apt-get then
+# fails at once with exit code 100. We wait for them instead, up to APT_LOCK_WAIT seconds.
+APT_LOCKS = [Path("/var/lib/dpkg/lock-frontend"), Path("/var/lib/dpkg/lock"),
+             Path("/var/lib/apt/lists/lock"), Path("/var/cache/apt/archives/lock")]
+APT_LOCK_WAIT = 900
+
+
+def apt_lock_holder() -> Path | None:
+    """The first apt/dpkg lock that another process holds now, or None."""
+    import fcntl
+
+    for lock in APT_LOCKS:
+        try:
+            with open(lock, "w") as handle:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.lockf(handle, fcntl.LOCK_UN)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return lock
+    return None
+
+
+def apt_get(*args: str) -> None:
+    """apt-get ARGS, waiting for another apt run's locks instead of failing with exit code 100."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT}", *args]
+    deadline = time.monotonic() + APT_LOCK_WAIT
+    while True:
+        held = apt_lock_holder()
+        if held is None:
+            result = subprocess.run(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+            if result.returncode == 0:
+                return
+            held = apt_lock_holder()  # lost a race for the lock: wait again
+            if result.returncode != 100 or held is None:
+                fail(f"`{' '.join(cmd)}` failed with exit code {result.returncode}", result.returncode)
+        if time.monotonic() > deadline:
+            fail(f"apt is still locked ({held}) by another process after {APT_LOCK_WAIT} s; "
+                 f"try again when it has finished", 100)
+        say(f"waiting for another apt run to release {held}")
+        time.sleep(5)
+
+
 def ensure_system_tools(*, browser: bool) -> None:
     needed = {path: pkg for path, pkg in SYSTEM_TOOLS.items() if browser or path != CHROMIUM}
     missing = sorted({pkg for path, pkg in needed.items() if not path.exists()})
@@ -169,9 +213,8 @@ def ensure_system_tools(*, browser: bool) -> None:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
         say(f"installing Debian's {' '.join(missing)} for the tests")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        run(["apt-get", "update"], env=env)
-        run(["apt-get", "install", "-y", *missing], env=env)
+        apt_get("update")
+        apt_get("install", "-y", *missing)
         if all(path.exists() for path in needed):
             return
     fail(
