@@ -19,6 +19,7 @@ import contextlib
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
-from wuyiqu.lib import filetypes
+from wuyiqu.lib import filetypes, sealed
 
 from . import xlsx_convert
 from .registry import Column, FileError
@@ -90,7 +91,7 @@ def _what_else(head: bytes) -> str | None:
 def sniff_format(path: Path) -> str:
     """``"xlsx"`` or ``"csv"``, judged by the content; FileError when the content is something else or
     disagrees with the file's extension."""
-    with open(path, "rb") as f:
+    with sealed.open_plain(path) as f:
         head = f.read(16)
     if not head:
         raise FileError(_("文件是空的，第一行应为列标题"))
@@ -124,7 +125,7 @@ def detect_encoding(path: Path) -> str:
     when the whole file decodes strictly as UTF-8 (BOM or not), else ``gb18030`` (a superset of GBK)
     when it decodes strictly as that and no line of it is UTF-8. Streams the file in chunks.
     FileError (naming the line) for a file that is neither, or that mixes UTF-8 and GBK lines."""
-    with open(path, "rb") as f:
+    with sealed.open_plain(path) as f:
         head = f.read(4)
     for bom, codec in _BOMS:
         if head.startswith(bom):
@@ -146,7 +147,7 @@ def _first_non_utf8_line(path: Path) -> int | None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     lines_before = 0
     newline = None
-    with open(path, "rb") as f:
+    with sealed.open_plain(path) as f:
         while chunk := f.read(_CHUNK):
             newline = newline or _newline_of(chunk)
             try:
@@ -167,7 +168,7 @@ def _check_gb18030(path: Path, first_bad: int) -> None:
     lines_before = 0
     carry = b""
     newline = None
-    with open(path, "rb") as f:
+    with sealed.open_plain(path) as f:
         while True:
             chunk = f.read(_CHUNK)
             data = carry + chunk
@@ -250,7 +251,7 @@ def _iter_csv(path: Path, limits: Limits, encoding: str) -> Iterator[tuple[int, 
     max_cols, max_chars, max_rows = limits.columns, limits.cell_chars, limits.rows
     data_rows = 0
     line = 0
-    with open(path, encoding=encoding, newline="") as f:
+    with sealed.open_text(path, encoding) as f:
         reader = csv.reader(f, strict=True)
         try:
             for line, row in enumerate(reader, start=1):
@@ -281,7 +282,7 @@ def _iter_csv(path: Path, limits: Limits, encoding: str) -> Iterator[tuple[int, 
 
 
 def _has_nul(path: Path) -> bool:
-    with open(path, "rb") as f:
+    with sealed.open_plain(path) as f:
         while chunk := f.read(_CHUNK):
             if b"\x00" in chunk:
                 return True
@@ -296,7 +297,7 @@ def check_xlsx_container(path: Path, limits: Limits) -> None:
     encrypted, or whose members would unpack to more than the limits (declared sizes and ratios: the
     ZIP readers used here stop at a member's declared size, so a lie about it is an error, not a bomb)."""
     try:
-        with zipfile.ZipFile(path) as zf:
+        with sealed.open_plain(path) as f, zipfile.ZipFile(f) as zf:
             members = zf.infolist()
     except Exception:  # damaged input: BadZipFile, NotImplementedError (an unknown version, found by fuzz/), …
         raise FileError(_("Excel 文件已损坏或不完整（无法作为 .xlsx 打开）；请重新保存后再上传")) from None
@@ -321,8 +322,14 @@ def convert_xlsx(path: Path, target: Path, limits: Limits) -> None:
     ``limits.xlsx_memory_bytes`` of address space and ``limits.xlsx_seconds``. FileError when it fails."""
     command = [sys.executable, "-m", "wuyiqu.imports.xlsx_convert", str(path), str(target),
                str(limits.xlsx_memory_bytes)]
+    # The child has no data key: it gets the keys it needs on its standard input (never in its
+    # arguments, which other processes can read): the upload's file key when the upload is sealed,
+    # and a new key to seal the CSV it writes (lib/sealed.py).
+    source_key = sealed.file_key(path) if sealed.is_sealed(path) else b""
+    target_key, target_wrapped = sealed.new_file_key()
+    keys = b"\n".join(k.hex().encode() for k in (source_key, target_key, target_wrapped)) + b"\n"
     try:
-        done = subprocess.run(command, capture_output=True, timeout=limits.xlsx_seconds, check=False,
+        done = subprocess.run(command, input=keys, capture_output=True, timeout=limits.xlsx_seconds, check=False,
                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     except subprocess.TimeoutExpired:
         raise FileError(_("读取 Excel 文件超过 %(n)d 秒，已停止；请改用 CSV 或分成几个文件") % {"n": limits.xlsx_seconds}) from None
@@ -343,14 +350,17 @@ def convert_xlsx(path: Path, target: Path, limits: Limits) -> None:
 @contextlib.contextmanager
 def readable(path: str | Path, limits: Limits | None = None) -> Iterator[tuple[Path, str]]:
     """The file as (CSV path, encoding) to stream rows from, as often as needed: the file itself for
-    CSV; for XLSX a temporary UTF-8 CSV of its first sheet, removed on exit. FileError when the file
+    CSV; for XLSX a temporary UTF-8 CSV of its first sheet (sealed), removed on exit. Either is read
+    through ``sealed.open_plain``: a sealed upload is decrypted as it is read, never written out. FileError when the file
     is too large, is not what its name says, or (XLSX) is a zip bomb or unreadable."""
     path = Path(path)
     limits = limits or Limits.from_settings()
     try:
-        size = path.stat().st_size
+        size = sealed.plain_size(path)
     except OSError:
         raise FileError(_("文件不存在或无法读取：%(name)s") % {"name": path.name}) from None
+    except sealed.SealError:
+        raise FileError(_("上传的文件无法解密（数据密钥已更换或文件已损坏），未导入；请重新上传")) from None
     if size > limits.file_bytes:
         raise FileError(_("文件太大（%(size)s），上限为 %(limit)s") % {"size": filesizeformat(size),
                                                                     "limit": filesizeformat(limits.file_bytes)})
@@ -358,14 +368,14 @@ def readable(path: str | Path, limits: Limits | None = None) -> Iterator[tuple[P
         yield path, detect_encoding(path)
         return
     check_xlsx_container(path, limits)
-    fd, name = tempfile.mkstemp(prefix="wuyiqu-xlsx-", suffix=".csv")
-    os.close(fd)
-    target = Path(name)
+    # The sheet as CSV is written sealed (lib/sealed.py) into a private directory, removed on exit.
+    folder = Path(tempfile.mkdtemp(prefix="wuyiqu-xlsx-"))
+    target = folder / "sheet.csv"
     try:
         convert_xlsx(path, target, limits)
         yield target, "utf-8"
     finally:
-        target.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def iter_raw_rows(path: str | Path, limits: Limits | None = None, *,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -33,6 +34,7 @@ from django.utils.translation import gettext as _
 from wuyiqu.audit import actions as audit
 from wuyiqu.supervision.affected import FactsWritten
 
+from . import storage
 from .models import ImportJob, ImportStatus
 from .parsers import iter_records, readable
 from .registry import Batch, FileError, ImportContext, ImportKind, RowError, WriteCounts, get_kind
@@ -170,6 +172,7 @@ def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_inva
         raise
     finally:
         tracker.close()
+        storage.discard(job)  # a web upload is kept only while its job runs
 
 
 class _Run:
@@ -205,7 +208,7 @@ class _Run:
 
     def run(self) -> ImportJob:
         # Kinds that pack keep pass 1's good rows in a temporary file, so pass 2 need not parse again.
-        spill = tempfile.TemporaryFile(prefix="wuyiqu-import-") if self.kind.packs else None
+        spill = _Spill() if self.kind.packs else None
         try:
             self.check(spill)
             job = self.job
@@ -216,8 +219,8 @@ class _Run:
                 message = _("共%(n)d行有错误，未导入任何数据；请改正后重新导入，或选择跳过错误行") % {"n": self.invalid}
                 return _finish_failed(job, self.actor, message)
             if spill is not None:
-                spill.seek(0)
-                return self.write(_unspill(self.kind, spill))
+                unpack = self.kind.unpack
+                return self.write([unpack(p) for p in marshal.loads(data)] for data in spill.read_all())
             return self.write([parsed for _line, parsed in b]
                               for b in _batches(self.kind, self.ctx, self.path, self.encoding, self.skip_lines, None))
         finally:
@@ -247,9 +250,7 @@ class _Run:
                         self.note(RowProblem(line, "", _("与第%(first)d行重复，已跳过") % {"first": first},
                                              duplicate=True))
             if spill is not None and (self.skip_invalid or not self.invalid):
-                data = marshal.dumps([kind.pack(parsed) for line, parsed in batch if line not in self.skip_lines])
-                spill.write(len(data).to_bytes(8, "little"))
-                spill.write(data)
+                spill.write(marshal.dumps([kind.pack(parsed) for line, parsed in batch if line not in self.skip_lines]))
             self.tracker("check", self.rows_total, 0)
         self.rows_total += len(parse_problems)  # unparsable rows after the last batch
         for p in parse_problems:
@@ -286,10 +287,30 @@ class _Run:
         return job
 
 
-def _unspill(kind: ImportKind, spill) -> Iterator[list[Any]]:
-    unpack = kind.unpack
-    while size := spill.read(8):
-        yield [unpack(p) for p in marshal.loads(spill.read(int.from_bytes(size, "little")))]
+class _Spill:
+    """A temporary file of records (pass 1's good rows), each sealed with a key that lives only in
+    this object: the rows of an import are never on disk in clear, not even while it runs, and what
+    a killed process leaves in the file system's free blocks cannot be read."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile(prefix="wuyiqu-import-")
+        self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
+        self._count = 0
+
+    def write(self, data: bytes) -> None:
+        sealed_data = self._aead.encrypt(self._count.to_bytes(12, "big"), data, None)
+        self._count += 1
+        self._file.write(len(sealed_data).to_bytes(8, "little"))
+        self._file.write(sealed_data)
+
+    def read_all(self) -> Iterator[bytes]:
+        self._file.seek(0)
+        for index in range(self._count):
+            size = int.from_bytes(self._file.read(8), "little")
+            yield self._aead.decrypt(index.to_bytes(12, "big"), self._file.read(size), None)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _process_start(pid: int) -> str | None:
@@ -345,6 +366,7 @@ def fail_interrupted(job: ImportJob) -> bool:
             return False
         _finish_failed(locked, None, _("导入进程已中断，未导入任何数据；请重新导入"))
     job.refresh_from_db()
+    storage.discard(job)
     return True
 
 
@@ -356,8 +378,11 @@ def fail_interrupted_jobs() -> int:
 
 
 def fail_job(job: ImportJob, actor, message: str) -> ImportJob:
-    """Mark ``job`` failed with ``message`` without running it (audited like any failed import)."""
-    return _finish_failed(job, actor, message)
+    """Mark ``job`` failed with ``message`` without running it (audited like any failed import); its
+    upload is removed."""
+    _finish_failed(job, actor, message)
+    storage.discard(job)
+    return job
 
 
 def _finish_failed(job: ImportJob, actor, message: str) -> ImportJob:

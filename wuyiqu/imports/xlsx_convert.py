@@ -1,6 +1,9 @@
 """The first sheet of an XLSX file written out as UTF-8 CSV, run in a child process.
 
-    python -m wuyiqu.imports.xlsx_convert SOURCE.xlsx TARGET.csv MEMORY_BYTES
+    python -m wuyiqu.imports.xlsx_convert SOURCE.xlsx TARGET.csv MEMORY_BYTES [--plain] < KEYS
+
+SOURCE may be sealed (wuyiqu.lib.sealed) and TARGET is written sealed, with the keys the parent
+writes on standard input (see ``main``); ``--plain`` reads and writes plain files (tests, by hand).
 
 Why a child: python-calamine builds the sheet as one dense grid in Rust, sized by the furthest cell.
 A 5 KB file with one cell in A1 and one in XFD1048576 asks for 16384 × 1048576 cells (512 GiB) and
@@ -40,14 +43,27 @@ def cell_text(value) -> str:
     return str(value).strip()
 
 
-def convert(source: str, target: str) -> None:
+def convert(source: str, target: str, keys: tuple[bytes, bytes, bytes] | None = None) -> None:
     """Write every row of the first sheet of ``source`` to ``target`` (trailing empty cells dropped).
-    Rows come out from the sheet's first row, so line N of the CSV is row N of the spreadsheet."""
+    Rows come out from the sheet's first row, so line N of the CSV is row N of the spreadsheet.
+    ``keys``: (the source's file key, or b"" when it is not sealed; the key and the wrapped key to
+    seal ``target`` with), see wuyiqu.lib.sealed; None: plain files."""
+    import io
+
     from python_calamine import CalamineWorkbook
 
-    with open(source, "rb") as f:
-        sheet = CalamineWorkbook.from_filelike(f).get_sheet_by_index(0)
-    with open(target, "w", encoding="utf-8", newline="") as out:
+    from wuyiqu.lib import sealed
+
+    if keys is None:
+        with open(source, "rb") as f:
+            sheet = CalamineWorkbook.from_filelike(f).get_sheet_by_index(0)
+        raw = open(target, "wb", buffering=0)
+    else:
+        source_key, target_key, target_wrapped = keys
+        with sealed.open_plain(source, key_for=lambda _wrapped: source_key) as f:
+            sheet = CalamineWorkbook.from_filelike(f).get_sheet_by_index(0)
+        raw = sealed.create(target, key=target_key, wrapped=target_wrapped)
+    with io.TextIOWrapper(io.BufferedWriter(raw, 1 << 16), encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         for row in sheet.iter_rows():
             cells = [cell_text(v) for v in row]
@@ -56,15 +72,23 @@ def convert(source: str, target: str) -> None:
             writer.writerow(cells)
 
 
+def _keys_from_stdin() -> tuple[bytes, bytes, bytes]:
+    """The three keys the parent writes on standard input, one hex line each."""
+    lines = sys.stdin.buffer.read().decode().splitlines()
+    source, target, wrapped = (bytes.fromhex(x.strip()) for x in (lines + ["", "", ""])[:3])
+    return source, target, wrapped
+
+
 def main(argv: list[str]) -> int:
     source, target, memory = argv[1], argv[2], int(argv[3])
+    keys = _keys_from_stdin() if len(argv) < 5 or argv[4] != "--plain" else None
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort must not leave a core file behind
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     try:
-        convert(source, target)
+        convert(source, target, keys)
     except MemoryError:
         return EXIT_MEMORY
     except BaseException as exc:  # calamine's errors, and a Rust panic (PanicException is a BaseException)

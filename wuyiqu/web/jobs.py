@@ -3,34 +3,20 @@ runs it; see wuyiqu.imports.tasks), and the scoped read of a job for its page.""
 
 from __future__ import annotations
 
-import re
-import uuid
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 
-from wuyiqu.imports import services
+from wuyiqu.imports import services, storage
 from wuyiqu.imports.models import ImportJob
 from wuyiqu.imports.tasks import run_import_job
 from wuyiqu.units.selectors import scope_path
 
 
-def _safe_name(name: str) -> str:
-    stem = Path(name).name
-    return re.sub(r"[^\w.\-]+", "_", stem)[-100:] or "upload"
-
-
 def store_upload(upload) -> Path:
-    """Write the uploaded file under MEDIA_ROOT/imports/ with a unique name; return its path."""
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{uuid.uuid4().hex}-{_safe_name(upload.name)}"
-    with target.open("wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    return target
+    """The uploaded file sealed under MEDIA_ROOT/imports/ (wuyiqu.imports.storage); its path."""
+    return storage.store(upload)
 
 
 def start_import(*, kind: str, upload, actor, scope, skip_invalid: bool) -> ImportJob:

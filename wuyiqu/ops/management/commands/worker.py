@@ -58,6 +58,11 @@ class Command(BaseCommand):
         interrupted = fail_interrupted_jobs()  # imports left running by a worker of this host that was killed
         if interrupted:
             self.stderr.write(f"{interrupted} 个导入任务的进程已中断，已标记为失败（未导入任何数据）")
+        from wuyiqu.imports.storage import purge
+
+        purged = purge()  # uploads of ended jobs an earlier version or a failed removal left behind
+        if purged.removed or purged.sealed:
+            self.stderr.write(f"导入文件：删除 {purged.removed} 个，加密 {purged.sealed} 个")
         stop = threading.Event()
         scheduler = None
         if not (batch or no_schedule):
