@@ -3,8 +3,8 @@
     .venv/bin/python fuzz/fuzz_idcard.py -atheris_runs=500000
     .venv/bin/python fuzz/fuzz_idcard.py -max_total_time=120
 
-Any text goes through ``wuyiqu.lib.idcard.parse_id_number`` (the GB 11643 validator) and the two fast
-paths that check the common case inline — ``imports.fields.id_number_value`` and the nat-results
+Any text goes through ``wuyiqu.lib.idcard.parse_id_number`` (the one validator) and the two import
+paths built on its ``IdNumberReader`` — ``imports.fields.id_number_value`` and the nat-results
 parser — which must agree with it: the same numbers accepted, the same information returned, a
 RowError (never another exception) for the rest. Disagreement or another exception is a crash.
 """

@@ -74,6 +74,13 @@ def test_the_phone_or_the_id_number_proves_membership(w):
     assert AuditEvent.objects.filter(action="applications.sign").count() == 2
 
 
+def test_a_proof_typed_in_full_width_digits_with_spaces_is_normalised_like_an_id_number(w):
+    u, p, app = w
+    hh = households(app)[0]
+    full_width = " ".join(chr(0xFF10 + int(c)) for c in PINS[hh.code])  # "１ ２ ３ ４" from a Chinese keyboard
+    assert do_sign_application(application=app, household_id=hh.pk, proof=full_width).created
+
+
 def test_signing_twice_is_harmless(w):
     u, p, app = w
     hh = households(app)[0]

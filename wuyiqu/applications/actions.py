@@ -23,6 +23,7 @@ from django.utils.translation import ngettext, pgettext
 from wuyiqu.audit import actions as audit
 from wuyiqu.lib import uploads
 from wuyiqu.lib.dates import today
+from wuyiqu.lib.idcard import normalise_id_number
 from wuyiqu.units.models import TITLE_BY_KIND, Household, Resident, Unit
 
 from . import selectors
@@ -282,7 +283,7 @@ class SignOutcome:
 def _proof_matches(household: Household, proof: str) -> bool:
     """The last 4 characters of any member's ID-card number or phone, compared against the stored
     masks (which keep the last 4). Every member is compared, so timing does not tell which matched."""
-    wanted = proof.strip().upper().replace(" ", "")
+    wanted = normalise_id_number(proof)  # full-width digits, spaces and a lower-case x, as everywhere
     if len(wanted) != 4:
         return False
     matched = False

@@ -63,7 +63,8 @@ def refuse_future(day: dt.date | None, label: str, field: str, *, today: dt.date
 
 
 def normalise_id_number(raw: str, field: str = "id_number") -> str:
-    """The validated, normalised ID number (GB 11643 check digit); FactRefused otherwise."""
+    """The validated, normalised ID number (``wuyiqu.lib.idcard``, the one validator); FactRefused
+    naming ``field`` otherwise."""
     try:
         return parse_id_number(raw).number
     except InvalidIdNumber as exc:

@@ -3,9 +3,9 @@
 A mass-testing round brings a million rows a day, so this kind is built for speed while keeping every
 rule of an import (all-or-nothing, each bad row reported with its line, re-import adds nothing):
 
-- ``parse_row`` does no database work and no hashing: the ID number is checked (length, birth date,
-  GB 11643 check digit) with a lean check that agrees with ``lib.idcard.parse_id_number`` (which it
-  calls for the message when a number is wrong), the time with ``datetime.fromisoformat``.
+- ``parse_row`` does no database work and no hashing: the ID number is checked by
+  ``lib.idcard.IdNumberReader`` (the one validator, with caches for birth dates and address codes),
+  the time with ``datetime.fromisoformat``.
 - ``write`` hashes the numbers (HMAC, the registry's lookup hash), streams the batch into a temporary
   staging table (PostgreSQL ``COPY``, SQLite ``executemany``) and merges it with ONE
   ``INSERT … SELECT … ON CONFLICT DO NOTHING`` that matches residents by a join on ``id_hash``:
@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
-from operator import mul
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -40,7 +39,7 @@ from wuyiqu.imports.registry import (
     register_kind,
 )
 from wuyiqu.lib import crypto
-from wuyiqu.lib.idcard import InvalidIdNumber, parse_id_number
+from wuyiqu.lib.idcard import IdNumberReader, InvalidIdNumber, normalise_id_number
 
 from .linking import hold_registry_for_matching
 from .models import NatResult, NatResultValue
@@ -127,43 +126,23 @@ def ensure_nat_partitions(first: dt.date, last: dt.date) -> list[str]:
 
 # --- parsing (no database) -----------------------------------------------------------------------
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ZERO_SUM = 48 * sum(_WEIGHTS)  # map(mul) stops after the 17 weights; minus this turns bytes into digits
-_CHECK_CHARS = "10X98765432"
-
-
 class NatParser:
     """Checks one row's cells; keeps what it learnt in small caches (valid birth dates)."""
 
     def __init__(self, now: dt.datetime | None = None):
         local_now = timezone.localtime(now or timezone.now())
         self.now_text = local_now.strftime("%Y-%m-%d %H:%M:%S")
-        self._birth_ok: dict[str, bool] = {}  # at most ~45,000 distinct birth dates
+        self._ids = IdNumberReader(today=local_now.date())
         self._times: dict[str, str] = {}  # valid sample-time text -> normalised text
 
     def id_number(self, raw: str) -> str:
-        number = raw.strip().upper()
-        data = number.encode()
-        # Non-ASCII text encodes to more than 18 bytes, so it never takes this fast path.
-        if len(data) == 18 and (data.isdigit() or (data[17] == 88 and data[:17].isdigit())):  # 88: "X"
-            if _CHECK_CHARS[(sum(map(mul, data, _WEIGHTS)) - _ZERO_SUM) % 11] == number[17]:
-                birth = number[6:14]
-                ok = self._birth_ok.get(birth)
-                if ok is None:
-                    try:
-                        ok = dt.date(int(birth[:4]), int(birth[4:6]), int(birth[6:])).year >= 1890
-                    except ValueError:
-                        ok = False
-                    self._birth_ok[birth] = ok
-                if ok:
-                    return number
-        if not number:
-            raise RowError("id_number", _("身份证号不能为空"))
-        try:  # the full check, for its reason
-            parse_id_number(number)
+        """The normalised number (``wuyiqu.lib.idcard``, the one validator); RowError otherwise."""
+        try:
+            return self._ids.number(raw)
         except InvalidIdNumber as exc:
+            if not normalise_id_number(raw):
+                raise RowError("id_number", _("身份证号不能为空")) from None
             raise RowError("id_number", str(exc)) from None
-        raise RowError("id_number", _("身份证号无效"))  # pragma: no cover (the checks agree)
 
     def sampled_at(self, raw: str) -> str:
         """``YYYY-MM-DD HH:MM[:SS]`` (also with ``/``) -> ``YYYY-MM-DD HH:MM:SS``, a real local time
