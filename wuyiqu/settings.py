@@ -193,6 +193,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "wuyiqu.notifications.context_processors.unread",
+                "wuyiqu.web.navigation.navigation",  # the header's links per role
             ],
         },
     },

@@ -48,3 +48,47 @@ def access_title_by_certificate(user, number: str) -> Title:
     if title is None:
         raise Http404("certificate")
     return title
+
+
+@dataclass(frozen=True)
+class TitleStatus:
+    """What a unit's badge says: ``state`` is "named" (current title, ``since``), "warned" (current title
+    with an open warning, ``until`` its earliest deadline) or "withdrawn" (no current title; the latest
+    withdrawal ``on``). ``certificate`` is the current or withdrawn title's certificate number, if any."""
+
+    state: str
+    title: str
+    since: dt.date | None = None
+    until: dt.date | None = None
+    on: dt.date | None = None
+    certificate: str | None = None
+
+
+def title_statuses(unit_ids) -> dict[int, TitleStatus]:
+    """The badge of each unit in ``unit_ids`` that holds or held a title (units never named are absent).
+    The caller got the units through the scoped selectors; two queries whatever their number."""
+    from django.db.models import Min
+
+    from wuyiqu.supervision.models import Warning, WarningStatus
+
+    unit_ids = list(unit_ids)
+    if not unit_ids:
+        return {}
+    current: dict[int, Title] = {}
+    withdrawn: dict[int, Title] = {}
+    for t in Title.objects.filter(unit_id__in=unit_ids).order_by("withdrawn_on", "id"):
+        if t.withdrawn_on is None:
+            current[t.unit_id] = t
+        else:
+            withdrawn[t.unit_id] = t  # ordered: the latest withdrawal stays
+    deadlines = dict(Warning.objects.filter(unit_id__in=list(current), status=WarningStatus.OPEN)
+                     .values("unit_id").annotate(d=Min("deadline")).values_list("unit_id", "d"))
+    out = {}
+    for unit_id, t in withdrawn.items():
+        out[unit_id] = TitleStatus("withdrawn", t.title, since=t.named_on, on=t.withdrawn_on,
+                                   certificate=t.certificate_number)
+    for unit_id, t in current.items():
+        until = deadlines.get(unit_id)
+        out[unit_id] = TitleStatus("warned" if until else "named", t.title, since=t.named_on, until=until,
+                                   certificate=t.certificate_number)
+    return out

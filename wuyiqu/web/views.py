@@ -15,11 +15,12 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from wuyiqu.certification.selectors import title_statuses
 from wuyiqu.imports.services import fail_interrupted
 from wuyiqu.units import selectors
 from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS
 
-from . import jobs
+from . import jobs, navigation
 from .forms import ImportForm
 from .permissions import can_import
 
@@ -57,7 +58,12 @@ def home(request):
 @require_GET
 def unit_detail(request, code: str):
     unit = selectors.access_unit_by_code(request.user, code)
-    context = {"unit": unit, **selectors.unit_overview(request.user, unit), "can_import": can_import(request.user)}
+    overview = selectors.unit_overview(request.user, unit)
+    statuses = title_statuses([unit.pk, *(c["unit"].pk for c in overview["children"])])
+    for child in overview["children"]:
+        child["status"] = statuses.get(child["unit"].pk)
+    context = {"unit": unit, **overview, "status": statuses.get(unit.pk),
+               "unit_links": navigation.unit_links(request.user, unit)}
     if unit.kind in HOUSEHOLD_UNIT_KINDS:
         page = Paginator(selectors.households_below(unit), HOUSEHOLDS_PER_PAGE).get_page(request.GET.get("page"))
         context["households_page"] = page
