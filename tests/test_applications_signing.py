@@ -227,10 +227,14 @@ def test_a_paper_sheet_records_the_households_with_the_scan(w, client_for, setti
     assert CoSignature.objects.get(application=app, household=second).source == "paper"
     assert (att.content_type, att.kind, att.size) == ("image/png", "paper_sheet", len(PNG))
     stored = tmp_path / att.file.name
-    assert stored.read_bytes() == PNG and "sheet" not in att.file.name  # a random name, not the upload's
+    assert "sheet" not in att.file.name  # a random name, not the upload's
+    assert stored.read_bytes()[:8] == b"WYQSEAL1" and PNG not in stored.read_bytes()  # sealed at rest
+    with att.file.open("rb") as f:
+        assert f.read() == PNG
     # Read back only through the scoped view.
     r = client_for(p["hank"]).get(f"/applications/{app.pk}/attachments/{att.pk}/")
     assert r.status_code == 200 and b"".join(r.streaming_content) == PNG and r["Content-Type"] == "image/png"
+    assert r["Content-Length"] == str(len(PNG))  # the content's size, not the sealed file's
     assert client_for(p["tom"]).get(f"/applications/{app.pk}/attachments/{att.pk}/").status_code == 404
 
 

@@ -13,6 +13,7 @@ from wuyiqu.accounts.actions import do_create_user
 from wuyiqu.accounts.models import Role
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.inspections.models import Incident, Inspection
+from wuyiqu.lib import sealed
 from wuyiqu.lib.dates import today
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,10 @@ def test_it_records_items_and_stores_the_photo_outside_static(client, units, med
     rows = {i.item: i for i in Inspection.objects.all()}
     assert set(rows) == {"masks", "entrance"} and rows["masks"].passed and not rows["entrance"].passed
     assert rows["masks"].evidence.endswith(".png")  # typed by content, not by its name
-    assert (Path(media) / rows["masks"].evidence).read_bytes() == PNG
+    stored = Path(media) / rows["masks"].evidence
+    assert stored.read_bytes()[:8] == b"WYQSEAL1" and PNG not in stored.read_bytes()  # sealed at rest
+    with sealed.open_plain(stored) as f:
+        assert f.read() == PNG
     assert AuditEvent.objects.filter(action="inspections.record").count() == 1
     post_inspection(client, "T1C-B1", entrance="pass")  # same day again: updated, not doubled
     assert Inspection.objects.count() == 2 and Inspection.objects.get(item="entrance").passed

@@ -301,13 +301,15 @@ if WUYIQU_ENV == "test":
     STATIC_ROOT = None
 STATICFILES_DIRS = [BASE_DIR / "static"]  # wuyiqu/static: the hand-written CSS and vendored htmx
 WHITENOISE_USE_FINDERS = True
+# Uploaded files (attachments, inspection photos) are sealed at rest: wuyiqu.lib.sealed_storage.
+STORAGES = {
+    "default": {"BACKEND": "wuyiqu.lib.sealed_storage.SealedStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 if WUYIQU_ENV == "production":
     # `wuyiqu collectstatic` writes hashed, pre-compressed copies that WhiteNoise serves with far-future
     # cache headers; the finders are for demo and tests, which never collect.
-    STORAGES = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-    }
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
     WHITENOISE_USE_FINDERS = False
 MEDIA_ROOT = DATA_DIR / "uploads"  # never served directly; attachments go through scoped views
 

@@ -95,6 +95,26 @@ def purge() -> Purged:
     return Purged(removed, sealed_now)
 
 
+def seal_other_uploads() -> tuple[int, int]:
+    """Every file below MEDIA_ROOT outside the import folder (attachments and photos) sealed under the
+    current data key: (plaintext files an earlier version wrote, sealed in place; files whose key was
+    under an old data key, re-wrapped)."""
+    root = Path(settings.MEDIA_ROOT)
+    if not root.is_dir():
+        return 0, 0
+    imports = upload_dir().resolve()
+    sealed_now = rewrapped = 0
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or imports in path.resolve().parents:
+            continue
+        if not sealed.is_sealed(path):
+            seal_in_place(path)
+            sealed_now += 1
+        elif sealed.rewrap(path):
+            rewrapped += 1
+    return sealed_now, rewrapped
+
+
 def seal_in_place(path: Path) -> None:
     """Replace the plaintext file ``path`` by its sealed copy (written beside it, then renamed over it)."""
     partial = path.with_name(path.name + ".sealing")

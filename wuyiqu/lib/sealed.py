@@ -117,8 +117,9 @@ def seal(path: str | Path, chunks: Iterable[bytes]) -> Path:
     """Write ``chunks`` to the new file ``path`` sealed under a new key (mode 0600). A failure
     removes the partial file. Returns the path."""
     path = Path(path)
+    out = create(path)  # FileExistsError before anything is written: never remove another's file
     try:
-        with create(path) as out:
+        with out:
             for chunk in chunks:
                 out.write(chunk)
     except BaseException:
@@ -241,6 +242,29 @@ def plain_size(path: str | Path, *, key_for: Callable[[bytes], bytes] | None = N
     """The size of the content of ``path`` (sealed or not)."""
     with open_plain(path, key_for=key_for) as f:
         return f.seek(0, io.SEEK_END)
+
+
+def rewrap(path: str | Path) -> bool:
+    """Put the file key of the sealed file ``path`` under the current data key if it is under an old
+    one (after ``WUYIQU_DATA_KEY`` was rotated); the content is not touched, a copy with the new header
+    replaces the file. Returns whether it did. SealError when no key of this process opens it."""
+    from wuyiqu.lib.crypto import cipher
+
+    path = Path(path)
+    with open(path, "rb") as f:
+        wrapped, prefix, start = _read_header(f)
+        if cipher().is_current(wrapped):
+            return False
+        new_wrapped = cipher().encrypt(unwrap_with_data_key(wrapped).hex())
+        partial = path.with_name(path.name + ".rewrap")
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        with os.fdopen(fd, "wb") as out:
+            out.write(MAGIC + len(new_wrapped).to_bytes(2, "big") + new_wrapped + prefix)
+            while block := f.read(CHUNK + TAG):
+                out.write(block)
+    partial.replace(path)
+    return True
 
 
 def file_key(path: str | Path) -> bytes:
