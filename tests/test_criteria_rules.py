@@ -62,7 +62,7 @@ def test_it_judges_measures_covering_the_day(criterion_id, kind, start, end, pas
     r = run(criterion_id, facts(measures=[C.MeasureFact(kind, day(start), day(end), PERSON)]))
     assert r.passed is passed
     if not passed:
-        assert f"管控至 {day(end):%m-%d}" in r.detail
+        assert f"管控至 {day(end):%Y-%m-%d}" in r.detail
         assert r.clears_on == day(end + 1)
 
 
@@ -102,7 +102,7 @@ def test_it_names_each_missing_entrance_item():
     f = facts(inspections={"entrance": C.InspectionFact(D, True), "vehicles": C.InspectionFact(D, False)})
     r = run("entrance_control", f)
     assert not r.passed
-    assert "车辆出入管理 11-28 检查不合格" in r.detail and "近7天无外来人员管理检查" in r.detail
+    assert "车辆出入管理 2022-11-28 检查不合格" in r.detail and "近7天无外来人员管理检查" in r.detail
     assert "出入口值守" not in r.detail
 
 

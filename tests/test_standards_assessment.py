@@ -43,7 +43,7 @@ def test_the_page_shows_what_evaluate_says(client):
         assert page_verdicts(html) == {c["id"]: c["passed"] for c in by_unit[code]["criteria"]}, code
         assert f'data-eligible="{str(by_unit[code]["eligible"]).lower()}"' in html
     html = client.get("/units/T1C-B9/assessment/", {"date": D.isoformat()}).content.decode()
-    assert "为密接，管控至 12-01" in html
+    assert "为密接，管控至 2022-12-01" in html
     assert f"/residents/{r.pk}/timeline/" in html  # the link to what must be fixed
     assert "2022-12-02" in html  # the earliest day the measure no longer covers
 

@@ -192,13 +192,25 @@ def test_a_missing_signature_names_the_household():
     u = build_street()
     from wuyiqu.applications.models import CoSignature
 
+    CoSignature.objects.filter(household__code="T1V-G1-H1", application__unit=u["G1"]).delete()
+    f = failed()
+    assert f["T1V-G1"] == ["all_households_signed"]
+    assert f["T1V"] == ["all_households_signed", "children_free"]  # the group neither signed nor named
+    detail = next(c.detail for c in verdicts()["T1V-G1"].criteria if c.id == "all_households_signed")
+    assert detail == "1 户未签名：测试村一社H1"
+
+
+def test_a_unit_holding_its_title_is_not_asked_to_co_sign_again():
+    u = build_street()
+    from wuyiqu.applications.models import CoSignature
+
+    # B2 is named: a household's co-signature missing (or one registered since) changes nothing,
+    # and its community counts it as co-signed.
     CoSignature.objects.filter(household__code="T1C-C1-B2-U1-201", application__unit=u["B2"]).delete()
     f = failed()
-    assert f["T1C-C1-B2"] == ["all_households_signed"]
-    assert f["T1C"] == ["all_households_signed"]  # B2 is named: children_free still holds
-    assert f["T1"] == ["all_households_signed", "children_free"]
+    assert "T1C-C1-B2" not in f and "T1C" not in f
     detail = next(c.detail for c in verdicts()["T1C-C1-B2"].criteria if c.id == "all_households_signed")
-    assert detail == "1 户未签名：龙湖花园2栋1单元201"
+    assert detail == "已持有称号，无需再次联名申请"
 
 
 def test_an_incomplete_ledger_entry_fails_up_the_tree():

@@ -49,8 +49,10 @@ from .workflow import (
     target_status,
 )
 
-# Units whose households co-sign (楼栋/社/小区); a village or community signs its application itself.
+# Units whose households co-sign (楼栋/社/小区); a village, community or street signs its application
+# itself (经村（社区）签字申请).
 CO_SIGNED_KINDS = ("building", "group", "compound")
+SELF_SIGNED_KINDS = ("village", "community", "street")
 
 
 class SignatureRefused(ValueError):
@@ -62,6 +64,13 @@ class PaperSignature:
     unit_id: int
     unit_kind: str
     household_id: int
+    signed_on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSignature:
+    unit_id: int
+    unit_kind: str
     signed_on: dt.date
 
 
@@ -91,13 +100,54 @@ def open_applications_for(unit_ids_kinds: dict[int, str]) -> tuple[dict[int, App
     return found, len(drafts)
 
 
-def write_paper_signatures(rows: list[PaperSignature]) -> SignaturesWritten:
-    """Record paper co-signatures set-based (callers: the import kind inside its transaction, and
-    ``do_record_paper_signatures``). A household that signed already is left as it is."""
+def applications_under_review(unit_ids_kinds: dict[int, str]) -> dict[int, str]:
+    """The units of ``unit_ids_kinds`` whose open application for their title is under review (no
+    longer collecting signatures), with its status's label."""
+    return {a.unit_id: _status_label(a.status)
+            for a in Application.objects.filter(unit_id__in=list(unit_ids_kinds),
+                                                status__in=[s.value for s in OPEN_STATUSES])
+            if a.title == TITLE_BY_KIND.get(unit_ids_kinds[a.unit_id]) and a.status not in SIGNING_STATUSES}
+
+
+def _signing_applications(unit_ids_kinds: dict[int, str]) -> tuple[dict[int, Application], int]:
+    """``open_applications_for``, refusing (SignatureRefused, Chinese, naming the unit) when one of
+    them is already under review: its frozen self-assessment must not change under the reviewers."""
+    apps, opened = open_applications_for(unit_ids_kinds)
+    for app in apps.values():
+        if app.status not in SIGNING_STATUSES:
+            raise SignatureRefused(_("“%(name)s”的申请已在审核中（%(status)s），不能再登记联名或签字") % {
+                "name": Unit.objects.get(pk=app.unit_id).name, "status": _status_label(app.status)})
+    return apps, opened
+
+
+def write_unit_signatures(rows: list[UnitSignature]) -> SignaturesWritten:
+    """Record the own signature (签字申请) of villages, communities and streets on their open
+    applications (a draft is opened where there is none), set-based: the `signatures` import's rows
+    with an empty household. A unit whose application is signed already keeps its first date.
+    SignatureRefused when an application is already under review."""
     out = SignaturesWritten()
     if not rows:
         return out
-    apps, out.drafts_opened = open_applications_for({r.unit_id: r.unit_kind for r in rows})
+    apps, out.drafts_opened = _signing_applications({r.unit_id: r.unit_kind for r in rows})
+    for r in rows:
+        app = apps[r.unit_id]
+        if app.unit_signed_on is not None:
+            out.existing += 1
+            continue
+        app.unit_signed_on = r.signed_on
+        app.save(update_fields=["unit_signed_on"])
+        out.created += 1
+    return out
+
+
+def write_paper_signatures(rows: list[PaperSignature]) -> SignaturesWritten:
+    """Record paper co-signatures set-based (callers: the import kind inside its transaction, and
+    ``do_record_paper_signatures``). A household that signed already is left as it is.
+    SignatureRefused when an application is already under review."""
+    out = SignaturesWritten()
+    if not rows:
+        return out
+    apps, out.drafts_opened = _signing_applications({r.unit_id: r.unit_kind for r in rows})
     wanted = {(apps[r.unit_id].pk, r.household_id): r.signed_on for r in rows}
     existing = set(CoSignature.objects.filter(
         application_id__in={k[0] for k in wanted}, household_id__in={k[1] for k in wanted},
@@ -502,15 +552,6 @@ def do_submit_application(*, actor, application: Application) -> Application:
     return app
 
 
-def _revoke_failures(unit: Unit, evaluation: dict, on: dt.date) -> list[dict]:
-    """The criteria of ``evaluation`` that fail and whose supervision severity is ``revoke``."""
-    from wuyiqu.standards.evaluator import parsed_profile, profile_row_in_force
-
-    revoke = {spec.id for spec in parsed_profile(profile_row_in_force(on)).criteria_for(unit.kind)
-              if spec.severity == "revoke"}
-    return [c for c in evaluation["criteria"] if not c["passed"] and c["id"] in revoke]
-
-
 @transaction.atomic
 def do_review_application(application: Application, *, actor, decision: str, opinion: str,
                           send_back_to: str | None = None) -> Application:
@@ -520,7 +561,8 @@ def do_review_application(application: Application, *, actor, decision: str, opi
     reviewer saw. Http404 when the unit is outside the actor's scope; PermissionDenied when the
     actor's role does not act at this step; ReviewConflict when someone else decided meanwhile;
     ApplicationRefused / IllegalTransition (Chinese) for anything else the table refuses, and for a
-    naming while the unit fails a criterion whose severity is ``revoke`` (a case since it applied)."""
+    naming while the unit does not meet the whole standard on the day (符合条件的…命名: every criterion
+    of its level, the co-signatures included — a case since it applied, a failed inspection)."""
     opinion = (opinion or "").strip()
     seen_status = application.status
     # Two reviewers pressing approve at once: the second blocks here until the first commits, then
@@ -555,11 +597,13 @@ def do_review_application(application: Application, *, actor, decision: str, opi
     with translation.override(settings.LANGUAGE_CODE):  # kept on the review step: stored in Chinese
         seen = selectors.evaluation_of(unit, on)
     if naming:
-        failing = _revoke_failures(unit, seen, on)
+        failing = [c for c in seen["criteria"] if not c["passed"]]
         if failing:
-            # Named now, the title would be withdrawn by the next re-check: refuse instead.
-            raise ApplicationRefused(_("“%(name)s”有摘牌标准未达标，不能命名：%(failing)s。可退回或不予通过") % {
-                "name": unit.name, "failing": "；".join(f"{c['name']}：{c['detail']}" for c in failing)})
+            # The policy names units that meet the standard: named now, a failing warn criterion
+            # would open a warning the same day and a revoke one withdraw the title at once.
+            raise ApplicationRefused(_("“%(name)s”%(date)s未全部达标，不能命名：%(failing)s。可退回或不予通过") % {
+                "name": unit.name, "date": on.isoformat(),
+                "failing": "；".join(f"{c['name']}（{c['id']}）：{c['detail']}" for c in failing)})
     from_status = app.status
     app.status = to_status
     app.save(update_fields=["status"])

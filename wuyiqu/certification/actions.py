@@ -1,5 +1,6 @@
-"""Writes of titles. For now: titles named before the system existed (the `titles` import and staff
-entry). Naming through the review chain and withdrawal are built elsewhere."""
+"""Writes of titles: titles named before the system existed (the `titles` import and staff entry),
+each re-checked at once like any named unit (SPEC §7), and naming through the review chain
+(``do_name_unit``). Withdrawal is supervision's (wuyiqu/supervision/services.py)."""
 
 from __future__ import annotations
 
@@ -46,15 +47,22 @@ def write_existing_titles(rows: list[tuple[int, str, dt.date]]) -> TitlesWritten
 
 @transaction.atomic
 def do_record_existing_title(*, actor, unit, named_on: dt.date) -> Title:
-    """Record that ``unit`` was named (before the system) on ``named_on``. Returns the current title
-    (the existing one if the unit holds one). TitleRefused when the unit's kind has no title."""
+    """Record that ``unit`` was named (before the system) on ``named_on``, then re-check it at once as
+    a new fact would (a unit failing a revoke criterion today loses the title again, with the reason;
+    a failing warn criterion opens a warning). Returns the title (the existing one if the unit held
+    one; ``withdrawn_on`` is set when the re-check withdrew it). TitleRefused when the unit's kind
+    has no title."""
     if unit.kind not in TITLE_BY_KIND:
         raise TitleRefused(_("“%(name)s”这类单位没有称号") % {"name": unit.name})
     written = write_existing_titles([(unit.pk, unit.kind, named_on)])
     title = Title.objects.get(unit=unit, withdrawn_on__isnull=True)
     if written.created:
+        from wuyiqu.supervision.services import recheck_after_facts
+
         audit.record(actor=actor, action="certification.record_existing_title", target=title, unit=unit,
                      detail={"named_on": named_on.isoformat(), "title": title.title})
+        recheck_after_facts({unit.pk}, actor=actor, source="certification.record_existing_title")
+        title.refresh_from_db()
     return title
 
 

@@ -1,4 +1,6 @@
-"""The `titles` import (SPEC §7): titles named before the system existed."""
+"""The `titles` import (SPEC §7): titles named before the system existed. The import engine re-checks
+each imported unit at once, as for a new fact (``supervision.affected``): a unit failing a revoke
+criterion on the import day loses its title again, with the reason."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ class TitleRow:
 class TitleKind(ImportKind):
     name = "titles"
     label = "已命名称号"
-    description = "每行一个在本系统启用前已命名的单位及命名日期；称号由单位类型决定（楼栋→无疫楼栋 …）。"
+    description = ("每行一个在本系统启用前已命名的单位及命名日期；称号由单位类型决定（楼栋→无疫楼栋 …）。"
+                   "导入后立即按标准复核：当天未达摘牌标准的单位随即摘牌并注明原因。")
     columns = (
         Column("unit_code", "单位编码", aliases=("单位代码",), help="楼栋/小区/社/村/社区/街道的编码"),
         Column("named_on", "命名日期", aliases=("date",), help="YYYY-MM-DD，不能晚于今天"),

@@ -77,6 +77,7 @@ def _texts() -> dict[str, str]:
         "no_committee_application": gettext("尚未发起创建%(title)s申请"),
         "not_signed_by_unit": gettext("创建%(title)s申请尚未由本单位签字"),
         "no_households": gettext("无登记住户，无法联名申请"),
+        "named_no_signing": gettext("已持有称号，无需再次联名申请"),
         "ledger_complete": gettext("特殊人群台账完整，均在期限内复核"),
         "ledger_entry": gettext("%(person)s（%(missing)s）"),
         "ledger_needs": pgettext("台账缺项", "需求"), "ledger_helper": pgettext("台账缺项", "帮扶人"),
@@ -111,10 +112,10 @@ _PLURALS: dict[str, Callable[[int], str]] = {
     "committees_fail": lambda n: ngettext("%(n)s 个村（社区）%(what)s未达标：%(list)s",
                                           "%(n)s 个村（社区）%(what)s未达标：%(list)s", n),
     "nat_missing": lambda n: ngettext("，还差 %(n)s 人", "，还差 %(n)s 人", n),
-    "below_not_signed": lambda n: ngettext("%(n)s 个下级单位未完成100%%联名：%(list)s",
-                                           "%(n)s 个下级单位未完成100%%联名：%(list)s", n),
-    "below_signed": lambda n: ngettext("本单位已签字申请，所辖 %(n)s 个单位均已100%%联名",
-                                       "本单位已签字申请，所辖 %(n)s 个单位均已100%%联名", n),
+    "below_not_signed": lambda n: ngettext("%(n)s 个下级单位既未完成100%%联名也未持有称号：%(list)s",
+                                           "%(n)s 个下级单位既未完成100%%联名也未持有称号：%(list)s", n),
+    "below_signed": lambda n: ngettext("本单位已签字申请，所辖 %(n)s 个单位均已100%%联名或持有称号",
+                                       "本单位已签字申请，所辖 %(n)s 个单位均已100%%联名或持有称号", n),
     "no_application": lambda n: ngettext("尚未发起创建%(title)s联名申请（共 %(n)s 户）",
                                          "尚未发起创建%(title)s联名申请（共 %(n)s 户）", n),
     "all_signed": lambda n: ngettext("全部 %(n)s 户已联名申请", "全部 %(n)s 户已联名申请", n),
@@ -314,6 +315,7 @@ class UnitFacts:
     incidents: list[IncidentFact] = field(default_factory=list)  # on U or below, in the fetched window
     inspections: dict[str, InspectionFact] = field(default_factory=dict)  # latest per item on U itself
     survey: SurveyFact | None = None  # the latest survey of U itself on or before ``on``
+    named: bool = False  # U holds its title on ``on``
     application: ApplicationFact | None = None  # U's open (or latest) application for its title
     signed: int = 0  # households below U that co-signed that application by ``on``
     unsigned: Sampled = field(default_factory=Sampled)
@@ -362,8 +364,8 @@ def window_start(on: dt.date, days: int) -> dt.date:
 
 
 def md(day: dt.date | None) -> str:
-    """11-28 (month-day, as the reasons show dates)."""
-    return f"{day.month:02d}-{day.day:02d}" if day else "—"
+    """2022-11-28: the reasons give dates with their year (they are stored and read months later)."""
+    return day.isoformat() if day else "—"
 
 
 def _pct(x: float) -> str:
@@ -555,9 +557,14 @@ def nat_participation(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
 def all_households_signed(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     m = f.msgs
     title = m.title.get(f.level, "")
+    if f.named:
+        # The co-signatures are what naming requires; a unit holding its title (named through the
+        # chain, or before the system and imported) is not asked to collect them again.
+        return _passed(m, spec.id, "named_no_signing")
     if f.level in ("village", "community", "street"):
         # 经村（社区）签字申请 + every group, compound and building below had all its households
-        # co-sign its own application (a street: every village/community below passes this).
+        # co-sign its own application or holds its title (a street: every village/community below
+        # passes this or holds its title).
         problems: list[str] = []
         items: list[dict[str, Any]] = []
         app = f.application
@@ -568,7 +575,7 @@ def all_households_signed(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
             items.append({"type": "application", "id": app.id})
         kinds = COMMITTEES if f.level == "street" else ("group", "compound", "building")
         below = [v for v in f.descendants if v.unit.kind in kinds]
-        failing = [v for v in below if not v.passed.get(spec.id, False)]
+        failing = [v for v in below if not (v.named or v.passed.get(spec.id, False))]
         if failing:
             labels = [v.unit.name for v in failing[:SAMPLES]]
             problems.append(m.count("below_not_signed", len(failing),

@@ -740,6 +740,7 @@ class _Evaluator:
                 unverified=node.unverified or _NONE, nat_required=node.nat_required,
                 nat_tested=node.nat_tested, ledger_incomplete=node.ledger or _NONE, incidents=node.incidents, inspections=node.inspections,
                 survey=node.survey, application=app, descendants=node.verdicts, msgs=msgs,
+                named=node.ref.id in named_ids,
             )
             if node.ref.id in signatures:
                 facts.unsigned = signatures[node.ref.id]

@@ -2,8 +2,10 @@
 the kinds; supervision re-checks the named units above these units, in the same transaction).
 
 Each function takes a written batch (the kind's parsed rows) and the ImportContext and returns
-(unit ids, unit ids whose whole subtree is affected). A kind not listed carries no facts the
-supervision acts on at once (registry, households, signatures, titles; verifications and the
+(unit ids, unit ids whose whole subtree is affected). ``titles`` is listed because an imported title
+is re-checked at once like any named unit (SPEC §7): a unit that fails a revoke criterion on its
+import day loses it again with the reason. A kind not listed carries no facts the
+supervision acts on at once (registry, households, signatures; verifications and the
 ledger only bear on ``warn`` criteria, which the daily run looks at). ``residents`` is listed because
 new people bring the cases and measures stored before they were registered into their units
 (``wuyiqu.health.linking``): its write keeps those units in the import's state."""
@@ -42,7 +44,7 @@ def nat_results(rows, ctx) -> Found:  # (id_number, sampled_at, result): a posit
     return _people((r[0] for r in rows if r[2] == "positive"), ctx), set()
 
 
-def on_units(rows, ctx) -> Found:  # inspections, incidents, surveys: rows with unit_code
+def on_units(rows, ctx) -> Found:  # inspections, incidents, surveys, titles: rows with unit_code
     return _units((r.unit_code for r in rows), ctx), set()
 
 
@@ -63,6 +65,7 @@ AFFECTED: dict[str, Callable[[list[Any], Any], Found]] = {
     "inspections": on_units,
     "incidents": on_units,
     "surveys": on_units,
+    "titles": on_units,
     "residents": linked_facts,
 }
 
