@@ -196,6 +196,23 @@ def _an_hour_ago() -> str:
     return (timezone.localtime() - dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
 
 
+def _zone(t: Side, _h: Side) -> list[Probe]:
+    from wuyiqu.health.models import RiskZone
+
+    # Lifted with an end in the past: the zone never covers today.
+    zone, _new = RiskZone.objects.get_or_create(unit=t.community, zone_type="temporary",
+                                                start_on=today() - dt.timedelta(days=20))
+    lifted_on = (today() - dt.timedelta(days=19)).isoformat()
+    return [Probe({"code": t.community.code, "zone_id": zone.pk}, data={"end_on": lifted_on})]
+
+
+def _ledger_entry(t: Side, _h: Side) -> list[Probe]:
+    from wuyiqu.units.models import SpecialPopulationEntry
+
+    SpecialPopulationEntry.objects.get_or_create(resident=t.resident, defaults={"tags": "chronic"})
+    return [Probe({"resident_id": t.resident.pk})]
+
+
 KEYED: dict[str, Factory] = {
     "web:unit": lambda t, _h: [Probe({"code": t.community.code}), Probe({"code": t.building.code})],
     "web:ledger": _code(lambda s: s.community),
@@ -252,6 +269,23 @@ KEYED: dict[str, Factory] = {
     "dashboard:ledger_pdf": _code(lambda s: s.community),
     "dashboard:weekly_xlsx": _code(lambda s: s.community),
     "dashboard:weekly_pdf": _code(lambda s: s.community),
+    # Last: a fact recorded by hand re-checks the named chain at once, and in this world the compound
+    # is named while its building's title is withdrawn (children_named fails), so the re-check
+    # withdraws the compound and closes its warning, which the supervision probes above still need.
+    "web:record": lambda t, _h: [
+        Probe({"code": t.building.code, "kind": "cases"}, data={"on_unit": "1", "reported_on": _day(),
+                                                                "type": "confirmed"}),
+        Probe({"code": t.community.code, "kind": "risk-zones"}, data={"type": "high", "start_on": _day()}),
+        Probe({"code": t.building.code, "kind": "households"}, data={"code": f"{t.building.code}-X1",
+                                                                     "address": "新户"}),
+    ],
+    "web:lift_risk_zone": _zone,
+    "web:add_resident": lambda t, _h: [Probe({"code": t.household.code},
+                                             data={"id_number": "11010519491231002X", "name": "新居民"})],
+    "web:verify_household": lambda t, _h: [Probe({"code": t.household.code})],
+    "web:edit_ledger_entry": lambda t, _h: [Probe({"resident_id": t.resident.pk},
+                                                  data={"tags": "chronic", "helper": "王网格"})],
+    "web:review_ledger_entry": _ledger_entry,
 }
 
 # No object key: the user's own scope (or own inbox). The factory gets the other side, to ask about it

@@ -399,6 +399,9 @@ def do_end_measure_early(measure: Measure, *, actor, on: dt.date, reason: str) -
     MeasureChange.objects.create(measure=m, old_end_on=old, new_end_on=on, reason=reason, actor=actor)
     audit.record(actor=actor, action="health.end_measure_early", target=m, unit=m.unit,
                  detail={"kind": m.kind, "old_end_on": str(old), "new_end_on": str(on), "reason": reason})
+    # An earlier end cannot withdraw a title; the chain is re-checked like after any fact (SPEC §6),
+    # which also tells the page which named units the change concerns.
+    supervision.recheck_after_facts({m.unit_id}, actor=actor, source="health.end_measure_early")
     return m
 
 

@@ -137,19 +137,27 @@ def timeline(request, resident_id: int):
     })
 
 
-def _change_measure(request, measure_id: int, change) -> HttpResponse:
+def _change_measure(request, measure_id: int, change, date_label: str) -> HttpResponse:
+    """Run ``change`` (an early end or an extension, with its reason) and say what happened: the
+    refused field and why, or which units the change re-checked. Back to the person's timeline."""
+    from wuyiqu.supervision.services import collecting_rechecks
+    from wuyiqu.supervision.summaries import rechecked_text
+
     measure = selectors.access_measure_by_id(request.user, measure_id)
+    labels = {"on": date_label, "until": date_label, "reason": _("原因")}
     try:
         day = dates.parse_date(request.POST.get("on", ""))
     except ValueError as exc:
-        messages.error(request, _("日期：%(e)s") % {"e": exc})
+        messages.error(request, _("未保存。%(field)s：%(e)s") % {"field": date_label, "e": exc})
     else:
         try:
-            change(measure, day, request.POST.get("reason", ""))
+            with collecting_rechecks() as rechecked:
+                change(measure, day, request.POST.get("reason", ""))
         except actions.FactRefused as exc:
-            messages.error(request, exc.message)
+            messages.error(request, _("未保存。%(field)s：%(e)s") % {"field": labels.get(exc.field, exc.field),
+                                                                   "e": exc.message})
         else:
-            messages.success(request, _("已保存"))
+            messages.success(request, _("已保存。") + rechecked_text(rechecked))
     if measure.resident_id:
         return redirect("health:timeline", resident_id=measure.resident_id)
     return redirect("web:home")
@@ -159,11 +167,11 @@ def _change_measure(request, measure_id: int, change) -> HttpResponse:
 @login_required
 def end_measure_early(request, measure_id: int):
     return _change_measure(request, measure_id, lambda m, day, reason: actions.do_end_measure_early(
-        m, actor=request.user, on=day, reason=reason))
+        m, actor=request.user, on=day, reason=reason), _("解除日期"))
 
 
 @require_POST
 @login_required
 def extend_measure(request, measure_id: int):
     return _change_measure(request, measure_id, lambda m, day, reason: actions.do_extend_measure(
-        m, actor=request.user, until=day, reason=reason))
+        m, actor=request.user, until=day, reason=reason), _("延期至"))

@@ -32,7 +32,9 @@ import datetime as dt
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -144,6 +146,11 @@ class Outcome:
     write_seconds: float = 0.0  # titles, events, warnings, notices
     store_seconds: float = 0.0  # the day's evaluations (compare + do_store_evaluations)
     results: list = field(default_factory=list, repr=False)
+    # recheck_after_facts: the units the facts bear on (ids; ``subtrees``: with everything below) and
+    # the codes of the named units in their chains whose titles it judged, for the pages to say so.
+    units: list[int] = field(default_factory=list)
+    subtrees: list[int] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -165,6 +172,22 @@ class Outcome:
 
 # --- entry points -------------------------------------------------------------------------------------
 
+_COLLECTED: ContextVar[list[Outcome] | None] = ContextVar("wuyiqu_rechecks", default=None)
+
+
+@contextmanager
+def collecting_rechecks() -> Iterator[list[Outcome]]:
+    """Yields a list that receives the outcome of every ``recheck_after_facts`` made inside the block.
+    The single-fact actions return their record, not the re-check they ran inside their transaction;
+    a page that must tell the user which units the change re-checked collects it here instead of
+    every action's return value carrying supervision's outcome."""
+    token = _COLLECTED.set([])
+    try:
+        yield _COLLECTED.get()
+    finally:
+        _COLLECTED.reset(token)
+
+
 def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, actor=None, source: str,
                         subtree_ids: Iterable[int] = ()) -> Outcome:
     """Re-check the named units that new facts about ``unit_ids`` bear on — each unit and every unit
@@ -180,7 +203,9 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
     criteria are the daily run's (reading a whole street per fact would cost seconds)."""
     ids = {int(i) for i in unit_ids if i}
     below = {int(i) for i in subtree_ids if i}
-    out = Outcome(on=on or today())
+    out = Outcome(on=on or today(), units=sorted(ids | below), subtrees=sorted(below))
+    if (collected := _COLLECTED.get()) is not None:
+        collected.append(out)
     if not ids and not below:
         return out
     on = out.on
@@ -197,6 +222,7 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
              .values_list("unit_id", "unit__path")}
     if not named:
         return out  # nothing named above or below: the common case costs two queries
+    out.checked = sorted(path.strip("/").rsplit("/", 1)[-1] for path in named.values())
     named_paths = set(named.values())
     roots: set[str] = set()
     for uid, path in paths.items():

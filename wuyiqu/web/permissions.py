@@ -22,3 +22,15 @@ IMPORT_ROLES = frozenset({
 def can_import(user) -> bool:
     """True when ``user``'s role may start imports (the unit must still be in their scope)."""
     return user.is_authenticated and (user.role in IMPORT_ROLES or user.is_superuser)
+
+
+# Who may record a fact by hand (issue 15: cases, measures, risk zones, households, residents, the
+# ledger, verifications): the same people who may import it, since a form is one row of the same
+# import (``wuyiqu.imports.actions.do_record_row``). Building heads, group leaders and property
+# managers — volunteers — read their units and collect co-signatures; they record no facts.
+RECORD_ROLES = IMPORT_ROLES
+
+
+def can_record(user) -> bool:
+    """True when ``user``'s role may record facts by hand (the unit must still be in their scope)."""
+    return user.is_authenticated and (user.role in RECORD_ROLES or user.is_superuser)

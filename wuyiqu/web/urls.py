@@ -3,7 +3,7 @@ from django.urls import path
 
 from wuyiqu.accounts.views import LoginView
 
-from . import views
+from . import records, views
 
 app_name = "web"
 
@@ -19,4 +19,11 @@ urlpatterns = [
     path("households/<str:code>/", views.household_detail, name="household"),
     path("residents/<int:resident_id>/reveal/", views.resident_reveal, name="resident_reveal"),
     path("imports/<int:job_id>/", views.import_job, name="import_job"),
+    # Every fact by hand (web/records.py): one row of the import kind, through the same validation.
+    path("units/<str:code>/record/<str:kind>/", records.record_on_unit, name="record"),
+    path("units/<str:code>/risk-zones/<int:zone_id>/lift/", records.lift_risk_zone, name="lift_risk_zone"),
+    path("households/<str:code>/residents/add/", records.add_resident, name="add_resident"),
+    path("households/<str:code>/verify/", records.verify_household, name="verify_household"),
+    path("residents/<int:resident_id>/ledger/", records.edit_ledger_entry, name="edit_ledger_entry"),
+    path("residents/<int:resident_id>/ledger/review/", records.review_ledger_entry, name="review_ledger_entry"),
 ]

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Max
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -17,12 +18,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from wuyiqu.certification.selectors import title_statuses
 from wuyiqu.imports.services import fail_interrupted
+from wuyiqu.lib import dates
 from wuyiqu.units import selectors
 from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS
 
 from . import jobs, navigation
+from .entry import HOUSEHOLD_FORMS, UNIT_FORMS
 from .forms import ImportForm
-from .permissions import can_import
+from .permissions import can_import, can_record
 
 HOUSEHOLDS_PER_PAGE = 30
 LEDGER_PER_PAGE = 100
@@ -58,14 +61,19 @@ def home(request):
 @require_GET
 def unit_detail(request, code: str):
     unit = selectors.access_unit_by_code(request.user, code)
+    recorder = can_record(request.user)
     overview = selectors.unit_overview(request.user, unit)
     statuses = title_statuses([unit.pk, *(c["unit"].pk for c in overview["children"])])
     for child in overview["children"]:
         child["status"] = statuses.get(child["unit"].pk)
     context = {"unit": unit, **overview, "status": statuses.get(unit.pk),
-               "unit_links": navigation.unit_links(request.user, unit)}
+               "unit_links": navigation.unit_links(request.user, unit), "today": dates.today(),
+               "can_record": recorder, "record_forms": [
+                   (kind, spec.title) for kind, spec in UNIT_FORMS.items()
+                   if recorder and (kind not in HOUSEHOLD_FORMS or unit.kind in HOUSEHOLD_UNIT_KINDS)]}
     if unit.kind in HOUSEHOLD_UNIT_KINDS:
-        page = Paginator(selectors.households_below(unit), HOUSEHOLDS_PER_PAGE).get_page(request.GET.get("page"))
+        households = selectors.households_below(unit).annotate(last_verified_on=Max("verifications__verified_on"))
+        page = Paginator(households, HOUSEHOLDS_PER_PAGE).get_page(request.GET.get("page"))
         context["households_page"] = page
     return render(request, "web/unit.html", context)
 
@@ -88,6 +96,7 @@ def household_detail(request, code: str):
         "breadcrumb": selectors.breadcrumb_for(request.user, household.unit),
         "residents": list(household.residents.select_related("special_entry")),
         "last_verification": household.verifications.order_by("-verified_on").first(),
+        "can_record": can_record(request.user), "today": dates.today(),
     }
     return render(request, "web/household.html", context)
 
@@ -110,7 +119,8 @@ def special_population_ledger(request, code: str):
     unit = selectors.access_unit_by_code(request.user, code)
     entries = selectors.view_special_population(request.user, unit, ip=_ip(request))
     page = Paginator(entries, LEDGER_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"unit": unit, "breadcrumb": selectors.breadcrumb_for(request.user, unit), "page": page}
+    context = {"unit": unit, "breadcrumb": selectors.breadcrumb_for(request.user, unit), "page": page,
+               "can_record": can_record(request.user), "today": dates.today()}
     return render(request, "web/ledger.html", context)
 
 

@@ -1,0 +1,144 @@
+"""One fact by hand: a form's row written through the same import kind as a file's row.
+
+A form on a phone (a case, a close contact, a household, a ledger entry, a verification …) builds the
+row a file would hold — ``{column key: text}`` — and ``do_record_row`` hands it to the kind that
+imports such files: its ``parse_row``, its ``check`` (with the user's scope) and its ``write``. So a
+form and a file row are refused for the same reasons, in the same words, and store the same record;
+there is no second validation to drift apart.
+
+Unlike a file, a form then re-checks at once the named units in the chain of what it wrote: for the
+epidemic facts as an import does (``supervision.affected``), and for the registry kinds too (a
+household, a resident, a ledger entry, a verification), which a file leaves to the daily run because
+an import of a whole district's register would re-evaluate the district; one row re-evaluates one
+village/community at most, and only when a unit above or below is named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from wuyiqu.audit import actions as audit
+from wuyiqu.lib.idcard import mask_id_number
+from wuyiqu.supervision.affected import AFFECTED, FactsWritten
+
+from .registry import ImportContext, ImportKind, RowError, ScopeError, WriteCounts, get_kind
+
+
+class RowRefused(Exception):
+    """The row cannot be recorded. ``field`` is the column key (the form's field), ``header`` its
+    Chinese name, ``message`` the reason in Chinese; ``out_of_scope`` when what it names lies outside
+    the user's scope."""
+
+    def __init__(self, field: str, message: str, header: str = "", *, out_of_scope: bool = False):
+        super().__init__(f"{header or field}：{message}" if (header or field) else message)
+        self.field = field
+        self.message = message
+        self.header = header
+        self.out_of_scope = out_of_scope
+
+    def __str__(self) -> str:
+        name = self.header or self.field
+        return f"{name}：{self.message}" if name else self.message
+
+
+@dataclass
+class RowRecorded:
+    """What ``do_record_row`` did: the kind's counts and the supervision outcome of the re-check
+    (None when nothing was written and nothing re-checked)."""
+
+    kind: str
+    counts: WriteCounts
+    recheck: Any = None  # wuyiqu.supervision.services.Outcome
+    parsed: Any = field(default=None, repr=False)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.counts.created or self.counts.updated)
+
+
+def _refused(kind: ImportKind, exc: RowError) -> RowRefused:
+    headers = {c.key: c.header for c in kind.columns}
+    return RowRefused(exc.field, exc.message, _(headers[exc.field]) if exc.field in headers else "",
+                      out_of_scope=isinstance(exc, ScopeError))
+
+
+def _registry_units(kind: str, parsed: Any, ctx: ImportContext) -> set[int]:
+    """The units a registry row bears on (its household's unit; for a resident who moves, also the
+    household left), read before the write."""
+    if kind == "households":
+        return {ref.id for ref in ctx.units_by_code({parsed.unit_code}).values()}
+    if kind == "verifications":
+        return {ref.unit_id for ref in ctx.households_by_code({parsed.household_code}).values()}
+    if kind == "special-population":
+        return {ref.unit_id for ref in ctx.residents_by_id_number({parsed.id_number}).values()}
+    if kind == "residents":
+        units = {ref.unit_id for ref in ctx.households_by_code({parsed.household_code}).values()}
+        return units | {ref.unit_id for ref in ctx.residents_by_id_number({parsed.id_number}).values()}
+    return set()
+
+
+def _id_number_of(kind: str, parsed: Any) -> str:
+    """The ID number a parsed row is about ("" for none): masked into the audit row, never in plain."""
+    if kind == "cases":  # (id_number, unit_code, reported_on, type)
+        return parsed[0]
+    return getattr(parsed, "id_number", "") or ""
+
+
+def check_row(*, kind: str, raw: dict[str, str], scope) -> tuple[ImportKind, ImportContext, Any]:
+    """Parse and check one row as a file's row is (no write); RowRefused naming the field otherwise.
+    Returns the kind, the context and the parsed row."""
+    import_kind = get_kind(kind)
+    known = {c.key for c in import_kind.columns}
+    raw = {key: (raw.get(key) or "").strip() for key in known}
+    ctx = ImportContext(actor=None, scope=scope, phase="check")
+    try:
+        parsed = import_kind.parse_row(raw, ctx)
+    except RowError as exc:
+        raise _refused(import_kind, exc) from None
+    problem = import_kind.check([(1, parsed)], ctx).get(1)
+    if problem is not None:
+        raise _refused(import_kind, problem)
+    return import_kind, ctx, parsed
+
+
+@transaction.atomic
+def do_record_row(*, kind: str, raw: dict[str, str], actor, scope, unit=None, ip: str | None = None,
+                  only_new: tuple[str, str] | None = None) -> RowRecorded:
+    """Record one row of import kind ``kind`` entered on a form by ``actor``, whose scope is ``scope``
+    (a Unit; None: unrestricted). ``unit``: the unit the page is about (for the audit row). Returns
+    what was written and the re-check of the named units in its chain, in the same transaction.
+
+    Refuses (RowRefused, nothing written) whatever the kind refuses for a file row, with the field.
+    A row that is stored already writes nothing, re-checks nothing and writes no audit row
+    (``changed`` is then False: the page says so). With ``only_new`` = (field, message) a row that
+    would change a stored record instead of adding one (an "add" form given a household code or an ID
+    number that is registered already) is refused with that field and message."""
+    import_kind, ctx, parsed = check_row(kind=kind, raw=raw, scope=scope)
+    ctx.actor = actor
+    ctx.phase = "write"
+    registry_units = _registry_units(kind, parsed, ctx) if kind not in AFFECTED or kind == "residents" else set()
+    counts = import_kind.write([parsed], ctx)
+    out = RowRecorded(kind=kind, counts=counts, parsed=parsed)
+    if only_new is not None and not counts.created:
+        # Raised inside the transaction: an update the kind made is rolled back with it.
+        raise RowRefused(only_new[0], only_new[1], next((_(c.header) for c in import_kind.columns
+                                                         if c.key == only_new[0]), ""))
+    if not out.changed:
+        return out
+    facts = FactsWritten(import_kind, ctx)
+    facts.add([parsed])
+    from wuyiqu.supervision.services import recheck_after_facts
+
+    out.recheck = recheck_after_facts(facts.units | registry_units, subtree_ids=facts.subtrees, actor=actor,
+                                      source=f"form:{kind}")
+    number = _id_number_of(kind, parsed)
+    audit.record(actor=actor, action="imports.record_row", target_type=f"import:{kind}", unit=unit, ip=ip,
+                 detail={"kind": kind, "created": counts.created, "updated": counts.updated,
+                         "unmatched": counts.unmatched,
+                         **({"id_masked": mask_id_number(number)} if number else {}),
+                         "recheck": out.recheck.as_dict() if out.recheck else None})
+    return out
