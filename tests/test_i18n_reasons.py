@@ -118,10 +118,10 @@ def test_the_english_reasons_read_as_sentences():
         by_id = {r.id: r.detail for r in judged(failing_facts("compound"))}
     assert by_id["no_case"].startswith("7 positive cases in the last 8 days: ")
     assert "and others, 7 cases in all" in by_id["no_case"]
-    assert "Resident L***** (5002**********123X), reported 11-23" in by_id["no_case"]
+    assert "Resident L***** (5002**********123X), reported 2022-11-23" in by_id["no_case"]
     assert "Resident L***** (5002**********123X) is a close contact, under control until" in by_id["no_close_contact"]
-    assert "This unit Zone one: High-risk zone from 11-25, not lifted" in by_id["no_risk_zone"]
-    assert "Entrance guard: the inspection of 11-28 failed" in by_id["entrance_control"]
+    assert "This unit Zone one: High-risk zone from 2022-11-25, not lifted" in by_id["no_risk_zone"]
+    assert "Entrance guard: the inspection of 2022-11-28 failed" in by_id["entrance_control"]
     assert "Road 0, Road 1, Road 2, Road 3, Road 4 and others, 7 households in all" in by_id["registry_verified"]
     assert by_id["nat_participation"].endswith(", 45 more people needed")
 
@@ -132,7 +132,7 @@ def test_a_count_of_one_is_singular_in_english():
         f.unverified, f.cases = sampled(1, "Road"), f.cases[:1]
         by_id = {r.id: r.detail for r in judged(f)}
     assert by_id["registry_verified"] == "1 household not verified in the last 30 days: Road 0"
-    assert by_id["no_case"].startswith("1 positive case in the last 8 days: Unit U, reported 11-28")
+    assert by_id["no_case"].startswith("1 positive case in the last 8 days: Unit U, reported 2022-11-28")
 
 
 def test_every_text_of_the_table_has_an_english_translation():

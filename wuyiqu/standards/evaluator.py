@@ -380,7 +380,9 @@ class _Gather:
     def inspections(self):
         from wuyiqu.inspections.models import Inspection
 
-        start = window_start(self.on, self.param("inspection_days", 7))
+        # Two windows back: an inspection just outside the window is read too, so that the reason
+        # gives its date ("近7天无口罩佩戴检查（最近一次 2022-11-20）"); older ones read as none.
+        start = window_start(self.on, 2 * self.param("inspection_days", 7))
         qs = Inspection.objects.filter(inspected_on__gte=start, inspected_on__lte=self.on)
         sql, params = self.scoped(qs, "unit__path", heavy=True).order_by("inspected_on").values_list(
             "unit_id", "item", "inspected_on", "passed").query.sql_with_params()

@@ -126,7 +126,11 @@ class _SupervisingEvaluator(_Evaluator):
     def _judge(self, facts, named):
         ev = super()._judge(facts, named)
         if ev.named and self._decide(ev):
-            ev.named = False  # withdrawn today: not current on this day
+            # Withdrawn today: not current on this day. Judged again as unnamed, since a criterion may
+            # depend on the unit's own title (all_households_signed), so that the stored verdict is
+            # the one a later evaluation of the day gives.
+            facts.named = False
+            ev = super()._judge(facts, False)
         return ev
 
 
@@ -322,8 +326,10 @@ class OpenWarning:
     unit: _UnitLabel
 
 
-def _open_warnings(targets: set[int] | None, scope: str | None = None) -> dict[int, list[OpenWarning]]:
-    qs = Warning.objects.filter(status=WarningStatus.OPEN)
+def _open_warnings(on: dt.date, targets: set[int] | None, scope: str | None = None) -> dict[int, list[OpenWarning]]:
+    """The warnings open on ``on``: a pass over a past day (a missed day run afterwards) leaves alone
+    the warnings opened after it — closing them would date their closing before their opening."""
+    qs = Warning.objects.filter(status=WarningStatus.OPEN, opened_on__lte=on)
     if targets is not None:
         qs = qs.filter(unit_id__in=targets)
     if scope is not None:
@@ -350,7 +356,7 @@ def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor
     with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
         row = profile_row_in_force(on)
         profile = parsed_profile(row)
-        open_warnings = _open_warnings(targets, scope)
+        open_warnings = _open_warnings(on, targets, scope)
         decide = _Decider(on, profile, targets, open_warnings)
         # The evaluator reads only a root's path (and the codes in it): no query for the units.
         units = {r: Unit(path=r, code=r.strip("/").rsplit("/", 1)[-1]) for r in roots if r != "/"}

@@ -49,18 +49,24 @@ class Command(BaseCommand):
                 n = do_store_evaluations(on=on, profile_row=row, root=root)
                 self.stdout.write(f"已保存 {on.isoformat()} 的 {n} 个单位评估结果（{row.name} {row.version}）")
                 return
-            results = evaluate(on, root=root, profile=parsed_profile(row))
+            profile = parsed_profile(row)
+            results = evaluate(on, root=root, profile=profile)
         except ProfileError as e:
             raise CommandError(str(e)) from None
         if opts.get("json"):
             self.stdout.write(json.dumps([r.as_contract() for r in results], ensure_ascii=False, indent=1))
             return
-        self.stdout.write(f"评估日期 {on.isoformat()}，政策配置 {row.name} {row.version}，共 {len(results)} 个单位")
+        # Readable text: each unit's verdict, then every failing criterion by its name and its reason
+        # (the id in brackets, for looking it up in the profile and the --json output).
+        eligible = sum(1 for r in results if r.eligible)
+        self.stdout.write(f"评估日期 {on.isoformat()}，政策配置 {row.name} {row.version}，共 {len(results)} 个单位，"
+                          f"达标 {eligible} 个，未达标 {len(results) - eligible} 个")
         for r in results:
             state = "达标" if r.eligible else "未达标"
-            named = "已命名" if r.named else "未命名"
-            extra = f"，最早 {r.earliest_pass_on.isoformat()} 可满足时间条件" if r.earliest_pass_on else ""
-            self.stdout.write(f"{r.unit.code}\t{r.unit.name}\t{r.title}\t{state}\t{named}{extra}")
+            named = f"持有{r.title}称号" if r.named else "未命名"
+            extra = f"；如无新情况，最早 {r.earliest_pass_on.isoformat()} 满足时间条件" if r.earliest_pass_on else ""
+            self.stdout.write(f"{r.unit.name}（{r.unit.code}）创建{r.title}：{state}，{named}{extra}")
             for c in r.criteria:
                 if not c.passed:
-                    self.stdout.write(f"    ✗ {c.id}: {c.detail}")
+                    spec = profile.get(c.id)
+                    self.stdout.write(f"    ✗ {spec.name if spec else c.id}（{c.id}）：{c.detail}")
