@@ -26,6 +26,7 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from wuyiqu.accounts.actions import do_create_user
 from wuyiqu.api.actions import do_create_api_token
 from wuyiqu.applications.models import Application, ApplicationStatus, Attachment, AttachmentKind
 from wuyiqu.audit.models import AuditEvent
@@ -90,12 +91,14 @@ class Side:
     warning: Warning
     notification: Notification
     token_secret: str = ""
+    account: Any = None  # an account the side's staff manage (the building head of ``building``)
 
     @property
     def markers(self) -> list[str]:
         """Strings only a page about this side would contain."""
         return [self.community.code, self.community.name, self.compound.name, self.building.name,
-                self.resident.name, f"/applications/{self.application.pk}/", self.title.certificate_number]
+                self.resident.name, f"/applications/{self.application.pk}/", self.title.certificate_number,
+                *([self.account.username] if self.account else [])]
 
 
 def make_side(staff) -> Side:
@@ -128,8 +131,10 @@ def make_side(staff) -> Side:
     warning = Warning.objects.create(unit=compound, title=title, criterion="manual", detail="楼道堆放杂物",
                                      opened_on=on, deadline=on + dt.timedelta(days=3))
     notification = Notification.objects.create(user=staff, text="待办", link=f"/applications/{application.pk}/")
+    account = do_create_user(actor=None, username=f"head-{building.code}", password="correct-horse-battery",
+                             role="building_head", unit=building, display_name="楼栋长")
     return Side(staff, community, compound, building, household, resident, measure, job, application, attachment,
-                title, withdrawn, warning, notification)
+                title, withdrawn, warning, notification, account=account)
 
 
 def give_token(side: Side) -> str:
@@ -269,6 +274,13 @@ KEYED: dict[str, Factory] = {
     "dashboard:ledger_pdf": _code(lambda s: s.community),
     "dashboard:weekly_xlsx": _code(lambda s: s.community),
     "dashboard:weekly_pdf": _code(lambda s: s.community),
+    "accounts:detail": lambda t, _h: [Probe({"account_id": t.account.pk},
+                                            data={"display_name": "楼栋长", "role": "building_head",
+                                                  "unit": t.building.code})],
+    "accounts:deactivate": lambda t, _h: [Probe({"account_id": t.account.pk}, data={"reason": "调离"})],
+    "accounts:reactivate": lambda t, _h: [Probe({"account_id": t.account.pk})],
+    "accounts:unlock": lambda t, _h: [Probe({"account_id": t.account.pk})],
+    "accounts:reset_password": lambda t, _h: [Probe({"account_id": t.account.pk})],
     # Last: a fact recorded by hand re-checks the named chain at once, and in this world the compound
     # is named while its building's title is withdrawn (children_named fails), so the re-check
     # withdraws the compound and closes its warning, which the supervision probes above still need.
@@ -298,6 +310,9 @@ OWN: dict[str, Factory] = {
     "notifications:inbox": lambda t, _h: [Probe()],
     "notifications:read_all": lambda t, _h: [Probe()],  # marks the asker's own notifications only
     "dashboard:home": lambda t, _h: [Probe()],
+    "accounts:list": lambda t, _h: [Probe(), Probe(query={"q": t.community.code})],
+    "accounts:create": lambda t, _h: [Probe()],  # the unit is typed into the form: refused outside the scope
+    "accounts:password": lambda t, _h: [Probe()],
 }
 
 # Anyone, signed in or not, by design.

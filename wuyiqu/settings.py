@@ -172,6 +172,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "wuyiqu.accounts.middleware.SessionLimitsMiddleware",
+    "wuyiqu.accounts.middleware.PasswordChangeRequiredMiddleware",  # after a reset or a new account
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Django 6 has its own; Django 5.2 (Python 3.11) gets the same header from a small one of ours.
     "django.middleware.csp.ContentSecurityPolicyMiddleware" if django.VERSION >= (6, 0)

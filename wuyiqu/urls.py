@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("wuyiqu.notifications.urls")),
     path("", include("wuyiqu.supervision.urls")),
     path("", include("wuyiqu.dashboard.urls")),
+    path("", include("wuyiqu.accounts.urls")),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
@@ -13,8 +14,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from wuyiqu.audit import actions as audit
+from wuyiqu.lib import crypto
 
 from .models import LoginFailure, Role, User
+from .permissions import AccountRefused, check_assignment, may_manage
 from .selectors import LoginRefusal, login_refusal, normalise_username
 
 # Failures older than this are of no use to the lock (15 minutes); they are deleted as new ones come in.
@@ -22,15 +25,18 @@ KEEP_FAILURES = dt.timedelta(days=1)
 
 
 @transaction.atomic
-def do_create_user(*, actor, username: str, password: str, role: str, unit, display_name: str = "") -> User:
+def do_create_user(*, actor, username: str, password: str, role: str, unit, display_name: str = "",
+                   phone: str = "", must_change_password: bool = False) -> User:
     """Create an account scoped to ``unit``. Refuses (ValueError, Chinese) an unknown role, a missing scope
-    or a password the validators refuse (too short, too common, all digits, like the user name)."""
+    or a password the validators refuse (too short, too common, all digits, like the user name).
+    Who may give which role where is ``do_create_account``'s business (the pages, the import, the CLI)."""
     if role not in Role.values:
         raise ValueError(_("未知角色：%(role)s") % {"role": role})
     if unit is None and role != Role.ADMIN:
         raise ValueError(_("除系统管理员外，每个账号都必须属于一个单位"))
     user = User(username=username, role=role, unit=unit, display_name=display_name,
-                is_staff=role == Role.ADMIN)
+                is_staff=role == Role.ADMIN, must_change_password=must_change_password)
+    user.set_phone(phone)
     try:
         password_validation.validate_password(password, user)  # AUTH_PASSWORD_VALIDATORS
     except ValidationError as exc:
@@ -41,6 +47,161 @@ def do_create_user(*, actor, username: str, password: str, role: str, unit, disp
     audit.record(actor=actor, action="accounts.create_user", target=user, unit=unit,
                  detail={"username": username, "role": role})
     return user
+
+
+# --- accounts managed by the people above them (SPEC §1; wuyiqu.accounts.permissions) ------------------
+
+# No 0/o, 1/l/i: the password is read off a screen and typed on a phone.
+_OTP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def one_time_password() -> str:
+    """A fresh password for someone else to pass on (three groups of four, e.g. ``k7mq-2xrb-9fht``):
+    about 64 bits, shown once and never stored in clear; the person must change it at the next sign-in."""
+    return "-".join("".join(secrets.choice(_OTP_ALPHABET) for _ in range(4)) for _ in range(3))
+
+
+def clean_phone(phone: str) -> str:
+    """The phone as stored (digits, a landline's dashes), "" when empty; AccountRefused when malformed."""
+    from wuyiqu.imports.fields import phone_value
+    from wuyiqu.imports.registry import RowError
+
+    try:
+        return phone_value({"phone": (phone or "").strip()})
+    except RowError as exc:
+        raise AccountRefused(exc.message, "phone") from None
+
+
+def clean_username(username: str) -> str:
+    """The user name, checked: Django's rule (letters, digits and @.+-_), and no account of the same name
+    in other letter case (the sign-in lock counts names case-blind)."""
+    username = (username or "").strip()
+    if not username:
+        raise AccountRefused(_("用户名不能为空"), "username")
+    try:
+        User.username_validator(username)
+    except ValidationError:
+        raise AccountRefused(_("用户名“%(u)s”只能包含字母、数字和 @ . + - _") % {"u": username}, "username") from None
+    if len(username) > 150:
+        raise AccountRefused(_("用户名过长（最多150个字符）"), "username")
+    if User.objects.filter(username__iexact=username).exists():
+        raise AccountRefused(_("用户名“%(u)s”已被使用") % {"u": username}, "username")
+    return username
+
+
+@transaction.atomic
+def do_create_account(*, actor, username: str, display_name: str, role: str, unit, phone: str = "") -> tuple[User, str]:
+    """Create an account for someone below ``actor`` (a role ``actor`` may give, at a unit in ``actor``'s
+    scope of the kind the role belongs to) with a one-time password. Returns (account, the password, to
+    be shown once). Refuses with AccountRefused naming the field."""
+    check_assignment(actor, role=role, unit=unit)
+    username = clean_username(username)
+    display_name = (display_name or "").strip()
+    if not display_name:
+        raise AccountRefused(_("姓名不能为空"), "display_name")
+    password = one_time_password()
+    user = do_create_user(actor=actor, username=username, password=password, role=role, unit=unit,
+                          display_name=display_name[:50], phone=clean_phone(phone), must_change_password=True)
+    return user, password
+
+
+def _locked_account(actor, account: User) -> User:
+    # Two managers may act on one account at once (one deactivates it while the other resets it): lock
+    # the row so each decision reads the other's result, and check the right again on the locked row.
+    account = User.objects.select_for_update(of=("self",)).select_related("unit").get(pk=account.pk)
+    if not may_manage(actor, account):
+        raise AccountRefused(_("您不能管理此账号"))
+    return account
+
+
+@transaction.atomic
+def do_update_account(*, actor, account: User, display_name: str, phone: str | None, role: str, unit) -> User:
+    """Change an account's name, phone (None: leave as it is), role and unit. The new role and unit must be
+    ones ``actor`` may give. Returns the account; AccountRefused naming the field otherwise."""
+    account = _locked_account(actor, account)
+    check_assignment(actor, role=role, unit=unit)
+    display_name = (display_name or "").strip()
+    if not display_name:
+        raise AccountRefused(_("姓名不能为空"), "display_name")
+    changed = []
+    if display_name[:50] != account.display_name:
+        account.display_name = display_name[:50]
+        changed.append("display_name")
+    if phone is not None:
+        phone = clean_phone(phone)
+        old = crypto.cipher().decrypt(account.phone_enc) if account.phone_enc else ""
+        if phone != old:
+            account.set_phone(phone)
+            changed += ["phone_enc", "phone_masked"]
+    before = {"role": account.role, "unit": account.unit.code if account.unit else None}
+    if role != account.role:
+        account.role = role
+        account.is_staff = role == Role.ADMIN
+        changed += ["role", "is_staff"]
+    if (unit.pk if unit else None) != account.unit_id:
+        account.unit = unit
+        changed.append("unit")
+    if changed:
+        account.save(update_fields=changed)
+        audit.record(actor=actor, action="accounts.update_user", target=account, unit=account.unit,
+                     detail={"username": account.username, "fields": sorted({f.removesuffix("_enc").removesuffix("_masked")
+                                                                             for f in changed} - {"is_staff"}),
+                             "before": before, "role": account.role,
+                             "unit": account.unit.code if account.unit else None})
+    return account
+
+
+@transaction.atomic
+def do_deactivate_account(*, actor, account: User, reason: str = "") -> User:
+    """Stop the account from signing in (its sessions end at their next request). The account and
+    everything it did stay, for the audit; it can be reactivated."""
+    account = _locked_account(actor, account)
+    if account.is_active:
+        account.is_active = False
+        account.save(update_fields=["is_active"])
+        audit.record(actor=actor, action="accounts.deactivate_user", target=account, unit=account.unit,
+                     detail={"username": account.username, "reason": (reason or "").strip()[:500]})
+    return account
+
+
+@transaction.atomic
+def do_reactivate_account(*, actor, account: User) -> User:
+    account = _locked_account(actor, account)
+    if not account.is_active:
+        account.is_active = True
+        account.save(update_fields=["is_active"])
+        audit.record(actor=actor, action="accounts.reactivate_user", target=account, unit=account.unit,
+                     detail={"username": account.username})
+    return account
+
+
+@transaction.atomic
+def do_reset_password(*, actor, account: User) -> str:
+    """Give the account a new one-time password (returned, to be shown once) that must be changed at the
+    next sign-in. The old password stops working and the account's open sessions end (Django ties a
+    session to the password)."""
+    account = _locked_account(actor, account)
+    password = one_time_password()
+    account.set_password(password)
+    account.must_change_password = True
+    account.save(update_fields=["password", "must_change_password"])
+    audit.record(actor=actor, action="accounts.reset_password", target=account, unit=account.unit,
+                 detail={"username": account.username})
+    return password
+
+
+@transaction.atomic
+def do_change_own_password(*, user: User, password: str) -> None:
+    """The person's own new password (the caller checked the old one): Django's validators apply; the
+    duty to change it is lifted. ValueError (Chinese) when the validators refuse it."""
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ValueError(pgettext("分句分隔", "；").join(exc.messages)) from None
+    user.set_password(password)
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    audit.record(actor=user, action="accounts.change_password", target=user, unit=user.unit)
 
 
 def _account_named(username: str) -> User | None:

@@ -12,6 +12,9 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 SIGNED_IN_AT = "wuyiqu_signed_in_at"
@@ -57,3 +60,24 @@ class SessionLimitsMiddleware:
     def _end(request, message: str) -> None:
         logout(request)  # flushes the session; request.user is anonymous from here on
         messages.info(request, message)
+
+
+class PasswordChangeRequiredMiddleware:
+    """A person whose password someone else chose (a new account, a reset: ``must_change_password``) is
+    sent to the own-password page from every page until they have picked their own. Signing out, the
+    language switch and static files stay reachable; the API is token-based and not concerned."""
+
+    ALLOWED_PREFIXES = ("/account/password/", "/logout/", "/i18n/", "/static/", "/api/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (user.is_authenticated and user.must_change_password
+                and not request.path.startswith(self.ALLOWED_PREFIXES)):
+            target = reverse("accounts:password")
+            if request.method == "GET":
+                target += "?" + urlencode({"next": request.get_full_path()})
+            return redirect(target)
+        return self.get_response(request)

@@ -2,6 +2,9 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from wuyiqu.lib import crypto
+from wuyiqu.lib.idcard import mask_phone
+
 
 class Role(models.TextChoices):
     BUILDING_HEAD = "building_head", _("楼栋长")
@@ -23,9 +26,19 @@ class User(AbstractUser):
         related_name="users",
     )
     display_name = models.CharField(_("姓名"), max_length=50, blank=True)
+    # Encrypted like a resident's phone; only the masked form is shown.
+    phone_enc = models.BinaryField(null=True, blank=True)
+    phone_masked = models.CharField(_("电话"), max_length=20, blank=True)
+    # Set when someone else chose the password (a new account, a reset): every page then leads to the
+    # password change until the person picks their own (wuyiqu.accounts.middleware).
+    must_change_password = models.BooleanField(_("下次登录须修改密码"), default=False)
 
     def __str__(self) -> str:
         return self.display_name or self.username
+
+    def set_phone(self, phone: str) -> None:
+        self.phone_enc = crypto.cipher().encrypt(phone) if phone else None
+        self.phone_masked = mask_phone(phone)
 
 
 class LoginFailure(models.Model):

@@ -64,9 +64,15 @@ def _scope(user) -> str | None:
 
 def check_assignment(actor, *, role: str, unit) -> None:
     """Refuses (AccountRefused naming the field) giving ``role`` at ``unit``: a role the actor may not give,
-    a unit outside the actor's scope, or a unit of the wrong kind for the role."""
+    a unit outside the actor's scope, or a unit of the wrong kind for the role. ``actor`` None is the
+    shell (`wuyiqu user`, run by whoever administers the machine): any role anywhere, of the right kind."""
     if role not in Role.values:
         raise AccountRefused(_("未知角色：%(role)s") % {"role": role}, "role")
+    if actor is None:
+        if unit is None and role != Role.ADMIN:
+            raise AccountRefused(_("除系统管理员外，每个账号都必须属于一个单位"), "unit")
+        _check_kind(role, unit)
+        return
     if role not in assignable_roles(actor):
         raise AccountRefused(_("您不能创建或管理“%(role)s”账号") % {"role": Role(role).label}, "role")
     scope = _scope(actor)
@@ -78,8 +84,12 @@ def check_assignment(actor, *, role: str, unit) -> None:
         return
     if scope is None or not unit.path.startswith(scope):
         raise AccountRefused(_("单位“%(unit)s”不在您的管辖范围内") % {"unit": unit.code}, "unit")
+    _check_kind(role, unit)
+
+
+def _check_kind(role: str, unit) -> None:
     kinds = ROLE_UNIT_KINDS.get(role)
-    if kinds is not None and unit.kind not in kinds:
+    if unit is not None and kinds is not None and unit.kind not in kinds:
         raise AccountRefused(
             _("“%(role)s”账号应属于%(kinds)s，“%(unit)s”是%(kind)s") % {
                 "role": Role(role).label, "kinds": "、".join(str(UnitKind(k).label) for k in kinds),
@@ -88,7 +98,9 @@ def check_assignment(actor, *, role: str, unit) -> None:
 
 
 def may_manage(actor, account) -> bool:
-    """True when ``actor`` may edit, deactivate, reset or unlock ``account``."""
+    """True when ``actor`` may edit, deactivate, reset or unlock ``account`` (``actor`` None: the shell)."""
+    if actor is None:
+        return True
     if account.pk == actor.pk or account.role not in assignable_roles(actor):
         return False
     scope = _scope(actor)

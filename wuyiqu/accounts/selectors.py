@@ -87,3 +87,42 @@ def locked_usernames(now: dt.datetime | None = None) -> list[tuple[str, dt.datet
         if refusal is not None:
             out.append((name, refusal.until))
     return out
+
+
+# --- accounts a manager looks after (wuyiqu.accounts.permissions) -------------------------------------
+
+def manageable_accounts(user, *, query: str = "", role: str = "", active: str = ""):
+    """The accounts ``user`` may manage (roles they may give, units in their scope; never their own),
+    filtered by a name/user-name ``query``, a ``role`` and ``active`` ("yes"/"no"), ordered by unit."""
+    from django.db.models import Q
+
+    from wuyiqu.units.selectors import scope_path
+
+    from .models import User
+    from .permissions import assignable_roles
+
+    roles = assignable_roles(user)
+    scope = scope_path(user)
+    if not roles or scope is None:
+        return User.objects.none()
+    qs = User.objects.filter(role__in=roles).exclude(pk=user.pk).select_related("unit")
+    if scope != "/":
+        qs = qs.filter(unit__path__startswith=scope)
+    if query:
+        qs = qs.filter(Q(username__icontains=query) | Q(display_name__icontains=query) | Q(unit__name__icontains=query)
+                       | Q(unit__code=query))
+    if role in roles:
+        qs = qs.filter(role=role)
+    if active in ("yes", "no"):
+        qs = qs.filter(is_active=active == "yes")
+    return qs.order_by("unit__path", "role", "username")
+
+
+def access_account_by_id(user, account_id: int):
+    """The account ``account_id`` if ``user`` may manage it; Http404 otherwise (missing and forbidden alike)."""
+    from django.http import Http404
+
+    account = manageable_accounts(user).filter(pk=account_id).first()
+    if account is None:
+        raise Http404("account")
+    return account
