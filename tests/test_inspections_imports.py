@@ -95,12 +95,12 @@ def test_a_household_outside_the_applying_unit_is_refused(tree, tmp_path):
     assert not Application.objects.exists()
 
 
-def test_titles_follow_the_unit_kind(tree, tmp_path):
+def test_titles_follow_the_unit_kind(tree, tmp_path, today):
     job = imp(tmp_path, "titles", "单位编码,命名日期\nT1C-B1,2022-11-01\nT1C,2022-11-02\n")
     assert job.status == "succeeded", job.errors
     assert dict(Title.objects.values_list("unit__code", "title")) == {"T1C-B1": "无疫楼栋", "T1C": "无疫社区"}
     assert imp(tmp_path, "titles", "unit_code,named_on\nT1C-B1,2022-11-01\n").unchanged == 1
-    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    future = (today + dt.timedelta(days=3)).isoformat()
     bad = imp(tmp_path, "titles", f"unit_code,named_on\nT1C-B2,{future}\nT,2022-11-01\n")
     assert bad.status == "failed" and Title.objects.count() == 2
     assert "没有称号" in bad.errors[1]["message"]

@@ -5,7 +5,6 @@ the other apps render in English when English is chosen."""
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import gettext
 import re
 from html.parser import HTMLParser
@@ -253,10 +252,10 @@ def test_pages_of_the_other_apps_render_in_english_when_chosen(client, alice, ca
     assert left_in_chinese == {}
 
 
-def test_the_dashboard_reads_in_english(client, carol):
+def test_the_dashboard_reads_in_english(client, carol, today):
     client.force_login(carol)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    html = client.get(f"/units/{WENLONG_STREET}/dashboard/?date={dt.date.today():%Y-%m-%d}").content.decode()
+    html = client.get(f"/units/{WENLONG_STREET}/dashboard/?date={today:%Y-%m-%d}").content.decode()
     for english in ("Epidemic-free zones overview", "Status by level", "Residents covered", "Weekly report (PDF)"):
         assert english in html
 

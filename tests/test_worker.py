@@ -182,7 +182,7 @@ class SharedDatabase:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_process_runs_the_import_the_mail_and_the_days_supervision(world, alice, database_queue,
-                                                                            tmp_path):
+                                                                            tmp_path, today):
     # The policy profile the migrations seed, which an earlier transactional test may have flushed:
     # the supervision needs it.
     importlib.import_module("wuyiqu.standards.migrations.0002_seed_wenlong_2022").seed(apps, None)
@@ -222,7 +222,6 @@ def test_a_worker_process_runs_the_import_the_mail_and_the_days_supervision(worl
     assert (job.status, job.created, job.rows_done) == (ImportStatus.SUCCEEDED, 4, 4), job.message
     assert Household.objects.filter(code__contains="-W0").count() == 4
     assert "审核提醒" in output and "alice@example.test" in output  # the console mail backend of the tests
-    today = dt.datetime.now(SHANGHAI).date()
     run = ScheduledRun.objects.get(name=schedule.DAILY_SUPERVISION)
     assert run.on == today
     tasks = {t.task_path.rsplit(".", 1)[1]: t for t in DBTaskResult.objects.all()}
