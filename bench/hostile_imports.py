@@ -11,7 +11,11 @@ On the test world (the real divisions and 600 generated residents), through ``ru
    job's report, nothing changed;
 3. the zip bombs and the far cell at the default limits: how long the refusal takes;
 4. what reading an XLSX in the child process costs against reading it in-process with calamine, as
-   the imports did before (100,000 residents rows, one pass).
+   the imports did before (100,000 residents rows, one pass);
+5. ``--memory``: files at the upload limit (200 MiB) built to exhaust memory — one line of commas,
+   rows of only commas (narrow and wide), one unterminated line, one endless quoted cell — and a
+   million valid rows read from a plain file and from a sealed web upload; each imported in a
+   process of its own (``--one``), so that its peak RSS is its own.
 
 Prints wall time, CPU time of this process and of the children, peak RSS, and whether the
 database's fingerprint (every table but the job and audit rows) is unchanged; and what the reader's
@@ -166,19 +170,112 @@ def xlsx_cost(folder: Path, rows: int) -> None:
     print(f"    ratio (wall): {child.wall / in_process.wall:.2f}x")
 
 
+MIB = 2**20
+
+
+def _write_repeated(path: Path, head: bytes, unit: bytes, size: int, tail: bytes = b"") -> Path:
+    """``head`` then ``unit`` repeated up to ``size`` bytes, then ``tail``, written a MiB at a time."""
+    block = unit * max(1, MIB // len(unit))
+    with open(path, "wb") as out:
+        out.write(head)
+        written = len(head)
+        while written + len(block) <= size - len(tail):
+            out.write(block)
+            written += len(block)
+        out.write(unit * ((size - len(tail) - written) // len(unit)) + tail)
+    return path
+
+
+def memory_files(folder: Path, size: int, rows: int) -> list[tuple[str, Path]]:
+    """The files of part 5: (what it is, path)."""
+    from hostile_files import ZH, valid_id
+
+    from wuyiqu.units.models import Resident
+
+    head = ",".join(ZH).encode() + b"\r\n"
+    person = Resident.objects.select_related("household").order_by("pk").first()
+    files = [
+        ("one line of commas", _write_repeated(folder / "commas-line.csv", head, b",", size)),
+        ("rows of only commas (5 cells)", _write_repeated(folder / "commas-rows.csv", head, b",,,,\r\n", size)),
+        ("rows of only commas (200 cells)", _write_repeated(folder / "commas-wide.csv", head, b"," * 199 + b"\r\n", size)),
+        ("one unterminated line of letters", _write_repeated(folder / "letters.csv", head, b"a", size)),
+        ("one endless quoted cell", _write_repeated(folder / "quoted.csv", head + b'"', b"x\r\n", size)),
+    ]
+    lines = [f"{valid_id(i % 1000, birth=f'19{50 + i // 1000 % 50:02d}0101')},居民,{person.household.code},,\r\n"
+             for i in range(1000)]
+    valid = folder / "valid.csv"
+    with open(valid, "wb") as out:
+        out.write(head)
+        block = "".join(lines).encode()
+        for _ in range(rows // 1000):
+            out.write(block)
+    files.append((f"{rows:,} valid rows, plain file (the console's)", valid))
+    return files
+
+
+def memory(folder: Path, url: str, size: int, rows: int) -> None:
+    """Part 5: each file imported in a process of its own; its wall time, peak RSS and answer."""
+    import json
+    import subprocess
+
+    from wuyiqu.lib import sealed
+
+    files = memory_files(folder, size, rows)
+    plain_valid = files[-1][1]
+    sealed_valid = folder / "valid-sealed.csv"
+    with open(plain_valid, "rb") as f:
+        sealed.seal(sealed_valid, iter(lambda: f.read(MIB), b""))
+    files.append((f"{rows:,} valid rows, sealed web upload", sealed_valid))
+    print(f"bounded memory: each file in its own process (peak RSS of that process; load {os.getloadavg()[0]:.1f})")
+    for what, path in files:
+        env = {**os.environ, "DATABASE_URL": url}
+        done = subprocess.run([sys.executable, __file__, "--one", str(path)], env=env, capture_output=True,
+                              text=True, check=False)
+        if done.returncode != 0:
+            print(f"  {what}: the process failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+            continue
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"  {what} ({path.stat().st_size / MIB:.0f} MiB): {r['wall']:.1f} s, peak RSS {r['rss']:.0f} MiB — "
+              f"{r['status']}: {r['message'][:160]}")
+        path.unlink()
+
+
+def one(path: Path) -> None:
+    """``--one``: import ``path`` as residents in this process and print what it cost, as JSON."""
+    import json
+
+    nat_world.use_database(os.environ["DATABASE_URL"])
+    from wuyiqu.imports.services import run_import
+
+    start = time.monotonic()
+    job = run_import(kind="residents", path=path, report=lambda problem: None)
+    print(json.dumps({"status": job.status, "message": job.message, "rows": job.rows_total,
+                      "wall": time.monotonic() - start,
+                      "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rows", type=int, default=1_000_000, help="duplicate rows (default a million)")
     parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--memory", action="store_true", help="only part 5 (bounded memory)")
+    parser.add_argument("--size-mib", type=int, default=200, help="size of the files of part 5 (default 200)")
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        one(args.one)
+        return
     with tempfile.TemporaryDirectory(prefix="wuyiqu-bench-hostile-") as tmp:
         folder = Path(tmp)
         _setup(args.db, folder / "bench.sqlite3")
         print(f"[{args.db}] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        million_duplicates(folder, args.rows)
-        bombs(folder)
-        xlsx_cost(folder, args.xlsx_rows)
+        if args.memory:
+            memory(folder, os.environ["DATABASE_URL"], args.size_mib * MIB, args.rows)
+        else:
+            million_duplicates(folder, args.rows)
+            bombs(folder)
+            xlsx_cost(folder, args.xlsx_rows)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -165,7 +165,7 @@ CASES = [
          lambda p: csv_text(HOUSEHOLD_HEADER, [["H1", p.building, "地址", ""]]).encode("gbk"),
          ("缺少必填列：身份证号、姓名", "无法识别的列：所属单位编码、地址、核实日期", "按 GBK 编码读取")),
     # --- cells, rows, columns ---------------------------------------------------------------------------
-    Case("10-mb-cell-csv", "r.csv", ten_megabyte_cell_csv, ("第3行有一个单元格超过上限10000个字符",)),
+    Case("10-mb-cell-csv", "r.csv", ten_megabyte_cell_csv, ("第3行超过 5.7\xa0MB 还没有换行", "每格10000个字符")),
     Case("10-mb-cell-xlsx", "r.xlsx", ten_megabyte_cell_xlsx, ("第2行有一个单元格超过上限10000个字符",)),
     Case("cell-over-the-limit", "r.csv", long_cell, ("第3行第5列的单元格有10001个字符，超过上限10000个",)),
     Case("5000-header-columns", "r.csv", many_columns_header, ("第1行有5005列，超过上限200列",)),

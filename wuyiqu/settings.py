@@ -19,6 +19,7 @@ WUYIQU_DB_CONN_MAX_AGE seconds a database connection is kept (default 0).
 WUYIQU_IMPORT_MAX_UPLOAD_BYTES largest import file, uploaded or given to `wuyiqu import` (default 200 MiB).
 WUYIQU_IMPORT_MAX_ROWS, WUYIQU_IMPORT_MAX_COLUMNS, WUYIQU_IMPORT_MAX_CELL_CHARS data rows (default 5,000,000),
                     columns (200) and characters in one cell (10,000, at most 131,072) of an import file.
+WUYIQU_IMPORT_MAX_EMPTY_ROWS rows of only empty cells an import file may have (default 100,000).
 WUYIQU_IMPORT_XLSX_MAX_UNPACKED_BYTES, WUYIQU_IMPORT_XLSX_MAX_RATIO an XLSX's unpacked size (default 512 MiB)
                     and any member's unpacked:packed ratio (default 100): beyond them, a zip bomb, refused.
 WUYIQU_IMPORT_XLSX_MAX_MEMORY_BYTES, WUYIQU_IMPORT_XLSX_MAX_SECONDS the child process that reads an XLSX
@@ -320,6 +321,7 @@ IMPORT_MAX_UPLOAD_BYTES = _env_int("WUYIQU_IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 
 IMPORT_MAX_ROWS = _env_int("WUYIQU_IMPORT_MAX_ROWS", 5_000_000)
 IMPORT_MAX_COLUMNS = _env_int("WUYIQU_IMPORT_MAX_COLUMNS", 200)
 IMPORT_MAX_CELL_CHARS = _env_int("WUYIQU_IMPORT_MAX_CELL_CHARS", 10_000)
+IMPORT_MAX_EMPTY_ROWS = _env_int("WUYIQU_IMPORT_MAX_EMPTY_ROWS", 100_000)
 if not 1 <= IMPORT_MAX_CELL_CHARS <= 131_072:  # the csv module's own field limit
     raise ImproperlyConfigured(f"WUYIQU_IMPORT_MAX_CELL_CHARS={IMPORT_MAX_CELL_CHARS}: expected 1 to 131072")
 IMPORT_XLSX_MAX_UNPACKED_BYTES = _env_int("WUYIQU_IMPORT_XLSX_MAX_UNPACKED_BYTES", 512 * 1024 * 1024)

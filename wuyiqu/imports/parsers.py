@@ -65,6 +65,7 @@ class Limits:
     xlsx_ratio: int
     xlsx_memory_bytes: int
     xlsx_seconds: int
+    empty_rows: int = 100_000
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -77,7 +78,15 @@ class Limits:
             xlsx_ratio=settings.IMPORT_XLSX_MAX_RATIO,
             xlsx_memory_bytes=settings.IMPORT_XLSX_MAX_MEMORY_BYTES,
             xlsx_seconds=settings.IMPORT_XLSX_MAX_SECONDS,
+            empty_rows=settings.IMPORT_MAX_EMPTY_ROWS,
         )
+
+    @property
+    def line_bytes(self) -> int:
+        """The longest line a CSV may have: every column full, quoted, in 3-byte characters. The csv
+        module holds a whole line and a list of all its cells, so a longer line (200 MiB of commas is
+        200 million empty cells, 3.4 GiB) is refused before it is parsed."""
+        return max(self.columns * (self.cell_chars + 3) * 3, 1 << 16)
 
 
 # --- what the file is ---------------------------------------------------------------------------------
@@ -248,8 +257,8 @@ def _iter_csv(path: Path, limits: Limits, encoding: str) -> Iterator[tuple[int, 
     """(line, stripped cells) of every row; the checks of ``limits`` applied row by row."""
     # NUL bytes: PostgreSQL cannot store them in text. Look for one only where the bytes say there is.
     check_nul = encoding in ("utf-16", "utf-32") or _has_nul(path)
-    max_cols, max_chars, max_rows = limits.columns, limits.cell_chars, limits.rows
-    data_rows = 0
+    max_cols, max_chars, max_rows, max_empty = limits.columns, limits.cell_chars, limits.rows, limits.empty_rows
+    data_rows = empty_rows = first_empty = 0
     line = 0
     with sealed.open_text(path, encoding) as f:
         reader = csv.reader(f, strict=True)
@@ -274,11 +283,44 @@ def _iter_csv(path: Path, limits: Limits, encoding: str) -> Iterator[tuple[int, 
                     data_rows += 1
                     if data_rows > max_rows + 1:  # + 1: the header row
                         raise FileError(_("文件超过%(max)d行的上限，未导入；请分成几个文件") % {"max": max_rows})
+                else:
+                    # Rows of only commas cost a parse each and import nothing: counted, and refused
+                    # beyond the limit instead of read to the end of a file made of them.
+                    empty_rows += 1
+                    first_empty = first_empty or line
+                    if empty_rows > max_empty:
+                        raise FileError(
+                            _("文件中的空行（只有逗号或空格的行）超过%(max)d行（从第%(first)d行起），未导入：这不是正常的表格；请删除空行，或只选中有数据的区域另存后重新导入")
+                            % {"max": max_empty, "first": first_empty})
                 yield line, cells
         except csv.Error as exc:
             raise _csv_error(exc, line + 1, limits) from None
         except UnicodeDecodeError:  # checked before; the file changed while we read it
             raise FileError(_("文件在导入过程中被修改（第%(line)d行）") % {"line": line + 1}) from None
+
+
+def check_line_lengths(path: Path, limits: Limits) -> None:
+    """FileError naming the line when a line of ``path`` is longer than ``limits.line_bytes``. Streams
+    the bytes with C-speed searches per chunk: a line too long is refused once that much is read."""
+    longest = limits.line_bytes
+    inside = re.compile(rb"[^\r\n]{%d}" % (longest + 1)) if longest < _CHUNK else None
+    run = 0  # bytes of the line the previous chunks ended in
+    lines_before = 0
+    with sealed.open_plain(path) as f:
+        while chunk := f.read(_CHUNK):
+            newline = _newline_of(chunk)
+            first, last = chunk.find(newline), chunk.rfind(newline)
+            if run + (len(chunk) if first < 0 else first) > longest:
+                bad_line = lines_before + 1
+            elif inside is not None and (match := inside.search(chunk)):
+                bad_line = lines_before + chunk.count(newline, 0, match.start()) + 1
+            else:
+                lines_before += chunk.count(newline)
+                run = run + len(chunk) if first < 0 else len(chunk) - last - 1
+                continue
+            raise FileError(
+                _("第%(line)d行超过 %(size)s 还没有换行（一行最多%(cols)d列、每格%(chars)d个字符），不是正常的表格文件，未导入")
+                % {"line": bad_line, "size": filesizeformat(longest), "cols": limits.columns, "chars": limits.cell_chars})
 
 
 def _has_nul(path: Path) -> bool:
@@ -365,6 +407,7 @@ def readable(path: str | Path, limits: Limits | None = None) -> Iterator[tuple[P
         raise FileError(_("文件太大（%(size)s），上限为 %(limit)s") % {"size": filesizeformat(size),
                                                                     "limit": filesizeformat(limits.file_bytes)})
     if sniff_format(path) == "csv":
+        check_line_lengths(path, limits)
         yield path, detect_encoding(path)
         return
     check_xlsx_container(path, limits)

@@ -44,8 +44,10 @@ def cell_text(value) -> str:
 
 
 def convert(source: str, target: str, keys: tuple[bytes, bytes, bytes] | None = None) -> None:
-    """Write every row of the first sheet of ``source`` to ``target`` (trailing empty cells dropped).
-    Rows come out from the sheet's first row, so line N of the CSV is row N of the spreadsheet.
+    """Write every row of the first sheet of ``source`` to ``target`` (trailing empty cells dropped, and
+    the empty rows after the last row with data: a sheet formatted down to row 1,048,576 is not a
+    million empty rows). Rows come out from the sheet's first row, so line N of the CSV is row N of
+    the spreadsheet.
     ``keys``: (the source's file key, or b"" when it is not sealed; the key and the wrapped key to
     seal ``target`` with), see wuyiqu.lib.sealed; None: plain files."""
     import io
@@ -65,10 +67,17 @@ def convert(source: str, target: str, keys: tuple[bytes, bytes, bytes] | None = 
         raw = sealed.create(target, key=target_key, wrapped=target_wrapped)
     with io.TextIOWrapper(io.BufferedWriter(raw, 1 << 16), encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
+        empty = 0  # empty rows not written yet: written before the next row with data, dropped at the end
         for row in sheet.iter_rows():
             cells = [cell_text(v) for v in row]
             while cells and not cells[-1]:
                 cells.pop()
+            if not cells:
+                empty += 1
+                continue
+            if empty:
+                out.write("\r\n" * empty)
+                empty = 0
             writer.writerow(cells)
 
 
