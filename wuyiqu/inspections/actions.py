@@ -122,3 +122,65 @@ def do_record_incident(*, actor, unit, occurred_on: dt.date, incident_type: str,
         _remove(path)
         raise
     return incident
+
+
+class OpinionRefused(RecordRefused):
+    """A handling or acceptance of a negative opinion that cannot be recorded; ``field`` names the input."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
+def _locked_opinion(incident: Incident) -> Incident:
+    # Locked: the community re-marking its handling while the street accepts it must not leave an
+    # acceptance of a note the street never saw.
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.incident_type != IncidentType.NEGATIVE_OPINION:
+        raise OpinionRefused(_("只有负面舆情需要处置和认可"), "incident_type")
+    return locked
+
+
+@transaction.atomic
+def do_mark_opinion_handled(*, actor, incident: Incident, handled_on: dt.date, note: str) -> Incident:
+    """处置完毕: the village/community records that a negative opinion was handled, on ``handled_on``
+    with a note of what was done. It still counts until the street accepts it. May be recorded again
+    (a corrected note) until the street has accepted it. OpinionRefused (Chinese, naming the field)
+    for another type of incident, an empty note, a day in the future or before the opinion, or an
+    opinion already accepted; nothing changes then."""
+    note = (note or "").strip()
+    if not note:
+        raise OpinionRefused(_("处置情况说明不能为空"), "note")
+    opinion = _locked_opinion(incident)
+    if handled_on > today():
+        raise OpinionRefused(_("处置完毕日期%(date)s晚于今天") % {"date": handled_on.isoformat()}, "handled_on")
+    if handled_on < opinion.occurred_on:
+        raise OpinionRefused(_("处置完毕日期%(date)s早于舆情发生日期%(occurred)s") % {
+            "date": handled_on.isoformat(), "occurred": opinion.occurred_on.isoformat()}, "handled_on")
+    if opinion.accepted_on is not None:
+        raise OpinionRefused(_("街道已于%(date)s认可处置结果，不能再修改") % {"date": opinion.accepted_on.isoformat()},
+                             "handled_on")
+    opinion.handled_on, opinion.handled_note, opinion.handled_by = handled_on, note[:2000], actor
+    opinion.save(update_fields=["handled_on", "handled_note", "handled_by"])
+    audit.record(actor=actor, action="inspections.opinion_handled", target=opinion, unit=opinion.unit,
+                 detail={"handled_on": handled_on.isoformat(), "occurred_on": opinion.occurred_on.isoformat()})
+    return opinion
+
+
+@transaction.atomic
+def do_accept_opinion_handling(*, actor, incident: Incident) -> Incident:
+    """街道认可: the street accepts the community's handling of a negative opinion, today. From today
+    the opinion no longer fails no_negative_opinion; the named units above it are re-checked at once
+    (a warning on it closes as rectified). OpinionRefused when it has not been handled yet or was
+    accepted already."""
+    opinion = _locked_opinion(incident)
+    if opinion.handled_on is None:
+        raise OpinionRefused(_("村（社区）尚未登记处置完毕，不能认可"), "handled_on")
+    if opinion.accepted_on is not None:
+        raise OpinionRefused(_("街道已于%(date)s认可处置结果") % {"date": opinion.accepted_on.isoformat()}, "accepted_on")
+    opinion.accepted_on, opinion.accepted_by = today(), actor
+    opinion.save(update_fields=["accepted_on", "accepted_by"])
+    audit.record(actor=actor, action="inspections.opinion_accepted", target=opinion, unit=opinion.unit,
+                 detail={"accepted_on": opinion.accepted_on.isoformat(), "handled_on": opinion.handled_on.isoformat()})
+    supervision.recheck_after_facts({opinion.unit_id}, actor=actor, source="inspections.opinion_accepted")
+    return opinion

@@ -1,4 +1,5 @@
-"""Phone-sized pages to record an inspection (item by item) and an incident on a unit in scope."""
+"""Phone-sized pages to record an inspection (item by item) and an incident on a unit in scope, and
+to handle a negative opinion (处置完毕 by the village/community, accepted by the street)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from wuyiqu.accounts.models import Role
+from wuyiqu.lib import dates
 from wuyiqu.units import selectors
 
 from . import actions
@@ -80,5 +82,53 @@ def record_incident(request, code: str):
                 return redirect("inspections:incident", code=unit.code)
     recent = Incident.objects.filter(unit=unit).order_by("-occurred_on")[:30]
     return render(request, "inspections/incident.html", {
-        "unit": unit, "form": form, "recent": recent, "may_record": _may_record(request.user)},
+        "unit": unit, "form": form, "recent": recent, "may_record": _may_record(request.user),
+        "may_handle": request.user.role == Role.COMMUNITY_STAFF, "may_accept": request.user.role == Role.STREET_STAFF,
+        "today": dates.today()},
         status=400 if request.method == "POST" else 200)
+
+
+def _opinion(request, code: str, incident_id: int) -> Incident:
+    unit = _unit(request, code)
+    incident = Incident.objects.filter(pk=incident_id, unit=unit).select_related("unit").first()
+    if incident is None:
+        raise Http404("incident")
+    return incident
+
+
+@login_required
+@require_POST
+def opinion_handled(request, code: str, incident_id: int):
+    """The village/community's staff record that a negative opinion was handled (处置完毕)."""
+    incident = _opinion(request, code, incident_id)
+    if request.user.role != Role.COMMUNITY_STAFF:
+        raise PermissionDenied
+    try:
+        handled_on = dates.parse_date(request.POST.get("handled_on", ""))
+    except ValueError as exc:
+        messages.error(request, _("处置完毕日期：%(e)s") % {"e": exc})
+    else:
+        try:
+            actions.do_mark_opinion_handled(actor=request.user, incident=incident, handled_on=handled_on,
+                                            note=request.POST.get("note", ""))
+        except actions.OpinionRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("已登记处置完毕，待街道认可"))
+    return redirect("inspections:incident", code=incident.unit.code)
+
+
+@login_required
+@require_POST
+def opinion_accept(request, code: str, incident_id: int):
+    """The street's staff accept the handling of a negative opinion (街道认可)."""
+    incident = _opinion(request, code, incident_id)
+    if request.user.role != Role.STREET_STAFF:
+        raise PermissionDenied
+    try:
+        actions.do_accept_opinion_handling(actor=request.user, incident=incident)
+    except actions.OpinionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("已认可处置结果，该舆情不再计入"))
+    return redirect("inspections:incident", code=incident.unit.code)

@@ -86,6 +86,7 @@ def _texts() -> dict[str, str]:
         "no_secondary_incident": gettext("近%(days)s天无次生事件"),
         "no_negative_opinion": gettext("近%(days)s天无负面舆情"),
         "incident": gettext("%(date)s %(unit)s %(type)s"),
+        "opinion_handled": gettext("%(date)s %(unit)s %(type)s（%(handled)s 已处置完毕，待街道认可）"),
         "no_survey": gettext("近%(days)s天无知晓度、认可度、参与度调查"),
         "no_survey_since": gettext("近%(days)s天无知晓度、认可度、参与度调查（最近一次 %(date)s）"),
         "awareness": gettext("知晓度"), "approval": gettext("认可度"), "participation": gettext("参与度"),
@@ -126,8 +127,8 @@ _PLURALS: dict[str, Callable[[int], str]] = {
         "近%(days)s天有 %(n)s 起次生事件：%(list)s；如无新增，%(clears)s 起满%(days)s天",
         "近%(days)s天有 %(n)s 起次生事件：%(list)s；如无新增，%(clears)s 起满%(days)s天", n),
     "negative_opinions": lambda n: ngettext(
-        "近%(days)s天有 %(n)s 起负面舆情：%(list)s；如无新增，%(clears)s 起满%(days)s天",
-        "近%(days)s天有 %(n)s 起负面舆情：%(list)s；如无新增，%(clears)s 起满%(days)s天", n),
+        "近%(days)s天有 %(n)s 起负面舆情未处置完毕：%(list)s；由村（社区）处置完毕、经街道认可后即不再计入",
+        "近%(days)s天有 %(n)s 起负面舆情未处置完毕：%(list)s；由村（社区）处置完毕、经街道认可后即不再计入", n),
     "buildings_named": lambda n: ngettext("所有 %(n)s 栋楼均为无疫楼栋", "所有 %(n)s 栋楼均为无疫楼栋", n),
     "buildings_not_named": lambda n: ngettext("%(n)s 栋楼未获无疫楼栋称号：%(list)s",
                                               "%(n)s 栋楼未获无疫楼栋称号：%(list)s", n),
@@ -245,6 +246,7 @@ class IncidentFact:
     incident_type: str
     unit_code: str
     unit_name: str
+    handled_on: dt.date | None = None  # a negative opinion handled (处置完毕) by D, not yet accepted
 
 
 class InspectionFact(NamedTuple):
@@ -648,7 +650,20 @@ def no_secondary_incident(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
 
 @criterion("no_negative_opinion")
 def no_negative_opinion(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
-    return _incidents(f, spec, {"negative_opinion"}, "no_negative_opinion", "negative_opinions")
+    """A negative opinion counts until its handling (处置完毕, by the community) is accepted by the
+    street (the evaluator leaves out the accepted ones). Not a time criterion: a warning on it gives
+    days to handle it, so the reason says how to clear it, not the day the window would."""
+    days, m = spec.params["window_days"], f.msgs
+    start = window_start(f.on, days)
+    found = sorted((i for i in f.incidents if i.incident_type == "negative_opinion" and start <= i.occurred_on <= f.on),
+                   key=lambda i: i.occurred_on)
+    if not found:
+        return _passed(m, spec.id, "no_negative_opinion", days, False)
+    labels = [m.text("opinion_handled" if i.handled_on else "incident", date=md(i.occurred_on), unit=i.unit_name,
+                     type=m.incident["negative_opinion"], handled=md(i.handled_on)) for i in found[:SAMPLES]]
+    return CriterionResult(spec.id, False, m.count("negative_opinions", len(found), days=days,
+                                                   list=m.listing(labels, len(found), "more_incidents")),
+                           [{"type": "unit", "code": i.unit_code} for i in found[:SAMPLES]])
 
 
 @criterion("children_named")

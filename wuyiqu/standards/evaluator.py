@@ -394,8 +394,10 @@ class _Gather:
         from wuyiqu.inspections.models import Incident
 
         start = window_start(self.on, self.param("window_days", 8))
-        qs = Incident.objects.filter(occurred_on__gte=start, occurred_on__lte=self.on)
-        return list(self.scoped(qs, "unit__path").values_list("unit_id", "occurred_on", "incident_type"))
+        # A negative opinion whose handling the street accepted on or before D no longer counts.
+        qs = (Incident.objects.filter(occurred_on__gte=start, occurred_on__lte=self.on)
+              .exclude(incident_type="negative_opinion", accepted_on__lte=self.on))
+        return list(self.scoped(qs, "unit__path").values_list("unit_id", "occurred_on", "incident_type", "handled_on"))
 
     def surveys(self):
         from wuyiqu.inspections.models import Survey
@@ -637,10 +639,11 @@ class _Evaluator:
         for uid, kind, start_on, end_on, rid, rname, id_masked in q.measures():
             if uid in nodes:
                 nodes[uid].measures.append(C.MeasureFact(kind, start_on, end_on, C.PersonRef(rid, rname or "", id_masked)))
-        for uid, occurred_on, itype in q.incidents():
+        for uid, occurred_on, itype, handled_on in q.incidents():
             if uid in nodes:
                 n = nodes[uid]
-                n.incidents.append(C.IncidentFact(occurred_on, itype, n.ref.code, n.ref.name))
+                n.incidents.append(C.IncidentFact(occurred_on, itype, n.ref.code, n.ref.name,
+                                                  handled_on if handled_on is not None and handled_on <= on else None))
         for uid, count in q.households():
             if uid in nodes:
                 nodes[uid].households += count
