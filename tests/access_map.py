@@ -323,6 +323,7 @@ PUBLIC: dict[str, str] = {
     "applications:sign": "residents co-sign from the poster's QR code without an account: the unguessable token "
                          "is the key; the page shows addresses, never names (test_applications_signing.py)",
     "certification:verify": "the certificate's QR code: unit, title, dates, no personal data",
+    "certification:verify_malformed": "anything else under /verify/: the public 查无此证书 page",
     "api-v1:openapi-json": "the API's OpenAPI document",
     "api-v1:openapi-view": "the API's documentation page (Swagger UI)",
     "api-v1:api-root": "answers a JSON 404",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from wuyiqu.lib.dates import parse_date, today
 from wuyiqu.units import selectors as unit_selectors
+from wuyiqu.web import public
 
 from . import actions, selectors
 from .models import ApplicationStatus, Attachment, AttachmentKind, ReviewDecision
@@ -287,7 +288,11 @@ def qr_png(request, application_id: int):
 def sign(request, token: str):
     """The resident's page (no account): pick the household by address, prove membership with the last
     4 characters of a member's ID-card number or phone, sign once for the household."""
-    app = selectors.application_for_signing(token)
+    try:
+        app = selectors.application_for_signing(token)
+    except Http404:  # a mistyped or stale link: a page for residents, not the staff 404
+        return public.not_found(request, heading=_("链接无效"), message=_("找不到这个联名签字链接。"),
+                                hint=_("请重新扫描张贴的二维码，或向楼栋长、社长、物业或社区工作人员索取链接。"))
     unit = app.unit
     context = {"app": app, "unit": unit, "households": [], "open": selectors.is_signing_open(app),
                "selected": None, "outcome": None, "error": ""}
