@@ -298,6 +298,7 @@ KEYED: dict[str, Factory] = {
     "web:edit_ledger_entry": lambda t, _h: [Probe({"resident_id": t.resident.pk},
                                                   data={"tags": "chronic", "helper": "王网格"})],
     "web:review_ledger_entry": _ledger_entry,
+    "web:remove_resident": lambda t, _h: [Probe({"resident_id": t.resident.pk}, data={"reason": "登记有误"})],
 }
 
 # No object key: the user's own scope (or own inbox). The factory gets the other side, to ask about it

@@ -385,6 +385,40 @@ def test_an_unsafe_next_is_ignored(world, alice, client_for):
     assert r.status_code == 302 and r["Location"] == f"/households/{household.code}/"
 
 
+def test_it_takes_a_person_off_the_register_with_a_reason(world, alice, client_for):
+    building = alices_building()
+    name_the(building)
+    person = resident_in(building)
+    number = person.reveal_id_number()
+    c = client_for(alice)
+    end = (dates.today() + dt.timedelta(days=5)).isoformat()
+    c.post(f"/units/{building.code}/record/close-contacts/", {"id_number": number, "start_on": today(), "end_on": end})
+    assert Title.objects.get(unit=building).withdrawn_on is not None  # the close contact withdrew it
+    r = c.post(f"/residents/{person.pk}/remove/", {"reason": "已迁往外省"}, follow=True)
+    assert r.status_code == 200
+    assert not Resident.objects.filter(pk=person.pk).exists()
+    m = Measure.objects.get()
+    assert (m.resident_id, m.unit_id) == (None, None)  # unmatched: the person lives in no unit now
+    assert "移出登记" in messages_of(r) and building.name in messages_of(r)
+    audit = AuditEvent.objects.get(action="units.remove_resident")
+    assert audit.detail["reason"] == "已迁往外省" and audit.detail["measures"] == 1
+    assert number not in str(audit.detail)
+    # Registered again: the measure is linked again, as any fact stored before its person.
+    household = Household.objects.filter(unit=building).first()
+    c.post(f"/households/{household.code}/residents/add/", {"id_number": number, "name": "回来了"})
+    m.refresh_from_db()
+    assert m.resident_id == Resident.objects.get(name="回来了").pk
+
+
+def test_a_removal_without_reason_names_the_reason_and_removes_nobody(world, alice, client_for):
+    person = resident_in(alices_building())
+    r = client_for(alice).post(f"/residents/{person.pk}/remove/", {"reason": "  "})
+    assert r.status_code == 400
+    assert "原因：请填写原因" in r.content.decode()
+    assert Resident.objects.filter(pk=person.pk).exists()
+    assert not AuditEvent.objects.filter(action="units.remove_resident").exists()
+
+
 # --- who gets the forms -----------------------------------------------------------------------------------
 
 def _urls(building: Unit) -> list[tuple[str, str]]:
@@ -400,6 +434,7 @@ def _urls(building: Unit) -> list[tuple[str, str]]:
         ("post", f"/households/{household.code}/verify/"),
         ("get", f"/residents/{person.pk}/ledger/"),
         ("post", f"/residents/{person.pk}/ledger/review/"),
+        ("post", f"/residents/{person.pk}/remove/"),
     ]
 
 

@@ -41,6 +41,7 @@ def personal_pages(o) -> list[tuple[str, str]]:
         ("get", f"/units/{o['building'].code}/record/cases/"),
         ("get", f"/households/{o['household'].code}/residents/add/"),
         ("get", f"/residents/{o['resident'].pk}/ledger/"),
+        ("get", f"/residents/{o['resident'].pk}/remove/"),
     ]
 
 

@@ -10,7 +10,9 @@ from wuyiqu.units.models import Unit
 
 
 def _names(codes: set[str]) -> dict[str, str]:
-    return dict(Unit.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
+    # display_name: 文龙社区, not 文龙社区居民委员会 (the committee's full name).
+    return {code: Unit(name=name).display_name
+            for code, name in Unit.objects.filter(code__in=codes).values_list("code", "name")} if codes else {}
 
 
 def rechecked_text(outcomes) -> str:

@@ -179,3 +179,55 @@ def do_reencrypt_residents(*, after_pk: int, batch_size: int, actor=None) -> tup
                      detail={"first_id": rows[0][0], "last_id": rows[-1][0], "residents": len(updates),
                              "values": values, "key_id": c.current_key_id.hex()})
     return rows[-1][0], values
+
+
+# --- taking a person off the register (issue 15) --------------------------------------------------------
+
+class RemovalRefused(ValueError):
+    """The removal cannot be recorded. ``message`` is Chinese; ``field`` names the input."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@transaction.atomic
+def do_remove_resident(*, actor, resident: Resident, reason: str) -> dict[str, int]:
+    """Take ``resident`` (read through a scoped selector) off the register — registered by mistake,
+    died, or gone to live outside the district — with the reason, and re-check at once the named
+    units of the household left. Returns how many stored facts were unlinked from the person.
+
+    The facts stay, keyed by the person's ID hash as every fact is: a case keeps the unit it happened
+    in (it counts there for its window); a measure and nucleic-acid results become unmatched (the
+    person lives in no unit any more), and are linked again if the number is registered again. The
+    ledger entry and the earlier residences go with the person. Refuses (RemovalRefused naming the
+    field, nothing written) an empty reason or one over 200 characters."""
+    from django.utils.translation import gettext as _
+
+    from wuyiqu.health.models import Measure, NatResult, PositiveCase
+    from wuyiqu.supervision.services import recheck_after_facts
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise RemovalRefused(_("请填写原因"), "reason")
+    if len(reason) > 200:
+        raise RemovalRefused(_("原因不能超过200字"), "reason")
+    # The race: a move or an import changing the person while they are removed; the lock makes the
+    # one wait for the other (and a second removal then finds nobody).
+    locked = Resident.objects.select_for_update().select_related("household__unit").filter(pk=resident.pk).first()
+    if locked is None:
+        raise RemovalRefused(_("该居民已不在登记中"), "resident")
+    household = locked.household
+    measure_units = set(Measure.objects.filter(resident_id=locked.pk).exclude(unit_id=None)
+                        .values_list("unit_id", flat=True))
+    unlinked = {
+        "measures": Measure.objects.filter(resident_id=locked.pk).update(resident=None, unit=None),
+        "cases": PositiveCase.objects.filter(resident_id=locked.pk).update(resident=None),
+        "nat_results": NatResult.objects.filter(resident_id=locked.pk).update(resident_id=None),
+    }
+    audit.record(actor=actor, action="units.remove_resident", target=locked, unit=household.unit,
+                 detail={"household": household.code, "id_masked": locked.id_masked, "reason": reason, **unlinked})
+    locked.delete()
+    recheck_after_facts({household.unit_id} | measure_units, actor=actor, source="units.remove_resident")
+    return unlinked

@@ -104,5 +104,11 @@ RESIDENT_FORM = EntrySpec("residents", _("添加居民"), (
 LEDGER_EDIT_FORM = EntrySpec("special-population", _("编辑特殊人群台账"), tuple(
     f for f in UNIT_FORMS["special-population"].fields if f.key != "id_number"))
 
+# Not an import row: taking a person off the register (units.actions.do_remove_resident).
+REMOVE_FORM = EntrySpec("", _("移出登记"), (
+    FieldSpec("reason", _("原因"), maxlength=200, help=_("如：登记有误、已去世、已迁往本区以外")),
+), submit=_("移出登记"), intro=_("移出后此人不再计入任何单位；其病例仍计入发生时所在的单位，管控措施和核酸结果转为未匹配，"
+                                 "若此人以后重新登记会自动关联。"))
+
 # Which unit kinds show which unit form: households only on the units that hold them.
 HOUSEHOLD_FORMS = ("households",)

@@ -9,6 +9,8 @@ their scope; for anyone else, and outside the scope, every URL here is a 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -24,7 +26,7 @@ from wuyiqu.supervision.summaries import rechecked_text
 from wuyiqu.units import selectors
 from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS
 
-from .entry import HOUSEHOLD_FORMS, LEDGER_EDIT_FORM, RESIDENT_FORM, UNIT_FORMS, EntrySpec
+from .entry import HOUSEHOLD_FORMS, LEDGER_EDIT_FORM, REMOVE_FORM, RESIDENT_FORM, UNIT_FORMS, EntrySpec
 from .permissions import can_record
 
 
@@ -94,9 +96,12 @@ def _saved(request, result, what: str) -> None:
 
 
 def _entry_page(request, *, spec: EntrySpec, unit, back: str, fixed: dict[str, str], initial: dict | None = None,
-                only_new: tuple[str, str] | None = None, heading: str = "", extra: dict | None = None):
-    """GET: the empty form. POST: the typed row plus ``fixed`` through ``do_record_row``; a refusal
-    renders the form again with the field's message (status 400), a success redirects to ``back``."""
+                only_new: tuple[str, str] | None = None, heading: str = "", extra: dict | None = None,
+                save: Callable[[dict[str, str]], None] | None = None):
+    """GET: the empty form. POST: the typed row plus ``fixed`` through ``do_record_row`` (or through
+    ``save``, for a change that is no import row: it writes, says so, or raises RowRefused); a
+    refusal renders the form again with the field's message (status 400), a success redirects to
+    ``back``."""
     values = _initial(spec, initial)
     errors: dict[str, str] = {}
     refusal = ""
@@ -105,8 +110,11 @@ def _entry_page(request, *, spec: EntrySpec, unit, back: str, fixed: dict[str, s
         values = _typed(spec, request.POST)
         raw = {**values, **fixed}
         try:
-            result = do_record_row(kind=spec.kind, raw=raw, actor=request.user, scope=_scope(request.user),
-                                   unit=unit, ip=_ip(request), only_new=only_new)
+            if save is not None:
+                save(raw)
+            else:
+                result = do_record_row(kind=spec.kind, raw=raw, actor=request.user, scope=_scope(request.user),
+                                       unit=unit, ip=_ip(request), only_new=only_new)
         except RowRefused as exc:
             refusal = str(exc)
             field = exc.field if any(f.key == exc.field for f in spec.fields) else ""
@@ -114,7 +122,8 @@ def _entry_page(request, *, spec: EntrySpec, unit, back: str, fixed: dict[str, s
                 errors[field] = exc.message
             status = 400
         else:
-            _saved(request, result, str(spec.title))
+            if save is None:
+                _saved(request, result, str(spec.title))
             return redirect(back)
     rows = [{"field": f, "value": values.get(f.key, ""), "error": errors.get(f.key, ""),
              "chosen": set(values.get(f.key, "").split(";")) if f.input == "tags" else set()} for f in spec.fields]
@@ -259,3 +268,25 @@ def verify_household(request, code: str):
         _saved(request, result, _("核实（%(h)s）") % {"h": household.address or household.code})
     return redirect(request.POST.get("next") if _safe_next(request) else
                     reverse("web:household", args=[household.code]))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def remove_resident(request, resident_id: int):
+    """Take a person off the register, with the reason (``units.actions.do_remove_resident``)."""
+    from wuyiqu.supervision.services import collecting_rechecks
+    from wuyiqu.units.actions import RemovalRefused, do_remove_resident
+
+    resident = recording_resident(request.user, resident_id)
+    household = resident.household
+
+    def save(raw: dict[str, str]) -> None:
+        try:
+            with collecting_rechecks() as rechecked:
+                do_remove_resident(actor=request.user, resident=resident, reason=raw.get("reason", ""))
+        except RemovalRefused as exc:
+            raise RowRefused(exc.field, exc.message, _("原因") if exc.field == "reason" else "") from None
+        messages.success(request, _("已将%(name)s移出登记。") % {"name": resident.name} + rechecked_text(rechecked))
+
+    return _entry_page(request, spec=REMOVE_FORM, unit=household.unit, back=reverse("web:household", args=[household.code]),
+                       fixed={}, save=save, heading=f"{REMOVE_FORM.title} · {resident.name} {resident.id_masked}")

@@ -26,4 +26,5 @@ urlpatterns = [
     path("households/<str:code>/verify/", records.verify_household, name="verify_household"),
     path("residents/<int:resident_id>/ledger/", records.edit_ledger_entry, name="edit_ledger_entry"),
     path("residents/<int:resident_id>/ledger/review/", records.review_ledger_entry, name="review_ledger_entry"),
+    path("residents/<int:resident_id>/remove/", records.remove_resident, name="remove_resident"),
 ]
