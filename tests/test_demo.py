@@ -19,7 +19,7 @@ import pytest
 import wuyiqu
 
 WENLONG = "500110002"
-DEMO_USERS = {"admin", "command", "health", "street", "community", "property", "building", "group"}
+DEMO_USERS = {"admin", "command", "health", "street", "community", "village", "property", "building", "group"}
 DIVISIONS = Path(wuyiqu.__file__).parent / "data" / "qijiang-divisions-2023.csv"
 
 
@@ -101,10 +101,15 @@ def test_it_generates_units_households_and_residents_below_them(runs):
     assert f"{residents} 名居民" in outputs["a"]
 
 
-def test_it_creates_the_8_demo_accounts_and_prints_them(runs):
+def test_it_creates_the_9_demo_accounts_and_prints_them(runs):
     dirs, outputs = runs
     users = {u for (u,) in query(dirs["a"], "SELECT username FROM accounts_user")}
     assert users == DEMO_USERS
+    # 红旗村 has its own staff, who receive its group leaders' applications (the "group" account's 社).
+    assert query(dirs["a"], "SELECT a.role, u.code FROM accounts_user a JOIN units_unit u ON u.id = a.unit_id "
+                            "WHERE a.username = 'village'") == [("community_staff", "500110002208")]
+    assert query(dirs["a"], "SELECT p.code FROM accounts_user a JOIN units_unit u ON u.id = a.unit_id "
+                            "JOIN units_unit p ON p.id = u.parent_id WHERE a.username = 'group'") == [("500110002208",)]
     assert "演示账号（密码均为 wuyiqu-demo-2022）" in outputs["a"]
     for username in DEMO_USERS:
         assert f"  {username} " in outputs["a"]

@@ -71,6 +71,8 @@ class Command(BaseCommand):
             ("health", Role.HEALTH_COMMISSION, district, "区卫健委 复核员"),
             ("street", Role.STREET_STAFF, Unit.objects.get(code=WENLONG), "文龙街道 宣传文化办"),
             ("community", Role.COMMUNITY_STAFF, wenlong_community, "文龙社区 网格员"),
+            # 红旗村's own staff: a group leader's application for 无疫社 is received here (SPEC §5).
+            ("village", Role.COMMUNITY_STAFF, Unit.objects.get(code="500110002208"), "红旗村 村委会 工作人员"),
             ("property", Role.PROPERTY_MANAGER, compound, f"{compound.name} 物业"),
             ("building", Role.BUILDING_HEAD, building, f"{building.name} 楼栋长"),
             ("group", Role.GROUP_LEADER, group, f"{group.name} 社长"),
