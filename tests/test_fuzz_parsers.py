@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from wuyiqu.imports import fields
 from wuyiqu.imports.models import ImportStatus
-from wuyiqu.imports.parsers import iter_raw_rows, iter_records, map_headers
+from wuyiqu.imports.parsers import iter_raw_rows, iter_records, map_headers, open_tables, plan_tables
 from wuyiqu.imports.registry import Column, FileError, RowError, get_kind
 from wuyiqu.imports.services import run_import
 from wuyiqu.lib import dates
@@ -68,9 +68,11 @@ def _read_everything(path: Path) -> None:
     except FileError as exc:
         assert str(exc) and not str(exc).isascii()  # a Chinese message
     assert lines == sorted(set(lines))
+    kind = get_kind("residents")
     try:
-        for line, record in iter_records(path, get_kind("residents").columns):
-            assert set(record) == {c.key for c in get_kind("residents").columns} and line >= 2
+        with open_tables(path) as tables:
+            for line, record in iter_records(tables, plan_tables(tables, kind), kind.columns):
+                assert set(record) == {c.key for c in kind.columns} and line >= 2
     except FileError as exc:
         assert str(exc)
 

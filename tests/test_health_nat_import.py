@@ -105,7 +105,7 @@ def test_a_positive_result_adds_no_case_when_one_is_recorded_that_day(world, tmp
 
 @pytest.mark.parametrize(("cell", "field", "reason"), [
     ("{n},2022-11-25 12:01,阴性", "sampled_at", "晚于现在"),
-    ("{n},2022-11-24 8:30,阴性", "sampled_at", "格式不对"),
+    ("{n},2022-11-24 上午,阴性", "sampled_at", "格式不对"),
     ("{n},2022/11/24,阴性", "sampled_at", "格式不对"),
     ("{n},2022-02-30 08:00,阴性", "sampled_at", "不存在"),
     ("{n},2022-11-24 25:00,阴性", "sampled_at", "不存在"),

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wuyiqu.imports import values
 from wuyiqu.imports.fields import bool_value, date_value, id_number_value, phone_value, rate_value
 from wuyiqu.imports.parsers import _cell_text, map_headers
 from wuyiqu.imports.registry import Column, FileError, RowError
@@ -24,17 +25,24 @@ def _outcome(fn, text):
 @given(st.dates(min_value=dt.date(1880, 1, 1), max_value=dt.date(2030, 12, 31)),
        st.integers(0, 999), st.sampled_from("0123456789X"), st.booleans())
 def test_fast_id_check_agrees_with_the_reference(birth, seq, last, make_valid):
-    # The import's inline check must accept and refuse exactly what wuyiqu.lib.idcard does.
+    # The import's inline check must accept and refuse exactly what wuyiqu.lib.idcard does, with its
+    # reason — except for a number Excel rounded (…000), whose reason says so.
     first17 = f"500110{birth:%Y%m%d}{seq:03d}"
     number = first17 + (check_digit(first17) if make_valid else last)
-    assert _outcome(lambda t: id_number_value({"id_number": t}), number) == _outcome(parse_id_number, number)
+    ours, ref = _outcome(lambda t: id_number_value({"id_number": t}), number), _outcome(parse_id_number, number)
+    if values.mangled_id_number(number) and ref[0] == "error":
+        assert ours[0] == "error" and "末尾是000" in ours[1]
+    else:
+        assert ours == ref
 
 
 @given(st.text(alphabet="0123456789Xx -", max_size=20))
 def test_fast_id_check_agrees_on_any_text(text):
     ours = _outcome(lambda t: id_number_value({"id_number": t}), text)
     ref = _outcome(parse_id_number, text.replace(" ", ""))
-    if text.replace(" ", ""):
+    if values.mangled_id_number(text) and ref[0] == "error":  # 18 digits ending 000: the reason says Excel did it
+        assert ours[0] == "error" and "Excel" in ours[1]
+    elif text.replace(" ", ""):
         assert ours == ref
     else:
         assert ours == ("error", "身份证号不能为空")

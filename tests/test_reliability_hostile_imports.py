@@ -198,12 +198,13 @@ CASES = [
     # --- headers ----------------------------------------------------------------------------------------
     Case("missing-header", "r.csv", lambda p: utf8(csv_text(ZH[1:], [r[1:] for r in people(p)])),
          ("缺少必填列：身份证号",)),
-    Case("extra-header", "r.csv", lambda p: utf8(csv_text([*ZH, "备注"], [[*r, "x"] for r in people(p)])),
-         ("无法识别的列：备注",)),
+    Case("extra-header-and-missing", "r.csv",
+         lambda p: utf8(csv_text([*ZH[1:], "备注"], [[*r[1:], "x"] for r in people(p)])),
+         ("缺少必填列：身份证号", "无法识别的列：备注")),
     Case("duplicate-header", "r.csv", lambda p: utf8(csv_text([*ZH, "身份证"], [[*r, r[0]] for r in people(p)])),
-         ("重复的列：身份证",)),
+         ("第1行：A列“身份证号”和F列“身份证”都对应“身份证号”（重复的列）",)),
     Case("mismatched-headers", "r.csv", lambda p: utf8(csv_text(["a", "b"], [["1", "2"]])),
-         ("缺少必填列：身份证号、姓名、户编码", "无法识别的列：a、b", "本类型的列为")),
+         ("前20行中找不到列标题行（应含有身份证号、姓名、户编码等列）",)),
     # --- bad rows ----------------------------------------------------------------------------------------
     Case("broken-check-digit", "r.csv",
          lambda p: utf8(csv_text(ZH, [*people(p), [bad_check_digit(5), "错号", p.household, "", ""]])),

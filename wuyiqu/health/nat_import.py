@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from wuyiqu.imports import values
 from wuyiqu.imports.registry import (
     Batch,
     Column,
@@ -58,6 +59,8 @@ RESULT_ALIASES: dict[str, str] = {
     "positive": NatResultValue.POSITIVE.value,
     "阴性": NatResultValue.NEGATIVE.value,
     "阳性": NatResultValue.POSITIVE.value,
+    # A weak positive is a positive until a second test says otherwise (it is reported as a case).
+    "弱阳性": NatResultValue.POSITIVE.value,
 }
 
 EARLIEST = "2020-01-01 00:00:00"  # no nucleic-acid testing for this disease before 2020
@@ -142,7 +145,8 @@ class NatParser:
         except InvalidIdNumber as exc:
             if not normalise_id_number(raw):
                 raise RowError("id_number", _("身份证号不能为空")) from None
-            raise RowError("id_number", str(exc)) from None
+            # A number Excel made a float or rounded: say so, and how to fix it (never guessed).
+            raise RowError("id_number", values.mangled_id_number(raw) or str(exc)) from None
 
     def sampled_at(self, raw: str) -> str:
         """``YYYY-MM-DD HH:MM[:SS]`` (also with ``/``) -> ``YYYY-MM-DD HH:MM:SS``, a real local time
@@ -155,6 +159,9 @@ class NatParser:
         if not (len(norm) == 19 and norm.isascii() and norm[4] == "-" and norm[7] == "-" and norm[10] == " "
                 and norm[13] == ":" and norm[16] == ":" and (norm[:4] + norm[5:7] + norm[8:10] + norm[11:13]
                                                               + norm[14:16] + norm[17:]).isdigit()):
+            office = values.datetime_text(text)  # 2022年11月28日 8:30, 2022.11.28 08:30, an Excel serial
+            if office and office != text:
+                return self.sampled_at(office)
             if not text:
                 raise RowError("sampled_at", _("采样时间不能为空"))
             raise RowError("sampled_at", _("采样时间“%(v)s”格式不对，应为 YYYY-MM-DD HH:MM[:SS]") % {"v": text})
@@ -171,6 +178,9 @@ class NatParser:
     def result(self, raw: str) -> str:
         text = raw.strip()
         value = RESULT_ALIASES.get(text) or RESULT_ALIASES.get(text.lower())
+        if value is None:
+            plain = values.halfwidth(text).replace(" ", "")
+            value = RESULT_ALIASES.get(plain) or RESULT_ALIASES.get(plain.lower())
         if value is None:
             if not text:
                 raise RowError("result", _("检测结果不能为空"))

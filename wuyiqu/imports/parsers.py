@@ -1,9 +1,11 @@
-"""Reading import files as streams of text rows: CSV (UTF-8 with or without BOM, GBK/GB18030, UTF-16
-with BOM) and XLSX.
+"""Reading import files as streams of text rows: CSV or tab-separated text (UTF-8 with or without
+BOM, GBK/GB18030, UTF-16/32 with BOM — Excel's "Unicode text"), and spreadsheets (.xlsx, .xls, .ods).
 
 Nothing here loads a whole CSV file: rows are yielded one by one, so a million-row file is read in
-bounded memory (the engine reads it twice: once to check, once to write). XLSX is converted once to
-a temporary UTF-8 CSV in a child process with a memory cap (``xlsx_convert``), then read like CSV.
+bounded memory (the engine reads it twice: once to check, once to write). A spreadsheet is converted
+once to one temporary UTF-8 CSV per worksheet in a child process with a memory cap
+(``xlsx_convert``), then read like CSV. Where the header is and which column feeds which field is
+``headers``' business; ``iter_records`` then yields the mapped rows of every imported sheet.
 
 Files are judged by their content, never by their name alone: a PNG named ``.xlsx``, an Excel file
 named ``.csv``, a ZIP whose unpacked size or ratio is out of bounds (a "zip bomb"), a file mixing two
@@ -17,6 +19,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import json
 import os
 import re
 import shutil
@@ -34,10 +37,13 @@ from django.utils.translation import gettext as _
 
 from wuyiqu.lib import filetypes, sealed
 
-from . import xlsx_convert
+from . import headers, xlsx_convert
+from .headers import Table
 from .registry import Column, FileError
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+ZIP_SUFFIXES = (*XLSX_SUFFIXES, ".ods")
+OLE_SUFFIXES = (".xls",)
 _CHUNK = 1 << 20
 _ZIP_MAGIC = (filetypes.ZIP, b"PK\x05\x06")  # a ZIP, or an empty one
 _OLE_MAGIC = filetypes.OLE
@@ -98,28 +104,34 @@ def _what_else(head: bytes) -> str | None:
 
 
 def sniff_format(path: Path) -> str:
-    """``"xlsx"`` or ``"csv"``, judged by the content; FileError when the content is something else or
-    disagrees with the file's extension."""
+    """``"xlsx"``, ``"ods"``, ``"xls"`` or ``"csv"``, judged by the content; FileError when the content
+    is something else or disagrees with the file's extension."""
     with sealed.open_plain(path) as f:
         head = f.read(16)
     if not head:
         raise FileError(_("文件是空的，第一行应为列标题"))
     suffix = path.suffix.lower()
     if head.startswith(_OLE_MAGIC):
-        raise FileError(_("这是旧版 .xls 文件或加密的 Excel 文件：请去掉密码并另存为 .xlsx 或 CSV"))
-    if suffix == ".xls":
-        raise FileError(_("不支持旧版 .xls 文件，请另存为 .xlsx 或 CSV"))
+        if suffix not in OLE_SUFFIXES:
+            raise FileError(_("文件内容是旧版 Excel (.xls) 或加密的 Office 文件，但扩展名是“%(suffix)s”；如果是 Excel 文件，请使用 .xls 扩展名")
+                            % {"suffix": suffix or _("无")})
+        return "xls"
     other = _what_else(head)
     if other:
-        raise FileError(_("文件内容是%(what)s，不是 CSV 或 Excel (.xlsx) 文件") % {"what": other})
+        raise FileError(_("文件内容是%(what)s，不是 CSV 或 Excel (.xlsx/.xls/.ods) 文件") % {"what": other})
     is_zip = head.startswith(_ZIP_MAGIC)
-    if suffix in XLSX_SUFFIXES and not is_zip:
+    if suffix in ZIP_SUFFIXES and not is_zip:
         raise FileError(_("文件扩展名是 %(suffix)s，但内容不是 Excel 文件（不是 ZIP 格式）；如果是 CSV，请使用 .csv 扩展名")
                         % {"suffix": suffix})
-    if is_zip and suffix not in XLSX_SUFFIXES:
+    if suffix in OLE_SUFFIXES:
+        raise FileError(_("文件扩展名是 %(suffix)s，但内容不是旧版 Excel (.xls) 文件；请用 Excel 或 WPS 打开后另存为 .xlsx 或 CSV")
+                        % {"suffix": suffix})
+    if is_zip and suffix not in ZIP_SUFFIXES:
         raise FileError(_("文件内容是 ZIP 压缩包（Excel 文件就是这种格式），但扩展名是“%(suffix)s”；如果是 Excel 文件，请使用 .xlsx 扩展名")
                         % {"suffix": suffix or _("无")})
-    return "xlsx" if is_zip else "csv"
+    if is_zip:
+        return "ods" if suffix == ".ods" else "xlsx"
+    return "csv"
 
 
 # --- CSV: the encoding ----------------------------------------------------------------------------------
@@ -253,7 +265,7 @@ def _used_width(row: list[str]) -> int:
     return n
 
 
-def _iter_csv(path: Path, limits: Limits, encoding: str) -> Iterator[tuple[int, list[str]]]:
+def _iter_csv(path: Path, limits: Limits, encoding: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     """(line, stripped cells) of every row; the checks of ``limits`` applied row by row."""
     # NUL bytes: PostgreSQL cannot store them in text. Look for one only where the bytes say there is.
     check_nul = encoding in ("utf-16", "utf-32") or _has_nul(path)
@@ -261,7 +273,7 @@ def _iter_csv(path: Path, limits: Limits, encoding: str) -> Iterator[tuple[int, 
     data_rows = empty_rows = first_empty = 0
     line = 0
     with sealed.open_text(path, encoding) as f:
-        reader = csv.reader(f, strict=True)
+        reader = csv.reader(f, strict=True, delimiter=delimiter)
         try:
             for line, row in enumerate(reader, start=1):
                 if len(row) > max_cols and _used_width(row) > max_cols:
@@ -334,17 +346,21 @@ def _has_nul(path: Path) -> bool:
 # --- XLSX -----------------------------------------------------------------------------------------------
 
 
-def check_xlsx_container(path: Path, limits: Limits) -> None:
-    """Refuse, before anything unpacks it, an XLSX that is not a readable ZIP of a workbook, is
-    encrypted, or whose members would unpack to more than the limits (declared sizes and ratios: the
-    ZIP readers used here stop at a member's declared size, so a lie about it is an error, not a bomb)."""
+def check_xlsx_container(path: Path, limits: Limits, *, ods: bool = False) -> None:
+    """Refuse, before anything unpacks it, an XLSX (or, with ``ods``, an ODS) that is not a readable
+    ZIP of a workbook, is encrypted, or whose members would unpack to more than the limits (declared
+    sizes and ratios: the ZIP readers used here stop at a member's declared size, so a lie about it
+    is an error, not a bomb)."""
     try:
         with sealed.open_plain(path) as f, zipfile.ZipFile(f) as zf:
             members = zf.infolist()
     except Exception:  # damaged input: BadZipFile, NotImplementedError (an unknown version, found by fuzz/), …
         raise FileError(_("Excel 文件已损坏或不完整（无法作为 .xlsx 打开）；请重新保存后再上传")) from None
     names = {m.filename for m in members}
-    if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+    if ods:
+        if "content.xml" not in names:
+            raise FileError(_("文件是 ZIP 压缩包，但不是 OpenDocument 表格 (.ods) 文件"))
+    elif "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
         raise FileError(_("文件是 ZIP 压缩包，但不是 Excel (.xlsx) 文件"))
     if any(m.flag_bits & 0x1 for m in members):
         raise FileError(_("Excel 文件已加密：请去掉密码后再上传"))
@@ -359,14 +375,15 @@ def check_xlsx_container(path: Path, limits: Limits) -> None:
                 % {"name": m.filename[:80], "ratio": m.file_size // max(m.compress_size, 1), "max": limits.xlsx_ratio})
 
 
-def convert_xlsx(path: Path, target: Path, limits: Limits) -> None:
-    """Write the first sheet of ``path`` to ``target`` as UTF-8 CSV, in a child process limited to
-    ``limits.xlsx_memory_bytes`` of address space and ``limits.xlsx_seconds``. FileError when it fails."""
-    command = [sys.executable, "-m", "wuyiqu.imports.xlsx_convert", str(path), str(target),
+def convert_sheets(path: Path, target_dir: Path, limits: Limits, *, kind: str = "xlsx") -> list[dict]:
+    """Write the visible worksheets of the spreadsheet ``path`` to ``target_dir`` as UTF-8 CSV, in a
+    child process limited to ``limits.xlsx_memory_bytes`` of address space and ``limits.xlsx_seconds``.
+    Returns [{"index", "name", "file"}]. FileError when it fails."""
+    command = [sys.executable, "-m", "wuyiqu.imports.xlsx_convert", str(path), str(target_dir),
                str(limits.xlsx_memory_bytes)]
     # The child has no data key: it gets the keys it needs on its standard input (never in its
     # arguments, which other processes can read): the upload's file key when the upload is sealed,
-    # and a new key to seal the CSV it writes (lib/sealed.py).
+    # and a new key to seal the CSVs it writes (lib/sealed.py).
     source_key = sealed.file_key(path) if sealed.is_sealed(path) else b""
     target_key, target_wrapped = sealed.new_file_key()
     keys = b"\n".join(k.hex().encode() for k in (source_key, target_key, target_wrapped)) + b"\n"
@@ -376,9 +393,13 @@ def convert_xlsx(path: Path, target: Path, limits: Limits) -> None:
     except subprocess.TimeoutExpired:
         raise FileError(_("读取 Excel 文件超过 %(n)d 秒，已停止；请改用 CSV 或分成几个文件") % {"n": limits.xlsx_seconds}) from None
     if done.returncode == 0:
-        return
+        with open(target_dir / "sheets.json", encoding="utf-8") as f:
+            return json.load(f)
     if done.returncode == xlsx_convert.EXIT_UNREADABLE:
         detail = done.stderr.decode("utf-8", "replace").strip()[:200]
+        if kind == "xls":
+            raise FileError(_("无法读取旧版 .xls 文件（文件损坏、已加密或不是 Excel 文件）：%(e)s；请用 Excel 或 WPS 打开后另存为 .xlsx")
+                            % {"e": detail})
         raise FileError(_("无法读取 Excel 文件（文件损坏或格式不对）：%(e)s") % {"e": detail})
     # Killed by the allocator (SIGABRT) or MemoryError: usually a cell far out (e.g. XFD1048576) that
     # makes the sheet a huge empty grid.
@@ -389,12 +410,28 @@ def convert_xlsx(path: Path, target: Path, limits: Limits) -> None:
 # --- reading --------------------------------------------------------------------------------------------
 
 
+def detect_delimiter(path: Path, encoding: str) -> str:
+    """``"\t"`` for tab-separated text (Excel's "Unicode text" is UTF-16 with tabs), else ``","``:
+    judged on the first lines, by which of the two separates more cells there."""
+    try:
+        with sealed.open_text(path, encoding) as f:
+            sample = f.read(64 * 1024)
+    except UnicodeDecodeError:  # a chunk cut inside a character: the first lines are enough
+        return ","
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    tabs = sum(line.count("\t") for line in lines)
+    commas = sum(line.count(",") for line in lines)
+    return "\t" if tabs > commas else ","
+
+
 @contextlib.contextmanager
-def readable(path: str | Path, limits: Limits | None = None) -> Iterator[tuple[Path, str]]:
-    """The file as (CSV path, encoding) to stream rows from, as often as needed: the file itself for
-    CSV; for XLSX a temporary UTF-8 CSV of its first sheet (sealed), removed on exit. Either is read
-    through ``sealed.open_plain``: a sealed upload is decrypted as it is read, never written out. FileError when the file
-    is too large, is not what its name says, or (XLSX) is a zip bomb or unreadable."""
+def open_tables(path: str | Path, limits: Limits | None = None) -> Iterator[list[Table]]:
+    """The file as tables to stream rows from, as often as needed: the CSV/TSV file itself, or one
+    temporary UTF-8 CSV per visible worksheet of an .xlsx/.xls/.ods (sealed, in a private directory
+    removed on exit). Either is read through ``sealed.open_plain``: a sealed upload is decrypted as
+    it is read, never written out. FileError
+    when the file is too large, is not what its name says, or (spreadsheets) is a zip bomb or
+    unreadable."""
     path = Path(path)
     limits = limits or Limits.from_settings()
     try:
@@ -406,120 +443,103 @@ def readable(path: str | Path, limits: Limits | None = None) -> Iterator[tuple[P
     if size > limits.file_bytes:
         raise FileError(_("文件太大（%(size)s），上限为 %(limit)s") % {"size": filesizeformat(size),
                                                                     "limit": filesizeformat(limits.file_bytes)})
-    if sniff_format(path) == "csv":
+    kind = sniff_format(path)
+    if kind == "csv":
         check_line_lengths(path, limits)
-        yield path, detect_encoding(path)
+        encoding = detect_encoding(path)
+        yield [Table(0, "", path, encoding, detect_delimiter(path, encoding))]
         return
-    check_xlsx_container(path, limits)
-    # The sheet as CSV is written sealed (lib/sealed.py) into a private directory, removed on exit.
-    folder = Path(tempfile.mkdtemp(prefix="wuyiqu-xlsx-"))
-    target = folder / "sheet.csv"
+    if kind != "xls":
+        check_xlsx_container(path, limits, ods=kind == "ods")
+    target = Path(tempfile.mkdtemp(prefix="wuyiqu-sheets-"))
     try:
-        convert_xlsx(path, target, limits)
-        yield target, "utf-8"
+        sheets = convert_sheets(path, target, limits, kind=kind)
+        if not sheets:
+            raise FileError(_("Excel 文件中没有可见的工作表"))
+        yield [Table(s["index"], s["name"], target / s["file"], "utf-8") for s in sheets]
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def iter_raw_rows(path: str | Path, limits: Limits | None = None, *,
-                  encoding: str | None = None) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, cells as stripped text) for every row of the file, the header row first
-    (line 1). Line numbers are what a person sees in a spreadsheet. Raise FileError when unreadable.
-    ``encoding``: the file is a CSV already judged by ``readable`` (no second look at its content)."""
+                  encoding: str | None = None, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, cells as stripped text) for every row of the file (its first sheet), from
+    line 1. Line numbers are what a person sees in a spreadsheet. Raise FileError when unreadable.
+    ``encoding``: the file is a CSV already judged by ``open_tables`` (no second look at its content)."""
     limits = limits or Limits.from_settings()
     if encoding is not None:
-        yield from _iter_csv(Path(path), limits, encoding)
+        yield from _iter_csv(Path(path), limits, encoding, delimiter)
         return
-    with readable(path, limits) as (source, codec):
-        yield from _iter_csv(source, limits, codec)
+    with open_tables(path, limits) as tables:
+        yield from _iter_csv(tables[0].path, limits, tables[0].encoding, tables[0].delimiter)
 
 
-def _norm(header: str) -> str:
-    """Headers compare without spaces, case, required-markers and full-width brackets."""
-    h = header.replace("\ufeff", "").strip().lower()
-    for ch in (" ", "*", "＊", "\u3000", "_", "-"):
-        h = h.replace(ch, "")
-    return h.replace("（", "(").replace("）", ")")
+def table_rows(table: Table, limits: Limits | None = None) -> Iterator[tuple[int, list[str]]]:
+    """Every row of ``table`` as (line, stripped cells)."""
+    return _iter_csv(Path(table.path), limits or Limits.from_settings(), table.encoding, table.delimiter)
 
 
-def _listed(names: list[str], most: int = 10) -> str:
-    """Names for a message: at most ``most``, each at most 30 characters."""
-    shown = "、".join(n if len(n) <= 30 else n[:30] + "…" for n in names[:most])
-    if len(names) > most:
-        shown += _("等%(n)d个") % {"n": len(names)}
-    return shown
+def first_rows(table: Table, limits: Limits | None = None) -> list[tuple[int, list[str]]]:
+    """The first non-empty rows of ``table``, enough to find its header and show a few data rows;
+    the rest of the file is not read."""
+    out = []
+    for line, cells in table_rows(table, limits):
+        if any(cells):
+            out.append((line, cells))
+            if len(out) >= headers.SEARCH_ROWS + headers.SAMPLE_ROWS + 2:
+                break
+    return out
+
+
+def plan_tables(tables: list[Table], kind, *, mapping: dict | None = None, sheets=None,
+                limits: Limits | None = None) -> headers.Layout:
+    """The header and column mapping of ``tables`` for ``kind`` (``headers.plan``)."""
+    limits = limits or Limits.from_settings()
+    return headers.plan(tables, lambda t: first_rows(t, limits), kind_name=kind.name, columns=kind.columns,
+                        mapping=mapping, sheets=sheets, gbk=any(t.encoding == "gb18030" for t in tables))
+
+
+LINE_BITS = 21  # a row's number in an import: (sheet index << LINE_BITS) | row — Excel has 1,048,576 rows
+LINE_MASK = (1 << LINE_BITS) - 1
 
 
 def map_headers(header_row: list[str], columns: tuple[Column, ...]) -> list[str | None]:
-    """For each cell of the header row, the column key it names (None for an empty header).
-    Raise FileError with one message naming every unknown and missing column."""
-    by_name: dict[str, str] = {}
-    for col in columns:
-        for name in (col.key, col.header, *col.aliases):
-            by_name[_norm(name)] = col.key
-    keys: list[str | None] = []
-    unknown: list[str] = []
-    seen: set[str] = set()
-    repeated: list[str] = []
-    for cell in header_row:
-        if not _norm(cell):
-            keys.append(None)
-            continue
-        key = by_name.get(_norm(cell))
-        if key is None:
-            unknown.append(cell)
-        elif key in seen:
-            repeated.append(cell)
-        else:
-            seen.add(key)
-        keys.append(key)
-    missing = [c.header for c in columns if c.required and c.key not in seen]
-    problems = []
-    if missing:
-        problems.append(_("缺少必填列：%(cols)s") % {"cols": "、".join(missing)})
-    if unknown:
-        problems.append(_("无法识别的列：%(cols)s") % {"cols": _listed(unknown)})
-    if repeated:
-        problems.append(_("重复的列：%(cols)s") % {"cols": _listed(repeated)})
-    if problems:
-        expected = "、".join(f"{c.header}({c.key})" for c in columns)
-        raise FileError("；".join(problems) + "。" + _("本类型的列为：%(cols)s") % {"cols": expected})
+    """For each cell of the header row, the column key it names (None for a column not imported),
+    through the kind's words (``headers.Dictionary``). FileError naming a missing required column or
+    a field named twice."""
+    dictionary = headers.Dictionary("", columns)
+    keys = [dictionary.lookup(h) or None for h in header_row]
+    sheet = headers.SheetLayout(0, "", 1, 1, tuple(header_row), tuple(keys))
+    headers._check_sheet(headers.Layout([sheet]), sheet, columns, False)
     return keys
 
 
-def iter_records(path: str | Path, columns: tuple[Column, ...], *, encoding: str | None = None,
+def iter_records(tables: list[Table], layout: headers.Layout, columns: tuple[Column, ...], *,
                  limits: Limits | None = None) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, {column key: text}) for every non-empty data row; every column key is
-    present ("" when absent or empty). Raise FileError for an empty file or bad headers.
-    ``encoding``: ``path`` is the CSV that ``readable`` gave (read it as it is)."""
+    """Yield (line, {column key: text}) for every data row of the layout's sheets, in order; every
+    column key is present ("" when absent or empty). ``line`` is the row number for the first sheet
+    and ``(sheet index << LINE_BITS) | row`` for the others. Footer rows (合计…, 填表人…) that leave a
+    required column empty and repeats of the header row are left out."""
     limits = limits or Limits.from_settings()
-    if encoding is None:
-        with readable(path, limits) as (source, codec):
-            yield from iter_records(source, columns, encoding=codec, limits=limits)
-        return
-    rows = iter_raw_rows(path, limits, encoding=encoding)
-    for _line, header in rows:
-        if any(header):
-            break
-    else:
-        raise FileError(_("文件是空的，第一行应为列标题"))
-    try:
-        keys = map_headers(header, columns)
-    except FileError as exc:
-        if encoding == "gb18030":
-            raise FileError(str(exc) + _("（文件按 GBK 编码读取；如果列名是乱码，请另存为“CSV UTF-8”）")) from None
-        raise
+    by_index = {t.index: t for t in tables}
     blank = {c.key: "" for c in columns}
-    positions = [(i, k) for i, k in enumerate(keys) if k is not None]
-    for line, row in rows:
-        if not any(row):
-            continue
-        record = dict(blank)
-        n = len(row)
-        for i, k in positions:
-            if i < n:
-                record[k] = row[i]
-        yield line, record
+    required = [c.key for c in columns if c.required]
+    for sheet in layout.sheets:
+        offset = sheet.index << LINE_BITS
+        header = list(sheet.headers)
+        positions = sheet.positions
+        last = sheet.header_line
+        for line, row in table_rows(by_index[sheet.index], limits):
+            if line <= last or not any(row):
+                continue
+            record = dict(blank)
+            n = len(row)
+            for i, k in positions:
+                if i < n:
+                    record[k] = row[i]
+            if row == header or (not all(record[k] for k in required) and headers.is_footer(row)):
+                continue
+            yield offset | line, record
 
 
 # Kept for callers that format one spreadsheet cell (tests, the converter).

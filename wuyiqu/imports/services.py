@@ -18,6 +18,7 @@ import io
 import logging
 import marshal
 import os
+import re
 import socket
 import tempfile
 import time
@@ -32,11 +33,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
+from wuyiqu.lib.idcard import mask_id_number, mask_phone
 from wuyiqu.supervision.affected import FactsWritten
 
-from . import storage
-from .models import ImportJob, ImportStatus
-from .parsers import iter_records, readable
+from . import errorbook, headers, storage
+from .models import ColumnMapping, ImportJob, ImportStatus
+from .parsers import LINE_BITS, LINE_MASK, Table, iter_records, open_tables, plan_tables
 from .registry import Batch, FileError, ImportContext, ImportKind, RowError, WriteCounts, get_kind
 
 log = logging.getLogger(__name__)
@@ -47,17 +49,26 @@ PROGRESS_EVERY_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class RowProblem:
-    line: int
+    line: int  # the import's line: the row, plus the sheet's index << LINE_BITS (parsers.iter_records)
     field: str  # the column key ("" for the whole row)
     message: str
     duplicate: bool = False
-    header: str = ""  # the column's Chinese header, for people
+    header: str = ""  # the column's header, for people (the file's own where there is one)
+    sheet: str = ""  # the sheet's name when the file has more than one
+
+    @property
+    def row(self) -> int:
+        """The row number a person sees in the sheet."""
+        return self.line & LINE_MASK
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "header": self.header, "message": self.message}
+        out = {"line": self.row, "field": self.field, "header": self.header, "message": self.message}
+        if self.sheet:
+            out["sheet"] = self.sheet
+        return out
 
     def __str__(self) -> str:
-        where = _("第%(line)d行") % {"line": self.line} if self.line else _("文件")
+        where = headers.sheet_row(self.sheet, self.row) if self.line else _("文件")
         name = self.header or self.field
         return f"{where} {name}：{self.message}" if name else f"{where}：{self.message}"
 
@@ -105,30 +116,41 @@ class _JobProgress:
 
 
 def create_job(*, kind: str, filename: str, actor=None, scope=None, skip_invalid: bool = False,
-               stored_path: str = "") -> ImportJob:
-    """A pending job (for the web page, which creates it, starts a thread and polls it)."""
+               stored_path: str = "", dry_run: bool = False, mapping: dict | None = None) -> ImportJob:
+    """A pending job (for the web page, which creates it, starts a thread and polls it). ``dry_run``:
+    a preview; ``mapping``: {"columns": {header: key or ""}, "sheets": [names]} (``mapping_of``)."""
     return ImportJob.objects.create(
         kind=kind, filename=filename, stored_path=stored_path, skip_invalid=skip_invalid,
         created_by=actor if (actor is not None and getattr(actor, "is_authenticated", False)) else None,
-        scope=scope, status=ImportStatus.PENDING,
+        scope=scope, status=ImportStatus.PENDING, dry_run=dry_run, mapping=mapping or {},
     )
 
 
-def _batches(kind: ImportKind, ctx: ImportContext, path: Path, encoding: str, skip_lines: set[int] | None,
-             problems: list[RowProblem] | None) -> Iterator[Batch]:
+def mapping_of(columns: dict[str, str | None] | None = None, sheets: list[str] | None = None) -> dict:
+    """The job's ``mapping`` for a choice of columns and sheets (either may be empty)."""
+    out: dict[str, Any] = {}
+    if columns:
+        out["columns"] = {str(h): (k or headers.IGNORE) for h, k in columns.items()}
+    if sheets:
+        out["sheets"] = list(sheets)
+    return out
+
+
+def _batches(kind: ImportKind, ctx: ImportContext, tables: list[Table], layout: headers.Layout,
+             skip_lines: set[int] | None, problems: list[RowProblem] | None) -> Iterator[Batch]:
     """Parsed rows of the file in batches of kind.batch_size. In pass 1 (``problems`` given) rows that
     do not parse are added to ``problems``; in pass 2 lines in ``skip_lines`` are left out."""
     batch: Batch = []
     size = kind.batch_size
     parse = kind.parse_row
-    for line, raw in iter_records(path, kind.columns, encoding=encoding):
+    for line, raw in iter_records(tables, layout, kind.columns):
         if skip_lines and line in skip_lines:
             continue
         try:
             parsed = parse(raw, ctx)
         except RowError as exc:
             if problems is None:  # pass 1 saw this row valid: the file changed between the passes
-                raise FileError(_("文件在导入过程中被修改（第%(line)d行）") % {"line": line}) from None
+                raise FileError(_("文件在导入过程中被修改（第%(line)d行）") % {"line": line & LINE_MASK}) from None
             problems.append(RowProblem(line, exc.field, exc.message))
             continue
         batch.append((line, parsed))
@@ -141,29 +163,51 @@ def _batches(kind: ImportKind, ctx: ImportContext, path: Path, encoding: str, sk
 
 def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_invalid: bool = False,
                progress: Progress | None = None, report: Report | None = None,
-               job: ImportJob | None = None, filename: str | None = None) -> ImportJob:
+               job: ImportJob | None = None, filename: str | None = None,
+               mapping: dict[str, str | None] | None = None, sheets: list[str] | None = None,
+               dry_run: bool = False, planned: Callable[[headers.Layout], None] | None = None) -> ImportJob:
     """Import ``path`` as ``kind`` on behalf of ``actor`` (None: the console), restricted to the
     subtree of ``scope`` (a Unit; None: everything). Returns the finished ImportJob: status
-    ``succeeded`` with the counts, or ``failed`` with ``message`` and ``errors`` (nothing written).
+    ``succeeded`` with the counts, or ``failed`` with ``message`` and ``errors`` (nothing written);
+    with ``dry_run`` every row is checked and written in a transaction that is rolled back, and the
+    job ends ``previewed`` with the counts it would have.
 
+    ``mapping``: {header: field key or "" (not imported)} before the dictionary of office words;
+    ``sheets``: the names of the sheets to import (default: every sheet with a header). Without a
+    mapping, an import for a unit uses the mapping remembered for that unit and file shape.
     ``progress(phase, done, total)`` is called as rows go by; ``report(problem)`` once for every
-    invalid or duplicate row. ``job``: a pending job made by ``create_job`` (the web page's thread);
+    invalid or duplicate row; ``planned(layout)`` once the header and mapping are found. ``job``: a
+    pending job made by ``create_job`` (the web page's task), whose mapping and dry_run are used;
     otherwise one is created. Unknown kinds raise KeyError before any job exists.
     """
     import_kind = get_kind(kind)
     path = Path(path)
     if job is None:
         job = create_job(kind=kind, filename=filename or path.name, actor=actor, scope=scope,
-                         skip_invalid=skip_invalid, stored_path="")
+                         skip_invalid=skip_invalid, stored_path="", dry_run=dry_run,
+                         mapping=mapping_of(mapping, sheets))
+    chosen = job.mapping or {}
+    skip_invalid = job.skip_invalid
     job.status = ImportStatus.RUNNING
     job.started_at = timezone.now()
     job.runner = current_runner()
-    job.save(update_fields=["status", "started_at", "runner"])
+    job.error_workbook = None
+    job.save(update_fields=["status", "started_at", "runner", "error_workbook"])
     tracker = _JobProgress(job, progress)
     try:
-        # XLSX is turned into a temporary CSV once here (both passes read that); a bad file stops here.
-        with readable(path) as (source, encoding):
-            return _Run(import_kind, job, source, encoding, actor, scope, skip_invalid, tracker, report).run()
+        # A spreadsheet is turned into temporary CSVs once here (both passes read those); a bad file stops here.
+        with open_tables(path) as tables:
+            try:
+                layout = _plan(import_kind, tables, scope, chosen.get("columns"), chosen.get("sheets"))
+            except FileError as exc:
+                if getattr(exc, "layout", None) is not None:
+                    job.layout = layout_json(exc.layout, import_kind)
+                raise
+            job.layout = layout_json(layout, import_kind)
+            job.save(update_fields=["layout"])
+            if planned is not None:
+                planned(layout)
+            return _Run(import_kind, job, tables, layout, actor, scope, skip_invalid, tracker, report).run()
     except FileError as exc:
         return _finish_failed(job, actor, str(exc))
     except Exception as exc:
@@ -172,33 +216,88 @@ def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_inva
         raise
     finally:
         tracker.close()
-        storage.discard(job)  # a web upload is kept only while its job runs
+        if job.status != ImportStatus.PREVIEWED:
+            storage.discard(job)  # a web upload is kept only while its job runs (and waits for confirmation)
+
+
+def _plan(kind: ImportKind, tables: list[Table], scope, columns: dict | None, sheets: list[str] | None) -> headers.Layout:
+    """The layout to import with: the person's mapping; else, for a unit, a mapping confirmed earlier
+    for a file of this shape; else the dictionary's."""
+    if columns or scope is None:
+        return plan_tables(tables, kind, mapping=columns, sheets=sheets)
+    for remembered in ColumnMapping.objects.filter(unit=scope, kind=kind.name).order_by("-updated_at")[:20]:
+        try:
+            layout = plan_tables(tables, kind, mapping=remembered.columns, sheets=sheets or remembered.sheets or None)
+        except FileError:
+            continue
+        if layout.shape == remembered.shape:
+            layout.remembered = True
+            return layout
+    return plan_tables(tables, kind, sheets=sheets)
+
+
+_ID_LIKE = re.compile(r"[0-9０-９]{17}[0-9Xx０-９Ｘｘ]|[0-9]\.[0-9]+[eE]\+?1[4-7]|[0-9]{15,18}(?:\.0+)?")
+_PHONE_LIKE = re.compile(r"1[3-9][0-9]{9}(?:\.0+)?")
+
+
+def _masked(cell: str, key: str | None) -> str:
+    """A sample cell as the confirming page may show it: ID numbers and phones masked, in any column."""
+    text = cell.strip()
+    if key == "id_number" or _ID_LIKE.fullmatch(text):
+        return mask_id_number(text)
+    if key == "phone" or _PHONE_LIKE.fullmatch(text):
+        return mask_phone(text)
+    return text[:60]
+
+
+def layout_json(layout: headers.Layout, kind: ImportKind) -> dict:
+    """``layout.as_json()`` with the sample cells masked, the fields' labels and whether the mapping
+    was a remembered one: what the job keeps for the page that confirms the mapping."""
+    data = layout.as_json()
+    for sheet in data["sheets"]:
+        keys = sheet["keys"]
+        sheet["samples"] = [[_masked(c, keys[i] if i < len(keys) else None) for i, c in enumerate(row)]
+                            for row in sheet["samples"]]
+        sheet["letters"] = [headers.column_letter(i) for i in range(len(sheet["headers"]))]
+    data["fields"] = [{"key": c.key, "label": c.header, "required": c.required} for c in kind.columns]
+    data["remembered"] = bool(getattr(layout, "remembered", False))
+    return data
 
 
 class _Run:
     """One import: the problems found so far and the two passes."""
 
-    def __init__(self, kind: ImportKind, job: ImportJob, path: Path, encoding: str, actor, scope, skip_invalid: bool,
-                 tracker: _JobProgress, report: Report | None):
-        self.kind, self.job, self.path, self.encoding, self.actor = kind, job, path, encoding, actor
+    def __init__(self, kind: ImportKind, job: ImportJob, tables: list[Table], layout: headers.Layout, actor, scope,
+                 skip_invalid: bool, tracker: _JobProgress, report: Report | None):
+        self.kind, self.job, self.tables, self.layout, self.actor = kind, job, tables, layout, actor
         self.skip_invalid, self.tracker, self.report = skip_invalid, tracker, report
         self.ctx = ImportContext(actor=actor, scope=scope, job=job, phase="check")
         self.headers = {c.key: c.header for c in kind.columns}
+        # Messages name the file's own header of a column (身份证号码) and, in a workbook of several
+        # sheets, the sheet.
+        self.own_headers = {s.index: {k: s.headers[i] for i, k in s.positions} for s in layout.sheets}
+        self.sheet_names = {s.index: s.name for s in layout.sheets} if layout.names_sheets() else {}
         # The problems stored on the job: invalid rows first, so that a file refused for one bad row
         # among thousands of duplicates still shows that row; duplicates fill what room is left.
         self.kept: list[RowProblem] = []
         self.kept_duplicates: list[RowProblem] = []
         self.skip_lines: set[int] = set()
         self.invalid = self.duplicate = self.rows_total = 0
+        self.refused: dict[int, list[tuple[str, str]]] = {}  # line -> [(field, message)], for the error workbook
 
     def note(self, problem: RowProblem) -> None:
-        if problem.field and not problem.header:
-            problem = RowProblem(problem.line, problem.field, problem.message, problem.duplicate,
-                                 self.headers.get(problem.field, problem.field))
+        index = problem.line >> LINE_BITS
+        header = problem.header
+        if problem.field and not header:
+            header = self.own_headers.get(index, {}).get(problem.field) or self.headers.get(problem.field, problem.field)
+        problem = RowProblem(problem.line, problem.field, problem.message, problem.duplicate, header,
+                             self.sheet_names.get(index, ""))
         if problem.duplicate:
             self.duplicate += 1
         else:
             self.invalid += 1
+            if len(self.refused) < errorbook.MAX_ROWS or problem.line in self.refused:
+                self.refused.setdefault(problem.line, []).append((problem.field, problem.message))
         self.skip_lines.add(problem.line)
         kept = self.kept_duplicates if problem.duplicate else self.kept
         if len(kept) < ERRORS_KEPT:
@@ -215,14 +314,16 @@ class _Run:
             job.rows_total, job.invalid, job.duplicate = self.rows_total, self.invalid, self.duplicate
             kept = self.kept + self.kept_duplicates[:ERRORS_KEPT - len(self.kept)]
             job.errors = [p.as_dict() for p in sorted(kept, key=lambda p: p.line)]
-            if self.invalid and not self.skip_invalid:
+            if self.refused:
+                job.error_workbook = errorbook.build_encrypted(self.tables, self.layout, self.refused, self.invalid)
+            if self.invalid and not self.skip_invalid and not job.dry_run:
                 message = _("共%(n)d行有错误，未导入任何数据；请改正后重新导入，或选择跳过错误行") % {"n": self.invalid}
                 return _finish_failed(job, self.actor, message)
             if spill is not None:
                 unpack = self.kind.unpack
                 return self.write([unpack(p) for p in marshal.loads(data)] for data in spill.read_all())
             return self.write([parsed for _line, parsed in b]
-                              for b in _batches(self.kind, self.ctx, self.path, self.encoding, self.skip_lines, None))
+                              for b in _batches(self.kind, self.ctx, self.tables, self.layout, self.skip_lines, None))
         finally:
             if spill is not None:
                 spill.close()
@@ -232,7 +333,7 @@ class _Run:
         kind, ctx = self.kind, self.ctx
         keys: dict[Any, int] = {}  # row key -> first line, for duplicates
         parse_problems: list[RowProblem] = []
-        for batch in _batches(kind, ctx, self.path, self.encoding, None, parse_problems):
+        for batch in _batches(kind, ctx, self.tables, self.layout, None, parse_problems):
             self.rows_total += len(batch) + len(parse_problems)
             for p in parse_problems:
                 self.note(p)
@@ -249,7 +350,7 @@ class _Run:
                     if first != line:
                         self.note(RowProblem(line, "", _("与第%(first)d行重复，已跳过") % {"first": first},
                                              duplicate=True))
-            if spill is not None and (self.skip_invalid or not self.invalid):
+            if spill is not None and (self.skip_invalid or self.job.dry_run or not self.invalid):
                 spill.write(marshal.dumps([kind.pack(parsed) for line, parsed in batch if line not in self.skip_lines]))
             self.tracker("check", self.rows_total, 0)
         self.rows_total += len(parse_problems)  # unparsable rows after the last batch
@@ -265,26 +366,54 @@ class _Run:
         good = self.rows_total - self.invalid - self.duplicate
         done = 0
         facts = FactsWritten(kind, ctx)  # supervision: the units these facts bear on (none for registry kinds)
-        with transaction.atomic():
-            for rows in batches:
-                counts += kind.write(rows, ctx)
-                facts.add(rows)
-                done += len(rows)
-                self.tracker("write", done, good)
-            if done != good:
-                raise FileError(_("文件在导入过程中被修改（行数不一致）"))
-            facts.recheck(actor=self.actor, source=f"import:{job.kind}")  # withdraw/warn in this transaction
-            job.created, job.updated, job.unchanged, job.unmatched = (
-                counts.created, counts.updated, counts.unchanged, counts.unmatched)
-            job.rows_done = self.rows_total
-            job.status = ImportStatus.SUCCEEDED
-            job.finished_at = timezone.now()
-            job.message = summary(job)
-            job.save()
-            audit.record(actor=self.actor, action="imports.run", target=job, unit=job.scope,
-                         detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job),
-                                 **kind.audit_detail(ctx)})
+        try:
+            with transaction.atomic():
+                for rows in batches:
+                    counts += kind.write(rows, ctx)
+                    facts.add(rows)
+                    done += len(rows)
+                    self.tracker("write", done, good)
+                if done != good:
+                    raise FileError(_("文件在导入过程中被修改（行数不一致）"))
+                if job.dry_run:
+                    raise _Preview  # everything written is rolled back: the counts are what a preview shows
+                return self.finish(counts, facts)
+        except _Preview:
+            return self.finish_preview(counts)
+
+    def finish(self, counts: WriteCounts, facts: FactsWritten) -> ImportJob:
+        """The import's last writes, inside its transaction: the rechecks, the job, the audit row."""
+        job, kind, ctx = self.job, self.kind, self.ctx
+        facts.recheck(actor=self.actor, source=f"import:{job.kind}")  # withdraw/warn in this transaction
+        job.created, job.updated, job.unchanged, job.unmatched = (
+            counts.created, counts.updated, counts.unchanged, counts.unmatched)
+        job.rows_done = self.rows_total
+        job.status = ImportStatus.SUCCEEDED
+        job.finished_at = timezone.now()
+        job.message = summary(job)
+        job.save()
+        audit.record(actor=self.actor, action="imports.run", target=job, unit=job.scope,
+                     detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job),
+                             **kind.audit_detail(ctx)})
         return job
+
+    def finish_preview(self, counts: WriteCounts) -> ImportJob:
+        """After the rolled-back writes of a preview: the job with the counts it would have, ``previewed``."""
+        job = self.job
+        job.created, job.updated, job.unchanged, job.unmatched = (
+            counts.created, counts.updated, counts.unchanged, counts.unmatched)
+        job.rows_done = self.rows_total
+        job.status = ImportStatus.PREVIEWED
+        job.finished_at = timezone.now()
+        job.message = _("预览（尚未导入）：%(s)s") % {"s": summary(job)}
+        job.save()
+        audit.record(actor=self.actor, action="imports.preview", target=job, unit=job.scope,
+                     detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job)})
+        return job
+
+
+class _Preview(Exception):
+    """Raised inside a preview's transaction after the last batch, to roll every write back."""
 
 
 class _Spill:
