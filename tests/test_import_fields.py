@@ -30,8 +30,8 @@ def test_fast_id_check_agrees_with_the_reference(birth, seq, last, make_valid):
     first17 = f"500110{birth:%Y%m%d}{seq:03d}"
     number = first17 + (check_digit(first17) if make_valid else last)
     ours, ref = _outcome(lambda t: id_number_value({"id_number": t}), number), _outcome(parse_id_number, number)
-    if values.mangled_id_number(number) and ref[0] == "error":
-        assert ours[0] == "error" and "末尾是000" in ours[1]
+    if values.mangled_id_number(number) and isinstance(ref, tuple):
+        assert isinstance(ours, tuple) and "末尾是000" in ours[1]
     else:
         assert ours == ref
 
@@ -40,8 +40,8 @@ def test_fast_id_check_agrees_with_the_reference(birth, seq, last, make_valid):
 def test_fast_id_check_agrees_on_any_text(text):
     ours = _outcome(lambda t: id_number_value({"id_number": t}), text)
     ref = _outcome(parse_id_number, text.replace(" ", ""))
-    if values.mangled_id_number(text) and ref[0] == "error":  # 18 digits ending 000: the reason says Excel did it
-        assert ours[0] == "error" and "Excel" in ours[1]
+    if values.mangled_id_number(text) and isinstance(ref, tuple):  # 18 digits ending 000: the reason says Excel did it
+        assert isinstance(ours, tuple) and "Excel" in ours[1]
     elif text.replace(" ", ""):
         assert ours == ref
     else:

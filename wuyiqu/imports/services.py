@@ -14,6 +14,7 @@ PostgreSQL (SQLite allows one writer, so there the counters move again at commit
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import marshal
@@ -504,6 +505,20 @@ def fail_interrupted_jobs() -> int:
     host = socket.gethostname() + ":"
     return sum(fail_interrupted(job) for job in
                ImportJob.objects.filter(status=ImportStatus.RUNNING, runner__startswith=host))
+
+
+PREVIEW_KEPT = dt.timedelta(hours=24)  # a preview not confirmed within this is ended and its upload removed
+
+
+def expire_previews(now: dt.datetime | None = None) -> int:
+    """End the previews nobody confirmed within PREVIEW_KEPT (failed, audited, upload removed);
+    returns how many. The worker does this at its start (``wuyiqu worker``)."""
+    cutoff = (now or timezone.now()) - PREVIEW_KEPT
+    ended = 0
+    for job in ImportJob.objects.filter(status=ImportStatus.PREVIEWED, finished_at__lt=cutoff):
+        fail_job(job, None, _("预览后%(h)d小时内未确认导入，已过期，上传的文件已删除；请重新上传") % {"h": 24})
+        ended += 1
+    return ended
 
 
 def fail_job(job: ImportJob, actor, message: str) -> ImportJob:

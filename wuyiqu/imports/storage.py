@@ -24,6 +24,10 @@ from .models import ImportJob, ImportStatus
 
 log = logging.getLogger(__name__)
 
+# Jobs whose upload is still needed: waiting, running, or previewed and waiting for the person to
+# confirm (``expire_previews`` ends those left unconfirmed).
+KEPT = (ImportStatus.PENDING, ImportStatus.RUNNING, ImportStatus.PREVIEWED)
+
 
 def upload_dir() -> Path:
     return Path(settings.MEDIA_ROOT) / "imports"
@@ -77,8 +81,7 @@ def purge() -> Purged:
     folder = upload_dir()
     if not folder.is_dir():
         return Purged(0, 0)
-    live = {Path(p).name: p for p in ImportJob.objects.filter(
-        status__in=(ImportStatus.PENDING, ImportStatus.RUNNING)).exclude(stored_path="").values_list(
+    live = {Path(p).name: p for p in ImportJob.objects.filter(status__in=KEPT).exclude(stored_path="").values_list(
         "stored_path", flat=True)}
     removed = sealed_now = 0
     for path in folder.iterdir():
@@ -90,8 +93,7 @@ def purge() -> Purged:
         elif not sealed.is_sealed(path):
             seal_in_place(path)
             sealed_now += 1
-    ImportJob.objects.exclude(status__in=(ImportStatus.PENDING, ImportStatus.RUNNING)).exclude(
-        stored_path="").update(stored_path="")
+    ImportJob.objects.exclude(status__in=KEPT).exclude(stored_path="").update(stored_path="")
     return Purged(removed, sealed_now)
 
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from decimal import Decimal
 import os
 import sys
+from decimal import Decimal
 
 EXIT_UNREADABLE = 2
 EXIT_MEMORY = 3

@@ -53,11 +53,14 @@ class Command(BaseCommand):
             raise CommandError(
                 f"任务后端是 {type(backend).__name__}，不是数据库队列：任务在入队的进程里立即运行，"
                 "worker 无事可做（生产环境请设置 WUYIQU_TASKS=database）")
-        from wuyiqu.imports.services import fail_interrupted_jobs
+        from wuyiqu.imports.services import expire_previews, fail_interrupted_jobs
 
         interrupted = fail_interrupted_jobs()  # imports left running by a worker of this host that was killed
         if interrupted:
             self.stderr.write(f"{interrupted} 个导入任务的进程已中断，已标记为失败（未导入任何数据）")
+        expired = expire_previews()  # previews nobody confirmed: their uploads are not kept for ever
+        if expired:
+            self.stderr.write(f"{expired} 个导入预览超过24小时未确认，已过期（上传的文件已删除）")
         from wuyiqu.imports.storage import purge
 
         purged = purge()  # uploads of ended jobs an earlier version or a failed removal left behind
