@@ -62,3 +62,28 @@ def test_evaluate_without_json_prints_names_and_reasons_in_chinese():
     assert "龙湖花园1栋（T1C-C1-B1）创建无疫楼栋：未达标，持有无疫楼栋称号" in text
     assert "    ✗ 规范佩戴口罩（mask_compliance）：口罩佩戴 2022-11-28 检查不合格" in text
     assert "达标 0 个，未达标 1 个" in text
+
+
+def test_the_nat_reason_names_who_is_missing_and_who_is_exempt_masked():
+    from test_standards_world import make_resident, nat
+
+    from wuyiqu.units.models import Household
+
+    u = build_street()
+    hh = Household.objects.get(code="T1C-C1-B1-101")
+    missing = make_resident(hh, name="王小明")  # registered, never tested
+    make_resident(hh, name="李卧床", bedridden=True)
+    make_resident(hh, name="赵宝宝", born=D - days(400))  # one year old on D
+    r = detail(u["B1"], "nat_participation")
+    assert not r.passed
+    assert "应检 3 人，已检 2 人" in r.detail
+    assert f"未检：居民 王** ({missing.id_masked})" in r.detail
+    assert "免检：" in r.detail and "李**" in r.detail and "（卧床）" in r.detail and "赵**" in r.detail
+    assert "（3岁以下）" in r.detail
+    assert "王小明" not in r.detail and "李卧床" not in r.detail  # names masked
+    assert {"type": "resident", "id": missing.pk} in r.items
+    # The compound above fails too and names the same person (a unit of more than 2,000 people to
+    # test would keep its counts only).
+    assert f"居民 王** ({missing.id_masked})" in detail(u["C1"], "nat_participation").detail
+    nat(missing, D)
+    assert detail(u["B1"], "nat_participation").passed

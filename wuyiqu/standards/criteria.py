@@ -74,6 +74,9 @@ def _texts() -> dict[str, str]:
         "awareness_survey": gettext("宣传知晓度调查"),
         "nobody_to_test": gettext("无应检居民（免检：%(age)s岁以下、卧床）"),
         "nat": gettext("近%(days)s天核酸参与率 %(share)s（应检 %(required)s 人，已检 %(tested)s 人；要求 ≥ %(rate)s）"),
+        "nat_missing_people": gettext("未检：%(list)s"), "nat_exempt_people": gettext("免检：%(list)s"),
+        "exempt_bedridden": gettext("卧床"), "exempt_young": gettext("%(age)s岁以下"),
+        "person_exempt": gettext("%(person)s（%(why)s）"),
         "no_committee_application": gettext("尚未发起创建%(title)s申请"),
         "not_signed_by_unit": gettext("创建%(title)s申请尚未由本单位签字"),
         "no_households": gettext("无登记住户，无法联名申请"),
@@ -553,6 +556,22 @@ def nat_participation(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     missing = math.ceil(rate * f.nat_required - 1e-9) - f.nat_tested
     return CriterionResult(spec.id, False, text + m.count("nat_missing", missing),
                            [{"type": "households", "unit": f.unit.code}])
+
+
+def name_nat_people(result: CriterionResult, m: Messages, missing: Sampled, exempt: Sampled) -> None:
+    """Add to a failing nat_participation's reason who is missing and who is exempt (masked, the
+    first few of each, the counts of those named), and the missing residents to its items: the
+    evaluator reads them after judging (``_Evaluator._name_nat_people``)."""
+    parts = []
+    if missing.count:
+        parts.append(m.text("nat_missing_people", list=m.listing([label for label, _ in missing.samples],
+                                                                 missing.count, "more_people")))
+    if exempt.count:
+        parts.append(m.text("nat_exempt_people", list=m.listing([label for label, _ in exempt.samples],
+                                                                exempt.count, "more_people")))
+    if parts:
+        result.detail = m.text("semicolon").join([result.detail, *parts])
+        result.items = result.items + [item for _, item in missing.samples]
 
 
 @criterion("all_households_signed")

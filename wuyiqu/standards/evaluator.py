@@ -30,6 +30,10 @@ from .profiles import LEVELS, Profile, ProfileError, parse_profile
 
 EVALUATED_KINDS = LEVELS  # building, compound, group, village, community, street
 CO_SIGNED_KINDS = ("building", "compound", "group")  # households co-sign; committees sign themselves
+# Naming who is missing in a failing nat_participation (``_Evaluator._name_nat_people``): units of at
+# most this many non-exempt residents, and this many residents read in all per evaluation.
+NAT_NAMES_MAX_PER_UNIT = 2_000
+NAT_NAMES_MAX_RESIDENTS = 50_000
 TIME_CRITERIA_NOTE = "no_case, no_close_contact, no_home_quarantine, no_returnee_under_control, no_risk_zone, incidents"
 
 
@@ -399,6 +403,26 @@ class _Gather:
               .exclude(incident_type="negative_opinion", accepted_on__lte=self.on))
         return list(self.scoped(qs, "unit__path").values_list("unit_id", "occurred_on", "incident_type", "handled_on"))
 
+    def nat_people(self, unit_ids: list[int], start: dt.date) -> list[tuple]:
+        """(household unit id, resident id, name, masked ID, bedridden, birth date, tested within the
+        window) of the residents of the households on ``unit_ids`` registered there by D, in
+        resident order (for the names in a failing nat_participation's reason). One query."""
+        t = _tables()
+        if connection.vendor == "postgresql":
+            source, unit, params = "unnest(%s::bigint[]) AS p(unit_id)", "p.unit_id", [unit_ids]
+        else:
+            import json
+
+            source, unit, params = "json_each(%s) AS p", "p.value", [json.dumps(unit_ids)]
+        sql = (f"SELECT h.unit_id, r.id, r.name, r.id_masked, r.bedridden, r.birth_date, "
+               f"EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id AND n.sampled_on >= %s "
+               f"AND n.sampled_on <= %s) FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
+               f"JOIN {t['resident']} r ON r.household_id = h.id "
+               f"WHERE (r.moved_on IS NULL OR r.moved_on <= %s) ORDER BY r.id")
+        with connection.cursor() as cur:
+            cur.execute(sql, [start, self.on, *params, self.on])
+            return cur.fetchall()
+
     def surveys(self):
         from wuyiqu.inspections.models import Survey
 
@@ -761,7 +785,58 @@ class _Evaluator:
             self._pass_up(nodes, C.Verdict(node.ref, evaluation.named, evaluation.eligible,
                                            {c.id: c.passed for c in evaluation.criteria}))
         results.sort(key=lambda e: e.unit.path)
+        self._name_nat_people(results, nodes)
         return results
+
+    def _name_nat_people(self, results: list[UnitEvaluation], nodes: dict[int, _Node]) -> None:
+        """Name who is missing and who is exempt in the reason of each failing ``nat_participation``
+        (masked, the first few of each): one query over the residents of the failing units, the
+        smallest first, at most ``NAT_NAMES_MAX_RESIDENTS`` in all (a failing village of 10,000
+        people keeps its counts; its buildings name theirs). The counts stay the evaluation's; the
+        names are read among the unit's present residents registered there by D (one who lived
+        there on D and has moved away since is counted but not named)."""
+        spec = self.profile.get("nat_participation")
+        failing = {ev.unit.id: c for ev in results for c in ev.criteria if c.id == "nat_participation" and not c.passed}
+        if spec is None or not failing:
+            return
+        chosen: set[int] = set()
+        budget = NAT_NAMES_MAX_RESIDENTS
+        for uid in sorted(failing, key=lambda u: nodes[u].nat_required):
+            size = nodes[uid].nat_required
+            if size > NAT_NAMES_MAX_PER_UNIT or size > budget:
+                continue
+            chosen.add(uid)
+            budget -= size
+        if not chosen:
+            return
+        holders: set[int] = set()  # every unit below a chosen one (the households' units among them)
+        stack = [nodes[uid] for uid in chosen]
+        while stack:
+            n = stack.pop()
+            holders.add(n.ref.id)
+            stack.extend(n.children)
+        age = int(spec.params["exempt_under_age"])
+        rows = self.q.nat_people(sorted(holders), window_start(self.on, spec.params["nat_days"]))
+        born_by = _years_before(self.on, age)
+        missing: dict[int, C.Sampled] = {uid: C.Sampled() for uid in chosen}
+        exempt: dict[int, C.Sampled] = {uid: C.Sampled() for uid in chosen}
+        msgs = self.msgs
+        for unit_id, rid, name, id_masked, bedridden, birth_date, tested in rows:
+            person = C.PersonRef(rid, name or "", id_masked)
+            if bedridden or _as_date(birth_date) > born_by:
+                why = msgs.text("exempt_bedridden") if bedridden else msgs.text("exempt_young", age=age)
+                entry, into = (msgs.text("person_exempt", person=person.label(msgs), why=why), exempt)
+            elif not tested:
+                entry, into = (person.label(msgs), missing)
+            else:
+                continue
+            node = nodes.get(unit_id)
+            while node is not None:  # the row counts for every chosen unit above its household
+                if node.ref.id in into:
+                    into[node.ref.id].add(entry, {"type": "resident", "id": rid})
+                node = nodes.get(node.ref.parent_id)
+        for uid in chosen:
+            C.name_nat_people(failing[uid], msgs, missing[uid], exempt[uid])
 
     @staticmethod
     def _pass_up(nodes: dict[int, _Node], verdict: C.Verdict) -> None:
