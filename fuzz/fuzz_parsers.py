@@ -56,7 +56,7 @@ def check(data: bytes) -> None:
         if not str(exc):
             raise AssertionError("a refusal without a message") from None
     try:
-        for line, record in parsers.iter_records(PATH, COLUMNS):
+        for line, record in parsers.records_of(PATH, COLUMNS):
             if set(record) != KEYS or line < 2:
                 raise AssertionError(f"bad record at line {line}")
     except FileError:

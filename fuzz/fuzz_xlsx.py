@@ -50,7 +50,7 @@ def seeds() -> list[bytes]:
 def check(data: bytes) -> None:
     PATH.write_bytes(data)
     try:
-        for line, record in parsers.iter_records(PATH, COLUMNS):
+        for line, record in parsers.records_of(PATH, COLUMNS):
             if line < 2 or any("\x00" in v for v in record.values()):
                 raise AssertionError(f"bad record at line {line}")
     except FileError as exc:

@@ -461,6 +461,26 @@ def open_tables(path: str | Path, limits: Limits | None = None) -> Iterator[list
         shutil.rmtree(target, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def readable(path: str | Path, limits: Limits | None = None) -> Iterator[tuple[Path, str]]:
+    """The first table of the file as (CSV path, encoding), for as long as the block runs (see
+    ``open_tables``)."""
+    with open_tables(path, limits) as tables:
+        yield Path(tables[0].path), tables[0].encoding
+
+
+def records_of(path: str | Path, columns: tuple[Column, ...], *, kind_name: str = "",
+               mapping: dict | None = None, sheets=None, limits: Limits | None = None
+               ) -> Iterator[tuple[int, dict[str, str]]]:
+    """Every data row of the file as (line, {column key: text}): the file opened, its header found
+    and mapped (``headers.plan``), its sheets read (``iter_records``). FileError when unreadable."""
+    limits = limits or Limits.from_settings()
+    with open_tables(path, limits) as tables:
+        layout = headers.plan(tables, lambda t: first_rows(t, limits), kind_name=kind_name, columns=columns,
+                              mapping=mapping, sheets=sheets, gbk=any(t.encoding == "gb18030" for t in tables))
+        yield from iter_records(tables, layout, columns, limits=limits)
+
+
 def iter_raw_rows(path: str | Path, limits: Limits | None = None, *,
                   encoding: str | None = None, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, cells as stripped text) for every row of the file (its first sheet), from
