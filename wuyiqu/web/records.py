@@ -1,10 +1,11 @@
 """Pages that record one fact by hand (issue 15), phone-first.
 
 Every form goes through ``wuyiqu.imports.actions.do_record_row`` with the row a file would hold, so it
-is refused for what a file row is refused for, naming the same field, and nothing is written then.
-After a change the page says which units it re-checked (``supervision.summaries.rechecked_text``). Only the roles that
-may record facts (``permissions.can_record``: community staff and above) get these pages, inside
-their scope; for anyone else, and outside the scope, every URL here is a 404.
+is refused for what a file row is refused for, naming the same field, and nothing is written then;
+the changes that are no import row (an extension, an early end, a removal) go through their one
+action. After a change the page says which units it re-checked (``supervision.summaries``). Only
+the roles that may record facts (``permissions.can_record``: community staff and above) get these
+pages, inside their scope; for anyone else, and outside the scope, every URL here is a 404.
 """
 
 from __future__ import annotations
@@ -95,35 +96,37 @@ def _saved(request, result, what: str) -> None:
     messages.success(request, text + rechecked_text(result.recheck))
 
 
-def _entry_page(request, *, spec: EntrySpec, unit, back: str, fixed: dict[str, str], initial: dict | None = None,
-                only_new: tuple[str, str] | None = None, heading: str = "", extra: dict | None = None,
-                save: Callable[[dict[str, str]], None] | None = None):
-    """GET: the empty form. POST: the typed row plus ``fixed`` through ``do_record_row`` (or through
-    ``save``, for a change that is no import row: it writes, says so, or raises RowRefused); a
-    refusal renders the form again with the field's message (status 400), a success redirects to
-    ``back``."""
+Save = Callable[[dict[str, str]], None]  # writes the row and says so, or raises RowRefused
+
+
+def _as_row(request, *, spec: EntrySpec, unit, only_new: tuple[str, str] | None = None) -> Save:
+    """The usual save: the row through the import kind of ``spec``."""
+    def save(raw: dict[str, str]) -> None:
+        result = do_record_row(kind=spec.kind, raw=raw, actor=request.user, scope=_scope(request.user), unit=unit,
+                               ip=_ip(request), only_new=only_new)
+        _saved(request, result, str(spec.title))
+    return save
+
+
+def _entry_page(request, *, spec: EntrySpec, unit, back: str, save: Save, fixed: dict[str, str] | None = None,
+                initial: dict | None = None, heading: str = "", extra: dict | None = None):
+    """GET: the form. POST: the typed row plus ``fixed`` handed to ``save``; a refusal renders the
+    form again with what was typed and the field's message (status 400), a success redirects to
+    ``back`` (POST/redirect/GET)."""
     values = _initial(spec, initial)
     errors: dict[str, str] = {}
     refusal = ""
     status = 200
     if request.method == "POST":
         values = _typed(spec, request.POST)
-        raw = {**values, **fixed}
         try:
-            if save is not None:
-                save(raw)
-            else:
-                result = do_record_row(kind=spec.kind, raw=raw, actor=request.user, scope=_scope(request.user),
-                                       unit=unit, ip=_ip(request), only_new=only_new)
+            save({**values, **(fixed or {})})
         except RowRefused as exc:
             refusal = str(exc)
-            field = exc.field if any(f.key == exc.field for f in spec.fields) else ""
-            if field:
-                errors[field] = exc.message
+            if any(f.key == exc.field for f in spec.fields):
+                errors[exc.field] = exc.message
             status = 400
         else:
-            if save is None:
-                _saved(request, result, str(spec.title))
             return redirect(back)
     rows = [{"field": f, "value": values.get(f.key, ""), "error": errors.get(f.key, ""),
              "chosen": set(values.get(f.key, "").split(";")) if f.input == "tags" else set()} for f in spec.fields]
@@ -154,7 +157,8 @@ def record_on_unit(request, code: str, kind: str):
     if kind == "risk-zones":
         extra["zones"] = RiskZone.objects.filter(unit=unit, end_on__isnull=True).order_by("start_on")
     back = reverse("web:unit", args=[unit.code])
-    return _entry_page(request, spec=spec, unit=unit, back=back, fixed=fixed, only_new=only_new, extra=extra,
+    return _entry_page(request, spec=spec, unit=unit, back=back, fixed=fixed, extra=extra,
+                       save=_as_row(request, spec=spec, unit=unit, only_new=only_new),
                        heading=f"{spec.title} · {unit.display_name}")
 
 
@@ -184,9 +188,10 @@ def lift_risk_zone(request, code: str, zone_id: int):
 def add_resident(request, code: str):
     household = recording_household(request.user, code)
     back = reverse("web:household", args=[household.code])
+    only_new = ("id_number", _("该身份证号已登记为居民；迁入本户请在其原住户页面办理迁移"))
     return _entry_page(request, spec=RESIDENT_FORM, unit=household.unit, back=back,
                        fixed={"household_code": household.code},
-                       only_new=("id_number", _("该身份证号已登记为居民；迁入本户请在其原住户页面办理迁移")),
+                       save=_as_row(request, spec=RESIDENT_FORM, unit=household.unit, only_new=only_new),
                        heading=f"{RESIDENT_FORM.title} · {household.address or household.code}")
 
 
@@ -205,6 +210,7 @@ def edit_ledger_entry(request, resident_id: int):
     initial = _ledger_values(entry) if entry else {}
     back = reverse("web:household", args=[resident.household.code])
     return _entry_page(request, spec=LEDGER_EDIT_FORM, unit=resident.household.unit, back=back,
+                       save=_as_row(request, spec=LEDGER_EDIT_FORM, unit=resident.household.unit),
                        fixed={"id_number": resident.reveal_id_number()} if request.method == "POST" else {},
                        initial=initial,
                        heading=f"{LEDGER_EDIT_FORM.title} · {resident.name}", extra={"resident": resident})
@@ -288,5 +294,6 @@ def remove_resident(request, resident_id: int):
             raise RowRefused(exc.field, exc.message, _("原因") if exc.field == "reason" else "") from None
         messages.success(request, _("已将%(name)s移出登记。") % {"name": resident.name} + rechecked_text(rechecked))
 
-    return _entry_page(request, spec=REMOVE_FORM, unit=household.unit, back=reverse("web:household", args=[household.code]),
-                       fixed={}, save=save, heading=f"{REMOVE_FORM.title} · {resident.name} {resident.id_masked}")
+    return _entry_page(request, spec=REMOVE_FORM, unit=household.unit, save=save,
+                       back=reverse("web:household", args=[household.code]),
+                       heading=f"{REMOVE_FORM.title} · {resident.name} {resident.id_masked}")
