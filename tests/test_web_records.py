@@ -88,6 +88,19 @@ def test_a_case_with_a_wrong_check_digit_names_the_field_and_writes_nothing(worl
     assert not PositiveCase.objects.exists() and not form_audits("cases").exists()
 
 
+def test_the_refusal_is_translated_with_the_page(world, alice, client_for):
+    building = alices_building()
+    c = client_for(alice)
+    c.cookies["django_language"] = "en"
+    r = c.post(f"/units/{building.code}/record/close-contacts/",
+               {"id_number": BAD_ID, "start_on": today(), "end_on": today()})
+    assert r.status_code == 400
+    body = r.content.decode()
+    assert "Not saved, nothing was changed" in body and "ID number：" in body
+    assert "check digit" in body.lower()
+    assert not Measure.objects.exists()
+
+
 def test_a_case_in_the_future_is_refused_on_its_report_date(world, alice, client_for):
     building = alices_building()
     tomorrow = (dates.today() + dt.timedelta(days=1)).isoformat()

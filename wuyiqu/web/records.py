@@ -122,7 +122,9 @@ def _entry_page(request, *, spec: EntrySpec, unit, back: str, save: Save, fixed:
         try:
             save({**values, **(fixed or {})})
         except RowRefused as exc:
-            refusal = str(exc)
+            # Named as the form names the field (its label, in the page's language).
+            label = next((str(f.label) for f in spec.fields if f.key == exc.field), exc.header)
+            refusal = f"{label}：{exc.message}" if label else exc.message
             if any(f.key == exc.field for f in spec.fields):
                 errors[exc.field] = exc.message
             status = 400
