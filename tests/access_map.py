@@ -33,6 +33,7 @@ from wuyiqu.audit.models import AuditEvent
 from wuyiqu.certification.models import Title
 from wuyiqu.health.models import Measure, MeasureKind
 from wuyiqu.imports.services import create_job
+from wuyiqu.inspections.models import Incident, IncidentType
 from wuyiqu.lib.dates import today
 from wuyiqu.notifications.models import Notification
 from wuyiqu.supervision.models import Warning
@@ -92,6 +93,7 @@ class Side:
     notification: Notification
     token_secret: str = ""
     account: Any = None  # an account the side's staff manage (the building head of ``building``)
+    opinion: Any = None  # a negative opinion (负面舆情) on ``building``, to be handled and accepted
 
     @property
     def markers(self) -> list[str]:
@@ -133,8 +135,10 @@ def make_side(staff) -> Side:
     notification = Notification.objects.create(user=staff, text="待办", link=f"/applications/{application.pk}/")
     account = do_create_user(actor=None, username=f"head-{building.code}", password="correct-horse-battery",
                              role="building_head", unit=building, display_name="楼栋长")
+    opinion = Incident.objects.create(unit=building, occurred_on=on, incident_type=IncidentType.NEGATIVE_OPINION,
+                                      description="业主群抱怨")
     return Side(staff, community, compound, building, household, resident, measure, job, application, attachment,
-                title, withdrawn, warning, notification, account=account)
+                title, withdrawn, warning, notification, account=account, opinion=opinion)
 
 
 def give_token(side: Side) -> str:
@@ -239,6 +243,9 @@ KEYED: dict[str, Factory] = {
             "masks", "entrance", "vehicles", "visitors", "disinfection", "garbage", "environment")}})],
     "inspections:incident": lambda t, _h: [Probe({"code": t.community.code}, data={
         "occurred_on": _day(), "incident_type": "fight", "description": "楼道争执"})],
+    "inspections:opinion_handled": lambda t, _h: [Probe({"code": t.building.code, "incident_id": t.opinion.pk},
+                                                        data={"handled_on": _day(), "note": "已上门解释"})],
+    "inspections:opinion_accept": lambda t, _h: [Probe({"code": t.building.code, "incident_id": t.opinion.pk})],
     # The unit to apply for is in the form, not the URL.
     "applications:open": lambda t, _h: [Probe(data={"unit": t.building.code})],
     "applications:detail": _application(),

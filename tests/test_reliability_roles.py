@@ -27,6 +27,7 @@ from wuyiqu.applications.workflow import APPLICANT_ROLE, ROUTE, STEP_ROLE
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.health.models import Measure, MeasureKind
 from wuyiqu.imports.models import ImportJob
+from wuyiqu.inspections.models import Incident, IncidentType
 from wuyiqu.lib.dates import today
 from wuyiqu.supervision.models import Warning
 from wuyiqu.units.models import TITLE_BY_KIND, Unit, UnitKind
@@ -117,6 +118,14 @@ def _community_application(side: Side) -> Application:
     return app
 
 
+def _fresh_opinion(side: Side, *, handled: bool = False) -> Incident:
+    """A negative opinion on the side's building (one per attempt), handled by the community if asked."""
+    on = today()
+    return Incident.objects.create(unit=side.building, occurred_on=on, incident_type=IncidentType.NEGATIVE_OPINION,
+                                   description=f"舆情{next(_seq)}", handled_on=on if handled else None,
+                                   handled_note="已处置" if handled else "")
+
+
 def _day_back() -> str:
     return (today() - dt.timedelta(days=next(_seq))).isoformat()
 
@@ -160,6 +169,12 @@ STEPS: dict[str, Step] = {
     "inspections:record": Step(RECORDING, lambda s, u: (
         reverse("inspections:record", args=[s.building.code]),
         {"inspected_on": _day_back(), "inspector": "张三", "item_masks": "pass"}), "inspections.record"),
+    "inspections:opinion_handled": Step(frozenset({Role.COMMUNITY_STAFF}), lambda s, u: (
+        reverse("inspections:opinion_handled", args=[s.building.code, _fresh_opinion(s).pk]),
+        {"handled_on": today().isoformat(), "note": "已上门解释"}), "inspections.opinion_handled"),
+    "inspections:opinion_accept": Step(frozenset({Role.STREET_STAFF}), lambda s, u: (
+        reverse("inspections:opinion_accept", args=[s.building.code, _fresh_opinion(s, handled=True).pk]), {}),
+        "inspections.opinion_accepted"),
     "inspections:incident": Step(RECORDING, lambda s, u: (
         reverse("inspections:incident", args=[s.community.code]),
         {"occurred_on": _day_back(), "incident_type": "fight", "description": "楼道争执"}),
