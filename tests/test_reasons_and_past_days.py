@@ -87,3 +87,16 @@ def test_the_nat_reason_names_who_is_missing_and_who_is_exempt_masked():
     assert f"居民 王** ({missing.id_masked})" in detail(u["C1"], "nat_participation").detail
     nat(missing, D)
     assert detail(u["B1"], "nat_participation").passed
+
+
+def test_a_participation_warning_says_who_is_missing():
+    from test_standards_world import make_resident
+
+    from wuyiqu.units.models import Household
+
+    u = named_street()
+    make_resident(Household.objects.get(code="T1C-B9-101"), name="王小明")  # never tested
+    with at(D):
+        run_daily(on=D)
+    warning = Warning.objects.get(unit=u["B9"], criterion="nat_participation")
+    assert "还差 1 人" in warning.detail and "未检：" in warning.detail

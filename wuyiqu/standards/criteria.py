@@ -558,10 +558,11 @@ def nat_participation(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
                            [{"type": "households", "unit": f.unit.code}])
 
 
-def name_nat_people(result: CriterionResult, m: Messages, missing: Sampled, exempt: Sampled) -> None:
-    """Add to a failing nat_participation's reason who is missing and who is exempt (masked, the
-    first few of each, the counts of those named), and the missing residents to its items: the
-    evaluator reads them after judging (``_Evaluator._name_nat_people``)."""
+def with_nat_people(result: CriterionResult, m: Messages, missing: Sampled, exempt: Sampled) -> CriterionResult:
+    """A failing nat_participation's result with who is missing and who is exempt added to its reason
+    (masked, the first few of each, the counts of those named) and the missing residents to its
+    items: the evaluator reads them after judging (``_Evaluator._name_nat_people``). A new result,
+    made like any other, so that whatever a result does with the people a reason names applies."""
     parts = []
     if missing.count:
         parts.append(m.text("nat_missing_people", list=m.listing([label for label, _ in missing.samples],
@@ -569,9 +570,10 @@ def name_nat_people(result: CriterionResult, m: Messages, missing: Sampled, exem
     if exempt.count:
         parts.append(m.text("nat_exempt_people", list=m.listing([label for label, _ in exempt.samples],
                                                                 exempt.count, "more_people")))
-    if parts:
-        result.detail = m.text("semicolon").join([result.detail, *parts])
-        result.items = result.items + [item for _, item in missing.samples]
+    if not parts:
+        return result
+    return CriterionResult(result.id, result.passed, m.text("semicolon").join([result.detail, *parts]),
+                           result.items + [item for _, item in missing.samples], result.clears_on, result.time_based)
 
 
 @criterion("all_households_signed")

@@ -796,7 +796,8 @@ class _Evaluator:
         names are read among the unit's present residents registered there by D (one who lived
         there on D and has moved away since is counted but not named)."""
         spec = self.profile.get("nat_participation")
-        failing = {ev.unit.id: c for ev in results for c in ev.criteria if c.id == "nat_participation" and not c.passed}
+        failing = {ev.unit.id: (ev, i) for ev in results for i, c in enumerate(ev.criteria)
+                   if c.id == "nat_participation" and not c.passed}
         if spec is None or not failing:
             return
         chosen: set[int] = set()
@@ -836,7 +837,9 @@ class _Evaluator:
                     into[node.ref.id].add(entry, {"type": "resident", "id": rid})
                 node = nodes.get(node.ref.parent_id)
         for uid in chosen:
-            C.name_nat_people(failing[uid], msgs, missing[uid], exempt[uid])
+            # A new result in the same list (the supervision pass holds the same evaluation objects).
+            ev, i = failing[uid]
+            ev.criteria[i] = C.with_nat_people(ev.criteria[i], msgs, missing[uid], exempt[uid])
 
     @staticmethod
     def _pass_up(nodes: dict[int, _Node], verdict: C.Verdict) -> None:
