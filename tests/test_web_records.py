@@ -476,6 +476,9 @@ def test_staff_see_the_forms_on_their_unit_pages(world, alice, client_for):
     household = Household.objects.filter(unit=building).first()
     page = c.get(f"/households/{household.code}/").content.decode()
     assert f"/households/{household.code}/residents/add/" in page
+    measures = c.get(f"/units/{WENLONG_COMMUNITY}/measures/").content.decode()
+    for kind in ("close-contacts", "home-quarantines", "returnees"):
+        assert f"/units/{WENLONG_COMMUNITY}/record/{kind}/" in measures
     for kind in ("cases", "households"):
         form = c.get(f"/units/{building.code}/record/{kind}/")
         assert form.status_code == 200 and 'name="viewport"' in form.content.decode()
