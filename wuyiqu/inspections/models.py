@@ -55,7 +55,7 @@ class Incident(models.Model):
     # A negative opinion (负面舆情) handled (处置完毕) by the community, with the day and a note, and
     # accepted by the street: from the day of the acceptance it no longer fails no_negative_opinion.
     handled_on = models.DateField(_("处置完毕日期"), null=True, blank=True)
-    handled_note = models.TextField(_("处置情况"), blank=True)
+    handled_note = models.TextField(_("处置情况"), blank=True, db_default="")  # raw INSERTs (bench) leave it out
     handled_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     accepted_on = models.DateField(_("街道认可日期"), null=True, blank=True)
     accepted_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
