@@ -100,6 +100,16 @@ def test_a_worker_records_a_close_contact_and_verifies_a_household_on_her_phone(
     page.screenshot(path=str(SCREENS / "phone-household-record.png"), full_page=True)
     assert fits_the_phone(page)
 
+    # The other forms and the ledger with its buttons fit the phone too.
+    community = building.parent.parent
+    for url in (f"/units/{community.code}/record/risk-zones/", f"/units/{building.code}/record/special-population/",
+                f"/units/{building.code}/record/households/", f"/households/{household.code}/residents/add/",
+                f"/units/{community.code}/ledger/"):
+        page.goto(f"{live_server.url}{url}")
+        assert fits_the_phone(page), url
+    page.goto(f"{live_server.url}/units/{building.code}/record/special-population/")
+    page.screenshot(path=str(SCREENS / "phone-record-ledger.png"), full_page=True)
+
 
 def test_the_one_tap_verification_works_without_javascript(live_server, world, alice):
     from playwright.sync_api import sync_playwright
