@@ -31,7 +31,7 @@ from wuyiqu.api.actions import do_create_api_token
 from wuyiqu.applications.models import Application, ApplicationStatus, Attachment, AttachmentKind
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.certification.models import Title
-from wuyiqu.health.models import Measure, MeasureKind
+from wuyiqu.health.models import HeldFacts, Measure, MeasureKind
 from wuyiqu.imports.services import create_job
 from wuyiqu.inspections.models import Incident, IncidentType
 from wuyiqu.lib.dates import today
@@ -94,6 +94,7 @@ class Side:
     token_secret: str = ""
     account: Any = None  # an account the side's staff manage (the building head of ``building``)
     opinion: Any = None  # a negative opinion (负面舆情) on ``building``, to be handled and accepted
+    held: Any = None  # facts another building's token sent about the resident, waiting (health.HeldFacts)
 
     @property
     def markers(self) -> list[str]:
@@ -137,8 +138,13 @@ def make_side(staff) -> Side:
                              role="building_head", unit=building, display_name="楼栋长")
     opinion = Incident.objects.create(unit=building, occurred_on=on, incident_type=IncidentType.NEGATIVE_OPINION,
                                       description="业主群抱怨")
-    return Side(staff, community, compound, building, household, resident, measure, job, application, attachment,
+    side = Side(staff, community, compound, building, household, resident, measure, job, application, attachment,
                 title, withdrawn, warning, notification, account=account, opinion=opinion)
+    other_building = Unit.objects.filter(path__startswith=community.path, kind=UnitKind.BUILDING).exclude(
+        pk=building.pk).order_by("code").first()
+    side.held = HeldFacts.objects.create(id_hash=resident.id_hash, resident=resident, scope_unit=other_building,
+                                         measures=1)
+    return side
 
 
 def give_token(side: Side) -> str:
@@ -237,6 +243,8 @@ KEYED: dict[str, Factory] = {
     "health:timeline": lambda t, _h: [Probe({"resident_id": t.resident.pk})],
     "health:end_measure_early": _measure,
     "health:extend_measure": _measure,
+    "health:decide_held_facts": lambda t, _h: [Probe({"held_id": t.held.pk}, data={"decision": "discard",
+                                                                                   "reason": "核实"})],
     "standards:assessment": _code(lambda s: s.community),
     "inspections:record": lambda t, _h: [Probe({"code": t.building.code}, data={
         "inspected_on": _day(), "inspector": "张三", **{f"item_{i}": "pass" for i in (
@@ -321,6 +329,7 @@ OWN: dict[str, Factory] = {
     "accounts:list": lambda t, _h: [Probe(), Probe(query={"q": t.community.code})],
     "accounts:create": lambda t, _h: [Probe()],  # the unit is typed into the form: refused outside the scope
     "accounts:password": lambda t, _h: [Probe()],
+    "health:held_facts": lambda t, _h: [Probe()],  # the queue of the asker's own scope only
 }
 
 # Anyone, signed in or not, by design.
@@ -379,7 +388,7 @@ API_KEYED: dict[str, ApiFactory] = {
 }
 
 # Fact batches name residents by ID number in each record: a record about a resident outside the
-# token's unit is refused on its own (out_of_scope) and nothing is written for it.
+# token's unit gets the answer of an unknown number (unmatched) and is attached to nobody.
 API_RECORDS: dict[str, Callable[[Side, Side], ApiProbe]] = {
     "POST /api/v1/facts/nat-results": lambda t, _h: ApiProbe(body={"batch_key": "access-nat", "records": [
         {"id_number": t.resident.reveal_id_number(), "sampled_at": _an_hour_ago(), "result": "positive"}]}),

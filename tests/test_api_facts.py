@@ -11,7 +11,9 @@ import time_machine
 from wuyiqu.api.actions import do_create_api_token, do_revoke_api_token
 from wuyiqu.api.models import ApiBatch
 from wuyiqu.audit.models import AuditEvent
-from wuyiqu.health.models import Measure, NatResult, PositiveCase
+from wuyiqu.health.models import HeldFacts, Measure, NatResult, PositiveCase
+from wuyiqu.lib import crypto
+from wuyiqu.lib.idcard import check_digit
 from wuyiqu.units.models import Resident, Unit
 
 HONGQI_VILLAGE = "500110002208"
@@ -72,24 +74,27 @@ def test_it_writes_a_batch_of_results_and_audits_the_call(client, lab):
     assert event.detail["token"] == "lab" and event.detail["created"] == 2 and event.detail["status"] == 200
 
 
-def test_an_out_of_scope_record_is_refused_alone_and_nothing_is_written_for_it(client, lab):
+def test_a_record_about_someone_registered_elsewhere_gets_the_answer_of_an_unknown_number(client, lab):
+    # No existence oracle: registered in another community, or on no register at all, the answer is
+    # the same "unmatched"; neither is attached to anybody (the first is held for the street).
     _token, secret = lab
     (n1, _n2), outsider = _insider_and_outsider()
+    stranger = "11010119900101123" + check_digit("11010119900101123")
     resp = _post(client, NAT_URL, {"batch_key": "b2", "records": [
         {"id_number": outsider, "sampled_at": "2022-11-24 08:30", "result": "negative"},
         {"id_number": n1, "sampled_at": "2022-11-24 08:30", "result": "negative"},
         {"id_number": n1, "sampled_at": "2022-11-24 25:30", "result": "negative"},
+        {"id_number": stranger, "sampled_at": "2022-11-24 08:30", "result": "negative"},
     ]}, secret)
     assert resp.status_code == 200, resp.content
     body = resp.json()
-    assert body["created"] == 1 and body["rejected"] == 2
-    first, second = body["errors"]
-    assert (first["index"], first["code"], list(first["fields"])) == (0, "out_of_scope", ["id_number"])
-    assert "管辖范围" in first["message"]
-    assert (second["index"], second["code"], list(second["fields"])) == (2, "invalid", ["sampled_at"])
-    assert set(first) == {"index", "code", "message", "fields"}
-    assert list(NatResult.objects.values_list("resident_id", flat=True)) == [
-        Resident.objects.filter(household__unit__path__contains=f"/{WENLONG_COMMUNITY}/").order_by("id").first().pk]
+    assert (body["created"], body["unmatched"], body["rejected"]) == (3, 2, 1)
+    (only,) = body["errors"]
+    assert (only["index"], only["code"], list(only["fields"])) == (2, "invalid", ["sampled_at"])
+    insider = Resident.objects.filter(household__unit__path__contains=f"/{WENLONG_COMMUNITY}/").order_by("id").first()
+    assert sorted(NatResult.objects.values_list("resident_id", flat=True), key=lambda r: r or 0) == [None, None, insider.pk]
+    assert HeldFacts.objects.get().resident_id == Resident.objects.get(
+        id_hash=crypto.cipher().lookup_hash(outsider)).pk
 
 
 def test_the_same_batch_or_the_same_records_add_nothing_twice(client, lab):
@@ -158,10 +163,9 @@ def test_other_kinds_go_through_their_import_kind(client, world):
     ]}, secret)
     assert resp.status_code == 200, resp.content
     body = resp.json()
-    assert body["created"] == 1
-    assert [(e["index"], e["code"]) for e in body["errors"]] == [(1, "out_of_scope"), (2, "invalid"),
-                                                                  (3, "unknown_field")]
-    assert Measure.objects.count() == 1
+    assert (body["created"], body["unmatched"]) == (2, 1)
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [(2, "invalid"), (3, "unknown_field")]
+    assert sorted(Measure.objects.values_list("resident_id", flat=True), key=lambda r: r or 0)[0] is None
 
 
 @pytest.mark.parametrize(("payload", "status", "code"), [

@@ -205,7 +205,7 @@ def test_the_command_links_facts_stored_before_and_a_second_run_changes_nothing(
     assert current_codes() == ALL - {"T1C-C1-B1", "T1C-C1", "T1C", "T1"}
     assert set(TitleEvent.objects.values_list("source", flat=True)) == {"health.relink_facts"}
     row = AuditEvent.objects.get(action="health.relink_facts")
-    assert row.actor is None and row.detail == {"results": 1, "cases": 1, "measures": 1, "units": 1}
+    assert row.actor is None and row.detail == {"results": 1, "cases": 1, "measures": 1, "units": 1, "held": 0}
 
     stored, events = snapshot(), TitleEvent.objects.count()
     with at(D):

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from openpyxl import Workbook
 
 from wuyiqu.audit.models import AuditEvent
-from wuyiqu.health.models import Measure, MeasureKind, PositiveCase, RiskZone, ZoneType
+from wuyiqu.health.models import HeldFacts, Measure, MeasureKind, PositiveCase, RiskZone, ZoneType
 from wuyiqu.imports.models import ImportStatus
 from wuyiqu.imports.services import run_import
 from wuyiqu.lib import dates
@@ -167,19 +167,27 @@ def test_risk_zones_ongoing_then_ended_by_a_later_file(world, tmp_path, today):
     assert RiskZone.objects.count() == 1
 
 
-def test_a_scoped_import_refuses_people_and_units_outside_the_scope(world, alice, tmp_path, today):
+def test_a_scoped_import_holds_people_outside_the_scope_and_refuses_units_outside_it(world, alice, tmp_path, today):
+    # A person registered in the sibling community gets the answer an unknown number gets (unmatched:
+    # the import must not tell whether a number is registered elsewhere); the fact is not attached to
+    # them but held for the street. Another unit's code is still refused.
     mine, theirs = residents_of(WENLONG_COMMUNITY, 1)[0], residents_of(TIANQIAO_COMMUNITY, 1)[0]
     lines = ["id_number,start_on,end_on",
              f"{mine.reveal_id_number()},{today - DAY},{today + DAY}",
              f"{theirs.reveal_id_number()},{today - DAY},{today + DAY}",
              f"{outsider_id()},{today - DAY},{today + DAY}"]
     job = run_import(kind="close-contacts", path=csv_file(tmp_path, "c.csv", lines), actor=alice, scope=alice.unit)
-    assert job.status == ImportStatus.FAILED
-    assert [(e["line"], e["field"]) for e in job.errors] == [(3, "id_number")]
-    assert "管辖范围" in job.errors[0]["message"]
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    assert (job.created, job.unmatched, job.errors) == (3, 2, [])
+    assert Measure.objects.get(id_hash=mine.id_hash).resident_id == mine.pk
+    held = Measure.objects.get(id_hash=theirs.id_hash)
+    assert (held.resident_id, held.unit_id, held.scope_unit_id) == (None, None, alice.unit_id)
+    assert list(HeldFacts.objects.values_list("resident_id", "scope_unit_id", "measures")) == [
+        (theirs.pk, alice.unit_id, 1)]
     zones = csv_file(tmp_path, "z.csv", ["unit_code,type,start_on", f"{TIANQIAO_COMMUNITY},high,{today}"])
-    assert run_import(kind="risk-zones", path=zones, actor=alice, scope=alice.unit).status == ImportStatus.FAILED
-    assert not Measure.objects.exists() and not RiskZone.objects.exists()
+    refused = run_import(kind="risk-zones", path=zones, actor=alice, scope=alice.unit)
+    assert refused.status == ImportStatus.FAILED and "管辖范围" in refused.errors[0]["message"]
+    assert not RiskZone.objects.exists()
 
 
 def test_write_is_set_based(world, tmp_path, today):

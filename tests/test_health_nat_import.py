@@ -9,7 +9,7 @@ import time_machine
 from django.db import connection
 
 from wuyiqu.health import nat_import
-from wuyiqu.health.models import CaseType, FactSource, NatResult, PositiveCase
+from wuyiqu.health.models import CaseType, FactSource, HeldFacts, NatResult, PositiveCase
 from wuyiqu.imports.models import ImportStatus
 from wuyiqu.imports.registry import RowError
 from wuyiqu.imports.services import run_import
@@ -152,17 +152,24 @@ def test_the_fast_hash_is_the_registry_lookup_hash():
     assert hasher(STRANGER) == crypto.cipher().lookup_hash(STRANGER)  # and from the cache
 
 
-def test_a_scoped_importer_cannot_write_results_of_residents_outside_its_unit(world, alice, tmp_path):
+def test_a_scoped_importer_gets_one_answer_for_residents_outside_its_unit_and_strangers(world, alice, tmp_path):
+    # Registered elsewhere or on no register: both "unmatched", neither attached; the one registered
+    # elsewhere waits for the street (HeldFacts), the stranger for a registration in alice's scope.
     outsider = Resident.objects.exclude(household__unit__path__startswith=alice.unit.path).first()
     insider = Resident.objects.filter(household__unit__path__startswith=alice.unit.path).first()
     path = _csv(tmp_path, [f"{insider.reveal_id_number()},2022-11-24 08:30,阴性",
-                           f"{outsider.reveal_id_number()},2022-11-24 08:30,阴性",
+                           f"{outsider.reveal_id_number()},2022-11-24 08:30,阳性",
                            f"{STRANGER},2022-11-24 08:30,阴性"])
     job = run_import(kind="nat-results", path=path, actor=alice, scope=alice.unit)
-    assert job.status == ImportStatus.FAILED
-    assert [(e["line"], e["field"]) for e in job.errors] == [(3, "id_number")]
-    assert "管辖范围" in job.errors[0]["message"]
-    assert NatResult.objects.count() == 0
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    assert (job.created, job.unmatched, job.errors) == (3, 2, [])
+    stored = dict(NatResult.objects.values_list("id_hash", "resident_id"))
+    assert stored == {insider.id_hash: insider.pk, outsider.id_hash: None,
+                      crypto.cipher().lookup_hash(STRANGER): None}
+    case = PositiveCase.objects.get()  # the positive result is a case, held like the result
+    assert (case.id_hash, case.resident_id, case.unit_id, case.scope_unit_id) == (
+        outsider.id_hash, None, None, alice.unit_id)
+    assert list(HeldFacts.objects.values_list("resident_id", "results", "cases")) == [(outsider.pk, 1, 1)]
 
 
 def test_the_scope_check_names_exactly_the_residents_outside(world, alice):

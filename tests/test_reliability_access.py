@@ -7,7 +7,7 @@ world; a new pattern or operation without one fails ``test_every_…_is_listed``
 - alice (文龙社区 staff) and dave (a building head there) get 404, for GET and for POST, for every
   object of bob's 天桥社区 (the sibling community), the page says nothing about it, and nothing changes;
 - an API token scoped to 文龙社区 gets 404 for each of them too, and its fact records about 天桥社区's
-  residents are refused one by one (out_of_scope) with nothing written;
+  residents get the answer of an unknown number (unmatched) and are attached to nobody;
 - the same requests about alice's own objects reach them (so the 404s above come from the scope);
 - the pages without a key show nothing of the sibling;
 - anonymous visitors are sent to the login (pages) or get 401 (API) everywhere but the public patterns.
@@ -193,17 +193,27 @@ def test_a_token_of_one_unit_gets_404_for_every_object_of_the_sibling(sides, cli
     assert snapshot(audit=False) == before
 
 
-def test_fact_records_about_the_siblings_residents_are_refused_one_by_one(sides, client):
+def test_fact_records_about_the_siblings_residents_get_the_unknown_numbers_answer_and_touch_nothing_of_theirs(
+        sides, client):
+    # No existence oracle: the answer is the one an unregistered number gets (unmatched), and nothing
+    # is attached to their resident: the facts wait, held, for the street above both.
+    from wuyiqu.health.models import HeldFacts, Measure, NatResult, PositiveCase
+
     mine, theirs = sides
     secret = give_token(mine)
-    before = snapshot(audit=False)
+    facts = (NatResult, PositiveCase, Measure)
+    before = {k: v for k, v in snapshot(audit=False).items() if k not in {m._meta.label for m in facts}}
+    theirs_before = [m.objects.filter(resident_id=theirs.resident.pk).count() for m in facts]
     for operation, factory in API_RECORDS.items():
         response = call(client, operation, factory(theirs, mine), secret)
         assert response.status_code == 200, (operation, response.content)
         body = response.json()
-        assert (body["received"], body["accepted"], body["rejected"]) == (1, 0, 1), operation
-        assert [e["code"] for e in body["errors"]] == ["out_of_scope"], operation
-    assert snapshot(audit=False) == before
+        assert (body["received"], body["accepted"], body["rejected"], body["unmatched"]) == (1, 1, 0, 1), operation
+        assert body["errors"] == [], operation
+    after = {k: v for k, v in snapshot(audit=False).items() if k not in {m._meta.label for m in facts}}
+    assert after == before
+    assert [m.objects.filter(resident_id=theirs.resident.pk).count() for m in facts] == theirs_before
+    assert HeldFacts.objects.filter(resident=theirs.resident, scope_unit=mine.community).count() == 1
 
 
 def test_the_same_api_requests_reach_the_tokens_own_objects(sides, client):

@@ -378,8 +378,9 @@ def _submit(request: HttpRequest, kind: str, batch_key: str, records: list[dict[
 
 
 @api.post("/facts/nat-results", response=responses(BatchOut), summary="写入核酸检测结果", tags=["facts"],
-          description="每条记录一人一次采样。身份证号不在名册中的结果也会保存（计为 unmatched）；"
-                      "属于令牌管辖单位以外居民的记录被拒绝（out_of_scope）。阳性结果同时记为采样当日的阳性感染者。")
+          description="每条记录一人一次采样。身份证号不在名册中、或登记在令牌管辖单位以外的结果也会保存，"
+                      "两者同样计为 unmatched，不计入任何居民（后者待覆盖双方的街道或区卫健委确认）。"
+                      "阳性结果同时记为采样当日的阳性感染者。")
 def post_nat_results(request, payload: NatBatchIn):
     return _submit(request, "nat-results", payload.batch_key, [r.dict() for r in payload.records])
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
@@ -30,19 +31,26 @@ from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import InvalidIdNumber, mask_id_number, parse_id_number
 from wuyiqu.supervision import services as supervision
 
-from .linking import LinkedFacts, hold_registry_for_matching, link_facts
+from .linking import LinkedFacts, hold_facts, hold_registry_for_matching, link_facts
 from .models import (
     CaseType,
     FactSource,
+    HeldFacts,
+    HeldStatus,
     Measure,
     MeasureChange,
     MeasureKind,
+    NatResult,
     PositiveCase,
     RiskZone,
     ZoneType,
 )
 
 CHUNK = 1000  # keys per IN (...) list: well under SQLite's variable limit
+# Who confirms or discards facts held between two scopes (docs/facts.md, "Facts from another scope"):
+# the street or the health commission above both; community staff too when both lie in their
+# community (a building's or compound's token about a neighbouring building).
+DECIDER_ROLES = ("community_staff", "street_staff", "health_commission")
 
 
 class FactRefused(ValueError):
@@ -134,26 +142,85 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
         yield items[i:i + size]
 
 
-def people_by_hash(hashes: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """id_hash -> (resident id, household unit id) for the residents holding these hashes. Holds the
-    shared link lock first: a fact found unmatched here is then linked by a residents import that
-    registers its person at the same time (``linking``)."""
+def people_by_hash(hashes: Iterable[str], scope=None) -> tuple[dict[str, tuple[int, int]], set[str]]:
+    """({id_hash: (resident id, household unit id)} for the residents holding these hashes inside
+    ``scope`` (a Unit; None: anywhere), {the hashes held by residents outside it}). Holds the shared
+    link lock first: a fact found unmatched here is then linked by a residents import that registers
+    its person at the same time (``linking``)."""
     from wuyiqu.units.models import Resident
 
     hold_registry_for_matching()
     found: dict[str, tuple[int, int]] = {}
+    outside: set[str] = set()
     wanted = sorted({h for h in hashes if h})
     for chunk in _chunks(wanted):
-        for h, rid, uid in Resident.objects.filter(id_hash__in=chunk).values_list("id_hash", "pk", "household__unit_id"):
-            found[h] = (rid, uid)
-    return found
+        for h, rid, uid, path in Resident.objects.filter(id_hash__in=chunk).values_list(
+                "id_hash", "pk", "household__unit_id", "household__unit__path"):
+            if scope is None or path.startswith(scope.path):
+                found[h] = (rid, uid)
+            else:
+                outside.add(h)
+    return found, outside
 
 
-def write_cases(rows: Sequence[CaseRow], *, source: str = FactSource.IMPORT) -> Written:
-    """Store cases not stored yet (keyed by person, or by unit for a case on a unit); set-based."""
+def hold_outside(hashes: set[str], *, scope) -> None:
+    """The facts just stored about people registered outside the submitter's ``scope`` wait for a
+    user who covers both (``linking.hold_facts``); those users are told."""
+    if hashes and scope is not None:
+        tell_deciders(hold_facts(hashes))
+
+
+def tell_deciders(rows: Sequence[HeldFacts]) -> None:
+    """Tell the users who may decide new ``HeldFacts`` rows (``DECIDER_ROLES`` scoped to a unit above
+    both the submitter's scope and the person's household): one inbox line per user."""
+    from django.conf import settings
+    from django.urls import reverse
+    from django.utils import translation
+
+    from wuyiqu.accounts.models import User
+    from wuyiqu.notifications.actions import notify
+    from wuyiqu.units.models import Resident, Unit
+
+    if not rows:
+        return
+    scope_paths = dict(Unit.objects.filter(pk__in={r.scope_unit_id for r in rows}).values_list("pk", "path"))
+    home_paths = dict(Resident.objects.filter(pk__in={r.resident_id for r in rows}).values_list(
+        "pk", "household__unit__path"))
+    per_ancestor: dict[str, int] = {}
+    for r in rows:
+        common = _common_path(scope_paths[r.scope_unit_id], home_paths[r.resident_id])
+        per_ancestor[common] = per_ancestor.get(common, 0) + 1
+    per_user: dict[int, tuple[User, int]] = {}
+    deciders = User.objects.filter(role__in=DECIDER_ROLES, is_active=True).select_related("unit")
+    for user in deciders.filter(unit__isnull=False):
+        n = sum(c for path, c in per_ancestor.items() if path.startswith(user.unit.path))
+        if n:
+            per_user[user.pk] = (user, n)
+    link = reverse("health:held_facts")
+    with translation.override(settings.LANGUAGE_CODE):  # a stored text: Chinese whoever submitted
+        for user, n in per_user.values():
+            notify([user], text=f"待确认：{n} 项外辖区提交的人员事实（核酸、病例或管控措施）涉及您辖区内已登记的居民，请核实后确认或作废",
+                   link=link)
+
+
+def _common_path(a: str, b: str) -> str:
+    """The path of the deepest unit above (or equal to) both units of paths ``a`` and ``b``."""
+    parts_a, parts_b = a.strip("/").split("/"), b.strip("/").split("/")
+    common = []
+    for x, y in zip(parts_a, parts_b, strict=False):
+        if x != y:
+            break
+        common.append(x)
+    return "/" + "".join(p + "/" for p in common)
+
+
+def write_cases(rows: Sequence[CaseRow], *, source: str = FactSource.IMPORT, scope=None) -> Written:
+    """Store cases not stored yet (keyed by person, or by unit for a case on a unit); set-based.
+    ``scope``: the submitter's unit (None: unscoped). A case about a person registered outside it is
+    stored unmatched, like one about nobody, and held for a user who covers both (``hold_outside``)."""
     c = crypto.cipher()
     hashes = [c.lookup_hash(r.id_number) if r.id_number else "" for r in rows]
-    people = people_by_hash(hashes)
+    people, outside = people_by_hash(hashes, scope)
     existing: set[tuple] = set()
     person_hashes = sorted({h for h in hashes if h})
     for chunk in _chunks(person_hashes):
@@ -179,11 +246,13 @@ def write_cases(rows: Sequence[CaseRow], *, source: str = FactSource.IMPORT) -> 
             resident_id=person[0] if person else None,
             unit_id=(person[1] if person else None) if h else row.unit_id,
             reported_on=row.reported_on, case_type=row.case_type, source=source,
+            scope_unit_id=scope.pk if scope is not None else None,
         ))
     # ignore_conflicts: a concurrent import of the same file cannot double a case (the unique keys
     # decide); the pre-check above is what counts duplicates for the report.
     PositiveCase.objects.bulk_create(new, batch_size=CHUNK, ignore_conflicts=True)
     out.created = len(new)
+    hold_outside(outside, scope=scope)
     return out
 
 
@@ -208,12 +277,13 @@ def measure_conflict(row: MeasureRow, stored_end: dt.date | None) -> str | None:
         "kind": MeasureKind(row.kind).label, "end": stored_end}
 
 
-def write_measures(rows: Sequence[MeasureRow], *, source: str = FactSource.IMPORT) -> Written:
+def write_measures(rows: Sequence[MeasureRow], *, source: str = FactSource.IMPORT, scope=None) -> Written:
     """Store measures not stored yet, keyed by (kind, person, start). A stored measure with the same
-    key is left as it is (callers check ``measure_conflict`` first); set-based."""
+    key is left as it is (callers check ``measure_conflict`` first); set-based. ``scope`` as for
+    ``write_cases``."""
     c = crypto.cipher()
     hashes = [c.lookup_hash(r.id_number) for r in rows]
-    people = people_by_hash(hashes)
+    people, outside = people_by_hash(hashes, scope)
     stored = existing_measure_ends(rows)
     out = Written()
     new: list[Measure] = []
@@ -231,9 +301,11 @@ def write_measures(rows: Sequence[MeasureRow], *, source: str = FactSource.IMPOR
             kind=row.kind, id_hash=h, id_masked=mask_id_number(row.id_number),
             resident_id=person[0] if person else None, unit_id=person[1] if person else None,
             start_on=row.start_on, end_on=row.end_on, origin=row.origin, source=source,
+            scope_unit_id=scope.pk if scope is not None else None,
         ))
     Measure.objects.bulk_create(new, batch_size=CHUNK, ignore_conflicts=True)
     out.created = len(new)
+    hold_outside(outside, scope=scope)
     return out
 
 
@@ -294,10 +366,10 @@ def write_risk_zones(rows: Sequence[ZoneRow]) -> Written:
 
 @transaction.atomic
 def do_record_case(*, actor, reported_on: dt.date, case_type: str, id_number: str = "", unit=None,
-                   source: str = FactSource.FORM) -> PositiveCase:
+                   source: str = FactSource.FORM, scope=None) -> PositiveCase:
     """Record a positive case on a person (``id_number``) or on a unit. Returns the case. Refuses a
     future report date, an unknown type, an invalid ID number, both or neither of person and unit,
-    and a case already recorded."""
+    and a case already recorded. ``scope``: the submitter's unit (``write_cases``)."""
     if case_type not in CaseType.values:
         raise FactRefused(_("类型应为确诊或无症状"), "type")
     if bool(id_number) == (unit is not None):
@@ -306,7 +378,7 @@ def do_record_case(*, actor, reported_on: dt.date, case_type: str, id_number: st
     number = normalise_id_number(id_number) if id_number else ""
     row = CaseRow(reported_on=reported_on, case_type=case_type, id_number=number,
                   unit_id=unit.pk if unit is not None else None)
-    written = write_cases([row], source=source)
+    written = write_cases([row], source=source, scope=scope)
     if not written.created:
         raise FactRefused(_("该病例已登记"), "reported_on")
     if number:
@@ -323,10 +395,10 @@ def do_record_case(*, actor, reported_on: dt.date, case_type: str, id_number: st
 
 @transaction.atomic
 def do_record_measure(*, actor, kind: str, id_number: str, start_on: dt.date, end_on: dt.date, origin: str = "",
-                      source: str = FactSource.FORM) -> Measure:
+                      source: str = FactSource.FORM, scope=None) -> Measure:
     """Record a close contact, home quarantine or returnee measure. Returns it. Refuses an unknown kind,
     an invalid ID number, a future start, an end before the start, a returnee without origin, and a
-    measure already recorded for that person, kind and start."""
+    measure already recorded for that person, kind and start. ``scope`` as for ``write_measures``."""
     if kind not in MeasureKind.values:
         raise FactRefused(_("措施类别应为密接、居家隔离或来綦返綦人员"), "kind")
     number = normalise_id_number(id_number)
@@ -334,7 +406,7 @@ def do_record_measure(*, actor, kind: str, id_number: str, start_on: dt.date, en
     if kind == MeasureKind.RETURNEE and not origin.strip():
         raise FactRefused(_("来源地不能为空"), "origin")
     row = MeasureRow(kind=kind, id_number=number, start_on=start_on, end_on=end_on, origin=origin.strip())
-    if not write_measures([row], source=source).created:
+    if not write_measures([row], source=source, scope=scope).created:
         raise FactRefused(_("该人员自%(start)s起的%(kind)s措施已登记") % {"start": start_on, "kind": MeasureKind(kind).label},
                           "start_on")
     measure = Measure.objects.get(kind=kind, id_hash=crypto.cipher().lookup_hash(number), start_on=start_on)
@@ -457,7 +529,68 @@ def do_relink_facts(*, actor) -> LinkedFacts:
     linked; a second run links nothing. One audit row, also when nothing was linked (an
     administrator's run is worth a record either way)."""
     linked = link_facts(None)
+    held = hold_facts(None)
     audit.record(actor=actor, action="health.relink_facts",
-                 detail={**linked.as_detail(), "units": len(linked.unit_ids)})
+                 detail={**linked.as_detail(), "units": len(linked.unit_ids), "held": len(held)})
+    tell_deciders(held)
     supervision.recheck_after_facts(linked.unit_ids, actor=actor, source="health.relink_facts")
     return linked
+
+
+# --- facts held between two scopes ------------------------------------------------------------------
+
+def _held_fact_tables() -> tuple[tuple[str, type], ...]:
+    return (("results", NatResult), ("cases", PositiveCase), ("measures", Measure))
+
+
+@transaction.atomic
+def do_decide_held_facts(held: HeldFacts, *, actor, confirm: bool, reason: str = "") -> HeldFacts:
+    """Confirm (attach to the resident and their household's unit, then re-check that unit's titles) or
+    discard (delete) the facts that one scope submitted about a person registered outside it. Only a
+    street or health-commission user whose scope covers both the submitting scope and the person's
+    household decides (community staff when both lie in their community; FactRefused otherwise, as
+    for a row already decided); discarding needs a reason. One audit row; returns the decided row."""
+    from wuyiqu.units.models import Resident, Unit
+
+    # The race: two deciders pressing at once; the second sees the row decided.
+    row = HeldFacts.objects.select_for_update().get(pk=held.pk)
+    if row.status != HeldStatus.PENDING:
+        raise FactRefused(_("该事项已处理"), "status")
+    reason = (reason or "").strip()
+    if not confirm and not reason:
+        raise FactRefused(_("请填写作废原因"), "reason")
+    if len(reason) > 200:
+        raise FactRefused(_("原因不能超过200字"), "reason")
+    resident = Resident.objects.select_related("household__unit").get(pk=row.resident_id)
+    scope_unit = Unit.objects.get(pk=row.scope_unit_id)
+    if not may_decide_held(actor, scope_unit.path, resident.household.unit.path):
+        raise FactRefused(_("您的管辖范围未同时覆盖提交单位和该居民的登记地"), "status")
+    home_unit = resident.household.unit_id
+    counts = {}
+    for name, model in _held_fact_tables():
+        facts = model.objects.filter(id_hash=row.id_hash, scope_unit_id=row.scope_unit_id, resident_id__isnull=True)
+        if confirm:
+            counts[name] = facts.update(resident_id=resident.pk, unit_id=home_unit)
+        else:
+            counts[name] = facts.delete()[0]
+    row.status = HeldStatus.CONFIRMED if confirm else HeldStatus.DISCARDED
+    row.decided_by, row.decided_at, row.reason = actor, timezone.now(), reason
+    row.save(update_fields=["status", "decided_by", "decided_at", "reason"])
+    audit.record(actor=actor, action="health.confirm_held_facts" if confirm else "health.discard_held_facts",
+                 target=row, unit=resident.household.unit,
+                 detail={**counts, "resident": resident.pk, "submitted_from": scope_unit.code, "reason": reason})
+    if confirm and (counts["cases"] or counts["measures"]):
+        supervision.recheck_after_facts({home_unit}, actor=actor, source="health.confirm_held_facts")
+    return row
+
+
+def may_decide_held(user, scope_path: str, home_path: str) -> bool:
+    """Whether ``user`` may decide facts submitted from the unit at ``scope_path`` about a person living
+    at ``home_path``: a street, health-commission or community user (or an unscoped administrator)
+    whose scope holds both."""
+    from wuyiqu.units.selectors import scope_path as user_scope
+
+    prefix = user_scope(user)
+    if prefix is None or not (user.role in DECIDER_ROLES or prefix == "/"):
+        return False
+    return scope_path.startswith(prefix) and home_path.startswith(prefix)

@@ -8,6 +8,9 @@ against the registry (scope, units, conflicting stored facts) and writes a batch
 
 An ID number that matches no resident is not an error: the fact is kept with resident and unit
 empty and counted as ``unmatched`` (every such row of the file, new or stored by an earlier import).
+A scoped import (a community's staff, an API token) gets the same answer for a person registered
+outside its scope — it must not learn whether a number is registered elsewhere — and the fact is
+held for a street or health-commission user who covers both (``health.linking``, docs/facts.md).
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ from django.utils.translation import gettext as _
 
 from wuyiqu.imports import fields
 from wuyiqu.imports.registry import (
-    Batch,
     Column,
-    ImportContext,
     ImportKind,
     Problems,
     RowError,
@@ -40,17 +41,6 @@ ID_COLUMN = Column("id_number", "身份证号", aliases=("身份证", "身份证
 
 def _refused(exc: actions.FactRefused, default_field: str) -> RowError:
     return RowError(exc.field or default_field, exc.message)
-
-
-def _people_outside_scope(batch: Batch, ctx: ImportContext, number_of) -> Problems:
-    """Rows whose ID number belongs to a registered resident outside the importer's scope."""
-    if ctx.scope is None:
-        return {}
-    numbers = {number_of(p) for _line, p in batch} - {""}
-    people = ctx.residents_by_id_number(numbers)
-    return {line: ctx.scope_error("id_number", _("该人员"))
-            for line, p in batch
-            if (ref := people.get(number_of(p))) is not None and not ctx.in_scope(ref.unit_path)}
 
 
 def _counts(written: actions.Written) -> WriteCounts:
@@ -88,7 +78,7 @@ class CaseKind(ImportKind):
         return parsed
 
     def check(self, batch, ctx):
-        problems = _people_outside_scope(batch, ctx, lambda p: p[0])
+        problems: Problems = {}
         units = ctx.units_by_code({p[1] for _line, p in batch})
         for line, p in batch:
             if p[1]:
@@ -103,7 +93,7 @@ class CaseKind(ImportKind):
         units = ctx.units_by_code({p[1] for p in batch})
         rows = [actions.CaseRow(reported_on=d, case_type=t, id_number=n, unit_id=units[u].id if u else None)
                 for n, u, d, t in batch]
-        return _counts(actions.write_cases(rows))
+        return _counts(actions.write_cases(rows, scope=ctx.scope))
 
 
 class _MeasureKindBase(ImportKind):
@@ -124,7 +114,7 @@ class _MeasureKindBase(ImportKind):
         return (parsed.id_number, parsed.start_on)
 
     def check(self, batch, ctx):
-        problems = _people_outside_scope(batch, ctx, lambda p: p.id_number)
+        problems: Problems = {}
         from wuyiqu.lib import crypto
 
         c = crypto.cipher()
@@ -136,7 +126,7 @@ class _MeasureKindBase(ImportKind):
         return problems
 
     def write(self, batch, ctx):
-        return _counts(actions.write_measures(batch))
+        return _counts(actions.write_measures(batch, scope=ctx.scope))
 
 
 @register_kind

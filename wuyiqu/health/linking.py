@@ -15,6 +15,13 @@ PostgreSQL, ``IN (…)`` on SQLite), never a statement per person. On the weekly
 table the hash is the leading column of every partition's primary key, so each partition is entered
 by an index scan on the hashes (EXPLAIN in docs/facts.md, "Facts before the person").
 
+**Only inside the submitter's scope.** A fact submitted from a scope (``scope_unit_id``: a community's
+import, form or API token) is linked only to a person whose household lies inside that scope, so one
+community cannot put a case on another community's resident (and withdraw its titles) by sending it
+before the person is registered there. A fact about a person registered elsewhere stays unmatched and
+``hold_facts`` puts it in the queue (``HeldFacts``) of a street or health-commission user whose scope
+covers both, who confirms (links) or discards it (``health.actions``).
+
 ``link_facts`` opens no transaction, writes no audit row and re-checks nothing: its callers (the
 residents import, the world generator, ``health.actions.do_relink_facts``) do all three in their
 own transaction, with the units of the linked cases and measures that it returns.
@@ -88,14 +95,17 @@ def link_statement(table: str, *, by_hash: bool, returning: bool) -> str:
     """The UPDATE that links ``table``'s unmatched facts to residents with the same ``id_hash``.
     ``by_hash``: only the hashes passed as the parameter(s) (PostgreSQL: one array, twice; SQLite: a
     ``{}`` to fill with placeholders); otherwise every unmatched fact whose person is registered."""
-    from wuyiqu.units.models import Household, Resident
+    from wuyiqu.units.models import Household, Resident, Unit
 
-    resident, household = Resident._meta.db_table, Household._meta.db_table
+    resident, household, unit = Resident._meta.db_table, Household._meta.db_table, Unit._meta.db_table
     sql = (
         f"UPDATE {table} AS f SET resident_id = p.rid, unit_id = COALESCE(f.unit_id, p.home_unit) "
-        f"FROM (SELECT r.id AS rid, r.id_hash AS rhash, h.unit_id AS home_unit FROM {resident} r "
-        f"JOIN {household} h ON h.id = r.household_id) AS p "
-        "WHERE p.rhash = f.id_hash AND f.resident_id IS NULL"
+        f"FROM (SELECT r.id AS rid, r.id_hash AS rhash, h.unit_id AS home_unit, u.path AS home_path "
+        f"FROM {resident} r JOIN {household} h ON h.id = r.household_id JOIN {unit} u ON u.id = h.unit_id) AS p "
+        "WHERE p.rhash = f.id_hash AND f.resident_id IS NULL "
+        # Only inside the submitter's scope (the module docstring); the same prefix test on both databases.
+        f"AND (f.scope_unit_id IS NULL OR EXISTS (SELECT 1 FROM {unit} s WHERE s.id = f.scope_unit_id "
+        "AND substr(p.home_path, 1, length(s.path)) = s.path))"
     )
     if by_hash:
         if connection.vendor == "postgresql":
@@ -147,3 +157,56 @@ def _statements(table: str, hashes: list[str] | None, *, returning: bool):
         for i in range(0, len(hashes), _SQLITE_CHUNK):
             chunk = hashes[i:i + _SQLITE_CHUNK]
             yield chunk, template.format(", ".join(["%s"] * len(chunk)))
+
+
+def hold_facts(hashes: Collection[str] | None) -> list:
+    """Queue the facts that stay unmatched although their person is registered — submitted from a
+    scope that does not contain the person's household — as ``HeldFacts``: one open row per person and
+    submitting scope, made or topped up with the counts per table. ``hashes``: only these people
+    (None: everyone). Call after ``link_facts`` in the same transaction. Returns the rows it made
+    (whoever decides is told by the caller: ``health.actions.tell_deciders``). Set-based: one
+    grouped query per fact table."""
+    from wuyiqu.units.models import Resident
+
+    from .models import HeldFacts, HeldStatus
+
+    if hashes is not None:
+        hashes = sorted({h for h in hashes if h})
+        if not hashes:
+            return []
+    counts: dict[tuple[str, int], dict[str, int]] = {}
+    resident = Resident._meta.db_table
+    with connection.cursor() as cur:
+        for name, table in (("results", NatResult._meta.db_table), ("cases", PositiveCase._meta.db_table),
+                            ("measures", Measure._meta.db_table)):
+            sql = (f"SELECT f.id_hash, f.scope_unit_id, count(*) FROM {table} f JOIN {resident} r ON r.id_hash = f.id_hash "
+                   "WHERE f.resident_id IS NULL AND f.scope_unit_id IS NOT NULL")
+            chunks = [None] if hashes is None else [hashes[i:i + _SQLITE_CHUNK]
+                                                   for i in range(0, len(hashes), _SQLITE_CHUNK)]
+            for chunk in chunks:
+                params: list = []
+                text = sql
+                if chunk is not None:
+                    text += " AND f.id_hash IN ({})".format(", ".join(["%s"] * len(chunk)))
+                    params = list(chunk)
+                cur.execute(text + " GROUP BY f.id_hash, f.scope_unit_id", params)
+                for h, scope_id, n in cur.fetchall():
+                    counts.setdefault((h, scope_id), {"results": 0, "cases": 0, "measures": 0})[name] = n
+    if not counts:
+        return []
+    residents = dict(Resident.objects.filter(id_hash__in=sorted({h for h, _s in counts})).values_list("id_hash", "pk"))
+    open_rows = {(row.id_hash, row.scope_unit_id): row for row in HeldFacts.objects.filter(
+        status=HeldStatus.PENDING, id_hash__in=sorted({h for h, _s in counts}))}
+    new, changed = [], []
+    for (h, scope_id), n in counts.items():
+        row = open_rows.get((h, scope_id))
+        if row is None:
+            new.append(HeldFacts(id_hash=h, resident_id=residents[h], scope_unit_id=scope_id, **n))
+        elif (row.results, row.cases, row.measures, row.resident_id) != (n["results"], n["cases"], n["measures"],
+                                                                        residents[h]):
+            row.results, row.cases, row.measures, row.resident_id = n["results"], n["cases"], n["measures"], residents[h]
+            changed.append(row)
+    HeldFacts.objects.bulk_create(new)
+    if changed:
+        HeldFacts.objects.bulk_update(changed, ["results", "cases", "measures", "resident"])
+    return new

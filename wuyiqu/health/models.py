@@ -4,6 +4,11 @@ Every fact row carries ``unit``: the lowest unit it belongs to (the resident's h
 it was recorded, or the unit it was recorded on). The standards engine aggregates facts by the
 units' paths, so it never walks people one by one. A fact whose ID number matches no resident is
 kept with ``resident`` empty and ``unit`` empty (reported as unmatched; it counts for no unit).
+
+``scope_unit`` is the unit whose subtree its submitter (a scoped account's import or form, an API
+token) was restricted to; empty for an unscoped submitter (the console, an administrator). An
+unmatched fact attaches later only to a person registered inside that subtree; about anyone else it
+waits as ``HeldFacts`` for a street or health-commission user who covers both (docs/facts.md).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ class PersonFact(models.Model):
     id_hash = models.CharField(max_length=64, blank=True, db_index=True)
     id_masked = models.CharField(max_length=18, blank=True)
     source = models.CharField(max_length=8, choices=FactSource.choices, default=FactSource.IMPORT)
+    # No index: read only with ``id_hash`` (linking, the held-facts queue), which is indexed.
+    scope_unit = models.ForeignKey("units.Unit", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -157,6 +165,7 @@ class NatResult(models.Model):
     sampled_at = models.DateTimeField(_("采样时间"))
     sampled_on = models.DateField(_("采样日期"))  # local date of sampled_at, the partition key
     result = models.CharField(_("结果"), max_length=8, choices=NatResultValue.choices)
+    scope_unit_id = models.BigIntegerField(null=True)  # the submitter's scope (see the module docstring)
 
     class Meta:
         indexes = [
@@ -168,3 +177,39 @@ class NatResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sampled_on} {self.get_result_display()}"
+
+
+class HeldStatus(models.TextChoices):
+    PENDING = "pending", _("待确认")
+    CONFIRMED = "confirmed", _("已确认")
+    DISCARDED = "discarded", _("已作废")
+
+
+class HeldFacts(models.Model):
+    """Facts submitted from one scope about a person who is registered outside it: not attached to
+    them, waiting for a street or health-commission user whose scope covers both the submitter's scope
+    and the person's household to confirm (attach) or discard (delete) them. One open row per person
+    and submitting scope; the counts are what was held when the row was made or last topped up."""
+
+    id_hash = models.CharField(max_length=64)
+    resident = models.ForeignKey("units.Resident", on_delete=models.CASCADE, related_name="+")
+    scope_unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="+")
+    results = models.PositiveIntegerField(default=0)
+    cases = models.PositiveIntegerField(default=0)
+    measures = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=HeldStatus.choices, default=HeldStatus.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["id_hash", "scope_unit"], condition=models.Q(status="pending"),
+                                    name="held_facts_open_once"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="held_facts_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.resident_id} ← {self.scope_unit_id} ({self.status})"

@@ -14,7 +14,9 @@ rule of an import (all-or-nothing, each bad row reported with its line, re-impor
 - A positive result is also a positive case on its sample date (SPEC §7): it is handed to
   ``health.actions.write_cases`` (type 无症状 unless a case is already recorded that day).
 - A number that matches no resident is kept (a person tested here who is not on the register) with
-  resident and unit empty, and counted as unmatched.
+  resident and unit empty, and counted as unmatched. For a scoped importer (a community's staff, an
+  API token) a number registered outside its scope gets the same answer: stored unmatched with the
+  submitter's scope, and held for a user who covers both (``health.linking``).
 """
 
 from __future__ import annotations
@@ -264,12 +266,14 @@ class UtcText:
         return prefix + local_text[13:]
 
 
-def write_nat_rows(rows: Sequence[NatRow], *, hasher: IdHasher | None = None) -> WriteCounts:
+def write_nat_rows(rows: Sequence[NatRow], *, hasher: IdHasher | None = None, scope=None) -> WriteCounts:
     """Store valid parsed rows not stored yet, set-based; positives also become positive cases.
 
     Returns created (new results), unchanged (already stored) and unmatched (rows whose number is
-    on no resident — kept with resident and unit empty). Opens no transaction and writes no audit
-    row: the caller (the import engine, the API) does both. Rows must be distinct."""
+    on no resident — kept with resident and unit empty). ``scope``: the submitter's unit (None:
+    unscoped); a number registered outside it counts as unmatched too and is held (module docstring).
+    Opens no transaction and writes no audit row: the caller (the import engine, the API) does
+    both. Rows must be distinct."""
     counts = WriteCounts()
     if not rows:
         return counts
@@ -278,26 +282,40 @@ def write_nat_rows(rows: Sequence[NatRow], *, hasher: IdHasher | None = None) ->
     first = min(r[1] for r in rows)[:10]
     last = max(r[1] for r in rows)[:10]
     ensure_nat_partitions(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+    # A scope that leaves no unit outside it (a district's laboratory) matches like no scope at all.
+    outside = residents_in_scope_check(hashes, scope) if scope is not None else set()
+    match_in = scope.path if outside else None
+    scope_id = scope.pk if scope is not None else None
     if connection.vendor == "postgresql":
-        created, unmatched = _merge_postgres(rows, hashes)
+        created, unmatched = _merge_postgres(rows, hashes, match_in, scope_id)
     else:
-        created, unmatched = _merge_sqlite(rows, hashes)
+        created, unmatched = _merge_sqlite(rows, hashes, match_in, scope_id)
     counts.created = created
     counts.unchanged = len(rows) - created
     counts.unmatched = unmatched
     positives = [(r, h) for r, h in zip(rows, hashes, strict=True) if r[2] == NatResultValue.POSITIVE]
     if positives:
-        _record_positive_cases(positives)
+        _record_positive_cases(positives, scope)
+    if outside:
+        from .actions import hold_outside
+
+        hold_outside(outside, scope=scope)
     return counts
 
 
-_RESIDENT_JOIN = (
-    "LEFT JOIN units_resident r ON r.id_hash = s.id_hash "
-    "LEFT JOIN units_household h ON h.id = r.household_id"
-)
+def _resident_join(match_in: str | None) -> tuple[str, list[str]]:
+    """The join of the staged rows ``s`` to their residents ``r`` (``r.id``, ``r.unit_id``: the
+    household's unit), only those whose household lies below the path ``match_in`` when given."""
+    if match_in is None:
+        return ("LEFT JOIN (SELECT r.id, r.id_hash, h.unit_id FROM units_resident r "
+                "JOIN units_household h ON h.id = r.household_id) r ON r.id_hash = s.id_hash"), []
+    return ("LEFT JOIN (SELECT r.id, r.id_hash, h.unit_id FROM units_resident r "
+            "JOIN units_household h ON h.id = r.household_id JOIN units_unit u ON u.id = h.unit_id "
+            "WHERE substr(u.path, 1, %s) = %s) r ON r.id_hash = s.id_hash"), [len(match_in), match_in]
 
 
-def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int]:
+def _merge_postgres(rows: Sequence[NatRow], hashes: list[str], match_in: str | None,
+                    scope_id: int | None) -> tuple[int, int]:
     with transaction.atomic(), connection.cursor() as cur:
         # One writer of results at a time (file imports and API batches alike), until its
         # transaction ends. With that, the existence check below sees every row another import
@@ -335,15 +353,16 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int
         # Match residents with one join (index probes for a small batch, a hash for a big one),
         # into a narrow temporary table in primary-key order.
         cur.execute(f"DROP TABLE IF EXISTS {SOURCE}")
+        join, join_params = _resident_join(match_in)
         cur.execute(
             f"""
             CREATE TEMP TABLE {SOURCE} AS
             SELECT DISTINCT ON (s.id_hash, s.sampled_on, s.sampled_local)
-                   s.id_hash, r.id AS resident_id, h.unit_id, s.sampled_local AT TIME ZONE %s AS sampled_at,
+                   s.id_hash, r.id AS resident_id, r.unit_id, s.sampled_local AT TIME ZONE %s AS sampled_at,
                    s.sampled_on, s.result
-            FROM {STAGE} s {_RESIDENT_JOIN}
+            FROM {STAGE} s {join}
             ORDER BY s.id_hash, s.sampled_on, s.sampled_local
-            """, [settings.TIME_ZONE])
+            """, [settings.TIME_ZONE, *join_params])
         cur.execute("SELECT set_config('random_page_cost', %s, true)", [page_cost])
         # Insert what is not stored yet. The LATERAL … LIMIT 1 keeps the existence check an index
         # probe per row (PostgreSQL would otherwise sort or hash the whole stored table for an
@@ -351,8 +370,8 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int
         # once. A plain INSERT: the advisory lock above rules out a concurrent writer.
         cur.execute(
             f"""
-            INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result)
-            SELECT src.id_hash, src.resident_id, src.unit_id, src.sampled_at, src.sampled_on, src.result
+            INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result, scope_unit_id)
+            SELECT src.id_hash, src.resident_id, src.unit_id, src.sampled_at, src.sampled_on, src.result, %s
             FROM {SOURCE} src
             LEFT JOIN LATERAL (
                 SELECT 1 AS stored FROM {TABLE} t
@@ -360,7 +379,7 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int
                 LIMIT 1
             ) e ON true
             WHERE e.stored IS NULL
-            """)
+            """, [scope_id])
         created = cur.rowcount
         cur.execute(f"SELECT count(*) FROM {SOURCE} WHERE resident_id IS NULL")
         (unmatched,) = cur.fetchone()
@@ -368,7 +387,8 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int
     return created, unmatched
 
 
-def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int]:
+def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str], match_in: str | None,
+                  scope_id: int | None) -> tuple[int, int]:
     utc_text = UtcText(timezone.get_default_timezone())
     with connection.cursor() as cur:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (id_hash text, sampled_at text, sampled_on text, "
@@ -380,18 +400,18 @@ def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str]) -> tuple[int, int]:
                 [(h, utc_text(r[1]), r[1][:10], r[2])
                  for r, h in zip(rows[i:i + _SLICE], hashes[i:i + _SLICE], strict=True)])
         # "WHERE true" before ON CONFLICT: SQLite's grammar needs it after a SELECT with a join.
+        join, join_params = _resident_join(match_in)
         cur.execute(
-            f"INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result) "
-            f"SELECT s.id_hash, r.id, h.unit_id, s.sampled_at, s.sampled_on, s.result FROM {STAGE} s "
-            f"{_RESIDENT_JOIN} WHERE true ON CONFLICT DO NOTHING")
+            f"INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result, scope_unit_id) "
+            f"SELECT s.id_hash, r.id, r.unit_id, s.sampled_at, s.sampled_on, s.result, %s FROM {STAGE} s "
+            f"{join} WHERE true ON CONFLICT DO NOTHING", [scope_id, *join_params])
         created = cur.rowcount
-        cur.execute(f"SELECT count(*) FROM {STAGE} s WHERE NOT EXISTS "
-                    "(SELECT 1 FROM units_resident r WHERE r.id_hash = s.id_hash)")
+        cur.execute(f"SELECT count(*) FROM {STAGE} s {join} WHERE r.id IS NULL", join_params)
         (unmatched,) = cur.fetchone()
     return created, unmatched
 
 
-def _record_positive_cases(positives: list[tuple[NatRow, str]]) -> None:
+def _record_positive_cases(positives: list[tuple[NatRow, str]], scope=None) -> None:
     """A positive result is a positive case (无症状) on its sample date, unless a case of that person
     on that date is recorded already (e.g. 确诊 from the cases import)."""
     from .actions import CaseRow, write_cases
@@ -409,14 +429,14 @@ def _record_positive_cases(positives: list[tuple[NatRow, str]]) -> None:
         known.add((h, day))
         rows.append(CaseRow(reported_on=day, case_type=CaseType.ASYMPTOMATIC, id_number=r[0]))
     if rows:
-        write_cases(rows, source=FactSource.NAT)
+        write_cases(rows, source=FactSource.NAT, scope=scope)
 
 
 # --- the import kind -----------------------------------------------------------------------------
 
 def residents_in_scope_check(hashes: list[str], scope) -> set[str]:
-    """Of ``hashes``, those held by residents OUTSIDE ``scope`` (a Unit): a scoped importer may not
-    write results about them. Numbers on no resident are fine (kept unmatched)."""
+    """Of ``hashes``, those held by residents OUTSIDE ``scope`` (a Unit): results about them from a
+    scoped importer are stored unmatched and held (module docstring)."""
     from wuyiqu.units.models import Resident, Unit
 
     outside: set[str] = set()
@@ -494,15 +514,9 @@ class NatResultKind(ImportKind):
         if batch and ctx.phase == "check":
             days = [p[1][:10] for _line, p in batch]
             ensure_nat_partitions(dt.date.fromisoformat(min(days)), dt.date.fromisoformat(max(days)))
-        if ctx.scope is None or not batch:
-            return {}
-        hasher = self._hasher(ctx)
-        hashes = [hasher(p[0]) for _line, p in batch]
-        outside = residents_in_scope_check(hashes, ctx.scope)
-        if not outside:
-            return {}
-        return {line: ctx.scope_error("id_number", _("该居民")) for (line, _p), h in zip(batch, hashes, strict=True)
-                if h in outside}
+        # A number registered outside the importer's scope is not refused (that answer would tell
+        # whether it is registered elsewhere): ``write`` stores it unmatched and holds it.
+        return {}
 
     def write(self, batch: list[NatRow], ctx: ImportContext) -> WriteCounts:
-        return write_nat_rows(batch, hasher=self._hasher(ctx))
+        return write_nat_rows(batch, hasher=self._hasher(ctx), scope=ctx.scope)

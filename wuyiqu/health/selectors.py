@@ -187,3 +187,65 @@ def timeline(resident: Resident) -> list[TimelineEntry]:
     kind_order = {"case": 0, "measure": 1, "measure_change": 2, "nat": 3, "ledger": 4}
     entries.sort(key=lambda e: (e.on, kind_order[e.kind]), reverse=True)
     return entries
+
+
+# --- facts held between two scopes ------------------------------------------------------------------
+
+@dataclass
+class HeldItem:
+    """One queue row with the facts it holds (for the page): results, cases and measures."""
+
+    held: object
+    results: list = field(default_factory=list)
+    cases: list = field(default_factory=list)
+    measures: list = field(default_factory=list)
+
+
+def may_decide_any(user) -> bool:
+    """Whether ``user`` decides held facts at all (street, health commission, unscoped administrator)."""
+    from .actions import DECIDER_ROLES
+
+    prefix = unit_selectors.scope_path(user)
+    return prefix is not None and (user.role in DECIDER_ROLES or prefix == "/")
+
+
+def held_facts_for(user) -> QuerySet:
+    """The open ``HeldFacts`` rows ``user`` may decide: a street or health-commission user (or an
+    unscoped administrator) whose scope holds both the submitting unit and the person's household;
+    nothing for anyone else. Newest first."""
+    from .models import HeldFacts, HeldStatus
+
+    if not may_decide_any(user):
+        return HeldFacts.objects.none()
+    prefix = unit_selectors.scope_path(user)
+    qs = HeldFacts.objects.filter(status=HeldStatus.PENDING).select_related(
+        "resident", "resident__household", "resident__household__unit", "scope_unit").order_by("-created_at", "-id")
+    if prefix == "/":
+        return qs
+    return qs.filter(scope_unit__path__startswith=prefix, resident__household__unit__path__startswith=prefix)
+
+
+def access_held_facts(user, held_id: int):
+    """An open held-facts row ``user`` may decide; Http404 otherwise (missing and forbidden alike)."""
+    from .models import HeldFacts
+
+    try:
+        return held_facts_for(user).get(pk=held_id)
+    except HeldFacts.DoesNotExist:
+        raise Http404("held facts") from None
+
+
+def held_items(rows) -> list[HeldItem]:
+    """The facts of each row of ``rows`` (one page): three queries, whatever the number of rows."""
+    items = {(r.id_hash, r.scope_unit_id): HeldItem(r) for r in rows}
+    hashes = sorted({h for h, _s in items})
+    if not hashes:
+        return []
+    for name, model, order in (("results", NatResult, "sampled_at"), ("cases", PositiveCase, "reported_on"),
+                               ("measures", Measure, "start_on")):
+        for fact in model.objects.filter(id_hash__in=hashes, resident_id__isnull=True,
+                                         scope_unit_id__isnull=False).order_by(order):
+            item = items.get((fact.id_hash, fact.scope_unit_id))
+            if item is not None:
+                getattr(item, name).append(fact)
+    return list(items.values())

@@ -12,4 +12,6 @@ urlpatterns = [
     path("residents/<int:resident_id>/timeline/", views.timeline, name="timeline"),
     path("measures/<int:measure_id>/end-early/", views.end_measure_early, name="end_measure_early"),
     path("measures/<int:measure_id>/extend/", views.extend_measure, name="extend_measure"),
+    path("held-facts/", views.held_facts, name="held_facts"),
+    path("held-facts/<int:held_id>/decide/", views.decide_held_facts, name="decide_held_facts"),
 ]

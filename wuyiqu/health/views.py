@@ -175,3 +175,29 @@ def end_measure_early(request, measure_id: int):
 def extend_measure(request, measure_id: int):
     return _change_measure(request, measure_id, lambda m, day, reason: actions.do_extend_measure(
         m, actor=request.user, until=day, reason=reason), _("延期至"))
+
+
+@login_required
+def held_facts(request):
+    """The queue of facts one scope submitted about people registered in another, for the users who
+    cover both (``actions.DECIDER_ROLES``); empty for everyone else."""
+    rows = selectors.held_facts_for(request.user)
+    page, filters = _page(request, rows)
+    audit.record(actor=request.user, action="health.view_held_facts", ip=_client_ip(request),
+                 detail={"rows": page.paginator.count, "page": page.number})
+    return render(request, "health/held_facts.html", {
+        "page": page, "filters": filters, "items": selectors.held_items(page.object_list)})
+
+
+@require_POST
+@login_required
+def decide_held_facts(request, held_id: int):
+    held = selectors.access_held_facts(request.user, held_id)
+    confirm = request.POST.get("decision") == "confirm"
+    try:
+        actions.do_decide_held_facts(held, actor=request.user, confirm=confirm, reason=request.POST.get("reason", ""))
+    except actions.FactRefused as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("已确认，相关事实已计入该居民") if confirm else _("已作废，相关事实已删除"))
+    return redirect("health:held_facts")

@@ -19,8 +19,10 @@ Found = tuple[set[int], set[int]]
 
 
 def _people(numbers, ctx) -> set[int]:
+    # Inside the importer's scope only: a fact about someone registered elsewhere is held, not
+    # attached (``wuyiqu.health.linking``), so it bears on no unit.
     found = ctx.residents_by_id_number({n for n in numbers if n})
-    return {ref.unit_id for ref in found.values()}
+    return {ref.unit_id for ref in found.values() if ctx.in_scope(ref.unit_path)}
 
 
 def _units(codes, ctx) -> set[int]:

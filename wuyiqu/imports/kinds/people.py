@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from wuyiqu.health import linking
+from wuyiqu.health.actions import tell_deciders
 from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import mask_id_number, mask_phone
 from wuyiqu.units.models import (
@@ -144,6 +145,10 @@ class ResidentsKind(ImportKind):
             # Known residents' facts were linked when they were written or registered.
             linked = ctx.state.setdefault(linking.STATE_KEY, linking.LinkedFacts())
             linked += linking.link_facts(new_hashes)
+            # Facts another scope submitted about these people wait for a user who covers both.
+            held = linking.hold_facts(new_hashes)
+            ctx.state["facts_held"] = ctx.state.get("facts_held", 0) + len(held)
+            tell_deciders(held)
         if changed:
             Resident.objects.bulk_update(
                 changed, ["name", "household_id", "bedridden", "phone_enc", "phone_hash", "phone_masked"], batch_size=500)
@@ -151,7 +156,7 @@ class ResidentsKind(ImportKind):
 
     def audit_detail(self, ctx: ImportContext) -> dict:
         linked = ctx.state.get(linking.STATE_KEY) or linking.LinkedFacts()
-        return {"facts_linked": linked.as_detail()}
+        return {"facts_linked": linked.as_detail(), "facts_held": ctx.state.get("facts_held", 0)}
 
 
 def _household_ids(codes: set[str]) -> dict[str, int]:
