@@ -18,7 +18,7 @@ that every accepted write is in the database exactly once and nothing refused is
    - ``--phones`` phones (asyncio + aiohttp, one process), each from its own loopback address
      (127.0.x.y: the per-address failure lock of the signing page counts each phone apart, as it
      would count real phones): open ``/s/<token>/`` (the poster's QR code), think (``--phone-think``
-     seconds, uniform), sign for a household with the last 4 characters of a member's ID number,
+     seconds, uniform), sign for a household with the last 6 characters of a member's ID number,
      think, next household. The phones move through the buildings together (about 25 phones on one
      building at a time, all waiting on that application's row lock, like a poster in a hallway).
      One sign in 10 is the same household again (must answer "already signed"), one in 40 a wrong
@@ -150,18 +150,23 @@ def _applications(buildings, status: str, *, token: bool, now: dt.datetime) -> l
 
 
 def _proofs(unit_ids: list[int]) -> dict[int, tuple[int, str, str]]:
-    """household id -> (application's unit id, last 4 characters of its first member's ID number,
-    4 digits that are no member's: neither ID number nor phone)."""
+    """household id -> (application's unit id, the proof of membership: the last 6 characters of its
+    first member's ID number (decrypted here, as the phone's owner would type it), 6 characters that
+    end no member's ID number)."""
+    from wuyiqu.applications.actions import PROOF_LENGTH
+    from wuyiqu.lib import crypto
     from wuyiqu.units.models import Resident
 
+    c = crypto.cipher()
     first: dict[int, tuple[int, str]] = {}
     taken: dict[int, set[str]] = defaultdict(set)
-    for hid, uid, id_masked, phone_masked in (
+    for hid, uid, id_enc in (
             Resident.objects.filter(household__unit_id__in=unit_ids).order_by("household_id", "id")
-            .values_list("household_id", "household__unit_id", "id_masked", "phone_masked")):
-        first.setdefault(hid, (uid, id_masked[-4:]))
-        taken[hid] |= {id_masked[-4:].upper(), (phone_masked or "")[-4:]}
-    return {hid: (uid, proof, next(f"{n:04d}" for n in range(0, 10_000, 1111) if f"{n:04d}" not in taken[hid]))
+            .values_list("household_id", "household__unit_id", "id_enc")):
+        tail = c.decrypt(id_enc)[-PROOF_LENGTH:].upper()
+        first.setdefault(hid, (uid, tail))
+        taken[hid].add(tail)
+    return {hid: (uid, proof, next(f"{n:06d}" for n in range(0, 10**6, 111111) if f"{n:06d}" not in taken[hid]))
             for hid, (uid, proof) in first.items()}
 
 

@@ -258,6 +258,8 @@ KEYED: dict[str, Factory] = {
     "applications:open": lambda t, _h: [Probe(data={"unit": t.building.code})],
     "applications:detail": _application(),
     "applications:progress": _application(),
+    "applications:unlock": lambda t, _h: [Probe({"application_id": t.application.pk},
+                                                data={"household": t.household.pk})],
     "applications:paper": lambda t, _h: [Probe({"application_id": t.application.pk},
                                                 data={"signed_on": _day(), "households": [t.household.pk]})],
     "applications:add_attachment": _application({"kind": "photo", "note": "照片"}),

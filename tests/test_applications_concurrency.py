@@ -58,7 +58,7 @@ def big_building(n: int) -> tuple[Unit, dict[int, str]]:
         first17 = f"500222198001{i % 28 + 1:02d}{i:03d}"[:17]
         number = first17 + check_digit(first17)
         phone = f"139{i:08d}"
-        pins[hh.pk] = phone[-4:]
+        pins[hh.pk] = number[-6:]  # the proof of membership: the last 6 of the ID number
         residents.append(Resident(household=hh, name=f"居民{i}", birth_date=dt.date(1980, 1, 1), sex="F",
                                   id_enc=c.encrypt(number), id_hash=c.lookup_hash(number),
                                   id_masked=mask_id_number(number), phone_enc=c.encrypt(phone),

@@ -23,6 +23,7 @@ from wuyiqu.applications.actions import (
 )
 from wuyiqu.applications.models import Attachment, CoSignature, SignatureAttempt
 from wuyiqu.audit.models import AuditEvent
+from wuyiqu.notifications.models import Notification
 from wuyiqu.units.models import Household, Resident
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -49,10 +50,9 @@ def households(app):
 
 
 def wrong(hh) -> str:
-    """Four digits that are neither the phone's nor the ID number's last four."""
-    r = Resident.objects.get(household=hh)
-    taken = {r.id_masked[-4:], r.phone_masked[-4:]}
-    return next(c for c in ("0000", "1111", "2222") if c not in taken)
+    """Six characters that are not the last six of any member's ID number."""
+    taken = {r.reveal_id_number()[-6:] for r in Resident.objects.filter(household=hh)}
+    return next(c for c in ("000000", "111111", "22222X") if c not in taken)
 
 
 def upload(name, data, content_type="application/octet-stream"):
@@ -64,12 +64,15 @@ def upload(name, data, content_type="application/octet-stream"):
 # --- the action -------------------------------------------------------------------------------------
 
 
-def test_the_phone_or_the_id_number_proves_membership(w):
+def test_the_last_six_of_a_members_id_number_prove_membership_and_nothing_shorter(w):
     u, p, app = w
     first, second = households(app)
+    member = Resident.objects.get(household=second)
+    for short in (PINS[second.code][-4:], member.phone_masked[-4:], member.reveal_phone()):
+        with pytest.raises(ApplicationRefused, match="后6位"):  # the former proofs no longer prove anything
+            do_sign_application(application=app, household_id=second.pk, proof=short)
     assert do_sign_application(application=app, household_id=first.pk, proof=PINS[first.code]).created
-    id_last4 = Resident.objects.get(household=second).id_masked[-4:].lower()  # an x is accepted as X
-    assert do_sign_application(application=app, household_id=second.pk, proof=id_last4).created
+    assert do_sign_application(application=app, household_id=second.pk, proof=f" {PINS[second.code].lower()} ").created
     assert CoSignature.objects.filter(application=app, source="online").count() == 2
     assert AuditEvent.objects.filter(action="applications.sign").count() == 2
 
@@ -77,8 +80,16 @@ def test_the_phone_or_the_id_number_proves_membership(w):
 def test_a_proof_typed_in_full_width_digits_with_spaces_is_normalised_like_an_id_number(w):
     u, p, app = w
     hh = households(app)[0]
-    full_width = " ".join(chr(0xFF10 + int(c)) for c in PINS[hh.code])  # "１ ２ ３ ４" from a Chinese keyboard
+    # "０ １ ０ ０ ２ Ｘ" from a Chinese keyboard
+    full_width = " ".join(chr(0xFF10 + int(c)) if c.isdigit() else "\uff38" for c in PINS[hh.code])
     assert do_sign_application(application=app, household_id=hh.pk, proof=full_width).created
+
+
+def test_proof_matches_compares_the_last_six_characters_x_as_upper_case():
+    numbers = ["50022219800501001X", "500222198005010029"]
+    assert actions.proof_matches(numbers, "01001x") and actions.proof_matches(numbers, "010029")
+    assert not actions.proof_matches(numbers, "1001X") and not actions.proof_matches(numbers, "010028")
+    assert not actions.proof_matches([], "010029") and not actions.proof_matches(numbers, "")
 
 
 def test_signing_twice_is_harmless(w):
@@ -99,19 +110,67 @@ def test_a_wrong_proof_is_refused_and_kept_for_the_rate_limit(w):
     assert SignatureAttempt.objects.filter(application=app, household=hh, ip="10.1.1.1").count() == 1
 
 
-def test_five_wrong_proofs_lock_the_household_even_for_the_right_one(w):
+def test_five_wrong_proofs_lock_the_household_until_the_building_head_lifts_it(w, client_for):
     u, p, app = w
     hh, other = households(app)
     for i in range(FAILURES_PER_HOUSEHOLD):
         with pytest.raises(ApplicationRefused):
             do_sign_application(application=app, household_id=hh.pk, proof=wrong(hh), ip=f"10.2.0.{i}")
-    with pytest.raises(SigningLocked, match="已暂时锁定"):
+    with pytest.raises(SigningLocked, match="联系楼栋长"):
         do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code], ip="10.9.9.9")
     assert not CoSignature.objects.filter(application=app, household=hh).exists()
-    # Another household is not locked; and after 15 minutes the household may try again.
+    # The building head is told, once, and it is audited; another household is not locked.
+    (note,) = Notification.objects.filter(user=p["hank"])
+    assert "锁定" in note.text and hh.address in note.text and note.link == f"/applications/{app.pk}/"
+    assert AuditEvent.objects.filter(action="applications.signing_locked", detail__household=hh.code).count() == 1
     assert do_sign_application(application=app, household_id=other.pk, proof=PINS[other.code]).created
-    with time_machine.travel(NOW.timestamp() + 16 * 60, tick=False):
-        assert do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code]).created
+    # Time does not lift the lock: a day later the right proof is still refused.
+    with time_machine.travel(NOW.timestamp() + 24 * 3600, tick=False), pytest.raises(SigningLocked):
+        do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code])
+    # The building head lifts it from the application page; then the household signs.
+    page = client_for(p["hank"]).get(f"/applications/{app.pk}/").content.decode()
+    assert 'id="signing-locks"' in page and hh.address in page
+    response = client_for(p["hank"]).post(f"/applications/{app.pk}/unlock/", {"household": hh.pk})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="applications.signing_unlock")
+    assert (event.actor, event.detail["household"], event.detail["failures"]) == (p["hank"], hh.code, FAILURES_PER_HOUSEHOLD)
+    assert do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code]).created
+
+
+def test_a_lock_is_lifted_at_most_max_lifts_times_then_only_paper_signs(w):
+    u, p, app = w
+    hh = households(app)[0]
+    for round_ in range(actions.MAX_LIFTS + 1):
+        for _ in range(FAILURES_PER_HOUSEHOLD):
+            with pytest.raises(ApplicationRefused):
+                do_sign_application(application=app, household_id=hh.pk, proof=wrong(hh))
+        if round_ < actions.MAX_LIFTS:
+            assert actions.do_lift_signing_lock(actor=p["hank"], application=app, household_id=hh.pk).locked is False
+    lock = actions.household_lock(app, hh.pk)
+    assert (lock.lifetime, lock.locked, lock.liftable) == (actions.LIFETIME_TRIES, True, False)
+    with pytest.raises(ApplicationRefused, match="不能再解除"):
+        actions.do_lift_signing_lock(actor=p["hank"], application=app, household_id=hh.pk)
+    with pytest.raises(SigningLocked):
+        do_sign_application(application=app, household_id=hh.pk, proof=PINS[hh.code])
+
+
+def test_only_the_building_head_or_community_staff_lift_a_lock(w):
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+
+    u, p, app = w
+    hh = households(app)[0]
+    with pytest.raises(ApplicationRefused, match="未被锁定"):
+        actions.do_lift_signing_lock(actor=p["hank"], application=app, household_id=hh.pk)
+    for _ in range(FAILURES_PER_HOUSEHOLD):
+        with pytest.raises(ApplicationRefused):
+            do_sign_application(application=app, household_id=hh.pk, proof=wrong(hh))
+    with pytest.raises(Http404):
+        actions.do_lift_signing_lock(actor=p["bella"], application=app, household_id=hh.pk)  # another building
+    with pytest.raises(PermissionDenied):
+        actions.do_lift_signing_lock(actor=p["sam"], application=app, household_id=hh.pk)  # street staff
+    assert actions.household_lock(app, hh.pk).locked
+    assert not actions.do_lift_signing_lock(actor=p["cora"], application=app, household_id=hh.pk).locked
 
 
 def test_an_address_that_keeps_failing_is_locked_on_every_household(w):
@@ -177,6 +236,7 @@ def test_the_public_page_signs_refuses_and_locks(w, client):
     assert codes == [400] * (FAILURES_PER_HOUSEHOLD - 1) + [429]  # the last wrong one locks
     r = client.post(f"/s/{app.token}/", {"household": other.pk, "proof": PINS[other.code]})
     assert r.status_code == 429 and "锁定" in r.content.decode()
+    assert "身份证号的后6位" in page.content.decode()
     assert CoSignature.objects.filter(application=app).count() == 1
 
 

@@ -8,8 +8,8 @@ every unit passes except the co-signatures, which the tests collect, and no unit
              │            └ T1V 测试村 ── T1V-G1 一社: H1, H2
              └ T2 另一街道 └ T2C 另一社区 └ T2C-B1 楼栋: 101
 
-Each household has one resident; their phone ends in the household's 4-digit ``pin`` (PINS), their
-ID-card number in something else. People: hank (building head of B1), bella (building head of B9),
+Each household has one resident; the last 6 characters of their ID-card number (PINS) prove
+membership when they co-sign; their phone ends in a 4-digit pin. People: hank (building head of B1), bella (building head of B9),
 pam (property manager of C1), gina (group leader of G1), cora (community staff of T1C), vera
 (community staff of T1V), sam (street staff of T1), tom (street staff of T2), otto (community staff of
 T2C), hugo (health commission, district), cmd (command, district). Everyone has an e-mail address.
@@ -36,7 +36,7 @@ NOW = dt.datetime(2022, 11, 28, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 PASSWORD = "correct-horse-battery"
 BUILDING_ITEMS = ["masks", "entrance", "vehicles", "visitors", "disinfection", "garbage", "environment"]
 COMMITTEE_ITEMS = ["masks", "environment", "garbage", "weekly_cleaning"]
-PINS: dict[str, str] = {}  # household code -> last 4 digits of its resident's phone
+PINS: dict[str, str] = {}  # household code -> the last 6 characters of its resident's ID number
 _seq = itertools.count(1)
 
 
@@ -61,9 +61,10 @@ def make_household(unit: Unit, room: str, on: dt.date = D, *, with_facts: bool =
     hh = Household.objects.create(code=f"{unit.code}-{room}", unit=unit, address=f"{unit.name}{room}室")
     n = next(_seq)
     pin = f"{(n * 7919) % 10000:04d}"
-    PINS[hh.code] = pin
+    number = id_number(dt.date(1980, 5, 1))
+    PINS[hh.code] = number[-6:]  # the proof of membership: the last 6 characters of the ID number
     r = Resident(household=hh, name=f"住户{n}", birth_date=dt.date(1980, 5, 1), sex="M")
-    r.set_id_number(id_number(dt.date(1980, 5, 1)))
+    r.set_id_number(number)
     r.set_phone(f"1380000{pin}")
     r.save()
     if with_facts:
@@ -132,7 +133,7 @@ def people(u: dict[str, Unit]) -> dict:
 
 
 def sign_all(app) -> None:
-    """Every household below the application's unit signs online with its pin."""
+    """Every household below the application's unit signs online with its proof (PINS)."""
     from wuyiqu.applications.actions import do_sign_application
 
     for hh in Household.objects.filter(unit__path__startswith=app.unit.path):

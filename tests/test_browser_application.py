@@ -114,7 +114,7 @@ def test_a_building_is_named_from_phones_to_certificate(live_server, transaction
             assert fits(phone, 390)
             shot(phone, "sign-phone-form")
             phone.select_option("#household", str(hh.pk))
-            phone.fill("#proof", "0000" if PINS[hh.code] != "0000" else "1111")
+            phone.fill("#proof", "000000" if PINS[hh.code] != "000000" else "111111")
             phone.click("#sign-button")
             phone.wait_for_selector("#sign-error")
             assert "验证未通过" in phone.locator("#sign-error").inner_text()

@@ -179,9 +179,17 @@ def do_record_paper_signatures(*, actor, unit, households, signed_on: dt.date) -
 
 # --- opening, signing, attachments, submission, review -------------------------------------------------
 
-# Guessing the last 4 digits: after this many wrong proofs within the window, the household (on this
-# application) is locked, and so is a client address that fails this often on any household.
+# The proof of membership is the last PROOF_LENGTH characters of a member's ID-card number: the day of
+# birth, the sequence code and the check character, which a stranger cannot look up (docs/applications.md,
+# "Co-signing"). A household is locked after FAILURES_PER_HOUSEHOLD wrong proofs on an application and
+# stays locked until the building head lifts the lock, at most MAX_LIFTS times: a stranger gets at most
+# LIFETIME_TRIES guesses per household over the application's whole life (tests/test_applications_proof_odds.py
+# computes the chance on realistic numbers). A client address failing FAILURES_PER_IP times within the
+# window is locked on every household for the window.
+PROOF_LENGTH = 6
 FAILURES_PER_HOUSEHOLD = 5
+MAX_LIFTS = 2
+LIFETIME_TRIES = FAILURES_PER_HOUSEHOLD * (MAX_LIFTS + 1)
 FAILURES_PER_IP = 20
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 SCAN_MAX_BYTES = settings.ATTACHMENT_MAX_BYTES  # the type is judged on the content: wuyiqu.lib.uploads
@@ -196,7 +204,8 @@ class ReviewConflict(ApplicationRefused):
 
 
 class SigningLocked(ApplicationRefused):
-    """Too many wrong proofs for the household or from the client address within the window."""
+    """Too many wrong proofs for the household (until the building head lifts the lock) or from the
+    client address within the window."""
 
 
 def _status_label(status: str) -> str:
@@ -330,34 +339,83 @@ class SignOutcome:
     household: Household
 
 
-def _proof_matches(household: Household, proof: str) -> bool:
-    """The last 4 characters of any member's ID-card number or phone, compared against the stored
-    masks (which keep the last 4). Every member is compared, so timing does not tell which matched."""
-    wanted = normalise_id_number(proof)  # full-width digits, spaces and a lower-case x, as everywhere
-    if len(wanted) != 4:
+def normalise_proof(proof: str) -> str:
+    """Full-width digits, spaces and a lower-case x, as every ID number is read (lib.idcard)."""
+    return normalise_id_number(proof)
+
+
+def proof_matches(id_numbers, proof: str) -> bool:
+    """Whether ``proof`` is the last ``PROOF_LENGTH`` characters (an x taken as X) of one of the members'
+    ``id_numbers`` (plain). Every member is compared, so timing does not tell which one matched."""
+    wanted = normalise_proof(proof)
+    if len(wanted) != PROOF_LENGTH:
         return False
     matched = False
-    for id_masked, phone_masked in Resident.objects.filter(household=household).values_list("id_masked", "phone_masked"):
-        for masked in (id_masked or "", phone_masked or ""):
-            if len(masked) >= 4 and "*" not in masked[-4:]:
-                matched |= hmac.compare_digest(masked[-4:].upper().encode(), wanted.encode())
+    for number in id_numbers:
+        tail = (number or "")[-PROOF_LENGTH:].upper()
+        if len(tail) == PROOF_LENGTH:
+            matched |= hmac.compare_digest(tail.encode(), wanted.encode())
     return matched
 
 
-def _recent_failures(application: Application, household: Household, ip: str | None, now) -> tuple[int, int]:
-    since = now - FAILURE_WINDOW
-    by_household = SignatureAttempt.objects.filter(application=application, household=household,
-                                                   created_at__gte=since).count()
-    by_ip = SignatureAttempt.objects.filter(ip=ip, created_at__gte=since).count() if ip else 0
-    return by_household, by_ip
+def _proof_matches(household: Household, proof: str) -> bool:
+    """``proof_matches`` against the household's members. The numbers are decrypted here only to be
+    compared — never shown, kept or logged — so this is not a reveal (units.selectors.reveal_resident)."""
+    from wuyiqu.lib import crypto
+
+    if len(normalise_proof(proof)) != PROOF_LENGTH:
+        return False
+    c = crypto.cipher()
+    blobs = Resident.objects.filter(household=household).values_list("id_enc", flat=True)
+    return proof_matches((c.decrypt(b) for b in blobs), proof)
+
+
+@dataclass(frozen=True)
+class HouseholdLock:
+    """The lock state of a household on an application: wrong proofs since the last lift, all of them,
+    and whether it is locked (until lifted) and may still be lifted."""
+
+    failures: int
+    lifetime: int
+
+    @property
+    def locked(self) -> bool:
+        return self.failures >= FAILURES_PER_HOUSEHOLD or self.lifetime >= LIFETIME_TRIES
+
+    @property
+    def liftable(self) -> bool:
+        return self.locked and self.lifetime < LIFETIME_TRIES
+
+
+def household_lock(application: Application, household_id: int) -> HouseholdLock:
+    rows = SignatureAttempt.objects.filter(application=application, household_id=household_id)
+    return HouseholdLock(failures=rows.filter(lifted_at__isnull=True).count(), lifetime=rows.count())
+
+
+def _recent_failures_from(ip: str | None, now) -> int:
+    return SignatureAttempt.objects.filter(ip=ip, created_at__gte=now - FAILURE_WINDOW).count() if ip else 0
+
+
+def _signing_managers(app: Application, unit: Unit) -> list:
+    """Who is told about a locked household and may lift it: the applicant and the users of the
+    applicant's role scoped to the unit (the building head, group leader or property manager)."""
+    from wuyiqu.accounts.models import User
+
+    role = APPLICANT_ROLE.get(unit.kind)
+    users = list(User.objects.filter(role=role, is_active=True, unit__path__in=_ancestor_paths(unit))) if role else []
+    if app.applicant_id and app.applicant_id not in {u.pk for u in users}:
+        users.append(app.applicant)
+    return users
 
 
 def do_sign_application(*, application: Application, household_id: int, proof: str,
                         ip: str | None = None) -> SignOutcome:
-    """A resident co-signs for their household from the public page. ``proof`` is the last 4 characters
-    of a member's ID-card number or phone. Signing again is harmless (``created`` False). Raises
+    """A resident co-signs for their household from the public page. ``proof`` is the last 6 characters
+    of a member's ID-card number. Signing again is harmless (``created`` False). Raises
     ApplicationRefused (Chinese) when signing is closed, the household is not of this unit, the proof
-    is wrong (the failure is kept for the rate limit), or too many wrong proofs were made recently."""
+    is wrong (the failure is kept), the household is locked (``FAILURES_PER_HOUSEHOLD`` wrong proofs
+    since the building head last lifted the lock) or the address failed too often recently. The
+    wrong proof that locks the household tells the building head (audited ``applications.signing_locked``)."""
     refusal: ApplicationRefused | None = None
     with transaction.atomic():
         # Lock the application: a signature must not slip in while the applicant submits (the
@@ -370,18 +428,25 @@ def do_sign_application(*, application: Application, household_id: int, proof: s
         if household is None:
             raise ApplicationRefused(_("请从列表中选择本户的地址"))
         now = timezone.now()
-        by_household, by_ip = _recent_failures(app, household, ip, now)
-        if by_household >= FAILURES_PER_HOUSEHOLD or by_ip >= FAILURES_PER_IP:
+        lock = household_lock(app, household.pk)
+        if lock.locked:
+            raise SigningLocked(_("本户验证失败次数过多，已锁定；请联系楼栋长（社长、物业）解除锁定，或登记纸质联名表"))
+        by_ip = _recent_failures_from(ip, now)
+        if by_ip >= FAILURES_PER_IP:
             raise SigningLocked(_("验证失败次数过多，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表"))
         if not _proof_matches(household, proof or ""):
             SignatureAttempt.objects.create(application=app, household=household, ip=ip, created_at=now)
-            # Attempts older than a day count for nothing; keep the table small.
-            SignatureAttempt.objects.filter(application=app, created_at__lt=now - dt.timedelta(days=1)).delete()
-            left = min(FAILURES_PER_HOUSEHOLD - by_household, FAILURES_PER_IP - by_ip) - 1
-            refusal = (ApplicationRefused(ngettext(
-                "验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 %(n)s 次",
-                "验证未通过：请输入本户任一成员登记的身份证号或手机号的后4位。还可尝试 %(n)s 次", left) % {"n": left})
-                       if left > 0 else SigningLocked(_("验证未通过，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表")))
+            left = min(FAILURES_PER_HOUSEHOLD - lock.failures, LIFETIME_TRIES - lock.lifetime,
+                       FAILURES_PER_IP - by_ip) - 1
+            if HouseholdLock(lock.failures + 1, lock.lifetime + 1).locked:
+                refusal = SigningLocked(_("验证未通过，本户已锁定；已通知楼栋长（社长、物业），请联系其解除锁定，或登记纸质联名表"))
+                _tell_household_locked(app, unit, household, ip)
+            elif left <= 0:
+                refusal = SigningLocked(_("验证未通过，已暂时锁定，请15分钟后再试，或请楼栋长登记纸质联名表"))
+            else:
+                refusal = ApplicationRefused(ngettext(
+                    "验证未通过：请输入本户任一成员登记的身份证号的后6位。还可尝试 %(n)s 次",
+                    "验证未通过：请输入本户任一成员登记的身份证号的后6位。还可尝试 %(n)s 次", left) % {"n": left})
         else:
             signature, created = _insert_signature(app, household, today(), SignatureSource.ONLINE)
             if created:
@@ -389,6 +454,53 @@ def do_sign_application(*, application: Application, household_id: int, proof: s
                              detail={"household": household.code, "source": "online"}, ip=ip)
             return SignOutcome(created, household)
     raise refusal  # after the block above committed the failed attempt
+
+
+def _tell_household_locked(app: Application, unit: Unit, household: Household, ip: str | None) -> None:
+    from wuyiqu.notifications.actions import notify
+
+    audit.record(actor=None, action="applications.signing_locked", target=app, unit=unit, ip=ip,
+                 detail={"household": household.code})
+    with translation.override(settings.LANGUAGE_CODE):  # a stored text: Chinese whoever is told
+        text = (f"联名签名锁定：“{unit.name}”{household.address or household.code}多次验证失败，已锁定。"
+                "如确为本户成员操作，请在申请页解除锁定；否则可能有人冒签。")
+    notify(_signing_managers(app, unit), text=text, link=_link(app))
+
+
+@transaction.atomic
+def do_lift_signing_lock(*, actor, application: Application, household_id: int) -> HouseholdLock:
+    """The building head (the applicant's role for the unit, or community staff) lifts a household's
+    lock on the application: its wrong proofs so far no longer count towards the lock. Refuses a
+    household not locked, one whose lock was lifted ``MAX_LIFTS`` times already (then only a paper
+    sheet signs for it), and a household not below the unit. One audit row; returns the new state."""
+    app = _lock(application)
+    unit = Unit.objects.get(pk=app.unit_id)
+    _check_applicant(actor, app, unit)
+    household = Household.objects.filter(pk=household_id, unit__path__startswith=unit.path).first()
+    if household is None:
+        raise ApplicationRefused(_("该户不在本申请的单位内"))
+    lock = household_lock(app, household.pk)
+    if not lock.locked:
+        raise ApplicationRefused(_("该户未被锁定"))
+    if not lock.liftable:
+        raise ApplicationRefused(_("该户已解除锁定%(n)d次，不能再解除；请登记纸质联名表") % {"n": MAX_LIFTS})
+    lifted = SignatureAttempt.objects.filter(application=app, household=household, lifted_at__isnull=True).update(
+        lifted_at=timezone.now(), lifted_by=actor)
+    audit.record(actor=actor, action="applications.signing_unlock", target=app, unit=unit,
+                 detail={"household": household.code, "failures": lifted, "lifetime": lock.lifetime})
+    return household_lock(app, household.pk)
+
+
+def locked_households(application: Application) -> list[tuple[Household, HouseholdLock]]:
+    """The households locked on ``application`` with their lock state (two queries)."""
+    from django.db.models import Count, Q
+
+    rows = (SignatureAttempt.objects.filter(application=application).values("household_id")
+            .annotate(lifetime=Count("id"), failures=Count("id", filter=Q(lifted_at__isnull=True))))
+    states = {r["household_id"]: HouseholdLock(failures=r["failures"], lifetime=r["lifetime"]) for r in rows}
+    locked = {hid: s for hid, s in states.items() if s.locked}
+    households = Household.objects.filter(pk__in=locked).order_by("code")
+    return [(h, locked[h.pk]) for h in households]
 
 
 def _insert_signature(app: Application, household: Household, signed_on: dt.date, source: str):

@@ -147,13 +147,16 @@ class Attachment(models.Model):
 
 
 class SignatureAttempt(models.Model):
-    """A failed proof of household membership on the public signing page, kept to rate-limit
-    guessing (per application and household, and per client address)."""
+    """A failed proof of household membership on the public signing page, kept for the application's
+    life: it locks the household (until the building head lifts the lock: ``lifted_at``) and, within
+    a window, the client address. At most ``actions.LIFETIME_TRIES`` per household and application."""
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
     household = models.ForeignKey("units.Household", null=True, on_delete=models.CASCADE, related_name="+")
     ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         indexes = [

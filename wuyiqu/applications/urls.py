@@ -11,6 +11,7 @@ urlpatterns = [
     path("applications/<int:application_id>/", views.detail, name="detail"),
     path("applications/<int:application_id>/progress/", views.progress, name="progress"),
     path("applications/<int:application_id>/paper/", views.paper_sheet, name="paper"),
+    path("applications/<int:application_id>/unlock/", views.unlock, name="unlock"),
     path("applications/<int:application_id>/attachments/", views.add_attachment, name="add_attachment"),
     path("applications/<int:application_id>/attachments/<int:attachment_id>/", views.attachment, name="attachment"),
     path("applications/<int:application_id>/unit-signature/", views.unit_signature, name="unit_signature"),

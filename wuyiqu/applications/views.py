@@ -121,6 +121,7 @@ def detail(request, application_id: int):
     }
     if co_signed:
         context["progress"] = selectors.signing_progress(app)
+        context["locked"] = actions.locked_households(app) if app.status in SIGNING_STATUSES else []
     else:
         context["subunits"] = selectors.subunit_overview(unit, today())
     if app.status == ApplicationStatus.NAMED:
@@ -165,6 +166,24 @@ def paper_sheet(request, application_id: int):
         messages.error(request, str(e))
     else:
         messages.success(request, _("已登记纸质联名：新增 %(c)s 户，已签 %(e)s 户") % {"c": created, "e": existing})
+    return redirect("applications:detail", application_id=app.pk)
+
+
+@login_required
+@require_POST
+def unlock(request, application_id: int):
+    """The building head lifts a household's signing lock (a button on the application page)."""
+    app = selectors.access_application_by_id(request.user, application_id)
+    try:
+        household_id = int(request.POST.get("household", ""))
+    except ValueError:
+        household_id = 0
+    try:
+        actions.do_lift_signing_lock(actor=request.user, application=app, household_id=household_id)
+    except actions.ApplicationRefused as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, _("已解除锁定，该户可再次在手机上签名"))
     return redirect("applications:detail", application_id=app.pk)
 
 
@@ -287,7 +306,7 @@ def qr_png(request, application_id: int):
 @require_http_methods(["GET", "POST"])
 def sign(request, token: str):
     """The resident's page (no account): pick the household by address, prove membership with the last
-    4 characters of a member's ID-card number or phone, sign once for the household."""
+    6 characters of a member's ID-card number, sign once for the household."""
     try:
         app = selectors.application_for_signing(token)
     except Http404:  # a mistyped or stale link: a page for residents, not the staff 404
