@@ -190,16 +190,23 @@ def test_a_returnee_is_recorded_with_origin(world, carol, client_for):
     assert Measure.objects.get().origin == "某省某市"
 
 
-def test_a_person_outside_the_scope_is_refused_by_name_of_field(world, bob, client_for):
-    """bob may record in 天桥社区, but not a fact on a resident registered in 文龙社区."""
+def test_a_person_registered_outside_the_scope_gets_the_answer_of_an_unknown_number(world, bob, client_for):
+    """bob may record in 天桥社区; a fact on a resident registered in 文龙社区 is answered exactly like one
+    on a number nobody holds (no existence oracle), and attached to nobody: it waits for the street."""
+    from wuyiqu.health.models import HeldFacts
+
     tianqiao = Unit.objects.filter(path__startswith="/500110/500110002/500110002014/",
                                    kind=UnitKind.BUILDING).first()
-    r = client_for(bob).post(f"/units/{tianqiao.code}/record/close-contacts/",
-                             {"id_number": resident_in(alices_building()).reveal_id_number(), "start_on": today(),
-                              "end_on": today()})
-    assert r.status_code == 400
-    assert "身份证号：该人员不在您的管辖范围内" in r.content.decode()
-    assert not Measure.objects.exists()
+    theirs = resident_in(alices_building())
+    answers = []
+    for number in (theirs.reveal_id_number(), NEW_ID):
+        r = client_for(bob).post(f"/units/{tianqiao.code}/record/close-contacts/",
+                                 {"id_number": number, "start_on": today(), "end_on": today()}, follow=True)
+        assert r.status_code == 200
+        answers.append(messages_of(r))
+    assert answers[0] == answers[1] and "本辖区尚无该身份证号的登记居民" in answers[0]
+    assert list(Measure.objects.values_list("resident_id", flat=True)) == [None, None]
+    assert HeldFacts.objects.get().resident_id == theirs.pk
 
 
 def _measure(alice, client_for, building):

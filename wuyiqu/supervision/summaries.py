@@ -28,7 +28,7 @@ def rechecked_text(outcomes) -> str:
 
 def _describe_one(out) -> str:
     if not out.units:
-        return _("未涉及已登记的单位（该身份证号尚无登记居民），无需复核称号。")
+        return _("未涉及本辖区已登记的单位，无需复核称号。")
     paths = list(Unit.objects.filter(pk__in=out.units).values_list("path", "pk"))
     codes = {c for path, _pk in paths for c in path.strip("/").split("/")}
     names = _names(codes | set(out.checked) | set(out.withdrawn))

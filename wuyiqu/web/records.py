@@ -92,7 +92,9 @@ def _saved(request, result, what: str) -> None:
         return
     text = _("%(what)s：已保存。") % {"what": what}
     if result.counts.unmatched:
-        text += _("该身份证号尚无登记居民，已先保存，待其登记后自动关联。")
+        # The same words whether the number is on no register or registered outside the scope: the
+        # answer must not tell which (issue 14; the second kind waits for a user above both).
+        text += _("本辖区尚无该身份证号的登记居民，已先保存；待其在本辖区登记后自动关联，如登记在其他辖区则由上级核实后确认。")
     messages.success(request, text + rechecked_text(result.recheck))
 
 
