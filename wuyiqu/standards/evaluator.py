@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from wuyiqu.lib.dates import window_start
+from wuyiqu.units import residence
 
 from . import criteria as C
 from .profiles import LEVELS, Profile, ProfileError, parse_profile
@@ -123,13 +124,27 @@ def _like_prefix(path: str) -> str:
 
 
 def _tables():
-    from wuyiqu.units.models import Household, HouseholdVerification, Resident, Unit
+    from wuyiqu.health.models import Measure, NatResult, PositiveCase
+    from wuyiqu.units.models import (
+        Household,
+        HouseholdVerification,
+        PastResidence,
+        Resident,
+        SpecialPopulationEntry,
+        Unit,
+    )
 
     return {
         "unit": Unit._meta.db_table, "household": Household._meta.db_table,
         "verification": HouseholdVerification._meta.db_table, "resident": Resident._meta.db_table,
-        "nat": __import__("wuyiqu.health.models", fromlist=["NatResult"]).NatResult._meta.db_table,
+        "past": PastResidence._meta.db_table, "nat": NatResult._meta.db_table,
+        "case": PositiveCase._meta.db_table, "measure": Measure._meta.db_table,
+        "ledger": SpecialPopulationEntry._meta.db_table,
     }
+
+
+def _as_date_or_none(value) -> dt.date | None:
+    return None if value is None else _as_date(value)
 
 
 def _years_before(on: dt.date, years: int) -> dt.date:
@@ -174,18 +189,27 @@ class _Gather:
             return qs.filter(self._below(field, self.live.path) | Q(**{field: self.root.path}))
         return qs.filter(self._below(field, self.root.path))
 
-    def path_sql(self, column: str) -> tuple[str, list[Any]]:
-        """SQL condition (and params) for ``column`` (a unit path) in the root's subtree (with a live
-        unit: in its subtree or the root unit itself; only the heavy queries call this)."""
+    def path_sql(self, column: str, heavy: bool = True) -> tuple[str, list[Any]]:
+        """SQL condition (and params) for ``column`` (a unit path) in the root's subtree (with
+        ``heavy`` and a live unit: in the live unit's subtree or the root unit itself)."""
+        live = self.live if heavy else None
+        path = live.path if live is not None else self.root.path
         if connection.vendor == "sqlite":
-            path = self.live.path if self.live is not None else self.root.path
             cond, params = f"{column} >= %s AND {column} < %s", [path, _path_upper(path)]
         else:
-            path = self.live.path if self.live is not None else self.root.path
             cond, params = f"{column} LIKE %s ESCAPE '\\'", [_like_prefix(path)]
-        if self.live is not None:
+        if live is not None:
             return f"({cond} OR {column} = %s)", [*params, self.root.path]
         return cond, params
+
+    def _in_scope_sql(self, unit_id: str, heavy: bool = False) -> tuple[str, str, list[Any]]:
+        """(JOIN, condition, params) keeping the rows whose unit (the SQL ``unit_id``) lies in the
+        root's subtree (``path_sql``); nothing to join without a root."""
+        if self.root is None:
+            return "", "", []
+        t = _tables()
+        cond, params = self.path_sql("su.path", heavy)
+        return f" JOIN {t['unit']} su ON su.id = {unit_id}", f" AND {cond}", params
 
     def units(self) -> list[tuple]:
         from wuyiqu.units.models import Unit
@@ -212,16 +236,18 @@ class _Gather:
 
     def _household_query(self, select: str, where: str = "", params: list[Any] | None = None,
                          group_by: str = "") -> list[tuple]:
+        """The households registered on D (``select`` over alias ``h``, with ``where``)."""
         t = _tables()
         sql = f"SELECT {select} FROM {t['household']} h"
-        params = list(params or [])
-        conditions = [where] if where else []
+        counts, p = residence.registered("h", self.on)
+        where = f"{counts} AND {where}" if where else counts
+        params = [*p, *(params or [])]
+        conditions = [where]
         if self.by_unit():
             # The condition inside: a NOT EXISTS outside was planned as one anti-join against every
             # household verification of the window in the city (9 million rows per district).
-            inner = f" AND {where}" if where else ""
             sql = (f"SELECT {select} FROM {t['unit']} u CROSS JOIN LATERAL (SELECT h.id, h.unit_id, h.code, h.address "
-                   f"FROM {t['household']} h WHERE h.unit_id = u.id{inner} OFFSET 0) h")
+                   f"FROM {t['household']} h WHERE h.unit_id = u.id AND {where} OFFSET 0) h")
             cond, p = self.path_sql("u.path")
             conditions = [cond]
             params += p
@@ -266,36 +292,46 @@ class _Gather:
             source = "json_each(%s) AS p"
             app, unit = "json_extract(p.value, '$[0]')", "json_extract(p.value, '$[1]')"
             params = [json.dumps(pairs)]
+        counts, p = residence.registered("h", self.on)
         sql = (f"SELECT {app}, h.code, h.address FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
                f"WHERE NOT EXISTS (SELECT 1 FROM {sigs} s WHERE s.application_id = {app} "
-               f"AND s.household_id = h.id AND s.signed_on <= %s) ORDER BY 1, h.code")
+               f"AND s.household_id = h.id AND s.signed_on <= %s) AND {counts} ORDER BY 1, h.code")
         with connection.cursor() as cur:
-            cur.execute(sql, [*params, self.on])
+            cur.execute(sql, [*params, self.on, *p])
             return cur.fetchall()
 
     def nat(self) -> list[tuple]:
-        """(household unit_id, non-exempt residents, of them tested within nat_days) per unit."""
-        t = _tables()
+        """(household unit_id, non-exempt residents living there on D, of them tested within
+        nat_days) per unit; a unit may come twice (its residents of today's households, then those
+        who lived there on D and have moved since: ``_nat_moved_away``)."""
         nat_spec = self.profile.get("nat_participation")
         days = nat_spec.params["nat_days"] if nat_spec else 7
         age = nat_spec.params["exempt_under_age"] if nat_spec else 3
         born_by = _years_before(self.on, int(age))
         start = window_start(self.on, days)
+        return self._nat_current(start, born_by) + self._nat_moved_away(start, born_by)
+
+    def _nat_current(self, start: dt.date, born_by: dt.date) -> list[tuple]:
+        """``nat`` for the residents in their current household on D (arrived by D), in households
+        registered on D."""
+        t = _tables()
         params: list[Any] = [start, self.on]
+        arrived, arrived_p = residence.arrived("r", self.on)
+        counts, counts_p = residence.registered("h", self.on)
         if self.by_unit():
             # Per household of each unit of the subtree (see ``by_unit``): its non-exempt residents
             # and how many of them have a test in the window, one index probe each.
             cond, p = self.path_sql("u.path")
             sql = (f"SELECT h.unit_id, SUM(c.required)::bigint, SUM(c.tested)::bigint FROM {t['unit']} u "
                    f"CROSS JOIN LATERAL (SELECT h.id, h.unit_id FROM {t['household']} h WHERE h.unit_id = u.id "
-                   f"OFFSET 0) h "
+                   f"AND {counts} OFFSET 0) h "
                    f"CROSS JOIN LATERAL (SELECT COUNT(*) AS required, COUNT(*) FILTER (WHERE EXISTS (SELECT 1 "
                    f"FROM {t['nat']} n WHERE n.resident_id = r.id AND n.sampled_on >= %s AND n.sampled_on <= %s)) "
                    f"AS tested FROM {t['resident']} r WHERE r.household_id = h.id AND r.bedridden = %s "
-                   f"AND r.birth_date <= %s) c "
+                   f"AND r.birth_date <= %s AND {arrived}) c "
                    f"WHERE {cond} GROUP BY h.unit_id HAVING SUM(c.required) > 0")
             with connection.cursor() as cur:
-                cur.execute(sql, [*params, False, born_by, *p])
+                cur.execute(sql, [*counts_p, *params, False, born_by, *arrived_p, *p])
                 return cur.fetchall()
         if connection.vendor == "postgresql" and self.root is None:
             # The whole tree: the window's tested residents once, in resident order. DISTINCT ON
@@ -319,8 +355,8 @@ class _Gather:
                    f"JOIN {t['household']} h ON h.id = r.household_id ")
         if self.root is not None:
             sql += f"JOIN {t['unit']} u ON u.id = h.unit_id "
-        sql += "WHERE r.bedridden = %s AND r.birth_date <= %s "
-        params += [False, born_by]
+        sql += f"WHERE r.bedridden = %s AND r.birth_date <= %s AND {arrived} AND {counts} "
+        params += [False, born_by, *arrived_p, *counts_p]
         if self.root is not None:
             cond, p = self.path_sql("u.path")
             sql += f"AND {cond} "
@@ -347,20 +383,69 @@ class _Gather:
                         [parallel, work_mem])
             return rows
 
-    def cases(self):
-        from wuyiqu.health.models import PositiveCase
+    def _nat_moved_away(self, start: dt.date, born_by: dt.date) -> list[tuple]:
+        """``nat`` for the people who lived on D in a household they have left since (their past
+        spell covers D): few, and none at all for today (``residence.past_spells_on``)."""
+        t = _tables()
+        covers, covers_p = residence.past_spells_on("p", self.on)
+        counts, counts_p = residence.registered("h", self.on)
+        join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy=True)
+        sql = (f"SELECT h.unit_id, COUNT(*), SUM(CASE WHEN EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id "
+               f"AND n.sampled_on >= %s AND n.sampled_on <= %s) THEN 1 ELSE 0 END) FROM {t['past']} p "
+               f"JOIN {t['resident']} r ON r.id = p.resident_id JOIN {t['household']} h ON h.id = p.household_id{join} "
+               f"WHERE {covers} AND r.bedridden = %s AND r.birth_date <= %s AND {counts}{cond} GROUP BY h.unit_id")
+        with connection.cursor() as cur:
+            cur.execute(sql, [start, self.on, *covers_p, False, born_by, *counts_p, *scope_p])
+            return cur.fetchall()
 
+    def _located(self, select: str, source: str, where: str, params: list[Any], day, *, heavy: bool = False) -> list[tuple]:
+        """Rows of a fact about people placed where the person lived on ``day`` (a date, or a column
+        of ``source`` for a day per row): ``SELECT <unit id>, {select} FROM {source} JOIN <the
+        person's home on day> WHERE {where}`` — ``source`` joins the resident as ``r``; ``h`` is the
+        household, registered on that day, in the root's subtree (``heavy``: see ``path_sql``).
+
+        Two parts: the people in their current household on that day (arrived by then), and those who
+        lived then in a household they have left since (a past spell covering the day: for today,
+        none). Each part is a plain join, so the root's unit paths select the rows as before."""
+        t = _tables()
+        counts, counts_p = residence.registered("h", day)
+        join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy)
+        arrived, arrived_p = residence.arrived("r", day)
+        covers, covers_p = residence.past_spells_on("p", day)
+        current = (f"SELECT h.unit_id, {select} FROM {source} JOIN {t['household']} h ON h.id = r.household_id{join} "
+                   f"WHERE {where} AND {arrived} AND {counts}{cond}")
+        moved = (f"SELECT h.unit_id, {select} FROM {source} JOIN {t['past']} p ON p.resident_id = r.id "
+                 f"JOIN {t['household']} h ON h.id = p.household_id{join} WHERE {where} AND {covers} AND {counts}{cond}")
+        with connection.cursor() as cur:
+            cur.execute(f"{current} UNION ALL {moved}",
+                        [*params, *arrived_p, *counts_p, *scope_p, *params, *covers_p, *counts_p, *scope_p])
+            return cur.fetchall()
+
+    def cases(self):
+        """(unit_id, reported_on, resident_id, name, masked ID) of the cases within the window: a case
+        on a person counts where the person lived on its report date, a case on a unit on the unit."""
+        t = _tables()
         start = window_start(self.on, self.param("window_days", 8))
-        qs = PositiveCase.objects.filter(unit__isnull=False, reported_on__gte=start, reported_on__lte=self.on)
-        return list(self.scoped(qs, "unit__path").values_list(
-            "unit_id", "reported_on", "resident_id", "resident__name", "id_masked"))
+        window = [start, self.on]
+        rows = self._located("c.reported_on, c.resident_id, r.name, c.id_masked",
+                             f"{t['case']} c JOIN {t['resident']} r ON r.id = c.resident_id",
+                             "c.reported_on >= %s AND c.reported_on <= %s", window, "c.reported_on")
+        join, cond, scope_p = self._in_scope_sql("c.unit_id")
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT c.unit_id, c.reported_on, NULL, NULL, c.id_masked FROM {t['case']} c{join} "
+                        f"WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL AND c.reported_on >= %s "
+                        f"AND c.reported_on <= %s{cond}", [*window, *scope_p])
+            rows += cur.fetchall()
+        return [(u, _as_date(d), rid, name, masked) for u, d, rid, name, masked in rows]
 
     def measures(self):
-        from wuyiqu.health.models import Measure
-
-        qs = Measure.objects.filter(unit__isnull=False, start_on__lte=self.on, end_on__gte=self.on)
-        return list(self.scoped(qs, "unit__path").values_list(
-            "unit_id", "kind", "start_on", "end_on", "resident_id", "resident__name", "id_masked"))
+        """(unit_id, kind, start_on, end_on, resident_id, name, masked ID) of the measures covering D,
+        each in the unit where its person lives on D (units.residence)."""
+        t = _tables()
+        rows = self._located("m.kind, m.start_on, m.end_on, m.resident_id, r.name, m.id_masked",
+                             f"{t['measure']} m JOIN {t['resident']} r ON r.id = m.resident_id",
+                             "m.start_on <= %s AND m.end_on >= %s", [self.on, self.on], self.on)
+        return [(u, kind, _as_date(a), _as_date(b), rid, name, masked) for u, kind, a, b, rid, name, masked in rows]
 
     def zones(self):
         from wuyiqu.health.models import RiskZone
@@ -371,15 +456,18 @@ class _Gather:
         return list(qs.values_list("unit_id", "zone_type", "start_on", "end_on"))
 
     def ledger(self):
-        from wuyiqu.units.models import SpecialPopulationEntry
-
+        """(unit_id, resident_id, name, masked ID, needs, helper, reviewed_on) of the incomplete or
+        unreviewed ledger entries registered on D, each in the unit where its person lives on D."""
+        t = _tables()
         start = window_start(self.on, self.param("ledger_review_days", 30))
-        bad = (Q(needs="") | Q(helper="") | Q(reviewed_on__isnull=True) | Q(reviewed_on__lt=start)
-               | Q(reviewed_on__gt=self.on))
-        qs = SpecialPopulationEntry.objects.exclude(tags="").filter(bad)
-        return list(self.scoped(qs, "resident__household__unit__path", heavy=True).values_list(
-            "resident__household__unit_id", "resident_id", "resident__name", "resident__id_masked",
-            "needs", "helper", "reviewed_on"))
+        entry, entry_p = residence.registered("e", self.on)
+        rows = self._located(
+            "r.id, r.name, r.id_masked, e.needs, e.helper, e.reviewed_on",
+            f"{t['ledger']} e JOIN {t['resident']} r ON r.id = e.resident_id",
+            f"e.tags <> '' AND (e.needs = '' OR e.helper = '' OR e.reviewed_on IS NULL OR e.reviewed_on < %s "
+            f"OR e.reviewed_on > %s) AND {entry}", [start, self.on, *entry_p], self.on, heavy=True)
+        return [(u, rid, name, masked, needs, helper, _as_date_or_none(reviewed))
+                for u, rid, name, masked, needs, helper, reviewed in rows]
 
     def inspections(self):
         from wuyiqu.inspections.models import Inspection

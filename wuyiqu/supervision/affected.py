@@ -8,7 +8,8 @@ import day loses it again with the reason. A kind not listed carries no facts th
 supervision acts on at once (registry, households, signatures; verifications and the
 ledger only bear on ``warn`` criteria, which the daily run looks at). ``residents`` is listed because
 new people bring the cases and measures stored before they were registered into their units
-(``wuyiqu.health.linking``): its write keeps those units in the import's state."""
+(``wuyiqu.health.linking``), and a person who moves takes their measures from one unit to another:
+its write keeps those units in the import's state."""
 
 from __future__ import annotations
 
@@ -50,11 +51,14 @@ def on_units(rows, ctx) -> Found:  # inspections, incidents, surveys, titles: ro
     return _units((r.unit_code for r in rows), ctx), set()
 
 
-def linked_facts(rows, ctx) -> Found:  # residents: the units of cases and measures stored before the person
+def residents(rows, ctx) -> Found:
+    """The units of cases and measures stored before the new people, and every unit a known person
+    moved from or into (their measures follow them: SPEC §7 "Time")."""
     from wuyiqu.health.linking import STATE_KEY
+    from wuyiqu.imports.kinds.people import MOVED_UNITS_KEY
 
     linked = ctx.state.get(STATE_KEY)
-    return (set(linked.unit_ids) if linked else set()), set()
+    return (set(linked.unit_ids) if linked else set()) | set(ctx.state.get(MOVED_UNITS_KEY, ())), set()
 
 
 AFFECTED: dict[str, Callable[[list[Any], Any], Found]] = {
@@ -68,7 +72,7 @@ AFFECTED: dict[str, Callable[[list[Any], Any], Found]] = {
     "incidents": on_units,
     "surveys": on_units,
     "titles": on_units,
-    "residents": linked_facts,
+    "residents": residents,
 }
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import mask_id_number, mask_phone, parse_id_number
 
 from .generator import UnitRow, World
-from .models import Household, HouseholdVerification, Resident, Unit, path_for
+from .models import Household, HouseholdVerification, PastResidence, Resident, Unit, path_for
+from .residence import closed_spell, move_problem
 
 DIVISIONS_CSV = "qijiang-divisions-2023.csv"
 LINK_BATCH = 5000  # new residents' hashes per linking statement, as in a residents import batch
@@ -106,6 +110,106 @@ def _link_earlier_facts(hashes: list[str], *, actor, source: str) -> dict[str, i
         linked += link_facts(hashes[i:i + LINK_BATCH])
     recheck_after_facts(linked.unit_ids, actor=actor, source=source)
     return linked.as_detail()
+
+
+# --- moves (SPEC §7 "Time") ------------------------------------------------------------------------------
+
+class MoveRefused(ValueError):
+    """The move cannot be recorded. ``message`` is Chinese; ``field`` names the input."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One resident into another household from ``moved_on``; ``from_household_id`` and
+    ``last_moved_on`` are the resident's current household and arrival as read (and checked)."""
+
+    resident_id: int
+    from_household_id: int
+    last_moved_on: dt.date | None
+    to_household_id: int
+    moved_on: dt.date
+
+
+def move_residents(moves: Sequence[Move]) -> set[int]:
+    """Record checked moves set-based: the spell each one ends becomes a ``PastResidence`` (unless it
+    covered no day), the resident's household and arrival are replaced. Opens no transaction, writes
+    no audit row and re-checks nothing: the callers (the residents import, ``do_move_resident``) do,
+    with the units returned — every unit moved from or into, whose verdicts may change at once."""
+    if not moves:
+        return set()
+    spells = []
+    for m in moves:
+        spell = closed_spell(last_moved_on=m.last_moved_on, moved_on=m.moved_on)
+        if spell is not None:
+            spells.append(PastResidence(resident_id=m.resident_id, household_id=m.from_household_id,
+                                        from_on=spell[0], until_on=spell[1]))
+    PastResidence.objects.bulk_create(spells, batch_size=1000)
+    with connection.cursor() as cur:
+        cur.executemany(f"UPDATE {Resident._meta.db_table} SET household_id = %s, moved_on = %s WHERE id = %s",
+                        [(m.to_household_id, m.moved_on, m.resident_id) for m in moves])
+    households = {m.from_household_id for m in moves} | {m.to_household_id for m in moves}
+    return set(Household.objects.filter(pk__in=households).values_list("unit_id", flat=True))
+
+
+@transaction.atomic
+def do_move_resident(*, actor, resident: Resident, household_code: str, moved_on: dt.date | None = None) -> Resident:
+    """Move ``resident`` (read through a scoped selector) into the household ``household_code`` from
+    ``moved_on`` (None: today), and re-check at once the named units of the old and the new home (a
+    close contact moving into a named building withdraws it in this transaction). Returns the
+    resident as moved. Refuses (MoveRefused naming the field, nothing written) a household that does
+    not exist or lies outside the actor's scope, the household the person already lives in, a day in
+    the future, before the person's last move or before their birth."""
+    from django.utils.translation import gettext as _
+
+    from wuyiqu.lib import dates
+    from wuyiqu.supervision.services import recheck_after_facts
+
+    from .selectors import scope_path
+
+    today = dates.today()
+    moved_on = moved_on or today
+    code = (household_code or "").strip()
+    # The race: two moves of the same person at once would both close the same spell; the lock makes
+    # the second wait and then read the first one's household and arrival.
+    locked = Resident.objects.select_for_update().filter(pk=resident.pk).first()
+    if locked is None:
+        raise MoveRefused(_("该居民不存在"), "resident")
+    target = Household.objects.select_related("unit").filter(code=code).first() if code else None
+    prefix = scope_path(actor) if actor is not None else "/"
+    if target is None or prefix is None or not target.unit.path.startswith(prefix):
+        raise MoveRefused(_("户编码“%(c)s”不存在") % {"c": code}, "household_code")
+    if target.pk == locked.household_id:
+        raise MoveRefused(_("该居民已登记在户“%(c)s”") % {"c": code}, "household_code")
+    problem = move_problem(last_moved_on=locked.moved_on, moved_on=moved_on, today=today, born_on=locked.birth_date)
+    if problem:
+        raise MoveRefused(problem, "moved_on")
+    old = Household.objects.select_related("unit").get(pk=locked.household_id)
+    units = move_residents([Move(locked.pk, old.pk, locked.moved_on, target.pk, moved_on)])
+    # Recorded on the lowest unit holding both homes: the stored verdicts of every committee outside
+    # it may count the person (evaluator._stored_committees reads an event's unit so).
+    common = _common_unit(old.unit.path, target.unit.path)
+    audit.record(actor=actor, action="units.move_resident", target=locked, unit=common,
+                 detail={"from_household": old.code, "from_unit": old.unit.code, "to_household": target.code,
+                         "to_unit": target.unit.code, "moved_on": moved_on.isoformat(),
+                         "last_moved_on": locked.moved_on.isoformat() if locked.moved_on else None})
+    recheck_after_facts(units, actor=actor, source="units.move_resident")
+    locked.refresh_from_db()
+    return locked
+
+
+def _common_unit(a: str, b: str) -> Unit | None:
+    """The lowest unit whose subtree holds the unit paths ``a`` and ``b`` (None: none, two districts)."""
+    shared = []
+    for x, y in zip(a.strip("/").split("/"), b.strip("/").split("/"), strict=False):
+        if x != y:
+            break
+        shared.append(x)
+    return Unit.objects.filter(code=shared[-1]).first() if shared else None
 
 
 class KeyRotationError(Exception):

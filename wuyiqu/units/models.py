@@ -201,9 +201,9 @@ class PastResidence(models.Model):
     ``from_on`` (empty: every earlier day) to ``until_on``, both inclusive. Written only by a move
     (``units.actions.move_residents``): the row closes the spell the move ends."""
 
-    # No single-column indexes: the two composite ones below lead with each key.
+    # No index of its own: the (resident, until_on) one below leads with it.
     resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="past_residences", db_index=False)
-    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="past_residents", db_index=False)
+    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="past_residents")
     from_on = models.DateField(_("迁入日期"), null=True, blank=True)
     until_on = models.DateField(_("迁出前最后一天"))
 
@@ -214,9 +214,10 @@ class PastResidence(models.Model):
                                    name="past_residence_ends_after_start"),
         ]
         indexes = [
-            # The evaluator's "who lived in this household on D" (per household, the spells ending on
-            # or after D) and "where did this person live on D" (per resident).
-            models.Index(fields=["household", "until_on"], name="past_residence_household"),
+            # The evaluator's "who lived elsewhere on D": the spells ending on or after D, i.e. of the
+            # moves made since D — none for today, the day evaluated most (units.residence).
+            models.Index(fields=["until_on"], name="past_residence_until"),
+            # "Where did this person live on D" (a measure's or a case's unit, one person's history).
             models.Index(fields=["resident", "until_on"], name="past_residence_resident"),
         ]
 

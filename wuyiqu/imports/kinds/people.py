@@ -12,14 +12,17 @@ from wuyiqu.health import linking
 from wuyiqu.health.actions import tell_deciders
 from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import mask_id_number, mask_phone
+from wuyiqu.units.actions import Move, move_residents
 from wuyiqu.units.models import (
     SPECIAL_TAG_ALIASES,
     Household,
+    PastResidence,
     Resident,
     SpecialPopulationEntry,
     SpecialTag,
     Unit,
 )
+from wuyiqu.units.residence import move_problem
 
 from ..bulk import insert_rows, select_in
 from ..fields import bool_value, date_value, id_number_value, optional_text, phone_value, required_text
@@ -31,7 +34,9 @@ BEDRIDDEN_WORDS = frozenset({"1", "y", "yes", "true", "是", "bedridden", "卧�
 NAME, HOUSEHOLD_CODE, EXEMPT = gettext_lazy("姓名"), gettext_lazy("户编码"), gettext_lazy("免检(卧床)")
 
 RESIDENT_COPY_COLUMNS = ("household_id", "name", "id_enc", "id_hash", "id_masked", "birth_date", "sex",
-                         "phone_enc", "phone_hash", "phone_masked", "bedridden")
+                         "phone_enc", "phone_hash", "phone_masked", "bedridden", "moved_on")
+
+MOVED_UNITS_KEY = "moved_units"  # where the import keeps the units moved from and into (ctx.state)
 
 
 @dataclass(slots=True)
@@ -43,15 +48,23 @@ class ResidentRowIn:
     bedridden: bool
     birth_date: dt.date
     sex: str
+    moved_on: dt.date | None = None
     id_hash: str = ""  # set in pass 1 (check), so pass 2 need not hash again
 
 
 @register_kind
 class ResidentsKind(ImportKind):
-    """Residents by ID-card number: new numbers are added, known ones updated (name, household,
-    phone, bedridden). Birth date and sex come from the ID number; ID and phone are stored encrypted.
+    """Residents by ID-card number: new numbers are added, known ones updated (name, phone,
+    bedridden). Birth date and sex come from the ID number; ID and phone are stored encrypted.
     Facts stored earlier for a new resident's number (unmatched) are linked to them in the same
-    transaction (``wuyiqu.health.linking``)."""
+    transaction (``wuyiqu.health.linking``).
+
+    ``moved_on`` (SPEC §7 "Time"): a known person in another household moves there from that day
+    (empty: the day of the import) — the spell in the old household ends the day before, and the
+    named units of both homes are re-checked in the import's transaction; a day before the person's
+    last move is refused. A new person counts from ``moved_on``, or on every earlier day without it.
+    For a known person in the same household, a different ``moved_on`` corrects the date of their
+    first registration (refused once they have moved)."""
 
     name = "residents"
     label = "居民"
@@ -63,10 +76,17 @@ class ResidentsKind(ImportKind):
         Column("phone", "联系电话", aliases=("电话", "手机号"), required=False, help="11位手机号或固定电话，可空"),
         Column("exempt", "免检(卧床)", aliases=("免检", "卧床", "bedridden"), required=False,
                help="卧床等免于核酸检测的填“是”或“卧床”，否则留空"),
+        Column("moved_on", "迁入日期", aliases=("迁入时间",), required=False,
+               help="YYYY-MM-DD：迁入该户的日期；已登记居民换户时为空即导入当天，新登记居民为空即一直居住于此"),
     )
 
     def parse_row(self, raw, ctx):
         info = id_number_value(raw)
+        moved_on = date_value(raw, "moved_on", required=False)
+        if moved_on is not None:
+            problem = move_problem(last_moved_on=None, moved_on=moved_on, today=_today(ctx), born_on=info.birth_date)
+            if problem:
+                raise RowError("moved_on", problem)
         return ResidentRowIn(
             id_number=info.number,
             name=required_text(raw, "name", NAME, max_length=50),
@@ -75,6 +95,7 @@ class ResidentsKind(ImportKind):
             bedridden=bool_value(raw, "exempt", EXEMPT, true_words=BEDRIDDEN_WORDS),
             birth_date=info.birth_date,
             sex=info.sex,
+            moved_on=moved_on,
         )
 
     def row_key(self, parsed):
@@ -85,10 +106,11 @@ class ResidentsKind(ImportKind):
 
     def pack(self, r: ResidentRowIn) -> tuple:
         return (r.id_number, r.name, r.household_code, r.phone, r.bedridden, r.birth_date.toordinal(), r.sex,
-                r.id_hash)
+                r.moved_on.toordinal() if r.moved_on else 0, r.id_hash)
 
     def unpack(self, p: tuple) -> ResidentRowIn:
-        return ResidentRowIn(p[0], p[1], p[2], p[3], p[4], dt.date.fromordinal(p[5]), p[6], p[7])
+        return ResidentRowIn(p[0], p[1], p[2], p[3], p[4], dt.date.fromordinal(p[5]), p[6],
+                             dt.date.fromordinal(p[7]) if p[7] else None, p[8])
 
     def check(self, batch, ctx: ImportContext) -> Problems:
         hash_ = crypto.cipher().lookup_hash
@@ -109,6 +131,21 @@ class ResidentsKind(ImportKind):
             for line, r in batch:
                 if r.id_hash in outside:
                     problems[line] = ctx.scope_error("id_number", _("该居民现登记的户"))
+        known = _registered({r.id_hash for line, r in batch if line not in problems})
+        for line, r in batch:
+            cur = known.get(r.id_hash)
+            if cur is None or line in problems:
+                continue
+            household_code, last_moved_on, has_moved = cur
+            if household_code != r.household_code:
+                problem = move_problem(last_moved_on=last_moved_on, moved_on=r.moved_on or _today(ctx), today=_today(ctx))
+                if problem:
+                    problems[line] = RowError("moved_on", problem)
+            elif r.moved_on is not None and r.moved_on != last_moved_on and has_moved:
+                problems[line] = RowError("moved_on", _(
+                    "该居民已于%(last)s迁入户“%(c)s”，迁入日期不能改为%(d)s") % {
+                    "last": last_moved_on.isoformat() if last_moved_on else "", "c": household_code,
+                    "d": r.moved_on.isoformat()})
         return problems
 
     def write(self, batch: list[ResidentRowIn], ctx):
@@ -116,11 +153,12 @@ class ResidentsKind(ImportKind):
         households = _household_ids({r.household_code for r in batch})
         hashes = [r.id_hash or c.lookup_hash(r.id_number) for r in batch]
         existing = {row[1]: row for row in select_in(
-            f"SELECT id, id_hash, name, household_id, phone_hash, bedridden FROM {Resident._meta.db_table} "
+            f"SELECT id, id_hash, name, household_id, phone_hash, bedridden, moved_on FROM {Resident._meta.db_table} "
             "WHERE id_hash IN ({})", hashes)}
         new_rows: list[ResidentRowIn] = []
         new_hashes: list[str] = []
         changed: list[Resident] = []
+        moves: list[Move] = []
         unchanged = 0
         for r, h in zip(batch, hashes, strict=True):
             hh = households[r.household_code]
@@ -129,12 +167,21 @@ class ResidentsKind(ImportKind):
                 new_rows.append(r)
                 new_hashes.append(h)
                 continue
-            pk, _h, name, household_id, phone_hash, bedridden = cur
+            pk, _h, name, household_id, phone_hash, bedridden, moved_on = cur
+            moved_on = _as_date(moved_on)
             new_phone_hash = c.lookup_hash(r.phone) if r.phone else ""
-            if (name, household_id, phone_hash, bedridden) == (r.name, hh, new_phone_hash, r.bedridden):
-                unchanged += 1
+            # Checked in pass 1: a move dated after the last one; the same household with another
+            # date only for a person who never moved (the date of the first registration corrected).
+            if household_id != hh:
+                moves.append(Move(pk, household_id, moved_on, hh, r.moved_on or _today(ctx)))
+                arrival = moved_on  # household and arrival are the move's (move_residents, below)
+            else:
+                arrival = r.moved_on if r.moved_on is not None else moved_on
+            if (name, phone_hash, bedridden, arrival) == (r.name, new_phone_hash, r.bedridden, moved_on):
+                if household_id == hh:
+                    unchanged += 1
                 continue
-            res = Resident(pk=pk, name=r.name, household_id=hh, bedridden=r.bedridden)
+            res = Resident(pk=pk, name=r.name, bedridden=r.bedridden, moved_on=arrival)
             res.set_phone(r.phone)
             changed.append(res)
         if new_rows:
@@ -151,12 +198,39 @@ class ResidentsKind(ImportKind):
             tell_deciders(held)
         if changed:
             Resident.objects.bulk_update(
-                changed, ["name", "household_id", "bedridden", "phone_enc", "phone_hash", "phone_masked"], batch_size=500)
-        return WriteCounts(created=len(new_rows), updated=len(changed), unchanged=unchanged)
+                changed, ["name", "bedridden", "phone_enc", "phone_hash", "phone_masked", "moved_on"], batch_size=500)
+        if moves:
+            # After the update above, which leaves household and arrival of the moved alone.
+            ctx.state.setdefault(MOVED_UNITS_KEY, set()).update(move_residents(moves))
+            ctx.state["moves"] = ctx.state.get("moves", 0) + len(moves)
+        updated = len({m.resident_id for m in moves} | {r.pk for r in changed})
+        return WriteCounts(created=len(new_rows), updated=updated, unchanged=unchanged)
 
     def audit_detail(self, ctx: ImportContext) -> dict:
         linked = ctx.state.get(linking.STATE_KEY) or linking.LinkedFacts()
-        return {"facts_linked": linked.as_detail(), "facts_held": ctx.state.get("facts_held", 0)}
+        return {"facts_linked": linked.as_detail(), "facts_held": ctx.state.get("facts_held", 0),
+                "moves": ctx.state.get("moves", 0)}
+
+
+def _today(ctx: ImportContext) -> dt.date:
+    """The import's day, read once per import: every row of a file is judged against the same day."""
+    day = ctx.state.get("today")
+    if day is None:
+        day = ctx.state["today"] = dates.today()
+    return day
+
+
+def _as_date(value) -> dt.date | None:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _registered(hashes: set[str]) -> dict[str, tuple[str, dt.date | None, bool]]:
+    """For the registered residents among ``hashes``: (household code, arrival, has moved before)."""
+    past = PastResidence._meta.db_table
+    return {h: (code, _as_date(moved_on), bool(moved)) for h, code, moved_on, moved in select_in(
+        f"SELECT r.id_hash, h.code, r.moved_on, EXISTS (SELECT 1 FROM {past} p WHERE p.resident_id = r.id) "
+        f"FROM {Resident._meta.db_table} r JOIN {Household._meta.db_table} h ON h.id = r.household_id "
+        "WHERE r.id_hash IN ({})", hashes)}
 
 
 def _household_ids(codes: set[str]) -> dict[str, int]:
@@ -184,6 +258,7 @@ def prepare_resident_rows(rows: list[ResidentRowIn], id_hashes: list[str], house
         out.append((
             households[r.household_code], r.name, ienc, ih, mask_id_number(r.id_number), r.birth_date, r.sex,
             next(phone_enc) if phone else None, hash_(phone) if phone else "", mask_phone(phone), r.bedridden,
+            r.moved_on,
         ))
     return out
 
@@ -195,6 +270,7 @@ class SpecialRowIn:
     needs: str
     helper: str
     reviewed_on: dt.date | None
+    registered_on: dt.date | None = None
 
 
 _TAG_ORDER = {t.value: i for i, t in enumerate(SpecialTag)}
@@ -203,7 +279,9 @@ _TAG_ORDER = {t.value: i for i, t in enumerate(SpecialTag)}
 @register_kind
 class SpecialPopulationKind(ImportKind):
     """The special-population ledger: one entry per resident, replaced by the file's line.
-    Needs and helper may be empty (the ledger is then incomplete, which the standards report)."""
+    Needs and helper may be empty (the ledger is then incomplete, which the standards report).
+    ``registered_on``: the entry counts from that day (SPEC §7 "Time"); empty: on every day, or for
+    an entry already registered, the day it has."""
 
     name = "special-population"
     label = "特殊人群台账"
@@ -213,6 +291,7 @@ class SpecialPopulationKind(ImportKind):
         Column("needs", "需求", required=False, help="可空"),
         Column("helper", "帮扶人", required=False, help="可空"),
         Column("reviewed_on", "复核日期", required=False, help="YYYY-MM-DD，可空"),
+        Column("registered_on", "登记日期", required=False, help="YYYY-MM-DD：该条台账自此日起计入；为空即一直计入"),
     )
 
     def parse_row(self, raw, ctx):
@@ -235,6 +314,7 @@ class SpecialPopulationKind(ImportKind):
             needs=optional_text(raw, "needs", gettext_lazy("需求"), max_length=2000),
             helper=optional_text(raw, "helper", gettext_lazy("帮扶人"), max_length=50),
             reviewed_on=date_value(raw, "reviewed_on", required=False, not_after=dates.today()),
+            registered_on=date_value(raw, "registered_on", required=False, not_after=dates.today()),
         )
 
     def row_key(self, parsed):
@@ -259,6 +339,8 @@ class SpecialPopulationKind(ImportKind):
         for r, rid in zip(batch, resident_ids, strict=True):
             e = existing.get(rid)
             values = {"tags": r.tags, "needs": r.needs, "helper": r.helper, "reviewed_on": r.reviewed_on}
+            if r.registered_on is not None or e is None:  # an empty date keeps the one registered
+                values["registered_on"] = r.registered_on
             if e is None:
                 new.append(SpecialPopulationEntry(resident_id=rid, **values))
             elif any(getattr(e, k) != v for k, v in values.items()):
@@ -267,5 +349,6 @@ class SpecialPopulationKind(ImportKind):
                 changed.append(e)
         SpecialPopulationEntry.objects.bulk_create(new, batch_size=1000)
         if changed:
-            SpecialPopulationEntry.objects.bulk_update(changed, ["tags", "needs", "helper", "reviewed_on"], batch_size=500)
+            SpecialPopulationEntry.objects.bulk_update(changed, ["tags", "needs", "helper", "reviewed_on", "registered_on"],
+                                                       batch_size=500)
         return WriteCounts(created=len(new), updated=len(changed), unchanged=len(batch) - len(new) - len(changed))

@@ -166,6 +166,7 @@ class HouseholdRowIn:
     unit_code: str
     address: str
     verified_on: dt.date | None
+    registered_on: dt.date | None = None
 
 
 def _household_unit_problem(ref, unit_code: str, ctx: ImportContext, field: str = "unit_code") -> RowError | None:
@@ -180,7 +181,9 @@ def _household_unit_problem(ref, unit_code: str, ctx: ImportContext, field: str 
 
 @register_kind
 class HouseholdsKind(ImportKind):
-    """Households of a building, entrance or group; ``verified_on`` also records a verification."""
+    """Households of a building, entrance or group; ``verified_on`` also records a verification.
+    ``registered_on``: the household counts from that day (SPEC §7 "Time"); empty: on every day, or
+    for a household already registered, the day it has."""
 
     name = "households"
     label = "住户"
@@ -190,6 +193,7 @@ class HouseholdsKind(ImportKind):
         Column("unit_code", "所属单位编码", help="楼栋、单元或社的编码"),
         Column("address", "地址", help="如：龙湖花园1栋101室"),
         Column("verified_on", "核实日期", required=False, help="住户清楚、人员准确的核实日期 YYYY-MM-DD，可空"),
+        Column("registered_on", "登记日期", required=False, help="YYYY-MM-DD：该户自此日起计入；为空即一直计入"),
     )
 
     def parse_row(self, raw, ctx):
@@ -197,7 +201,11 @@ class HouseholdsKind(ImportKind):
         unit_code = required_text(raw, "unit_code", gettext_lazy("所属单位编码"), max_length=40)
         address = required_text(raw, "address", gettext_lazy("地址"), max_length=200)
         verified_on = date_value(raw, "verified_on", required=False, not_after=dates.today())
-        return HouseholdRowIn(code, unit_code, address, verified_on)
+        registered_on = date_value(raw, "registered_on", required=False, not_after=dates.today())
+        if verified_on is not None and registered_on is not None and verified_on < registered_on:
+            raise RowError("verified_on", _("核实日期（%(v)s）不能早于登记日期（%(r)s）") % {
+                "v": verified_on.isoformat(), "r": registered_on.isoformat()})
+        return HouseholdRowIn(code, unit_code, address, verified_on, registered_on)
 
     def row_key(self, parsed):
         return parsed.code
@@ -218,20 +226,25 @@ class HouseholdsKind(ImportKind):
         hh_table, v_table = Household._meta.db_table, HouseholdVerification._meta.db_table
         units = {code: pk for pk, code in select_in(
             f"SELECT id, code FROM {Unit._meta.db_table} WHERE code IN ({{}})", {r.unit_code for r in batch})}
-        existing = {code: (pk, unit_id, address) for pk, code, unit_id, address in select_in(
-            f"SELECT id, code, unit_id, address FROM {hh_table} WHERE code IN ({{}})", [r.code for r in batch])}
+        existing = {code: (pk, unit_id, address, registered_on) for pk, code, unit_id, address, registered_on in select_in(
+            f"SELECT id, code, unit_id, address, registered_on FROM {hh_table} WHERE code IN ({{}})",
+            [r.code for r in batch])}
         new: list[tuple] = []
         changed: list[Household] = []
         for r in batch:
             cur = existing.get(r.code)
             if cur is None:
-                new.append((r.code, units[r.unit_code], r.address))
-            elif (cur[1], cur[2]) != (units[r.unit_code], r.address):
-                changed.append(Household(pk=cur[0], code=r.code, unit_id=units[r.unit_code], address=r.address))
+                new.append((r.code, units[r.unit_code], r.address, r.registered_on))
+                continue
+            had = dt.date.fromisoformat(cur[3]) if isinstance(cur[3], str) else cur[3]
+            registered_on = r.registered_on or had  # an empty date keeps the one the household has
+            if (cur[1], cur[2], had) != (units[r.unit_code], r.address, registered_on):
+                changed.append(Household(pk=cur[0], code=r.code, unit_id=units[r.unit_code], address=r.address,
+                                         registered_on=registered_on))
         if new:
-            insert_rows(hh_table, ("code", "unit_id", "address"), new)
+            insert_rows(hh_table, ("code", "unit_id", "address", "registered_on"), new)
         if changed:
-            Household.objects.bulk_update(changed, ["unit_id", "address"], batch_size=500)
+            Household.objects.bulk_update(changed, ["unit_id", "address", "registered_on"], batch_size=500)
         touched = {h.code for h in changed}
         with_date = [r for r in batch if r.verified_on]
         if with_date:
