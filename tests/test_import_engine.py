@@ -329,7 +329,8 @@ def test_cli_skip_invalid_prints_a_summary(hh, tmp_path, monkeypatch, capsys):
 def test_cli_writes_a_template(world, tmp_path, monkeypatch):
     code = _cli(["import", "households", str(tmp_path / "h.xlsx"), "--template"], monkeypatch, tmp_path)
     assert code == 0
-    assert [c.value for c in load_workbook(tmp_path / "h.xlsx").worksheets[0][1]] == ["户编码", "所属单位编码", "地址", "核实日期"]
+    assert [c.value for c in load_workbook(tmp_path / "h.xlsx").worksheets[0][1]] == ["户编码", "所属单位编码", "地址", "核实日期",
+                                                                                   "登记日期"]
 
 
 def test_summary_line_is_chinese():
