@@ -4,6 +4,7 @@
     .venv/bin/python bench/evaluate_world.py --db postgres          # database wuyiqu_bench_eval
     .venv/bin/python bench/evaluate_world.py --db postgres --rebuild
     .venv/bin/python bench/evaluate_world.py --db postgres --compare-participation   # + the query shapes
+    .venv/bin/python bench/evaluate_world.py --db postgres --moves 10000   # + 1 % of residents moved after D
 
 1. Builds (once; kept between runs, ``--rebuild`` to redo) a world straight in the database with
    INSERT … SELECT (generate_series on PostgreSQL, a recursive CTE on SQLite): 20 streets, 440
@@ -17,7 +18,10 @@
    (checked against evaluating the street's whole subtree); and a naive evaluator (a dozen
    queries per unit) on a sample of units, extrapolated to all of them. CPU time is this
    process's, plus its server backend's on PostgreSQL.
-3. Prints the figures and the ratios (targets: full < 3 s; full within 5x of the raw queries;
+3. With ``--moves N``: N residents moved on D+1, so that on D they count through their past spells
+   (SPEC §7 "Time"); the full evaluation and the chain on D timed again, the verdicts asserted
+   unchanged, the moves undone.
+4. Prints the figures and the ratios (targets: full < 3 s; full within 5x of the raw queries;
    chain < 100 ms).
 """
 
@@ -372,6 +376,66 @@ def naive_unit(unit, on: dt.date) -> None:
         CoSignature.objects.filter(application=app).count()
 
 
+def with_moves(n: int, results, building, backend) -> None:
+    """Move ``n`` residents (every k-th by id) into another household on D+1, so that on D each of them
+    counts through a past spell (``units.residence``); time the full evaluation (best of 3) and the
+    chain of ``building`` (best of 5) on D, assert that the verdicts on D are those without the moves
+    (a move after D changes nothing on D), then undo the moves. Written with plain SQL, committed:
+    the participation query runs on a second connection on PostgreSQL, which sees only what is."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from wuyiqu.standards.evaluator import evaluate, evaluate_chain
+    from wuyiqu.units.models import Household, PastResidence, Resident
+
+    res, past, hh = Resident._meta.db_table, PastResidence._meta.db_table, Household._meta.db_table
+    rng = random.Random(2)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {res}")
+        step = max(1, cur.fetchone()[0] // n)
+        cur.execute(f"SELECT id, household_id FROM {res} WHERE id % %s = 0 ORDER BY id", [step])
+        people = cur.fetchall()[:n]
+        cur.execute(f"SELECT id FROM {hh}")
+        households = [h for (h,) in cur.fetchall()]
+    moves = [(rid, old, rng.choice(households)) for rid, old in people]
+    after = D + dt.timedelta(days=1)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.executemany(f"INSERT INTO {past} (resident_id, household_id, from_on, until_on) VALUES (%s, %s, NULL, %s)",
+                        [(rid, old, D) for rid, old, _new in moves])
+        cur.executemany(f"UPDATE {res} SET household_id = %s, moved_on = %s WHERE id = %s",
+                        [(new, after, rid) for rid, _old, new in moves])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {past}")
+
+    def verdicts(evaluations):
+        return {e.unit.code: (e.eligible, e.named, tuple(e.failed)) for e in evaluations}
+
+    try:
+        walls, cpus = [], []
+        for _ in range(3):
+            t, c = time.perf_counter(), time.process_time() + backend()
+            with CaptureQueriesContext(connection) as q:
+                moved = evaluate(D)
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() + backend() - c)
+        assert verdicts(moved) == verdicts(results), "a move after D changed a verdict on D"
+        chain_walls = []
+        for _ in range(5):
+            t = time.perf_counter()
+            evaluate_chain(D, building)
+            chain_walls.append(time.perf_counter() - t)
+        print(f"with {len(moves):,} residents moved on D+1 (counted on D through their past spells): full evaluation "
+              f"{len(q.captured_queries)} queries, {min(walls):.2f} s wall (runs {', '.join(f'{x:.2f}' for x in walls)}), "
+              f"CPU {min(cpus):.2f} s, the same verdicts as without the moves; chain {min(chain_walls) * 1000:.0f} ms "
+              f"(runs: {', '.join(f'{x * 1000:.0f}' for x in chain_walls)} ms)")
+    finally:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.executemany(f"UPDATE {res} SET household_id = %s, moved_on = NULL WHERE id = %s",
+                            [(old, rid) for rid, old, _new in moves])
+            cur.execute(f"DELETE FROM {past}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
@@ -379,6 +443,9 @@ def main() -> None:
     ap.add_argument("--naive-sample", type=int, default=150)
     ap.add_argument("--compare-participation", action="store_true",
                     help="PostgreSQL: also time the participation query against the earlier probe per resident")
+    ap.add_argument("--moves", type=int, default=0,
+                    help="then move N residents on D+1 (their past spells cover D), time the full evaluation and "
+                         "the chain on D again, assert the same verdicts, and undo the moves")
     args = ap.parse_args()
     setup(args.db, args.rebuild)
     build()
@@ -455,6 +522,9 @@ def main() -> None:
           f"committees' stored rows), {len(cq.captured_queries)} queries: {min(chain_times) * 1000:.0f} ms wall "
           f"(runs: {', '.join(f'{x * 1000:.0f}' for x in chain_times)} ms), CPU {min(chain_cpu) * 1000:.0f} ms; "
           f"same verdicts and reasons as evaluating the street's whole subtree ({street_time * 1000:.0f} ms)")
+
+    if args.moves:
+        with_moves(args.moves, results, building, backend)
 
     titled = list(Unit.objects.filter(kind__in=EVALUATED_KINDS).only("id", "code", "path", "kind"))
     sample = random.Random(1).sample(titled, min(args.naive_sample, len(titled)))
