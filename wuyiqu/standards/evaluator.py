@@ -303,18 +303,19 @@ class _Gather:
     def nat(self) -> list[tuple]:
         """(household unit_id, non-exempt residents living there on D, of them tested within
         nat_days) per unit; a unit may come twice (its residents of today's households, then those
-        who lived there on D and have moved since: ``_nat_moved_away``)."""
+        who lived there on D and have moved since: ``_nat_moved_away``, in the same statement)."""
         nat_spec = self.profile.get("nat_participation")
         days = nat_spec.params["nat_days"] if nat_spec else 7
         age = nat_spec.params["exempt_under_age"] if nat_spec else 3
         born_by = _years_before(self.on, int(age))
         start = window_start(self.on, days)
-        return self._nat_current(start, born_by) + self._nat_moved_away(start, born_by)
+        return self._nat_current(start, born_by, self._nat_moved_away(start, born_by))
 
-    def _nat_current(self, start: dt.date, born_by: dt.date) -> list[tuple]:
+    def _nat_current(self, start: dt.date, born_by: dt.date, moved: tuple[str, list[Any]]) -> list[tuple]:
         """``nat`` for the residents in their current household on D (arrived by D), in households
-        registered on D."""
+        registered on D, followed (UNION ALL) by the ``moved`` query's rows."""
         t = _tables()
+        moved_sql, moved_p = moved
         params: list[Any] = [start, self.on]
         arrived, arrived_p = residence.arrived("r", self.on)
         counts, counts_p = residence.registered("h", self.on)
@@ -329,9 +330,9 @@ class _Gather:
                    f"FROM {t['nat']} n WHERE n.resident_id = r.id AND n.sampled_on >= %s AND n.sampled_on <= %s)) "
                    f"AS tested FROM {t['resident']} r WHERE r.household_id = h.id AND r.bedridden = %s "
                    f"AND r.birth_date <= %s AND {arrived}) c "
-                   f"WHERE {cond} GROUP BY h.unit_id HAVING SUM(c.required) > 0")
+                   f"WHERE {cond} GROUP BY h.unit_id HAVING SUM(c.required) > 0 UNION ALL {moved_sql}")
             with connection.cursor() as cur:
-                cur.execute(sql, [*counts_p, *params, False, born_by, *arrived_p, *p])
+                cur.execute(sql, [*counts_p, *params, False, born_by, *arrived_p, *p, *moved_p])
                 return cur.fetchall()
         if connection.vendor == "postgresql" and self.root is None:
             # The whole tree: the window's tested residents once, in resident order. DISTINCT ON
@@ -361,7 +362,8 @@ class _Gather:
             cond, p = self.path_sql("u.path")
             sql += f"AND {cond} "
             params += p
-        sql += "GROUP BY h.unit_id"
+        sql += f"GROUP BY h.unit_id UNION ALL {moved_sql}"
+        params += moved_p
         if "DISTINCT ON" not in sql:
             with connection.cursor() as cur:
                 cur.execute(sql, params)
@@ -383,9 +385,9 @@ class _Gather:
                         [parallel, work_mem])
             return rows
 
-    def _nat_moved_away(self, start: dt.date, born_by: dt.date) -> list[tuple]:
-        """``nat`` for the people who lived on D in a household they have left since (their past
-        spell covers D): few, and none at all for today (``residence.past_spells_on``)."""
+    def _nat_moved_away(self, start: dt.date, born_by: dt.date) -> tuple[str, list[Any]]:
+        """The query (and params) of ``nat`` for the people who lived on D in a household they have
+        left since (their past spell covers D): few, none at all for today (``residence.past_spells_on``)."""
         t = _tables()
         covers, covers_p = residence.past_spells_on("p", self.on)
         counts, counts_p = residence.registered("h", self.on)
@@ -394,11 +396,10 @@ class _Gather:
                f"AND n.sampled_on >= %s AND n.sampled_on <= %s) THEN 1 ELSE 0 END) FROM {t['past']} p "
                f"JOIN {t['resident']} r ON r.id = p.resident_id JOIN {t['household']} h ON h.id = p.household_id{join} "
                f"WHERE {covers} AND r.bedridden = %s AND r.birth_date <= %s AND {counts}{cond} GROUP BY h.unit_id")
-        with connection.cursor() as cur:
-            cur.execute(sql, [start, self.on, *covers_p, False, born_by, *counts_p, *scope_p])
-            return cur.fetchall()
+        return sql, [start, self.on, *covers_p, False, born_by, *counts_p, *scope_p]
 
-    def _located(self, select: str, source: str, where: str, params: list[Any], day, *, heavy: bool = False) -> list[tuple]:
+    def _located(self, select: str, source: str, where: str, params: list[Any], day, *, heavy: bool = False,
+                 also: tuple[str, list[Any]] = ("", [])) -> list[tuple]:
         """Rows of a fact about people placed where the person lived on ``day`` (a date, or a column
         of ``source`` for a day per row): ``SELECT <unit id>, {select} FROM {source} JOIN <the
         person's home on day> WHERE {where}`` — ``source`` joins the resident as ``r``; ``h`` is the
@@ -406,7 +407,8 @@ class _Gather:
 
         Two parts: the people in their current household on that day (arrived by then), and those who
         lived then in a household they have left since (a past spell covering the day: for today,
-        none). Each part is a plain join, so the root's unit paths select the rows as before."""
+        none). Each part is a plain join, so the root's unit paths select the rows as before. ``also``:
+        a query (and params) whose rows are added in the same statement (UNION ALL)."""
         t = _tables()
         counts, counts_p = residence.registered("h", day)
         join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy)
@@ -417,8 +419,8 @@ class _Gather:
         moved = (f"SELECT h.unit_id, {select} FROM {source} JOIN {t['past']} p ON p.resident_id = r.id "
                  f"JOIN {t['household']} h ON h.id = p.household_id{join} WHERE {where} AND {covers} AND {counts}{cond}")
         with connection.cursor() as cur:
-            cur.execute(f"{current} UNION ALL {moved}",
-                        [*params, *arrived_p, *counts_p, *scope_p, *params, *covers_p, *counts_p, *scope_p])
+            cur.execute(f"{current} UNION ALL {moved}" + (f" UNION ALL {also[0]}" if also[0] else ""),
+                        [*params, *arrived_p, *counts_p, *scope_p, *params, *covers_p, *counts_p, *scope_p, *also[1]])
             return cur.fetchall()
 
     def cases(self):
@@ -427,15 +429,13 @@ class _Gather:
         t = _tables()
         start = window_start(self.on, self.param("window_days", 8))
         window = [start, self.on]
+        join, cond, scope_p = self._in_scope_sql("c.unit_id")
+        on_units = (f"SELECT c.unit_id, c.reported_on, NULL, NULL, c.id_masked FROM {t['case']} c{join} "
+                    f"WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL AND c.reported_on >= %s "
+                    f"AND c.reported_on <= %s{cond}", [*window, *scope_p])
         rows = self._located("c.reported_on, c.resident_id, r.name, c.id_masked",
                              f"{t['case']} c JOIN {t['resident']} r ON r.id = c.resident_id",
-                             "c.reported_on >= %s AND c.reported_on <= %s", window, "c.reported_on")
-        join, cond, scope_p = self._in_scope_sql("c.unit_id")
-        with connection.cursor() as cur:
-            cur.execute(f"SELECT c.unit_id, c.reported_on, NULL, NULL, c.id_masked FROM {t['case']} c{join} "
-                        f"WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL AND c.reported_on >= %s "
-                        f"AND c.reported_on <= %s{cond}", [*window, *scope_p])
-            rows += cur.fetchall()
+                             "c.reported_on >= %s AND c.reported_on <= %s", window, "c.reported_on", also=on_units)
         return [(u, _as_date(d), rid, name, masked) for u, d, rid, name, masked in rows]
 
     def measures(self):
