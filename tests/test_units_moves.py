@@ -209,3 +209,23 @@ def test_households_and_ledger_entries_take_a_registration_date(tmp_path):
         f"{u['B1'].code}-101": None, f"{u['B1'].code}-102": None, f"{u['B1'].code}-103": D - days(1)}
     assert person.special_entry.registered_on == D
     assert bad.status == "failed" and bad.errors[0]["field"] == "registered_on"
+
+
+def test_a_back_dated_case_of_a_person_who_moved_since_withdraws_their_home_of_that_day_at_once(tmp_path):
+    from wuyiqu.health.actions import do_record_case
+    from wuyiqu.health.models import PositiveCase
+
+    u = named_street()
+    person = resident_of(u["B9"])
+    with at(D):
+        do_move_resident(actor=None, resident=person, household_code=f"{u['G1'].code}-H1", moved_on=D - days(1))
+        assert current_codes() == ALL
+        do_record_case(actor=None, reported_on=D - days(3), case_type="confirmed", id_number=person.reveal_id_number())
+    assert PositiveCase.objects.get().unit == u["B9"]  # where the person lived on the case's date
+    assert current_codes() == ALL - {"T1C-B9", "T1C", "T1"}
+    other = resident_of(u["B2"])
+    with at(D):
+        do_move_resident(actor=None, resident=other, household_code=f"{u['G1'].code}-H2", moved_on=D - days(1))
+        path = write(tmp_path, "c.csv", f"id_number,reported_on,type\n{other.reveal_id_number()},{D - days(2)},confirmed\n")
+        assert run_import(kind="cases", path=path).status == "succeeded"
+    assert current_codes() == ALL - {"T1C-B9", "T1C", "T1", "T1C-C1-B2", "T1C-C1"}

@@ -30,6 +30,7 @@ from wuyiqu.audit import actions as audit
 from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import InvalidIdNumber, mask_id_number, parse_id_number
 from wuyiqu.supervision import services as supervision
+from wuyiqu.units.residence import units_on
 
 from .linking import LinkedFacts, hold_facts, hold_registry_for_matching, link_facts
 from .models import (
@@ -230,10 +231,15 @@ def write_cases(rows: Sequence[CaseRow], *, source: str = FactSource.IMPORT, sco
     for chunk in _chunks(unit_ids):
         existing.update(("u", u, d, t) for u, d, t in PositiveCase.objects.filter(id_hash="", unit_id__in=chunk)
                         .values_list("unit_id", "reported_on", "case_type"))
+    # A case on a person belongs to the unit where the person lived on its date (SPEC §7 "Time"):
+    # stored so, its unit is the one re-checked at once.
+    homes = units_on((people[h][0], row.reported_on) for row, h in zip(rows, hashes, strict=True) if h in people)
     out = Written()
     new: list[PositiveCase] = []
     for row, h in zip(rows, hashes, strict=True):
         person = people.get(h) if h else None
+        if person is not None:
+            person = (person[0], homes.get((person[0], row.reported_on)) or person[1])
         if h and person is None:
             out.unmatched += 1
         key = ("p", h, row.reported_on, row.case_type) if h else ("u", row.unit_id, row.reported_on, row.case_type)

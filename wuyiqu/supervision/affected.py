@@ -30,8 +30,19 @@ def _units(codes, ctx) -> set[int]:
     return {ref.id for ref in ctx.units_by_code({c for c in codes if c}).values()}
 
 
+def _people_on(rows, ctx) -> set[int]:
+    """The units where the people of ``rows`` ((id_number, reported_on)) lived on those days: a case
+    counts there (SPEC §7 "Time")."""
+    from wuyiqu.units.residence import units_on
+
+    rows = [(n, d) for n, d in rows if n]
+    found = ctx.residents_by_id_number({n for n, _d in rows})
+    homes = units_on((found[n].id, d) for n, d in rows if n in found)
+    return {u for u in homes.values() if u is not None}
+
+
 def cases(rows, ctx) -> Found:  # (id_number, unit_code, reported_on, type)
-    return _people((r[0] for r in rows), ctx) | _units((r[1] for r in rows), ctx), set()
+    return _people_on(((r[0], r[2]) for r in rows), ctx) | _units((r[1] for r in rows), ctx), set()
 
 
 def measures(rows, ctx) -> Found:  # health.actions.MeasureRow

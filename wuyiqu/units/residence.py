@@ -13,6 +13,8 @@ place people and their facts on a day, and the history of one person for the pag
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
@@ -82,6 +84,33 @@ def past_spells_on(p: str, day: Day) -> tuple[str, list]:
     index, whose rows on or after the day are those of the moves made since: none for today."""
     d, params = _day(day)
     return f"{p}.until_on >= {d} AND ({p}.from_on IS NULL OR {p}.from_on <= {d})", params * 2
+
+
+# --- in Python, for a few people (the units a new fact bears on) ----------------------------------------
+
+def units_on(pairs: Iterable[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], int | None]:
+    """For each (resident id, day): the unit of the household the resident lived in on that day, None
+    when none is known here then. Two queries per 1,000 people, whatever the days."""
+    pairs = set(pairs)
+    ids = sorted({rid for rid, _day in pairs})
+    current: dict[int, tuple[int, dt.date | None]] = {}
+    past: dict[int, list[tuple[int, dt.date | None, dt.date]]] = defaultdict(list)
+    for i in range(0, len(ids), 1000):
+        chunk = ids[i:i + 1000]
+        for rid, unit_id, moved_on in Resident.objects.filter(pk__in=chunk).values_list(
+                "pk", "household__unit_id", "moved_on"):
+            current[rid] = (unit_id, moved_on)
+        for rid, unit_id, from_on, until_on in PastResidence.objects.filter(resident_id__in=chunk).values_list(
+                "resident_id", "household__unit_id", "from_on", "until_on"):
+            past[rid].append((unit_id, from_on, until_on))
+    out: dict[tuple[int, dt.date], int | None] = {}
+    for rid, day in pairs:
+        unit_id, moved_on = current.get(rid, (None, None))
+        if unit_id is not None and (moved_on is None or moved_on <= day):
+            out[(rid, day)] = unit_id
+        else:
+            out[(rid, day)] = next((u for u, f, t in past[rid] if (f is None or f <= day) and t >= day), None)
+    return out
 
 
 # --- one person's history (pages) -------------------------------------------------------------------------
