@@ -393,7 +393,7 @@ def with_moves(n: int, results, building, backend) -> None:
     with connection.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {res}")
         step = max(1, cur.fetchone()[0] // n)
-        cur.execute(f"SELECT id, household_id FROM {res} WHERE id % %s = 0 ORDER BY id", [step])
+        cur.execute(f"SELECT id, household_id FROM {res} WHERE MOD(id, %s) = 0 ORDER BY id", [step])
         people = cur.fetchall()[:n]
         cur.execute(f"SELECT id FROM {hh}")
         households = [h for (h,) in cur.fetchall()]

@@ -52,7 +52,10 @@ def test_whole_tree_and_subtree_count_the_same_residents():
     assert set(street) == set(whole)  # the test world is this one street
     assert "DISTINCT ON" not in street_sql and "EXISTS" in street_sql
     if connection.vendor == "postgresql":
-        assert "DISTINCT ON" in whole_sql and "EXISTS" not in whole_sql
+        # The residents in their households of D: no probe per resident. (The people who lived on D
+        # in a household they have left since, after UNION ALL, are few and probed one by one.)
+        current = whole_sql.split(" UNION ALL ")[0]
+        assert "DISTINCT ON" in current and "EXISTS" not in current
         assert "LATERAL" in street_sql  # unit by unit through the indexes (Gather.by_unit)
     else:
         assert "EXISTS" in whole_sql
