@@ -496,6 +496,8 @@ class _Gather:
         window) of the residents of the households on ``unit_ids`` registered there by D, in
         resident order (for the names in a failing nat_participation's reason). One query."""
         t = _tables()
+        arrived, arrived_p = residence.arrived("r", self.on)
+        counts, counts_p = residence.registered("h", self.on)
         if connection.vendor == "postgresql":
             source, unit, params = "unnest(%s::bigint[]) AS p(unit_id)", "p.unit_id", [unit_ids]
         else:
@@ -506,9 +508,9 @@ class _Gather:
                f"EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id AND n.sampled_on >= %s "
                f"AND n.sampled_on <= %s) FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
                f"JOIN {t['resident']} r ON r.household_id = h.id "
-               f"WHERE (r.moved_on IS NULL OR r.moved_on <= %s) ORDER BY r.id")
+               f"WHERE {arrived} AND {counts} ORDER BY r.id")
         with connection.cursor() as cur:
-            cur.execute(sql, [start, self.on, *params, self.on])
+            cur.execute(sql, [start, self.on, *params, *arrived_p, *counts_p])
             return cur.fetchall()
 
     def surveys(self):
