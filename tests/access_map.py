@@ -298,6 +298,7 @@ KEYED: dict[str, Factory] = {
     "accounts:reactivate": lambda t, _h: [Probe({"account_id": t.account.pk})],
     "accounts:unlock": lambda t, _h: [Probe({"account_id": t.account.pk})],
     "accounts:reset_password": lambda t, _h: [Probe({"account_id": t.account.pk})],
+    "accounts:password_sheet": lambda t, _h: [Probe({"job_id": t.job.pk})],
     # Last: a fact recorded by hand re-checks the named chain at once, and in this world the compound
     # is named while its building's title is withdrawn (children_named fails), so the re-check
     # withdraws the compound and closes its warning, which the supervision probes above still need.

@@ -255,3 +255,22 @@ def do_unlock_login(*, actor, username: str = "", ip: str = "") -> int:
     audit.record(actor=actor, action="accounts.unlock_login", target=account, unit=account.unit if account else None,
                  detail={"username": key, "ip": ip, "cleared": cleared})
     return cleared
+
+
+@transaction.atomic
+def do_take_password_sheet(*, actor, job) -> list[list[str]]:
+    """The one-time passwords of the accounts the import ``job`` created, for the person who ran it
+    (``actor`` None: the console's imports): [[username, name, unit code, password], …], then deleted,
+    so they can be taken only once. Audited (without the passwords). Empty when there are none (left)."""
+    import json
+
+    from .models import PasswordSheet
+
+    # Two tabs taking the same sheet at once: lock its rows, so one gets the passwords and the other none.
+    sheets = list(PasswordSheet.objects.select_for_update().filter(job=job, owner=actor).order_by("id"))
+    rows = [row for sheet in sheets for row in json.loads(crypto.cipher().decrypt(sheet.content_enc))]
+    if sheets:
+        PasswordSheet.objects.filter(pk__in=[s.pk for s in sheets]).delete()
+        audit.record(actor=actor, action="accounts.take_password_sheet", target=job, unit=job.scope,
+                     detail={"job": job.pk, "accounts": [r[0] for r in rows]})
+    return rows

@@ -52,3 +52,17 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.ip}"
+
+
+class PasswordSheet(models.Model):
+    """The one-time passwords of accounts created by an import of the ``users`` kind, for the person who
+    ran it to take once (a download on the web, `wuyiqu user passwords --job N` in the shell): kept
+    encrypted, deleted when taken. One row per written batch of the import."""
+
+    job = models.ForeignKey("imports.ImportJob", on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(User, null=True, on_delete=models.CASCADE, related_name="+")  # None: the console
+    content_enc = models.BinaryField()  # JSON [[username, name, unit code, password], …], encrypted
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"passwords of import {self.job_id}"

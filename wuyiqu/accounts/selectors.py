@@ -126,3 +126,19 @@ def access_account_by_id(user, account_id: int):
     if account is None:
         raise Http404("account")
     return account
+
+
+def pending_password_sheets(user) -> list[tuple[int, str, int]]:
+    """(job id, file name, number of passwords) of the imports ``user`` ran whose one-time passwords
+    they have not taken yet, newest first."""
+    import json
+
+    from wuyiqu.lib import crypto
+
+    from .models import PasswordSheet
+
+    jobs: dict[int, list] = {}
+    for sheet in PasswordSheet.objects.filter(owner=user).select_related("job").order_by("-job_id", "id"):
+        entry = jobs.setdefault(sheet.job_id, [sheet.job_id, sheet.job.filename, 0])
+        entry[2] += len(json.loads(crypto.cipher().decrypt(sheet.content_enc)))
+    return [tuple(e) for e in jobs.values()]

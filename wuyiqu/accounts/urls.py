@@ -8,6 +8,7 @@ urlpatterns = [
     path("account/password/", views.own_password, name="password"),
     path("accounts/", views.account_list, name="list"),
     path("accounts/new/", views.account_create, name="create"),
+    path("accounts/passwords/<int:job_id>/", views.password_sheet, name="password_sheet"),
     path("accounts/<int:account_id>/", views.account_detail, name="detail"),
     path("accounts/<int:account_id>/deactivate/", views.account_deactivate, name="deactivate"),
     path("accounts/<int:account_id>/reactivate/", views.account_reactivate, name="reactivate"),

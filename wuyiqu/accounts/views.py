@@ -23,7 +23,7 @@ from . import actions
 from .forms import AccountForm, LoginForm, OwnPasswordForm, client_ip
 from .models import Role
 from .permissions import AccountRefused, assignable_roles, may_manage_accounts
-from .selectors import access_account_by_id, login_refusal, manageable_accounts
+from .selectors import access_account_by_id, login_refusal, manageable_accounts, pending_password_sheets
 
 ACCOUNTS_PER_PAGE = 50
 
@@ -114,6 +114,7 @@ def account_list(request):
     return render(request, "accounts/list.html", {
         "page": page, "query": query, "role": role, "active": active, "filters": filters.urlencode(),
         "roles": [(r, Role(r).label) for r in assignable_roles(manager)],
+        "sheets": pending_password_sheets(manager),
     })
 
 
@@ -204,3 +205,45 @@ def account_reset_password(request, account_id: int):
         messages.error(request, str(exc))
         return redirect("accounts:detail", account_id=account.pk)
     return _one_time(request, account, password, created=False)
+
+
+def _sheet_xlsx(rows: list[list[str]]) -> bytes:
+    import io
+
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet(_("初始密码"))
+    for col, header in enumerate((_("用户名"), _("姓名"), _("单位编码"), _("一次性密码"))):
+        sheet.write(0, col, header)
+    for r, row in enumerate(rows, start=1):
+        for col, value in enumerate(row):
+            sheet.write_string(r, col, value)
+    sheet.set_column(0, 3, 18)
+    book.close()
+    return buffer.getvalue()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_sheet(request, job_id: int):
+    """The one-time passwords of the accounts an import of ``users`` created, for the person who ran it:
+    one download (POST), after which they are gone."""
+    from django.http import HttpResponse
+
+    from wuyiqu.web.jobs import access_import_job_by_id
+
+    job = access_import_job_by_id(request.user, job_id)
+    if request.method == "POST":
+        rows = actions.do_take_password_sheet(actor=request.user, job=job)
+        if rows:
+            response = HttpResponse(_sheet_xlsx(rows), content_type=(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+            response["Content-Disposition"] = f'attachment; filename="wuyiqu-passwords-{job.pk}.xlsx"'
+            response["Cache-Control"] = "no-store"
+            return response
+        messages.info(request, _("这次导入的一次性密码已经下载过，或没有新建账号"))
+        return redirect("accounts:password_sheet", job_id=job.pk)
+    pending = next((n for jid, _name, n in pending_password_sheets(request.user) if jid == job.pk), 0)
+    return render(request, "accounts/password_sheet.html", {"job": job, "pending": pending})

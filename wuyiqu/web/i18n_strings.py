@@ -10,5 +10,5 @@ IMPORT_KIND_LABELS = (
     gettext_noop("单位"), gettext_noop("住户"), gettext_noop("居民"), gettext_noop("住户核实"), gettext_noop("特殊人群台账"),
     gettext_noop("阳性感染者"), gettext_noop("密接人员"), gettext_noop("居家隔离人员"), gettext_noop("来綦返綦人员"), gettext_noop("风险区"), gettext_noop("核酸检测结果"),
     gettext_noop("检查记录"), gettext_noop("次生事件与负面舆情"), gettext_noop("知晓度调查"), gettext_noop("联名签名（纸质）"),
-    gettext_noop("已命名称号"),
+    gettext_noop("已命名称号"), gettext_noop("账号"),
 )

@@ -7,6 +7,7 @@ administers the machine; every change audited like the same change on the web).
     wuyiqu user deactivate wl01 [--reason 调离]
     wuyiqu user reactivate wl01
     wuyiqu user reset-password wl01
+    wuyiqu user passwords --job 17     # the one-time passwords of `wuyiqu import users FILE` (task 17), once
 
 A new account and a reset get a one-time password, printed once: the person must change it at the
 next sign-in. A role belongs to a unit of its kind (a building head to a building, community staff to a
@@ -53,6 +54,8 @@ class Command(BaseCommand):
         reactivate.add_argument("username")
         reset = sub.add_parser("reset-password", help="give an account a new one-time password")
         reset.add_argument("username")
+        sheet = sub.add_parser("passwords", help="print, once, the one-time passwords of a console import of users")
+        sheet.add_argument("--job", type=int, required=True, help="the import's task number (printed by wuyiqu import)")
 
     def handle(self, *args, action: str, **options):
         try:
@@ -104,6 +107,19 @@ class Command(BaseCommand):
         password = actions.do_reset_password(actor=None, account=account)
         self.stdout.write(f"账号“{account.username}”的密码已重置")
         self._password(password)
+
+    def _passwords(self, *, job: int, **_):
+        from wuyiqu.imports.models import ImportJob
+
+        found = ImportJob.objects.filter(pk=job, kind="users").first()
+        if found is None:
+            raise CommandError(f"没有编号为 {job} 的账号导入任务")
+        rows = actions.do_take_password_sheet(actor=None, job=found)
+        if not rows:
+            raise CommandError("这次导入的一次性密码已经取过，或没有新建账号")
+        self.stdout.write("用户名\t姓名\t单位编码\t一次性密码（只显示这一次；本人首次登录后必须修改）")
+        for row in rows:
+            self.stdout.write("\t".join(row))
 
     def _password(self, password: str) -> None:
         self.stdout.write("一次性密码（只显示这一次；本人首次登录后必须修改）：")
