@@ -51,6 +51,22 @@ def pytest_configure(config):
     os.environ["TEST_NOW"] = raw  # inherited by the `wuyiqu` processes the tests start
 
 
+# Modules that hold no date and test nothing that reads the clock (processes' settings, files, keys,
+# the API's schema): left out of the fast frozen-clock passes of .ci/run (`-m clock`). Every other
+# test, a new one included, is marked `clock` and runs there.
+CLOCK_FREE = {
+    "test_api_schemathesis.py", "test_api_schemathesis_live.py", "test_deploy_files.py", "test_dev_script.py",
+    "test_fuzz_parsers.py", "test_lib_crypto.py", "test_reliability_csp.py", "test_reliability_hostile_imports.py",
+    "test_serve.py", "test_settings.py", "test_shared_cache.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in CLOCK_FREE:
+            item.add_marker(pytest.mark.clock)
+
+
 def pytest_report_header(config):
     raw = os.environ.get("TEST_NOW")
     return f"clock: frozen at {raw} (ticking)" if raw else "clock: real time"
