@@ -317,6 +317,8 @@ KEYED: dict[str, Factory] = {
                                                   data={"tags": "chronic", "helper": "王网格"})],
     "web:review_ledger_entry": _ledger_entry,
     "web:remove_resident": lambda t, _h: [Probe({"resident_id": t.resident.pk}, data={"reason": "登记有误"})],
+    "web:move_resident": lambda t, h: [Probe({"resident_id": t.resident.pk},
+                                             data={"household_code": h.household.code, "moved_on": _day()})],
 }
 
 # No object key: the user's own scope (or own inbox). The factory gets the other side, to ask about it

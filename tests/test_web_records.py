@@ -439,6 +439,67 @@ def test_a_removal_without_reason_names_the_reason_and_removes_nobody(world, ali
     assert not AuditEvent.objects.filter(action="units.remove_resident").exists()
 
 
+def test_it_moves_a_person_and_rechecks_both_homes(world, alice, client_for):
+    from wuyiqu.units.models import PastResidence
+
+    building = alices_building()
+    person = resident_in(building)
+    old = person.household
+    # A household of another building of the community (perhaps in one of its entrances).
+    target = (Household.objects.filter(unit__path__startswith=f"/500110/500110002/{WENLONG_COMMUNITY}/")
+              .exclude(unit__path__startswith=building.path).select_related("unit__parent").first())
+    target_building = target.unit if target.unit.kind == UnitKind.BUILDING else target.unit.parent
+    name_the(target_building)
+    c = client_for(alice)
+    end = (dates.today() + dt.timedelta(days=5)).isoformat()
+    c.post(f"/units/{building.code}/record/close-contacts/",
+           {"id_number": person.reveal_id_number(), "start_on": today(), "end_on": end})
+    assert Title.objects.get(unit=target_building).withdrawn_on is None  # not yet: the person lives elsewhere
+    r = c.post(f"/residents/{person.pk}/move/", {"household_code": target.code, "moved_on": today()}, follow=True)
+    assert r.status_code == 200
+    person.refresh_from_db()
+    assert (person.household_id, person.moved_on) == (target.pk, dates.today())
+    assert PastResidence.objects.get(resident=person).household_id == old.pk
+    text = messages_of(r)
+    assert building.name in text and target_building.name in text and "摘牌" in text
+    # The close contact now lives in the named building: withdrawn in the move's transaction.
+    assert Title.objects.get(unit=target_building).withdrawn_on == dates.today()
+    assert AuditEvent.objects.filter(action="units.move_resident", actor=alice).count() == 1
+
+
+def test_a_move_to_an_unknown_or_foreign_household_names_the_household_code(world, alice, client_for):
+    person = resident_in(alices_building())
+    foreign = Household.objects.filter(unit__path__startswith="/500110/500110002/500110002014/").first()
+    c = client_for(alice)
+    for code in ("NOPE-1", foreign.code):
+        r = c.post(f"/residents/{person.pk}/move/", {"household_code": code, "moved_on": today()})
+        assert r.status_code == 400
+        assert "迁入户编码：" in r.content.decode() and "不存在" in r.content.decode()
+    person.refresh_from_db()
+    assert person.household.unit == alices_building()
+    assert not AuditEvent.objects.filter(action="units.move_resident").exists()
+
+
+def test_a_move_dated_tomorrow_names_the_date(world, alice, client_for):
+    building = alices_building()
+    person = resident_in(building)
+    target = Household.objects.filter(unit=building).exclude(pk=person.household_id).first()
+    tomorrow = (dates.today() + dt.timedelta(days=1)).isoformat()
+    r = client_for(alice).post(f"/residents/{person.pk}/move/", {"household_code": target.code, "moved_on": tomorrow})
+    assert r.status_code == 400
+    assert "迁入日期：" in r.content.decode()
+    person.refresh_from_db()
+    assert person.household_id != target.pk
+
+
+def test_a_new_resident_counts_from_the_day_given(world, alice, client_for):
+    household = Household.objects.filter(unit=alices_building()).first()
+    arrived = (dates.today() - dt.timedelta(days=3)).isoformat()
+    client_for(alice).post(f"/households/{household.code}/residents/add/",
+                           {"id_number": NEW_ID, "name": "新居民", "moved_on": arrived})
+    assert Resident.objects.get(name="新居民").moved_on.isoformat() == arrived
+
+
 # --- who gets the forms -----------------------------------------------------------------------------------
 
 def _urls(building: Unit) -> list[tuple[str, str]]:
@@ -455,6 +516,7 @@ def _urls(building: Unit) -> list[tuple[str, str]]:
         ("get", f"/residents/{person.pk}/ledger/"),
         ("post", f"/residents/{person.pk}/ledger/review/"),
         ("post", f"/residents/{person.pk}/remove/"),
+        ("post", f"/residents/{person.pk}/move/"),
     ]
 
 

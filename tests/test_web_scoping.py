@@ -42,6 +42,7 @@ def personal_pages(o) -> list[tuple[str, str]]:
         ("get", f"/households/{o['household'].code}/residents/add/"),
         ("get", f"/residents/{o['resident'].pk}/ledger/"),
         ("get", f"/residents/{o['resident'].pk}/remove/"),
+        ("get", f"/residents/{o['resident'].pk}/move/"),
     ]
 
 

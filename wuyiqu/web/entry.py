@@ -99,6 +99,8 @@ RESIDENT_FORM = EntrySpec("residents", _("添加居民"), (
     FieldSpec("phone", _("联系电话"), required=False, maxlength=20,
               help=_("11位手机号或固定电话，可空"), attrs={"inputmode": "tel", "autocomplete": "off"}),
     FieldSpec("exempt", _("卧床（免于核酸检测）"), input="check", required=False),
+    FieldSpec("moved_on", _("迁入日期"), input="date", required=False,
+              help=_("迁入本户的日期；留空表示一直居住于此（补登）")),
 ), submit=_("添加"))
 
 LEDGER_EDIT_FORM = EntrySpec("special-population", _("编辑特殊人群台账"), tuple(
@@ -109,6 +111,14 @@ REMOVE_FORM = EntrySpec("", _("移出登记"), (
     FieldSpec("reason", _("原因"), maxlength=200, help=_("如：登记有误、已去世、已迁往本区以外")),
 ), submit=_("移出登记"), intro=_("移出后此人不再计入任何单位；其病例仍计入发生时所在的单位，管控措施和核酸结果转为未匹配，"
                                  "若此人以后重新登记会自动关联。"))
+
+# Not an import row either: a move into another household from a day (units.actions.do_move_resident,
+# which the residents import's moves share their checks with).
+MOVE_FORM = EntrySpec("", _("迁移居民"), (
+    FieldSpec("household_code", _("迁入户编码"), maxlength=60, help=_("迁入的户的编码，见该户页面"),
+              attrs={"autocomplete": "off", "spellcheck": "false", "list": "households-nearby"}),
+    FieldSpec("moved_on", _("迁入日期"), input="date", today=True, help=_("到新户的第一天；原户计到前一天")),
+), submit=_("迁移"))
 
 # Which unit kinds show which unit form: households only on the units that hold them.
 HOUSEHOLD_FORMS = ("households",)

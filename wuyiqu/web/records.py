@@ -27,7 +27,15 @@ from wuyiqu.supervision.summaries import rechecked_text
 from wuyiqu.units import selectors
 from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS
 
-from .entry import HOUSEHOLD_FORMS, LEDGER_EDIT_FORM, REMOVE_FORM, RESIDENT_FORM, UNIT_FORMS, EntrySpec
+from .entry import (
+    HOUSEHOLD_FORMS,
+    LEDGER_EDIT_FORM,
+    MOVE_FORM,
+    REMOVE_FORM,
+    RESIDENT_FORM,
+    UNIT_FORMS,
+    EntrySpec,
+)
 from .permissions import can_record
 
 
@@ -301,3 +309,37 @@ def remove_resident(request, resident_id: int):
     return _entry_page(request, spec=REMOVE_FORM, unit=household.unit, save=save,
                        back=reverse("web:household", args=[household.code]),
                        heading=f"{REMOVE_FORM.title} · {resident.name} {resident.id_masked}")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def move_resident(request, resident_id: int):
+    """Move a person into another household of the user's scope from a day
+    (``units.actions.do_move_resident``: the old spell closed, both homes' chains re-checked)."""
+    from wuyiqu.supervision.services import collecting_rechecks
+    from wuyiqu.units.actions import MoveRefused, do_move_resident
+
+    resident = recording_resident(request.user, resident_id)
+    household = resident.household
+    labels = {f.key: f.label for f in MOVE_FORM.fields}
+
+    def save(raw: dict[str, str]) -> None:
+        try:
+            moved_on = dates.parse_date(raw["moved_on"]) if raw.get("moved_on") else None
+        except ValueError as exc:
+            raise RowRefused("moved_on", str(exc), str(labels["moved_on"])) from None
+        try:
+            with collecting_rechecks() as rechecked:
+                moved = do_move_resident(actor=request.user, resident=resident,
+                                         household_code=raw.get("household_code", ""), moved_on=moved_on)
+        except MoveRefused as exc:
+            raise RowRefused(exc.field, exc.message, str(labels.get(exc.field, ""))) from None
+        messages.success(request, _("已将%(name)s迁入%(h)s（%(on)s起）。") % {
+            "name": resident.name, "h": moved.household.address or moved.household.code,
+            "on": moved.moved_on.isoformat() if moved.moved_on else ""} + rechecked_text(rechecked))
+
+    nearby = selectors.visible_households(request.user).filter(unit=household.unit).exclude(pk=household.pk)
+    return _entry_page(request, spec=MOVE_FORM, unit=household.unit, save=save,
+                       back=reverse("web:household", args=[household.code]),
+                       heading=f"{MOVE_FORM.title} · {resident.name} {resident.id_masked}",
+                       extra={"households_nearby": nearby.order_by("code")[:200]})

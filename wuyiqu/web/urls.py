@@ -27,4 +27,5 @@ urlpatterns = [
     path("residents/<int:resident_id>/ledger/", records.edit_ledger_entry, name="edit_ledger_entry"),
     path("residents/<int:resident_id>/ledger/review/", records.review_ledger_entry, name="review_ledger_entry"),
     path("residents/<int:resident_id>/remove/", records.remove_resident, name="remove_resident"),
+    path("residents/<int:resident_id>/move/", records.move_resident, name="move_resident"),
 ]
