@@ -44,7 +44,12 @@ def test_a_mask_inspection_just_outside_the_window_reads_with_its_date():
     r = detail(u["B9"], "mask_compliance")
     assert not r.passed and r.detail == "近7天无口罩佩戴检查（最近一次 2022-11-20）"
     Inspection.objects.filter(unit=u["B9"], item="masks").update(inspected_on=D - days(40))
+    assert detail(u["B9"], "mask_compliance").detail == "近7天无口罩佩戴检查（最近一次 2022-10-19）"
+    Inspection.objects.filter(unit=u["B9"], item__in=["masks", "entrance"]).delete()
     assert detail(u["B9"], "mask_compliance").detail == "近7天无口罩佩戴检查"
+    assert detail(u["B9"], "entrance_control").detail == "近7天无出入口值守检查"
+    Inspection.objects.create(unit=u["B9"], item="entrance", inspected_on=D - days(9), passed=False)
+    assert detail(u["B9"], "entrance_control").detail == "近7天无出入口值守检查（最近一次 2022-11-19）"
 
 
 def test_reasons_give_dates_with_the_year():

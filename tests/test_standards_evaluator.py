@@ -286,7 +286,16 @@ def test_the_number_of_queries_does_not_depend_on_the_number_of_units():
     with CaptureQueriesContext(connection) as large:
         n_large = len(evaluate(D))
     assert n_large == n_small + 18
-    assert len(large.captured_queries) == len(small.captured_queries)
+    # The new buildings fail (never inspected, nobody to sign): the reasons' two reads after the walk
+    # (the last inspection before the window, who is missing a test) happen once each, whatever the
+    # number of units that need them.
+    assert len(large.captured_queries) <= len(small.captured_queries) + 2
+    for n in range(_grow_more, 2 * _grow_more):
+        b = make_unit(f"T1C-Y{n:02d}", "building", u["C1"])
+        Household.objects.create(code=f"{b.code}-101", unit=b, address="y")
+    with CaptureQueriesContext(connection) as larger:
+        assert len(evaluate(D)) == n_small + 36
+    assert len(larger.captured_queries) == len(large.captured_queries)
     assert len(small.captured_queries) <= 17
 
 

@@ -523,6 +523,18 @@ def _over_children(f: UnitFacts, spec: CriterionSpec, kinds: tuple[str, ...], wh
 COMMITTEES = ("village", "community")
 
 
+def inspected_items(spec: CriterionSpec, level: str) -> tuple[str, ...]:
+    """The inspection items a criterion reads from the unit's own inspections at ``level`` (none for a
+    criterion that is not about inspections, or a street's, judged over its committees)."""
+    if level == "street":
+        return ()
+    if spec.id == "mask_compliance":
+        return ("masks",)
+    if spec.id in ("entrance_control", "cleaning"):
+        return tuple(spec.items_for(level))
+    return ()
+
+
 @criterion("mask_compliance")
 def mask_compliance(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     if f.level == "street":

@@ -34,7 +34,7 @@ CO_SIGNED_KINDS = ("building", "compound", "group")  # households co-sign; commi
 # Naming who is missing in a failing nat_participation (``_Evaluator._name_nat_people``): units of at
 # most this many non-exempt residents, and this many residents read in all per evaluation.
 NAT_NAMES_MAX_PER_UNIT = 2_000
-NAT_NAMES_MAX_RESIDENTS = 50_000
+NAT_NAMES_MAX_RESIDENTS = 20_000
 TIME_CRITERIA_NOTE = "no_case, no_close_contact, no_home_quarantine, no_returnee_under_control, no_risk_zone, incidents"
 
 
@@ -472,15 +472,31 @@ class _Gather:
     def inspections(self):
         from wuyiqu.inspections.models import Inspection
 
-        # Two windows back: an inspection just outside the window is read too, so that the reason
-        # gives its date ("近7天无口罩佩戴检查（最近一次 2022-11-20）"); older ones read as none.
-        start = window_start(self.on, 2 * self.param("inspection_days", 7))
+        start = window_start(self.on, self.param("inspection_days", 7))
         qs = Inspection.objects.filter(inspected_on__gte=start, inspected_on__lte=self.on)
         sql, params = self.scoped(qs, "unit__path", heavy=True).order_by("inspected_on").values_list(
             "unit_id", "item", "inspected_on", "passed").query.sql_with_params()
         with connection.cursor() as cur:  # plain rows: no per-row converters on 100,000s of rows
             cur.execute(sql, params)
             return [(u, item, _as_date(d), bool(ok)) for u, item, d, ok in cur.fetchall()]
+
+    def latest_before(self, unit_ids: list[int], before: dt.date) -> list[tuple]:
+        """(unit id, item, latest date) of the inspections of ``unit_ids`` dated before ``before``: the
+        last one outside the window, for the reason of an item not inspected within it. One query."""
+        from wuyiqu.inspections.models import Inspection
+
+        table = Inspection._meta.db_table
+        if connection.vendor == "postgresql":
+            source, unit, params = "unnest(%s::bigint[]) AS p(unit_id)", "p.unit_id", [unit_ids]
+        else:
+            import json
+
+            source, unit, params = "json_each(%s) AS p", "p.value", [json.dumps(unit_ids)]
+        sql = (f"SELECT i.unit_id, i.item, MAX(i.inspected_on) FROM {source} JOIN {table} i ON i.unit_id = {unit} "
+               f"WHERE i.inspected_on < %s GROUP BY i.unit_id, i.item")
+        with connection.cursor() as cur:
+            cur.execute(sql, [*params, before])
+            return [(u, item, _as_date(d)) for u, item, d in cur.fetchall()]
 
     def incidents(self):
         from wuyiqu.inspections.models import Incident
@@ -876,7 +892,39 @@ class _Evaluator:
                                            {c.id: c.passed for c in evaluation.criteria}))
         results.sort(key=lambda e: e.unit.path)
         self._name_nat_people(results, nodes)
+        self._date_old_inspections(results, nodes)
         return results
+
+    def _date_old_inspections(self, results: list[UnitEvaluation], nodes: dict[int, _Node]) -> None:
+        """Give the date of the last inspection before the window in the reason of an item that was not
+        inspected within it ("近7天无口罩佩戴检查（最近一次 2022-11-20）"): one query for the units
+        concerned, after the walk (the verdict cannot change: such an inspection is outside the
+        window); their inspection criteria are judged again with it."""
+        wanted: dict[int, list[tuple[UnitEvaluation, int]]] = {}
+        for ev in results:
+            node = nodes[ev.unit.id]
+            for i, c in enumerate(ev.criteria):
+                if c.passed:
+                    continue
+                spec = self.profile.get(c.id)
+                items = C.inspected_items(spec, ev.level) if spec is not None else ()
+                if any(item not in node.inspections for item in items):
+                    wanted.setdefault(ev.unit.id, []).append((ev, i))
+        if not wanted:
+            return
+        # The inspections read by the walk go back the longest window of the profile (``_Gather``):
+        # an item missing from them has none since that window's start.
+        start = window_start(self.on, self.q.param("inspection_days", 7))
+        older: dict[int, dict[str, C.InspectionFact]] = {}
+        for uid, item, day in self.q.latest_before(sorted(wanted), start):
+            older.setdefault(uid, {})[item] = C.InspectionFact(day, True)
+        for uid, found in older.items():
+            node = nodes[uid]
+            facts = C.UnitFacts(unit=node.ref, level=node.ref.kind, on=self.on,
+                                inspections={**found, **node.inspections}, msgs=self.msgs)
+            for ev, i in wanted[uid]:
+                spec = self.profile.get(ev.criteria[i].id)
+                ev.criteria[i] = C.REGISTRY[spec.id](facts, spec)
 
     def _name_nat_people(self, results: list[UnitEvaluation], nodes: dict[int, _Node]) -> None:
         """Name who is missing and who is exempt in the reason of each failing ``nat_participation``
