@@ -398,29 +398,34 @@ class _Gather:
                f"WHERE {covers} AND r.bedridden = %s AND r.birth_date <= %s AND {counts}{cond} GROUP BY h.unit_id")
         return sql, [start, self.on, *covers_p, False, born_by, *counts_p, *scope_p]
 
-    def _located(self, select: str, source: str, where: str, params: list[Any], day, *, heavy: bool = False,
-                 also: tuple[str, list[Any]] = ("", [])) -> list[tuple]:
-        """Rows of a fact about people placed where the person lived on ``day`` (a date, or a column
-        of ``source`` for a day per row): ``SELECT <unit id>, {select} FROM {source} JOIN <the
-        person's home on day> WHERE {where}`` — ``source`` joins the resident as ``r``; ``h`` is the
-        household, registered on that day, in the root's subtree (``heavy``: see ``path_sql``).
+    def _located(self, select: str, table: str, alias: str, where: str, params: list[Any], day, *,
+                 heavy: bool = False, also: tuple[str, list[Any]] = ("", [])) -> list[tuple]:
+        """Rows of a fact about people (``table`` as ``alias``, its rows chosen by ``where``) placed
+        where the person lived on ``day`` (a date, or a column of ``alias``): ``SELECT <unit id>,
+        {select}`` with the resident as ``r`` and the household as ``h`` (registered on that day, in
+        the root's subtree; ``heavy``: see ``path_sql``).
 
-        Two parts: the people in their current household on that day (arrived by then), and those who
+        The fact rows are chosen first (a materialised CTE: few rows — cases of the window, measures
+        of the day, incomplete ledger lines — whose people are then found by primary key; joined
+        freely, PostgreSQL's planner started from a street's 50,000 residents instead). Then two
+        parts: the people in their current household on that day (arrived by then), and those who
         lived then in a household they have left since (a past spell covering the day: for today,
-        none). Each part is a plain join, so the root's unit paths select the rows as before. ``also``:
-        a query (and params) whose rows are added in the same statement (UNION ALL)."""
+        none). ``also``: a query (and params) whose rows are added in the same statement."""
         t = _tables()
         counts, counts_p = residence.registered("h", day)
         join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy)
         arrived, arrived_p = residence.arrived("r", day)
         covers, covers_p = residence.past_spells_on("p", day)
+        materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+        facts = f"WITH f AS {materialized}(SELECT * FROM {table} {alias} WHERE {where}) "
+        source = f"f {alias} JOIN {t['resident']} r ON r.id = {alias}.resident_id"
         current = (f"SELECT h.unit_id, {select} FROM {source} JOIN {t['household']} h ON h.id = r.household_id{join} "
-                   f"WHERE {where} AND {arrived} AND {counts}{cond}")
+                   f"WHERE {arrived} AND {counts}{cond}")
         moved = (f"SELECT h.unit_id, {select} FROM {source} JOIN {t['past']} p ON p.resident_id = r.id "
-                 f"JOIN {t['household']} h ON h.id = p.household_id{join} WHERE {where} AND {covers} AND {counts}{cond}")
+                 f"JOIN {t['household']} h ON h.id = p.household_id{join} WHERE {covers} AND {counts}{cond}")
         with connection.cursor() as cur:
-            cur.execute(f"{current} UNION ALL {moved}" + (f" UNION ALL {also[0]}" if also[0] else ""),
-                        [*params, *arrived_p, *counts_p, *scope_p, *params, *covers_p, *counts_p, *scope_p, *also[1]])
+            cur.execute(f"{facts}{current} UNION ALL {moved}" + (f" UNION ALL {also[0]}" if also[0] else ""),
+                        [*params, *arrived_p, *counts_p, *scope_p, *covers_p, *counts_p, *scope_p, *also[1]])
             return cur.fetchall()
 
     def cases(self):
@@ -433,18 +438,18 @@ class _Gather:
         on_units = (f"SELECT c.unit_id, c.reported_on, NULL, NULL, c.id_masked FROM {t['case']} c{join} "
                     f"WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL AND c.reported_on >= %s "
                     f"AND c.reported_on <= %s{cond}", [*window, *scope_p])
-        rows = self._located("c.reported_on, c.resident_id, r.name, c.id_masked",
-                             f"{t['case']} c JOIN {t['resident']} r ON r.id = c.resident_id",
-                             "c.reported_on >= %s AND c.reported_on <= %s", window, "c.reported_on", also=on_units)
+        rows = self._located("c.reported_on, c.resident_id, r.name, c.id_masked", t["case"], "c",
+                             "c.resident_id IS NOT NULL AND c.reported_on >= %s AND c.reported_on <= %s", window,
+                             "c.reported_on", also=on_units)
         return [(u, _as_date(d), rid, name, masked) for u, d, rid, name, masked in rows]
 
     def measures(self):
         """(unit_id, kind, start_on, end_on, resident_id, name, masked ID) of the measures covering D,
         each in the unit where its person lives on D (units.residence)."""
         t = _tables()
-        rows = self._located("m.kind, m.start_on, m.end_on, m.resident_id, r.name, m.id_masked",
-                             f"{t['measure']} m JOIN {t['resident']} r ON r.id = m.resident_id",
-                             "m.start_on <= %s AND m.end_on >= %s", [self.on, self.on], self.on)
+        rows = self._located("m.kind, m.start_on, m.end_on, m.resident_id, r.name, m.id_masked", t["measure"], "m",
+                             "m.resident_id IS NOT NULL AND m.start_on <= %s AND m.end_on >= %s", [self.on, self.on],
+                             self.on)
         return [(u, kind, _as_date(a), _as_date(b), rid, name, masked) for u, kind, a, b, rid, name, masked in rows]
 
     def zones(self):
@@ -462,8 +467,7 @@ class _Gather:
         start = window_start(self.on, self.param("ledger_review_days", 30))
         entry, entry_p = residence.registered("e", self.on)
         rows = self._located(
-            "r.id, r.name, r.id_masked, e.needs, e.helper, e.reviewed_on",
-            f"{t['ledger']} e JOIN {t['resident']} r ON r.id = e.resident_id",
+            "r.id, r.name, r.id_masked, e.needs, e.helper, e.reviewed_on", t["ledger"], "e",
             f"e.tags <> '' AND (e.needs = '' OR e.helper = '' OR e.reviewed_on IS NULL OR e.reviewed_on < %s "
             f"OR e.reviewed_on > %s) AND {entry}", [start, self.on, *entry_p], self.on, heavy=True)
         return [(u, rid, name, masked, needs, helper, _as_date_or_none(reviewed))
