@@ -303,6 +303,20 @@ def test_it_adds_a_household_to_a_building(world, alice, client_for):
     assert "已复核" in messages_of(r)
 
 
+def test_a_household_counts_from_its_registration_day_and_is_not_verified_before_it(world, alice, client_for):
+    building = alices_building()
+    c = client_for(alice)
+    registered = (dates.today() - dt.timedelta(days=2)).isoformat()
+    before = (dates.today() - dt.timedelta(days=5)).isoformat()
+    r = c.post(f"/units/{building.code}/record/households/",
+               {"code": f"{building.code}-998", "address": "1栋998室", "verified_on": before, "registered_on": registered})
+    assert r.status_code == 400
+    assert "核实日期" in r.content.decode() and not Household.objects.filter(code=f"{building.code}-998").exists()
+    c.post(f"/units/{building.code}/record/households/",
+           {"code": f"{building.code}-998", "address": "1栋998室", "registered_on": registered})
+    assert Household.objects.get(code=f"{building.code}-998").registered_on.isoformat() == registered
+
+
 def test_a_household_code_in_use_is_refused_and_the_household_is_not_moved(world, alice, client_for):
     building = alices_building()
     other = Household.objects.exclude(unit=building).filter(unit__path__startswith=building.parent.path).first()
@@ -353,18 +367,21 @@ def test_a_bad_phone_names_the_phone(world, alice, client_for):
 def test_it_adds_edits_and_reviews_a_ledger_entry_with_its_helper(world, alice, client_for):
     building = alices_building()
     person = Resident.objects.filter(household__unit=building, special_entry__isnull=True).first()
+    yesterday = (dates.today() - dt.timedelta(days=1)).isoformat()
     c = client_for(alice)
     r = c.post(f"/units/{building.code}/record/special-population/",
                {"id_number": person.reveal_id_number(), "tags": ["elderly_alone", "chronic"], "needs": "",
-                "helper": "", "reviewed_on": ""}, follow=True)
+                "helper": "", "reviewed_on": "", "registered_on": yesterday}, follow=True)
     entry = SpecialPopulationEntry.objects.get(resident=person)
     assert (entry.tags, entry.helper, entry.reviewed_on) == ("elderly_alone,chronic", "", None)
+    assert entry.registered_on.isoformat() == yesterday
     assert "已保存" in messages_of(r)
     # The missing helper, filled in by hand.
     r = c.post(f"/residents/{person.pk}/ledger/", {"tags": ["elderly_alone", "chronic"], "needs": "送药",
                                                    "helper": "王网格", "reviewed_on": ""}, follow=True)
     entry.refresh_from_db()
     assert (entry.needs, entry.helper) == ("送药", "王网格")
+    assert entry.registered_on.isoformat() == yesterday  # an empty date keeps the one registered
     r = c.post(f"/residents/{person.pk}/ledger/review/", follow=True)
     entry.refresh_from_db()
     assert entry.reviewed_on == dates.today() and entry.helper == "王网格"

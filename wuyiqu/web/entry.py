@@ -83,6 +83,8 @@ UNIT_FORMS: dict[str, EntrySpec] = {
                   attrs={"autocomplete": "off", "spellcheck": "false"}),
         FieldSpec("address", _("地址"), maxlength=200, help=_("如：龙湖花园1栋101室")),
         FieldSpec("verified_on", _("核实日期"), input="date", required=False, help=_("已核实住户清楚、人员准确时填写")),
+        FieldSpec("registered_on", _("登记日期"), input="date", required=False,
+                  help=_("该户自此日起计入；留空表示一直存在（补登）")),
     ), submit=_("添加")),
     "special-population": EntrySpec("special-population", _("登记特殊人群"), (
         ID_NUMBER,
@@ -90,6 +92,8 @@ UNIT_FORMS: dict[str, EntrySpec] = {
         FieldSpec("needs", _("需求"), input="textarea", required=False, maxlength=2000),
         FieldSpec("helper", _("帮扶人"), required=False, maxlength=50),
         FieldSpec("reviewed_on", _("复核日期"), input="date", required=False, today=True),
+        FieldSpec("registered_on", _("登记日期"), input="date", required=False,
+                  help=_("该条台账自此日起计入；留空表示一直计入（已登记的日期保持不变）")),
     ), intro=_("需求和帮扶人可以以后补填；未填时台账不完整，标准会提示。")),
 }
 

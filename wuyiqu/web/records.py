@@ -209,7 +209,8 @@ def add_resident(request, code: str):
 
 def _ledger_values(entry) -> dict[str, str]:
     return {"tags": entry.tags.replace(",", ";"), "needs": entry.needs, "helper": entry.helper,
-            "reviewed_on": entry.reviewed_on.isoformat() if entry.reviewed_on else ""}
+            "reviewed_on": entry.reviewed_on.isoformat() if entry.reviewed_on else "",
+            "registered_on": entry.registered_on.isoformat() if entry.registered_on else ""}
 
 
 @login_required
