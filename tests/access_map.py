@@ -37,7 +37,7 @@ from wuyiqu.inspections.models import Incident, IncidentType
 from wuyiqu.lib.dates import today
 from wuyiqu.notifications.models import Notification
 from wuyiqu.supervision.models import Warning
-from wuyiqu.units.models import TITLE_BY_KIND, Household, Resident, Unit, UnitKind
+from wuyiqu.units.models import TITLE_BY_KIND, Household, Resident, TransferRequest, Unit, UnitKind
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -95,6 +95,7 @@ class Side:
     account: Any = None  # an account the side's staff manage (the building head of ``building``)
     opinion: Any = None  # a negative opinion (负面舆情) on ``building``, to be handled and accepted
     held: Any = None  # facts another building's token sent about the resident, waiting (health.HeldFacts)
+    transfer: Any = None  # a request to move the resident into another household of the community
 
     @property
     def markers(self) -> list[str]:
@@ -144,6 +145,10 @@ def make_side(staff) -> Side:
         pk=building.pk).order_by("code").first()
     side.held = HeldFacts.objects.create(id_hash=resident.id_hash, resident=resident, scope_unit=other_building,
                                          measures=1)
+    side.transfer = TransferRequest.objects.create(
+        resident=resident, from_household=household,
+        to_household=Household.objects.filter(unit__path__startswith=community.path).exclude(pk=household.pk)
+        .order_by("code").first())
     return side
 
 
@@ -243,6 +248,8 @@ KEYED: dict[str, Factory] = {
     "health:timeline": lambda t, _h: [Probe({"resident_id": t.resident.pk})],
     "health:end_measure_early": _measure,
     "health:extend_measure": _measure,
+    "web:decide_transfer": lambda t, _h: [Probe({"transfer_id": t.transfer.pk}, data={"decision": "refuse",
+                                                                                      "reason": "核实"})],
     "health:decide_held_facts": lambda t, _h: [Probe({"held_id": t.held.pk}, data={"decision": "discard",
                                                                                    "reason": "核实"})],
     "standards:assessment": _code(lambda s: s.community),
@@ -335,6 +342,7 @@ OWN: dict[str, Factory] = {
     "accounts:create": lambda t, _h: [Probe()],  # the unit is typed into the form: refused outside the scope
     "accounts:password": lambda t, _h: [Probe()],
     "health:held_facts": lambda t, _h: [Probe()],  # the queue of the asker's own scope only
+    "web:transfers": lambda t, _h: [Probe()],  # likewise
 }
 
 # Anyone, signed in or not, by design.

@@ -198,15 +198,19 @@ def test_scope_refuses_rows_outside_the_uploaders_unit(alice, tmp_path):
     assert ok.created_by == alice and ok.scope == alice.unit
 
 
-def test_scope_refuses_moving_a_resident_registered_outside(alice, tmp_path):
+def test_scope_neither_moves_nor_refuses_a_resident_registered_outside(alice, tmp_path):
+    # No refusal that would tell the number is registered elsewhere: a transfer request for the street
+    # (tests/test_cross_scope.py), and the person is neither moved nor renamed.
+    from wuyiqu.units.models import TransferRequest
+
     theirs = Resident.objects.filter(household__unit__path__contains=f"/{TIANQIAO_COMMUNITY}/").first()
     number = theirs.reveal_id_number()
     path = write_csv(tmp_path / "r.csv", ZH, [[number, "搬来", household_in(WENLONG_COMMUNITY).code, "", ""]])
     job = run_import(kind="residents", path=path, actor=alice, scope=alice.unit)
-    assert job.status == ImportStatus.FAILED
-    assert job.errors[0]["field"] == "id_number" and "管辖范围" in job.errors[0]["message"]
+    assert job.status == ImportStatus.SUCCEEDED and job.errors == []
+    assert (job.created, job.updated) == (0, 0)
     theirs.refresh_from_db()
-    assert theirs.name != "搬来"
+    assert theirs.name != "搬来" and TransferRequest.objects.get().resident == theirs
 
 
 def test_every_import_writes_one_job_and_one_audit_row(hh, tmp_path):

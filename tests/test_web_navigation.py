@@ -35,7 +35,7 @@ def test_community_staff_reach_their_whole_toolbox_from_the_header(alice, client
     html = client_for(alice).get(f"/units/{WENLONG_COMMUNITY}/").content.decode()
     nav = nav_of(html)
     assert nav == {
-        "home": "/", "queue": "/applications/queue/", "applications": "/applications/",
+        "home": "/", "queue": "/applications/queue/", "cross_scope": "/held-facts/", "applications": "/applications/",
         "dashboard": f"/units/{WENLONG_COMMUNITY}/dashboard/", "reports": f"/units/{WENLONG_COMMUNITY}/dashboard/#reports",
         "history": f"/units/{WENLONG_COMMUNITY}/history/", "import": f"/units/{WENLONG_COMMUNITY}/import/",
         "notifications": "/notifications/", "search": "/units/search/", **{k: v for k, v in nav.items()

@@ -221,6 +221,11 @@ class ImportKind:
         Runs inside the import's transaction; must be idempotent (re-import updates, never doubles)."""
         raise NotImplementedError
 
+    def summary_note(self, ctx: ImportContext) -> str:
+        """One more Chinese sentence for the job's summary, asked once after the last batch (e.g. the
+        residents kind: how many rows wait for someone's confirmation); "" for none."""
+        return ""
+
     def audit_detail(self, ctx: ImportContext) -> dict[str, Any]:
         """More detail for the import's audit row, asked once after the last batch was written (e.g.
         the residents kind: how many stored facts it linked to the new residents)."""

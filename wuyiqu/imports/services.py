@@ -391,7 +391,7 @@ class _Run:
         job.rows_done = self.rows_total
         job.status = ImportStatus.SUCCEEDED
         job.finished_at = timezone.now()
-        job.message = summary(job)
+        job.message = "，".join(filter(None, [summary(job), kind.summary_note(ctx)]))
         job.save()
         audit.record(actor=self.actor, action="imports.run", target=job, unit=job.scope,
                      detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job),
@@ -406,7 +406,8 @@ class _Run:
         job.rows_done = self.rows_total
         job.status = ImportStatus.PREVIEWED
         job.finished_at = timezone.now()
-        job.message = _("预览（尚未导入）：%(s)s") % {"s": summary(job)}
+        note = self.kind.summary_note(self.ctx)
+        job.message = _("预览（尚未导入）：%(s)s") % {"s": "，".join(filter(None, [summary(job), note]))}
         job.save()
         audit.record(actor=self.actor, action="imports.preview", target=job, unit=job.scope,
                      detail={"kind": job.kind, "file": job.filename, "status": job.status, **counts_of(job)})

@@ -261,3 +261,51 @@ class SpecialPopulationEntry(models.Model):
     @property
     def tag_labels(self) -> list[str]:
         return [str(SpecialTag(t).label) for t in self.tag_list if t in SpecialTag.values]
+
+
+class TransferStatus(models.TextChoices):
+    PENDING = "pending", _("待确认")
+    APPROVED = "approved", _("已迁入")
+    REFUSED = "refused", _("未同意")
+
+
+class TransferRequest(models.Model):
+    """A person registered outside the importer's scope, named by a residents import for one of its
+    households: not moved (the import must not tell a scoped user where anyone lives), but waiting for
+    a user whose scope covers both households to approve the move or refuse it (``units.transfers``)."""
+
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="+")
+    from_household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="+")
+    to_household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="+")
+    moved_on = models.DateField(null=True, blank=True)  # as the import gave it (empty: the day of approval)
+    requested_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=TransferStatus.choices, default=TransferStatus.PENDING)
+    decided_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["resident"], condition=models.Q(status="pending"),
+                                    name="one_open_transfer_per_resident"),
+        ]
+        indexes = [models.Index(fields=["status", "requested_at"], name="transfer_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.resident_id}: {self.from_household_id} → {self.to_household_id} ({self.status})"
+
+
+class CrossScopeHits(models.Model):
+    """How many times a user named, on one day, a person registered outside their scope (residents
+    import rows that became transfer requests): capped per day (``units.transfers``)."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="cross_scope_hits_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day}: {self.hits}"

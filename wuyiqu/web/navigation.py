@@ -82,6 +82,13 @@ def _account_managers(viewer: Viewer) -> str | None:
     return _url("accounts:list") if may_manage_accounts(viewer.user) else None
 
 
+def _cross_scope_deciders(viewer: Viewer) -> str | None:
+    """The queue of cross-scope facts and transfer requests (health.held_facts links to both pages)."""
+    from wuyiqu.units.transfers import DECIDER_ROLES
+
+    return _url("health:held_facts") if viewer.is_one_of(*DECIDER_ROLES, "admin") else None
+
+
 @dataclass(frozen=True)
 class NavItem:
     key: str
@@ -92,6 +99,7 @@ class NavItem:
 NAV_ITEMS: list[NavItem] = [
     NavItem("home", _("首页"), lambda v: _url("web:home")),
     NavItem("queue", _("待办"), _reviewers),
+    NavItem("cross_scope", _("跨辖区待确认"), _cross_scope_deciders),
     NavItem("applications", _("申请"), lambda v: _url("applications:index")),
     NavItem("dashboard", _("态势总览"), _own_unit_page("dashboard:unit", DASHBOARD_KINDS)),
     NavItem("reports", _("台账/周报"), _own_unit_page("dashboard:unit", DASHBOARD_KINDS, "#reports")),

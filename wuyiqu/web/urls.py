@@ -3,7 +3,7 @@ from django.urls import path
 
 from wuyiqu.accounts.views import LoginView
 
-from . import records, views
+from . import records, transfers, views
 
 app_name = "web"
 
@@ -28,4 +28,7 @@ urlpatterns = [
     path("residents/<int:resident_id>/ledger/review/", records.review_ledger_entry, name="review_ledger_entry"),
     path("residents/<int:resident_id>/remove/", records.remove_resident, name="remove_resident"),
     path("residents/<int:resident_id>/move/", records.move_resident, name="move_resident"),
+    # People registered elsewhere named by a residents import (units.transfers).
+    path("transfers/", transfers.transfer_queue, name="transfers"),
+    path("transfers/<int:transfer_id>/decide/", transfers.decide_transfer, name="decide_transfer"),
 ]

@@ -12,6 +12,7 @@ from wuyiqu.health import linking
 from wuyiqu.health.actions import tell_deciders
 from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import mask_id_number, mask_phone
+from wuyiqu.units import transfers
 from wuyiqu.units.actions import Move, move_residents
 from wuyiqu.units.models import (
     SPECIAL_TAG_ALIASES,
@@ -26,12 +27,23 @@ from wuyiqu.units.residence import move_problem
 
 from ..bulk import insert_rows, select_in
 from ..fields import bool_value, date_value, id_number_value, optional_text, phone_value, required_text
-from ..registry import Column, ImportContext, ImportKind, Problems, RowError, WriteCounts, register_kind
+from ..registry import (
+    Column,
+    FileError,
+    ImportContext,
+    ImportKind,
+    Problems,
+    RowError,
+    WriteCounts,
+    register_kind,
+)
 
 BEDRIDDEN_WORDS = frozenset({"1", "y", "yes", "true", "是", "bedridden", "卧床", "免检", "√"})
 
 # Labels for messages, made once (a lazy string per row costs time at a million rows).
 NAME, HOUSEHOLD_CODE, EXEMPT = gettext_lazy("姓名"), gettext_lazy("户编码"), gettext_lazy("免检(卧床)")
+
+TRANSFERS_KEY, REQUESTED_KEY, PENDING_KEY = "transfer_hashes", "transfers_requested", "transfer_rows"
 
 RESIDENT_COPY_COLUMNS = ("household_id", "name", "id_enc", "id_hash", "id_masked", "birth_date", "sex",
                          "phone_enc", "phone_hash", "phone_masked", "bedridden", "moved_on")
@@ -125,16 +137,21 @@ class ResidentsKind(ImportKind):
             elif not ctx.in_scope(unit_path):
                 problems[line] = ctx.scope_error("household_code", _("户“%(c)s”") % {"c": r.household_code})
         if ctx.scope is not None:
-            # A person registered outside the scope may not be moved or changed from inside it.
+            # A person registered outside the scope is neither moved nor changed from inside it, nor
+            # refused (that answer told whether the number was registered elsewhere): the row becomes
+            # a transfer request for a user above both (``units.transfers``), counted per user and day.
             outside = set(Resident.objects.filter(id_hash__in=[r.id_hash for line, r in batch if line not in problems])
                           .exclude(household__unit__path__startswith=ctx.scope.path).values_list("id_hash", flat=True))
-            for line, r in batch:
-                if r.id_hash in outside:
-                    problems[line] = ctx.scope_error("id_number", _("该居民现登记的户"))
+            if outside:
+                ctx.state.setdefault(TRANSFERS_KEY, set()).update(outside)
+                if not transfers.count_cross_scope(actor=ctx.actor, scope=ctx.scope,
+                                                   hits=sum(1 for _l, r in batch if r.id_hash in outside)):
+                    raise FileError(transfers.refusal_message())
         known = _registered({r.id_hash for line, r in batch if line not in problems})
+        elsewhere = ctx.state.get(TRANSFERS_KEY, set())
         for line, r in batch:
             cur = known.get(r.id_hash)
-            if cur is None or line in problems:
+            if cur is None or line in problems or r.id_hash in elsewhere:
                 continue
             household_code, last_moved_on, has_moved = cur
             if household_code != r.household_code:
@@ -151,6 +168,19 @@ class ResidentsKind(ImportKind):
     def write(self, batch: list[ResidentRowIn], ctx):
         c = crypto.cipher()
         households = _household_ids({r.household_code for r in batch})
+        elsewhere = ctx.state.get(TRANSFERS_KEY)
+        if elsewhere:  # people registered outside the scope: requests, not moves (``check``)
+            asked = [r for r in batch if (r.id_hash or c.lookup_hash(r.id_number)) in elsewhere]
+            batch = [r for r in batch if (r.id_hash or c.lookup_hash(r.id_number)) not in elsewhere]
+            ids = dict(Resident.objects.filter(id_hash__in=[r.id_hash or c.lookup_hash(r.id_number) for r in asked])
+                       .values_list("id_hash", "pk"))
+            ctx.state[REQUESTED_KEY] = ctx.state.get(REQUESTED_KEY, 0) + transfers.request_transfers(
+                [(ids[r.id_hash or c.lookup_hash(r.id_number)], households[r.household_code], r.moved_on)
+                 for r in asked],
+                actor=ctx.actor, scope=ctx.scope)
+            ctx.state[PENDING_KEY] = ctx.state.get(PENDING_KEY, 0) + len(asked)
+            if not batch:
+                return WriteCounts()
         hashes = [r.id_hash or c.lookup_hash(r.id_number) for r in batch]
         existing = {row[1]: row for row in select_in(
             f"SELECT id, id_hash, name, household_id, phone_hash, bedridden, moved_on FROM {Resident._meta.db_table} "
@@ -209,7 +239,12 @@ class ResidentsKind(ImportKind):
     def audit_detail(self, ctx: ImportContext) -> dict:
         linked = ctx.state.get(linking.STATE_KEY) or linking.LinkedFacts()
         return {"facts_linked": linked.as_detail(), "facts_held": ctx.state.get("facts_held", 0),
-                "moves": ctx.state.get("moves", 0)}
+                "moves": ctx.state.get("moves", 0),
+                "transfer_rows": ctx.state.get(PENDING_KEY, 0), "transfer_requests": ctx.state.get(REQUESTED_KEY, 0)}
+
+    def summary_note(self, ctx: ImportContext) -> str:
+        n = ctx.state.get(PENDING_KEY, 0)
+        return _("另有%(n)d行待上级确认后生效") % {"n": n} if n else ""
 
 
 def _today(ctx: ImportContext) -> dt.date:
@@ -325,10 +360,9 @@ class SpecialPopulationKind(ImportKind):
         problems: Problems = {}
         for line, r in batch:
             ref = known.get(r.id_number)
-            if ref is None:
-                problems[line] = RowError("id_number", _("未找到该身份证号的居民，请先导入居民"))
-            elif not ctx.in_scope(ref.unit_path):
-                problems[line] = ctx.scope_error("id_number", _("该居民"))
+            # Registered nowhere or outside the scope: one answer, which does not tell them apart.
+            if ref is None or not ctx.in_scope(ref.unit_path):
+                problems[line] = RowError("id_number", _("本辖区未找到该身份证号的居民，请先导入居民"))
         return problems
 
     def write(self, batch: list[SpecialRowIn], ctx):
