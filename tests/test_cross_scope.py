@@ -11,8 +11,11 @@ and "unknown" in the same words.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from conftest import TIANQIAO_COMMUNITY, WENLONG_COMMUNITY
+from django.db.models import F
 
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.imports.models import ImportStatus
@@ -101,10 +104,22 @@ def test_past_the_daily_cap_the_import_is_refused_whole_and_the_street_is_alerte
                                                              "c.csv"), actor=alice, scope=alice.unit)
     assert again.status == ImportStatus.FAILED
     assert Notification.objects.filter(user=carol, text__startswith="警示").count() == 1
-    # Rows about unknown people alone are never counted.
+    # For the rest of the day every residents import of hers is refused, whatever it names: refusing
+    # only files that name someone registered elsewhere would answer the question for each file.
     fresh = run_import(kind="residents", path=residents_file(tmp_path, guessed_numbers(4, start=200), home.code,
                                                              "d.csv"), actor=alice, scope=alice.unit)
-    assert fresh.status == ImportStatus.SUCCEEDED and fresh.created == 4
+    assert fresh.status == ImportStatus.FAILED and "超过每日上限" in fresh.message
+    assert Resident.objects.count() == count
+    # Another user of the same community is not locked; nor is alice the next day.
+    from wuyiqu.accounts.actions import do_create_user
+
+    amy = do_create_user(actor=None, username="amy", password="x-correct-horse-9", role="community_staff",
+                         unit=alice.unit)
+    other = run_import(kind="residents", path=residents_file(tmp_path, guessed_numbers(2, start=300), home.code,
+                                                             "e.csv"), actor=amy, scope=alice.unit)
+    assert other.status == ImportStatus.SUCCEEDED and other.created == 2
+    CrossScopeHits.objects.filter(user=alice).update(day=F("day") - dt.timedelta(days=1))
+    assert not transfers.over_cap(alice)
 
 
 def test_the_street_approves_a_transfer_and_the_person_moves(world, alice, bob, carol, tmp_path, client_for):
@@ -165,3 +180,22 @@ def test_the_console_moves_as_before(world, tmp_path):
     person.refresh_from_db()
     assert person.household_id == home.pk and not TransferRequest.objects.exists()
     assert not CrossScopeHits.objects.exists()
+
+
+def test_the_add_resident_form_answers_like_the_import_and_counts_too(world, alice, carol, client_for):
+    home = alices_household()
+    (person,) = theirs(1)
+    client = client_for(alice)
+    r = client.post(f"/households/{home.code}/residents/add/", {"id_number": person.reveal_id_number(),
+                                                                 "name": "搬来"}, follow=True)
+    assert r.status_code == 200
+    assert "已提交迁入申请，待上级确认后生效" in " ".join(str(m) for m in r.context["messages"])
+    person.refresh_from_db()
+    assert person.name != "搬来" and TransferRequest.objects.get().resident == person
+    assert CrossScopeHits.objects.get(user=alice).hits == 1
+    # Past the cap the form is refused too, for any number, and the count survives the refusal.
+    CrossScopeHits.objects.filter(user=alice).update(hits=transfers.PER_DAY + 1)
+    refused = client.post(f"/households/{home.code}/residents/add/", {"id_number": guessed_numbers(1)[0],
+                                                                       "name": "新人"})
+    assert refused.status_code == 400 and "超过每日上限" in refused.content.decode()
+    assert not Resident.objects.filter(name="新人").exists()

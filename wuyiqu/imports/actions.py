@@ -54,10 +54,13 @@ class RowRecorded:
     counts: WriteCounts
     recheck: Any = None  # wuyiqu.supervision.services.Outcome
     parsed: Any = field(default=None, repr=False)
+    # Rows that wait for someone's confirmation instead of being written (the residents kind: a person
+    # registered outside the scope becomes a transfer request, wuyiqu.units.transfers).
+    pending: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.counts.created or self.counts.updated)
+        return bool(self.counts.created or self.counts.updated or self.pending)
 
 
 def _refused(kind: ImportKind, exc: RowError) -> RowRefused:
@@ -88,24 +91,28 @@ def _id_number_of(kind: str, parsed: Any) -> str:
     return getattr(parsed, "id_number", "") or ""
 
 
-def check_row(*, kind: str, raw: dict[str, str], scope) -> tuple[ImportKind, ImportContext, Any]:
+def check_row(*, kind: str, raw: dict[str, str], scope, actor=None) -> tuple[ImportKind, ImportContext, Any]:
     """Parse and check one row as a file's row is (no write); RowRefused naming the field otherwise.
     Returns the kind, the context and the parsed row."""
+    from .registry import FileError
+
     import_kind = get_kind(kind)
     known = {c.key for c in import_kind.columns}
     raw = {key: (raw.get(key) or "").strip() for key in known}
-    ctx = ImportContext(actor=None, scope=scope, phase="check")
+    ctx = ImportContext(actor=actor, scope=scope, phase="check")
     try:
         parsed = import_kind.parse_row(raw, ctx)
     except RowError as exc:
         raise _refused(import_kind, exc) from None
-    problem = import_kind.check([(1, parsed)], ctx).get(1)
+    try:
+        problem = import_kind.check([(1, parsed)], ctx).get(1)
+    except FileError as exc:  # a refusal of the whole import (the residents kind's daily cap)
+        raise RowRefused("", str(exc)) from None
     if problem is not None:
         raise _refused(import_kind, problem)
     return import_kind, ctx, parsed
 
 
-@transaction.atomic
 def do_record_row(*, kind: str, raw: dict[str, str], actor, scope, unit=None, ip: str | None = None,
                   only_new: tuple[str, str] | None = None) -> RowRecorded:
     """Record one row of import kind ``kind`` entered on a form by ``actor``, whose scope is ``scope``
@@ -116,14 +123,24 @@ def do_record_row(*, kind: str, raw: dict[str, str], actor, scope, unit=None, ip
     A row that is stored already writes nothing, re-checks nothing and writes no audit row
     (``changed`` is then False: the page says so). With ``only_new`` = (field, message) a row that
     would change a stored record instead of adding one (an "add" form given a household code or an ID
-    number that is registered already) is refused with that field and message."""
-    import_kind, ctx, parsed = check_row(kind=kind, raw=raw, scope=scope)
-    ctx.actor = actor
+    number that is registered already) is refused with that field and message. A residents row
+    about a person registered outside the scope becomes a transfer request (``pending``)."""
+    # Checked before the transaction: what the check counts (the residents kind's rows about people
+    # registered elsewhere, units.transfers) stays counted when the row is then refused.
+    import_kind, ctx, parsed = check_row(kind=kind, raw=raw, scope=scope, actor=actor)
+    with transaction.atomic():
+        return _record_checked(import_kind, ctx, parsed, kind=kind, actor=actor, unit=unit, ip=ip,
+                               only_new=only_new)
+
+
+def _record_checked(import_kind, ctx, parsed, *, kind: str, actor, unit, ip, only_new) -> RowRecorded:
     ctx.phase = "write"
     registry_units = _registry_units(kind, parsed, ctx) if kind not in AFFECTED or kind == "residents" else set()
     counts = import_kind.write([parsed], ctx)
-    out = RowRecorded(kind=kind, counts=counts, parsed=parsed)
-    if only_new is not None and not counts.created:
+    from wuyiqu.imports.kinds.people import PENDING_KEY
+
+    out = RowRecorded(kind=kind, counts=counts, parsed=parsed, pending=ctx.state.get(PENDING_KEY, 0))
+    if only_new is not None and not counts.created and not out.pending:
         # Raised inside the transaction: an update the kind made is rolled back with it.
         raise RowRefused(only_new[0], only_new[1], next((_(c.header) for c in import_kind.columns
                                                          if c.key == only_new[0]), ""))
@@ -138,7 +155,7 @@ def do_record_row(*, kind: str, raw: dict[str, str], actor, scope, unit=None, ip
     number = _id_number_of(kind, parsed)
     audit.record(actor=actor, action="imports.record_row", target_type=f"import:{kind}", unit=unit, ip=ip,
                  detail={"kind": kind, "created": counts.created, "updated": counts.updated,
-                         "unmatched": counts.unmatched,
+                         "unmatched": counts.unmatched, "pending": out.pending,
                          **({"id_masked": mask_id_number(number)} if number else {}),
                          "recheck": out.recheck.as_dict() if out.recheck else None})
     return out

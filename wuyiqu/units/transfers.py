@@ -11,9 +11,10 @@ sequence number) returned two numbers of another community and wrote nothing. No
   ``units.actions.move_residents``, as the import and the move form make one, and the named units of
   both homes are re-checked) or refuses it on ``/transfers/``; every step audited;
 - the importer learns only that the row waits for confirmation — not where, not whom — and such rows
-  are counted per user and day (``CrossScopeHits``): past ``PER_DAY`` the user's residents imports
-  that name anyone registered elsewhere are refused whole, with a message naming no row, and the
-  street above the user is alerted once that day. Audit actions: ``units.cross_scope_probe`` (every
+  are counted per user and day (``CrossScopeHits``): past ``PER_DAY`` every residents import and
+  resident form of the user is refused for the rest of the day, whatever it names (a refusal only of
+  rows naming people registered elsewhere would answer the question), with a message naming no row,
+  and the street above the user is alerted once that day. Audit actions: ``units.cross_scope_probe`` (every
   counted batch: how many such rows, the day's total, the cap), ``units.cross_scope_cap`` (the cap
   reached: the alert), ``units.transfer_request``, ``units.approve_transfer``, ``units.refuse_transfer``.
 
@@ -90,6 +91,14 @@ def count_cross_scope(*, actor, scope: Unit, hits: int) -> bool:
     return total <= PER_DAY
 
 
+def over_cap(actor) -> bool:
+    """Whether ``actor`` went past ``PER_DAY`` today: then every residents row of theirs is refused
+    until tomorrow (a refusal only of the rows naming people registered elsewhere would tell which)."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return False
+    return CrossScopeHits.objects.filter(user=actor, day=dates.today(), hits__gt=PER_DAY).exists()
+
+
 def _alert_street(actor, scope: Unit, total: int) -> None:
     from django.urls import reverse
 
@@ -108,8 +117,8 @@ def _alert_street(actor, scope: Unit, total: int) -> None:
 
 def refusal_message() -> str:
     """The whole import's refusal past the cap: names no row, so it tells nothing about any one number."""
-    return _("您今天导入的居民中涉及其他辖区已登记人员的次数已超过每日上限（%(n)d次），本次导入未写入任何数据，"
-             "已通知街道。如确有居民迁入，请联系街道办理。") % {"n": PER_DAY}
+    return _("您今天导入或登记的居民中涉及其他辖区已登记人员的次数已超过每日上限（%(n)d次），今天不能再导入或登记居民，"
+             "本次未写入任何数据，已通知街道。如确有居民迁入，请联系街道办理。") % {"n": PER_DAY}
 
 
 # --- requests ----------------------------------------------------------------------------------------

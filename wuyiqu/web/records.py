@@ -98,6 +98,10 @@ def _saved(request, result, what: str) -> None:
     if not result.changed:
         messages.info(request, _("%(what)s：与已登记的内容相同，未作更改。") % {"what": what})
         return
+    if result.pending:
+        messages.success(request, _("%(what)s：该身份证号已在其他辖区登记，已提交迁入申请，待上级确认后生效。")
+                         % {"what": what})
+        return
     text = _("%(what)s：已保存。") % {"what": what}
     if result.counts.unmatched:
         # The same words whether the number is on no register or registered outside the scope: the

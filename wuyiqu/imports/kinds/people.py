@@ -136,6 +136,10 @@ class ResidentsKind(ImportKind):
                 problems[line] = RowError("household_code", _("户编码“%(c)s”不存在") % {"c": r.household_code})
             elif not ctx.in_scope(unit_path):
                 problems[line] = ctx.scope_error("household_code", _("户“%(c)s”") % {"c": r.household_code})
+        if ctx.scope is not None and transfers.over_cap(ctx.actor):
+            # Past the day's cap every residents row of the user is refused, whatever it names: a
+            # refusal only for rows naming people registered elsewhere would answer the question.
+            raise FileError(transfers.refusal_message())
         if ctx.scope is not None:
             # A person registered outside the scope is neither moved nor changed from inside it, nor
             # refused (that answer told whether the number was registered elsewhere): the row becomes
