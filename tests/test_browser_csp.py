@@ -73,7 +73,7 @@ def test_the_pages_need_nothing_the_policy_blocks(live_server, world, alice, dav
                                    households__isnull=False).order_by("code").first()
     household = Household.objects.filter(unit=building).order_by("code").first()
     page.goto(f"{base}/households/{household.code}/")
-    page.locator("form[hx-post] button").first.click()  # reveal: an htmx POST with the CSRF token
+    page.locator("tr form[hx-post] button").first.click()  # reveal: an htmx POST with the CSRF token
     page.wait_for_selector("tr.revealed", timeout=5000)
     check("household + reveal")
 
