@@ -15,6 +15,7 @@ from wuyiqu.notifications.models import Notification
 from wuyiqu.units.models import Household, Resident
 
 PUBLIC = {"applications:sign", "certification:verify"}
+NO_SUCH_CERTIFICATE = {"certification:verify_malformed"}  # public too: 查无此证书 (tests/test_public_pages.py)
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +62,7 @@ def pages(o) -> list[tuple[str, str, dict]]:
         ("get", f"/s/{o['app'].token}/", {}),
         ("get", f"/certificates/{o['title'].certificate_number}.pdf", {}),
         ("get", f"/verify/{o['title'].certificate_number}/", {}),
+        ("get", "/verify/a/b/", {}),
         ("get", "/notifications/", {}),
         ("post", "/notifications/read/", {}),
         ("post", f"/notifications/{o['note'].pk}/open/", {}),
@@ -88,7 +90,7 @@ def test_outside_the_scope_every_object_page_is_404(objs, client_for):
     for method, url, data in pages(o):
         r = getattr(c, method)(url, data)
         name = resolve(url).view_name
-        if name in SCOPED:
+        if name in SCOPED or name in NO_SUCH_CERTIFICATE:
             assert r.status_code == 404, url
         else:
             assert r.status_code in (200, 302), url
@@ -108,7 +110,9 @@ def test_anonymous_visitors_are_sent_to_login_except_on_the_public_pages(objs, c
     u, p, o = objs
     for method, url, data in pages(o):
         r = getattr(client, method)(url, data)
-        if resolve(url).view_name in PUBLIC:
+        if resolve(url).view_name in NO_SUCH_CERTIFICATE:
+            assert r.status_code == 404 and "查无此证书" in r.content.decode(), url
+        elif resolve(url).view_name in PUBLIC:
             assert r.status_code == 200, url
             html = r.content.decode()
             assert "hank" not in html and "bella" not in html

@@ -46,6 +46,15 @@ def applicant_applications(user) -> QuerySet[Application]:
             .order_by("-opened_at"))
 
 
+def applications_in_scope(user, *, limit: int = 50) -> list[Application]:
+    """The open applications in the user's scope that are neither their own work nor waiting at their
+    step — to follow how the units below them are doing (a property manager: the compound's buildings;
+    the street: every unit of it). Newest first, at most ``limit``."""
+    exclude = {a.pk for a in applicant_applications(user)} | {a.pk for a in review_queue(user)}
+    return list(visible_applications(user).filter(status__in=[s.value for s in OPEN_STATUSES])
+                .exclude(pk__in=exclude).select_related("unit").order_by("-opened_at")[:limit])
+
+
 def openable_units(user) -> list[Unit]:
     """Units the user may open an application for: their own unit when their role applies for its kind
     (a community worker for the village/community, a street worker for the street)."""

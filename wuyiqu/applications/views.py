@@ -47,6 +47,7 @@ def index(request):
         "openable": selectors.openable_units(user),
         "queue": selectors.review_queue(user),
         "is_reviewer": user.role in STEP_ROLE.values(),
+        "in_scope": selectors.applications_in_scope(user),
     }
     return render(request, "applications/index.html", context)
 

@@ -17,8 +17,36 @@ from .selectors import assess_unit
 SEVERITY_LABELS = {"revoke": pgettext_lazy("未达标时", "摘牌"), "warn": pgettext_lazy("未达标时", "警示"), None: "—"}
 
 
-def _link(item: dict) -> tuple[str, str] | None:
-    """(url, label) of what must be fixed for one machine-readable item of a reason."""
+class _Reach:
+    """What this person may open among the things a reason names: a reason of a compound may name its
+    community, which a property manager does not see; a person's timeline is for the health roles. A
+    link to a page that would answer 404 is not shown (two queries, whatever the number of items)."""
+
+    def __init__(self, user, items: list[dict]):
+        from wuyiqu.health.selectors import may_see_health
+        from wuyiqu.units.selectors import visible_households, visible_units
+
+        self.health = may_see_health(user)
+        codes = {i.get("code") or i.get("unit") for i in items if i.get("type") != "household"} - {None}
+        self.units = set(visible_units(user).filter(code__in=codes).values_list("code", flat=True)) if codes else set()
+        households = {i["code"] for i in items if i.get("type") == "household" and i.get("code")}
+        self.households = set(visible_households(user).filter(code__in=households).values_list(
+            "code", flat=True)) if households else set()
+
+    def allows(self, item: dict) -> bool:
+        kind = item.get("type")
+        if kind == "resident":
+            return self.health
+        if kind == "household":
+            return item.get("code") in self.households
+        return (item.get("code") or item.get("unit")) in self.units
+
+
+def _link(item: dict, reach: _Reach) -> tuple[str, str] | None:
+    """(url, label) of what must be fixed for one machine-readable item of a reason, when the person may
+    open it."""
+    if not reach.allows(item):
+        return None
     kind = item.get("type")
     if kind == "resident" and item.get("id"):
         return reverse("health:timeline", args=[item["id"]]), _("查看人员轨迹")
@@ -49,9 +77,10 @@ def assessment(request, code: str):
         return render(request, "standards/assessment.html", {"error": str(e), "on": on, "code": code}, status=200)
     ev = result.evaluation
     rows = []
+    reach = _Reach(request.user, [item for c in ev.criteria for item in c.items])
     for c in ev.criteria:
         name, clause, text, severity = result.rules[c.id]
-        links = [link for item in c.items if (link := _link(item))]
+        links = [link for item in c.items if (link := _link(item, reach))]
         rows.append({"result": c, "name": name, "clause": clause, "text": text,
                      "severity": SEVERITY_LABELS.get(severity, severity), "links": links})
     return render(request, "standards/assessment.html", {

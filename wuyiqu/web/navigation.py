@@ -70,6 +70,14 @@ def _reviewers(viewer: Viewer) -> str | None:
     return _url("applications:queue") if viewer.role in STEP_ROLE.values() else None
 
 
+def _held_facts_deciders(viewer: Viewer) -> str | None:
+    try:
+        from wuyiqu.health.selectors import may_decide_any
+    except ImportError:  # the page belongs to the health app; absent, nothing to link
+        return None
+    return _url("health:held_facts") if may_decide_any(viewer.user) else None
+
+
 def _importers(viewer: Viewer) -> str | None:
     from .permissions import can_import
 
@@ -105,6 +113,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("reports", _("台账/周报"), _own_unit_page("dashboard:unit", DASHBOARD_KINDS, "#reports")),
     NavItem("history", _("监督记录"), _own_unit_page("supervision:history", tuple(TITLE_BY_KIND))),
     NavItem("import", _("导入"), _importers),
+    NavItem("held_facts", _("待确认事实"), _held_facts_deciders),
     NavItem("notifications", _("通知"), lambda v: _url("notifications:inbox")),
     NavItem("search", _("搜索"), lambda v: _url("web:unit_search")),
     NavItem("accounts", _("账号管理"), _account_managers),
