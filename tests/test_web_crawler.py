@@ -39,6 +39,9 @@ NOT_LINKED: dict[str, tuple[frozenset, str]] = {
     "health:held_facts": (frozenset({Role.BUILDING_HEAD, Role.GROUP_LEADER, Role.PROPERTY_MANAGER, Role.COMMAND}),
                           "an empty list for roles that decide no held facts (health.selectors.may_decide_any); "
                           "in the header of those who do"),
+    "web:transfers": (frozenset({Role.BUILDING_HEAD, Role.GROUP_LEADER, Role.PROPERTY_MANAGER, Role.COMMAND}),
+                      "an empty queue for roles that decide no transfer (units.transfers.DECIDER_ROLES); "
+                      "in the header of those who do"),
 }
 
 

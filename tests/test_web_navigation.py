@@ -38,7 +38,7 @@ def test_community_staff_reach_their_whole_toolbox_from_the_header(alice, client
         "home": "/", "queue": "/applications/queue/", "cross_scope": "/held-facts/", "applications": "/applications/",
         "dashboard": f"/units/{WENLONG_COMMUNITY}/dashboard/", "reports": f"/units/{WENLONG_COMMUNITY}/dashboard/#reports",
         "history": f"/units/{WENLONG_COMMUNITY}/history/", "import": f"/units/{WENLONG_COMMUNITY}/import/",
-        "notifications": "/notifications/", "search": "/units/search/", "held_facts": "/held-facts/",
+        "notifications": "/notifications/", "search": "/units/search/", "held_facts": "/held-facts/", "transfers": "/transfers/",
         "accounts": "/accounts/", "password": "/account/password/",
     }
     buttons = unit_buttons(html)

@@ -70,6 +70,17 @@ def _reviewers(viewer: Viewer) -> str | None:
     return _url("applications:queue") if viewer.role in STEP_ROLE.values() else None
 
 
+def _transfer_deciders(viewer: Viewer) -> str | None:
+    try:
+        from wuyiqu.units.transfers import DECIDER_ROLES
+    except ImportError:
+        return None
+    from wuyiqu.units.selectors import scope_path
+
+    may = viewer.role in DECIDER_ROLES or scope_path(viewer.user) == "/"
+    return _url("web:transfers") if may else None
+
+
 def _held_facts_deciders(viewer: Viewer) -> str | None:
     try:
         from wuyiqu.health.selectors import may_decide_any
@@ -114,6 +125,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("history", _("监督记录"), _own_unit_page("supervision:history", tuple(TITLE_BY_KIND))),
     NavItem("import", _("导入"), _importers),
     NavItem("held_facts", _("待确认事实"), _held_facts_deciders),
+    NavItem("transfers", _("跨辖区迁入申请"), _transfer_deciders),
     NavItem("notifications", _("通知"), lambda v: _url("notifications:inbox")),
     NavItem("search", _("搜索"), lambda v: _url("web:unit_search")),
     NavItem("accounts", _("账号管理"), _account_managers),
