@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection, connections, transaction
+from import_flow import confirm
 from test_standards_world import D, build_street, days, id_number
 from test_supervision_world import ALL, at, current_codes, named_street
 
@@ -164,8 +165,7 @@ def test_the_import_page_links_the_facts_of_the_residents_it_adds(tmp_path, clie
                                 content_type="text/csv")
     with at(D):
         response = client.post(f"/units/{u['T1C'].code}/import/", {"kind": "residents", "file": upload})
-    assert response.status_code == 302
-    job = ImportJob.objects.get(kind="residents")
+        job = confirm(client, response)  # the preview, then 确认导入
     assert job.status == ImportStatus.SUCCEEDED and job.created == 1, job.message
     resident = Resident.objects.get(household__code=HOME, name="新居民")
     assert {(rid, uid) for _t, rid, uid in facts_of(NEWCOMER)} == {(resident.pk, u["B1"].pk)}

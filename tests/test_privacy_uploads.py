@@ -15,6 +15,7 @@ import pytest
 from conftest import WENLONG_COMMUNITY
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from import_flow import job_of
 
 from wuyiqu.imports import parsers, services, storage
 from wuyiqu.imports.models import ImportJob, ImportStatus
@@ -59,8 +60,13 @@ def a_household() -> Household:
 
 
 def upload_as(client, data: bytes, name: str = "居民.csv"):
-    return client.post(f"/units/{WENLONG_COMMUNITY}/import/",
-                       {"kind": "residents", "file": SimpleUploadedFile(name, data)})
+    """Upload, then confirm the preview (the page's 确认导入); the response of the last step."""
+    response = client.post(f"/units/{WENLONG_COMMUNITY}/import/",
+                           {"kind": "residents", "file": SimpleUploadedFile(name, data)})
+    job = job_of(response)
+    if job.status == ImportStatus.PREVIEWED:
+        response = client.post(f"/imports/{job.pk}/confirm/", {"action": "confirm"})
+    return response
 
 
 # --- the sealed format ----------------------------------------------------------------------------

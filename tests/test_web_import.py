@@ -10,6 +10,7 @@ import pytest
 from conftest import TIANQIAO_COMMUNITY, WENLONG_COMMUNITY
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from import_flow import confirm
 
 from wuyiqu.imports.models import ImportJob, ImportStatus
 from wuyiqu.imports.registry import all_kinds
@@ -64,11 +65,11 @@ def test_it_refuses_roles_that_may_not_import(world, dave, alice, client_for):
     assert ImportJob.objects.count() == 0
 
 
-def test_it_refuses_a_file_that_is_not_csv_or_xlsx(world, alice, client_for, media):
-    upload = SimpleUploadedFile("list.xls", b"\xd0\xcf\x11\xe0", content_type="application/vnd.ms-excel")
+def test_it_refuses_a_file_that_is_not_a_spreadsheet_or_text(world, alice, client_for, media):
+    upload = SimpleUploadedFile("list.docx", b"PK\x03\x04", content_type="application/msword")
     response = client_for(alice).post(f"/units/{WENLONG_COMMUNITY}/import/", {"kind": "households", "file": upload})
     assert response.status_code == 400
-    assert "只能上传 CSV 或 XLSX 文件" in response.content.decode()
+    assert "只能上传 CSV、TSV/TXT、XLSX、XLS 或 ODS 文件" in response.content.decode()
     assert ImportJob.objects.count() == 0
     assert not (media / "imports").exists() or not any((media / "imports").iterdir())
 
@@ -118,7 +119,13 @@ def test_it_imports_in_the_background_and_reports_the_result(world, alice, bob, 
     job = ImportJob.objects.get()
     assert response["Location"] == f"/imports/{job.pk}/"
     assert job.created_by == alice and job.scope.code == WENLONG_COMMUNITY
-    job.refresh_from_db()
+    # First a preview: counted, nothing written, the upload kept for the confirmation.
+    assert (job.status, job.created, job.dry_run) == (ImportStatus.PREVIEWED, 5, True), job.message
+    assert not Household.objects.filter(code__startswith=f"{building.code}-Y").exists()
+    assert len(list((media / "imports").iterdir())) == 1
+    page = client.get(f"/imports/{job.pk}/").content.decode()
+    assert "确认后将新增 5 条" in page and "确认导入" in page and "hx-trigger" not in page
+    job = confirm(client, response)
     assert list((media / "imports").iterdir()) == [] and job.stored_path == ""  # removed when the job ended
     assert job.status == ImportStatus.SUCCEEDED, job.message
     assert (job.rows_total, job.rows_done, job.created) == (5, 5, 5)
@@ -142,7 +149,12 @@ def test_it_imports_nothing_and_lists_every_bad_row(world, alice, client_for):
     client = client_for(alice)
     response = client.post(f"/units/{WENLONG_COMMUNITY}/import/", {"kind": "households", "file": csv_upload(rows)})
     assert response.status_code == 302
-    job = ImportJob.objects.get()
+    preview = ImportJob.objects.get()
+    assert (preview.status, preview.invalid, preview.created) == (ImportStatus.PREVIEWED, 3, 1)
+    page = client.get(f"/imports/{preview.pk}/").content.decode()
+    for line in (3, 4, 5):  # every refused row is on the preview
+        assert f'<td data-label="行号">{line}</td>' in page
+    job = confirm(client, response)  # without 跳过错误行: all or nothing
     assert job.status == ImportStatus.FAILED
     assert job.invalid == 3
     assert not Household.objects.filter(code__startswith=f"{building.code}-Z80").exists()

@@ -4,11 +4,15 @@ something that does not exist — and anonymous visitors are sent to the login p
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from conftest import WENLONG_COMMUNITY
 
 from wuyiqu.audit.models import AuditEvent
-from wuyiqu.imports.services import create_job
+from wuyiqu.imports.models import ImportJob
+from wuyiqu.imports.services import build_template, create_job
+from wuyiqu.lib import crypto
 from wuyiqu.units.models import Household, Resident, SpecialPopulationEntry, Unit, UnitKind
 
 
@@ -22,6 +26,9 @@ def alices(world):
     resident = Resident.objects.filter(household=household).order_by("id").first()
     SpecialPopulationEntry.objects.create(resident=resident, tags="elderly_alone", needs="送药", helper="张三")
     job = create_job(kind="households", filename="a.csv", actor=None, scope=community)
+    # Its refused rows, as the job keeps them (encrypted): the workbook a person downloads.
+    ImportJob.objects.filter(pk=job.pk).update(error_workbook=crypto.cipher().encrypt(
+        base64.b64encode(build_template("households")).decode()))
     return {"community": community, "building": building, "household": household, "resident": resident, "job": job}
 
 
@@ -37,6 +44,7 @@ def personal_pages(o) -> list[tuple[str, str]]:
         ("get", f"/units/{o['community'].code}/import/"),
         ("get", f"/units/{o['community'].code}/import/template/households/"),
         ("get", f"/imports/{o['job'].pk}/"),
+        ("get", f"/imports/{o['job'].pk}/errors.xlsx"),
         # The forms of web/records.py (tests/test_web_records.py posts to them).
         ("get", f"/units/{o['building'].code}/record/cases/"),
         ("get", f"/households/{o['household'].code}/residents/add/"),
@@ -48,7 +56,8 @@ def personal_pages(o) -> list[tuple[str, str]]:
 
 PUBLIC_OR_OWN = {"login", "logout", "home", "unit_search"}  # no object of someone else's in the URL
 # POST-only forms that show nothing (tests/test_web_records.py checks their scope and roles).
-POST_ONLY = {"lift_risk_zone", "verify_household", "review_ledger_entry"}
+POST_ONLY = {"lift_risk_zone", "verify_household", "review_ledger_entry",
+             "import_confirm"}  # tests/test_web_import_preview.py: bob gets 404
 
 
 def test_the_list_covers_every_page_of_the_web_app(alices):

@@ -23,6 +23,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
+from wuyiqu.imports.actions import do_confirm_import
 from wuyiqu.imports.models import ImportJob, ImportStatus
 from wuyiqu.imports.tasks import run_import_job
 from wuyiqu.lib.tasks import TaskResultStatus
@@ -62,7 +63,12 @@ def test_a_web_import_is_enqueued_with_its_job_and_runs_only_in_the_worker(world
     task = DBTaskResult.objects.get()
     assert task.task_path == "wuyiqu.imports.tasks.run_import_job"
     assert task.args_kwargs["args"] == [job.pk] and task.status == TaskResultStatus.READY
-    # What the worker does with that row:
+    # What the worker does with that row: the preview (counted, nothing written) ...
+    assert run_import_job.call(job.pk) == ImportStatus.PREVIEWED
+    assert not Household.objects.filter(code__contains="-W0").exists()
+    # ... then, confirmed on the page, the same job queued again and run for real.
+    do_confirm_import(job=job, actor=alice, skip_invalid=False)
+    assert DBTaskResult.objects.count() == 2
     assert run_import_job.call(job.pk) == ImportStatus.SUCCEEDED
     job.refresh_from_db()
     assert (job.status, job.created) == (ImportStatus.SUCCEEDED, 3)
@@ -219,8 +225,9 @@ def test_a_worker_process_runs_the_import_the_mail_and_the_days_supervision(worl
     shared.take_back()
 
     job.refresh_from_db()
-    assert (job.status, job.created, job.rows_done) == (ImportStatus.SUCCEEDED, 4, 4), job.message
-    assert Household.objects.filter(code__contains="-W0").count() == 4
+    # A web upload's first run is its preview: every row checked and counted, nothing kept.
+    assert (job.status, job.created, job.rows_done) == (ImportStatus.PREVIEWED, 4, 4), job.message
+    assert not Household.objects.filter(code__contains="-W0").exists()
     assert "审核提醒" in output and "alice@example.test" in output  # the console mail backend of the tests
     run = ScheduledRun.objects.get(name=schedule.DAILY_SUPERVISION)
     assert run.on == today

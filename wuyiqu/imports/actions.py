@@ -159,3 +159,82 @@ def _record_checked(import_kind, ctx, parsed, *, kind: str, actor, unit, ip, onl
                          **({"id_masked": mask_id_number(number)} if number else {}),
                          "recheck": out.recheck.as_dict() if out.recheck else None})
     return out
+
+
+# --- a file's preview: confirm it, or map its columns again ----------------------------------------------
+
+
+class ImportRefused(Exception):
+    """The preview cannot be confirmed or mapped again; the message (Chinese) says why."""
+
+
+def _locked_preview(job) -> Any:
+    """``job`` locked, if it is a preview whose file is still kept; ImportRefused otherwise."""
+    from .models import ImportJob, ImportStatus
+
+    # Locked: two clicks on 确认导入 (or a confirm racing a new mapping) must queue one run, not two.
+    locked = ImportJob.objects.select_for_update().filter(pk=job.pk).first()
+    if locked is None or not locked.dry_run or locked.status not in (ImportStatus.PREVIEWED, ImportStatus.FAILED):
+        raise ImportRefused(_("这个导入任务已不是待确认的预览（可能已确认或已过期）"))
+    if not locked.stored_path:
+        raise ImportRefused(_("上传的文件已删除（预览已过期或已结束），请重新上传"))
+    return locked
+
+
+def _queue_again(job, *, dry_run: bool) -> None:
+    from .models import ImportStatus
+    from .tasks import run_import_job
+
+    job.dry_run = dry_run
+    job.status = ImportStatus.PENDING
+    job.rows_total = job.rows_done = job.created = job.updated = job.unchanged = 0
+    job.invalid = job.duplicate = job.unmatched = 0
+    job.errors, job.message, job.error_workbook, job.finished_at, job.runner = [], "", None, None, ""
+    job.save()
+    run_import_job.enqueue(job.pk)  # with the database queue: in this transaction, with the job
+
+
+def do_confirm_import(*, job, actor, skip_invalid: bool) -> Any:
+    """Import for real what ``job`` previewed, with the same mapping and sheets; when it imports, that
+    mapping is remembered for the job's unit and the file's shape (next month's file maps the same
+    way). The same job is queued again (all or nothing unless ``skip_invalid``). ImportRefused when the job is not a
+    preview that can be confirmed (a failed one, one confirmed already, its file gone)."""
+    from .models import ImportStatus
+
+    with transaction.atomic():
+        locked = _locked_preview(job)
+        if locked.status != ImportStatus.PREVIEWED:
+            raise ImportRefused(_("预览没有通过，不能确认导入；请先改正对应关系或文件"))
+        layout = locked.layout or {}
+        chosen_sheets = (locked.mapping or {}).get("sheets") or []
+        columns = layout.get("mapping") or {}
+        # Remembered (imports.ColumnMapping) by the run itself, in its transaction, when it imports.
+        locked.mapping = {"columns": columns, "sheets": [s["name"] for s in layout.get("sheets", []) if s["name"]],
+                          "remember": {"shape": layout.get("shape", ""), "sheets": chosen_sheets}}
+        locked.skip_invalid = skip_invalid
+        _queue_again(locked, dry_run=False)
+        audit.record(actor=actor, action="imports.confirm", target=locked, unit=locked.scope,
+                     detail={"kind": locked.kind, "file": locked.filename, "skip_invalid": skip_invalid,
+                             "mapping": columns, "sheets": locked.mapping["sheets"]})
+    return locked
+
+
+def do_remap_import(*, job, actor, columns: dict[str, str], sheets: list[str] | None, skip_invalid: bool) -> Any:
+    """Preview ``job``'s file again with the person's mapping {header: column key or ""} and choice of
+    sheets (None: every sheet with a header). ImportRefused when the job is not a preview of a file
+    still kept, or a column key is not one of the kind's."""
+    from .services import mapping_of
+
+    kind = get_kind(job.kind)
+    keys = {c.key for c in kind.columns}
+    for header, key in columns.items():
+        if key and key not in keys:
+            raise ImportRefused(_("“%(h)s”对应的字段“%(k)s”不是本类型的列") % {"h": header, "k": key})
+    with transaction.atomic():
+        locked = _locked_preview(job)
+        locked.mapping = mapping_of(columns, sheets)
+        locked.skip_invalid = skip_invalid
+        _queue_again(locked, dry_run=True)
+        audit.record(actor=actor, action="imports.remap", target=locked, unit=locked.scope,
+                     detail={"kind": locked.kind, "file": locked.filename, "mapping": columns, "sheets": sheets or []})
+    return locked

@@ -217,8 +217,15 @@ def run_import(*, kind: str, path: str | Path, actor=None, scope=None, skip_inva
         raise
     finally:
         tracker.close()
-        if job.status != ImportStatus.PREVIEWED:
-            storage.discard(job)  # a web upload is kept only while its job runs (and waits for confirmation)
+        if not awaits_person(job):
+            storage.discard(job)  # a web upload is kept only while its job runs (or waits for the person)
+
+
+def awaits_person(job: ImportJob) -> bool:
+    """Whether ``job`` is a preview the person may still confirm or map again (its upload is kept):
+    previewed, or failed for its header or mapping (a layout was found to correct)."""
+    return job.dry_run and (job.status == ImportStatus.PREVIEWED
+                            or (job.status == ImportStatus.FAILED and bool(job.layout)))
 
 
 def _plan(kind: ImportKind, tables: list[Table], scope, columns: dict | None, sheets: list[str] | None) -> headers.Layout:
@@ -386,6 +393,13 @@ class _Run:
         """The import's last writes, inside its transaction: the rechecks, the job, the audit row."""
         job, kind, ctx = self.job, self.kind, self.ctx
         facts.recheck(actor=self.actor, source=f"import:{job.kind}")  # withdraw/warn in this transaction
+        remember = (job.mapping or {}).get("remember")
+        if remember and job.scope_id and remember.get("shape"):
+            # A mapping the person confirmed on the preview: next month's file of this shape maps the same way.
+            ColumnMapping.objects.update_or_create(
+                unit_id=job.scope_id, kind=job.kind, shape=remember["shape"],
+                defaults={"columns": job.mapping.get("columns", {}), "sheets": remember.get("sheets", []),
+                          "updated_by": self.actor if getattr(self.actor, "is_authenticated", False) else None})
         job.created, job.updated, job.unchanged, job.unmatched = (
             counts.created, counts.updated, counts.unchanged, counts.unmatched)
         job.rows_done = self.rows_total
@@ -516,8 +530,11 @@ def expire_previews(now: dt.datetime | None = None) -> int:
     returns how many. The worker does this at its start (``wuyiqu worker``)."""
     cutoff = (now or timezone.now()) - PREVIEW_KEPT
     ended = 0
-    for job in ImportJob.objects.filter(status=ImportStatus.PREVIEWED, finished_at__lt=cutoff):
-        fail_job(job, None, _("预览后%(h)d小时内未确认导入，已过期，上传的文件已删除；请重新上传") % {"h": 24})
+    for job in ImportJob.objects.filter(dry_run=True, finished_at__lt=cutoff).exclude(stored_path=""):
+        if job.status == ImportStatus.PREVIEWED:
+            fail_job(job, None, _("预览后%(h)d小时内未确认导入，已过期，上传的文件已删除；请重新上传") % {"h": 24})
+        else:
+            storage.discard(job)
         ended += 1
     return ended
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Q
 
 from wuyiqu.lib import sealed
 
@@ -24,9 +25,13 @@ from .models import ImportJob, ImportStatus
 
 log = logging.getLogger(__name__)
 
-# Jobs whose upload is still needed: waiting, running, or previewed and waiting for the person to
-# confirm (``expire_previews`` ends those left unconfirmed).
+# Jobs whose upload is still needed: waiting, running, or a preview waiting for the person to confirm
+# it or correct its mapping (``services.expire_previews`` ends those left alone for a day).
 KEPT = (ImportStatus.PENDING, ImportStatus.RUNNING, ImportStatus.PREVIEWED)
+
+
+def _kept():
+    return Q(status__in=KEPT) | Q(status=ImportStatus.FAILED, dry_run=True)
 
 
 def upload_dir() -> Path:
@@ -81,7 +86,7 @@ def purge() -> Purged:
     folder = upload_dir()
     if not folder.is_dir():
         return Purged(0, 0)
-    live = {Path(p).name: p for p in ImportJob.objects.filter(status__in=KEPT).exclude(stored_path="").values_list(
+    live = {Path(p).name: p for p in ImportJob.objects.filter(_kept()).exclude(stored_path="").values_list(
         "stored_path", flat=True)}
     removed = sealed_now = 0
     for path in folder.iterdir():
@@ -93,7 +98,7 @@ def purge() -> Purged:
         elif not sealed.is_sealed(path):
             seal_in_place(path)
             sealed_now += 1
-    ImportJob.objects.exclude(status__in=KEPT).exclude(stored_path="").update(stored_path="")
+    ImportJob.objects.exclude(_kept()).exclude(stored_path="").update(stored_path="")
     return Purged(removed, sealed_now)
 
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from wuyiqu.imports.registry import all_kinds
 
-ALLOWED_SUFFIXES = (".csv", ".xlsx")
+ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".ods")
 
 
 # The registry's own kinds first, in the order a new community loads them; then the others by name.
@@ -25,7 +25,7 @@ def kind_choices() -> list[tuple[str, str]]:
 
 class ImportForm(forms.Form):
     kind = forms.ChoiceField(label=_("导入类型"), choices=())
-    file = forms.FileField(label=_("文件（CSV 或 XLSX）"))
+    file = forms.FileField(label=_("文件（Excel .xlsx/.xls、.ods、CSV 或 Unicode 文本）"))
     skip_invalid = forms.BooleanField(
         label=_("跳过有错误的行，导入其余的行"), required=False,
         help_text=_("不勾选时，只要有一行有错误，整个文件都不导入。"),
@@ -38,7 +38,7 @@ class ImportForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if Path(upload.name).suffix.lower() not in ALLOWED_SUFFIXES:
-            raise forms.ValidationError(_("只能上传 CSV 或 XLSX 文件"))
+            raise forms.ValidationError(_("只能上传 CSV、TSV/TXT、XLSX、XLS 或 ODS 文件"))
         if upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
             raise forms.ValidationError(
                 _("文件太大（%(size)s），上限为 %(limit)s")

@@ -19,6 +19,8 @@ urlpatterns = [
     path("households/<str:code>/", views.household_detail, name="household"),
     path("residents/<int:resident_id>/reveal/", views.resident_reveal, name="resident_reveal"),
     path("imports/<int:job_id>/", views.import_job, name="import_job"),
+    path("imports/<int:job_id>/confirm/", views.import_confirm, name="import_confirm"),
+    path("imports/<int:job_id>/errors.xlsx", views.import_error_workbook, name="import_error_workbook"),
     # Every fact by hand (web/records.py): one row of the import kind, through the same validation.
     path("units/<str:code>/record/<str:kind>/", records.record_on_unit, name="record"),
     path("units/<str:code>/risk-zones/<int:zone_id>/lift/", records.lift_risk_zone, name="lift_risk_zone"),

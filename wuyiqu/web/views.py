@@ -177,3 +177,29 @@ def import_job(request, job_id: int):
     fail_interrupted(job)  # a job whose process was killed reads as failed, not as running for ever
     context = {"job": job, **jobs.describe_job(job)}
     return _render_maybe_partial(request, "web/import_job.html", "web/_import_job_status.html", context)
+
+
+@login_required
+@require_POST
+def import_confirm(request, job_id: int):
+    """The preview's form: confirm the import, or preview again with the person's mapping and sheets."""
+    job = jobs.access_import_job_by_id(request.user, job_id)
+    if not can_import(request.user):
+        raise PermissionDenied(_("您的角色不能导入数据"))
+    try:
+        jobs.confirm_or_remap(job=job, actor=request.user, post=request.POST)
+    except jobs.ImportRefused as exc:
+        context = {"job": job, **jobs.describe_job(job), "refused": str(exc)}
+        return render(request, "web/import_job.html", context, status=409)
+    return redirect("web:import_job", job_id=job.pk)
+
+
+@login_required
+@require_GET
+def import_error_workbook(request, job_id: int):
+    """The refused rows as the person's own columns plus 错误原因 (XLSX), audited."""
+    job, data = jobs.error_workbook_for(request.user, job_id)
+    response = HttpResponse(data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="wuyiqu-errors-{job.pk}.xlsx"'
+    response["Cache-Control"] = "no-store"
+    return response
