@@ -104,6 +104,11 @@ class _JobProgress:
                 if self._side is None:
                     default = connections[DEFAULT_DB_ALIAS]
                     self._side = type(default)(dict(default.settings_dict), alias="imports_progress")
+                    with self._side.cursor() as cur:
+                        # The job's row may be locked by the transaction the import runs in (a
+                        # confirmation that queued it, run at once by the immediate task backend):
+                        # wait briefly, never for ever — the counters then move at the commit.
+                        cur.execute("SET lock_timeout = '200ms'")
                 with self._side.cursor() as cur:
                     cur.execute(f"UPDATE {ImportJob._meta.db_table} SET rows_done = %s, rows_total = %s WHERE id = %s",
                                 [done, total, self.job.pk])
