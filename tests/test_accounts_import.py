@@ -11,6 +11,7 @@ import pytest
 from conftest import TIANQIAO_COMMUNITY, WENLONG_COMMUNITY
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from import_flow import confirm
 
 from wuyiqu.accounts.models import PasswordSheet, Role, User
 from wuyiqu.audit.models import AuditEvent
@@ -128,7 +129,9 @@ def test_the_import_page_runs_it_and_only_the_importer_takes_the_passwords(alice
     client = client_for(alice)
     response = client.post(f"/units/{community.code}/import/", {"kind": "users", "file": upload})
     assert response.status_code == 302
-    job = ImportJob.objects.get(kind="users")
+    preview = ImportJob.objects.get(kind="users")  # previewed first: no account, no password yet
+    assert preview.status == ImportStatus.PREVIEWED and not PasswordSheet.objects.exists()
+    job = confirm(client, response)
     assert job.status == ImportStatus.SUCCEEDED and job.created == 3
     # carol (the street, above alice) sees the job but the passwords are alice's to take.
     street = client_for(carol)
