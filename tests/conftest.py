@@ -26,6 +26,15 @@ HONGQI_VILLAGE = "500110002208"
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache (rate limits and counters kept there, e.g. the API's
+    count of refused tokens, must not carry over from the test before)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 # --- the clock --------------------------------------------------------------------------------------
 # The whole suite can run at a frozen moment: `--now 2028-02-29T00:00:30+08:00` (or the environment
 # variable TEST_NOW, which the processes the tests start inherit: wuyiqu.settings starts the same

@@ -32,7 +32,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict:
            if not k.startswith(("WUYIQU_", "DJANGO_")) and k != "DATABASE_URL"}
     return env | {
         "WUYIQU_SECRET_KEY": "serve-test-" + "k7Qx9" * 12,
-        "WUYIQU_DATA_KEY": base64.b64encode(bytes(range(32))).decode(),
+        "WUYIQU_DATA_KEY": "q1Vt0m3YkGz8cJ+2bX4rN7sWfE9hL5uA6dP0iR3oTyU=",  # random bytes, fixed for the tests
         "WUYIQU_ALLOWED_HOSTS": "wuyiqu.example.gov.cn,127.0.0.1",
         "WUYIQU_DATA_DIR": str(tmp_path / "var"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'wuyiqu.sqlite3'}",
@@ -107,6 +107,30 @@ def test_serve_wants_migrations_static_files_and_the_cache_table_then_serves(tmp
     assert server.returncode == 0, output
     assert "Handling signal: hup" in output
     assert output.count("Booting worker with pid") >= 4  # two workers, then two new ones after HUP
+
+
+@pytest.mark.parametrize(("key", "why"), [
+    (bytes(32), "只有 1 种不同的字节"),
+    (bytes([7, 9] * 16), "只有 2 种不同的字节"),
+    (bytes(range(32)), "等差的字节序列"),
+    (b"test-only-data-key-32-bytes-long", "只有 15 种不同的字节"),
+    (b"WuyiquDataKey#2022-Qijiang!Secre", "全是可打印字符"),  # a pass phrase, not random bytes
+])
+def test_serve_refuses_a_data_key_that_is_not_random(tmp_path, key, why):
+    result = wuyiqu(production_env(tmp_path, WUYIQU_DATA_KEY=base64.b64encode(key).decode()), "serve", "--check-only")
+    assert result.returncode != 0 and "WUYIQU_DATA_KEY 不是随机密钥" in result.stderr and why in result.stderr
+
+
+def test_serve_refuses_any_host_name(tmp_path):
+    result = wuyiqu(production_env(tmp_path, WUYIQU_ALLOWED_HOSTS="*"), "serve", "--check-only")
+    assert result.returncode != 0 and "WUYIQU_ALLOWED_HOSTS 含有“*”" in result.stderr
+
+
+def test_random_keys_pass_the_key_check():
+    from wuyiqu.ops.startup import key_weakness
+
+    assert [key_weakness(os.urandom(32)) for _ in range(2000)] == [None] * 2000
+    assert key_weakness(base64.b64decode(production_env(Path("/x"))["WUYIQU_DATA_KEY"])) is None
 
 
 def test_the_number_of_workers_follows_the_cpus_and_threads_choose_the_worker_class(monkeypatch):

@@ -165,12 +165,14 @@ MIDDLEWARE = [
     "wuyiqu.ops.middleware.ForwardedClientMiddleware",  # the client's address from nginx (docs/deploy.md)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "wuyiqu.ops.middleware.RefuseNulMiddleware",  # before anything looks a value up in the database
     "django.contrib.sessions.middleware.SessionMiddleware",
     "wuyiqu.web.middleware.ChineseUnlessChosenMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "wuyiqu.ops.middleware.NoStoreMiddleware",  # after the user is known: signed-in pages never cached
     "django.contrib.messages.middleware.MessageMiddleware",
     "wuyiqu.accounts.middleware.SessionLimitsMiddleware",
     "wuyiqu.accounts.middleware.PasswordChangeRequiredMiddleware",  # after a reset or a new account

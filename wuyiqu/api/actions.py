@@ -281,6 +281,33 @@ def _audit(token: ApiToken | None, kind: str, batch_key: str, counts: dict[str, 
                  unit=token.unit if token else None, detail=detail, ip=ip)
 
 
+# The counts of an hour at which a refused token writes its audit row: 1st, 100th, 10,000th, 1,000,000th.
+UNAUTHENTICATED_AUDITED_AT = (1, 100, 10_000, 1_000_000)
+
+
+def record_unauthenticated_call(*, error: ApiError, ip: str | None, path: str, method: str) -> int:
+    """A call refused at its token (401: none, unknown, revoked, expired). Not an audit row each:
+    anyone on the network can send such calls, and a row each let them fill the audit table (one
+    INSERT per request). They are counted per hour in the shared cache, and the hour's 1st, 100th,
+    10,000th and 1,000,000th write one row ``api.unauthenticated`` with the count so far and the
+    latest call (address, path, code) — at most four rows an hour, however many calls. Returns the
+    hour's count."""
+    from django.core.cache import cache
+
+    key = f"api-unauthenticated:{timezone.now():%Y%m%d%H}"
+    cache.add(key, 0, timeout=7200)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=7200)
+        count = 1
+    if count in UNAUTHENTICATED_AUDITED_AT:
+        audit.record(actor=None, action="api.unauthenticated", target_type="api.apitoken", ip=ip,
+                     detail={"count_this_hour": count, "code": error.code, "status": error.status,
+                             "method": method, "op": path[:200]})
+    return count
+
+
 def record_refused_call(*, token: ApiToken | None, kind: str, error: ApiError, ip: str | None,
                         path: str = "", method: str = "POST") -> None:
     """The audit row of a call that was refused before any write (401, 403, 400, 404): ``api.facts``

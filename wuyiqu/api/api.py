@@ -7,8 +7,10 @@ that is not JSON, 415 for one that is not sent as JSON, 413 for one too large); 
 is logged and answered with the same shape and 500.
 
 A token sees its unit's subtree only: a unit, application or evaluation outside it is a 404, the same
-as a missing one. What it may read or do is its ``scopes`` (403 otherwise); every call writes one
-audit row (``api.facts`` for fact batches, ``api.read`` for reads, ``api.act`` for decisions).
+as a missing one. What it may read or do is its ``scopes`` (403 otherwise); every call with an
+accepted token writes one audit row (``api.facts`` for fact batches, ``api.read`` for reads,
+``api.act`` for decisions). A call whose token is refused (401) is counted, not audited each: at most
+four ``api.unauthenticated`` rows an hour (``actions.record_unauthenticated_call``).
 """
 
 from __future__ import annotations
@@ -54,14 +56,15 @@ def _kind_of(request: HttpRequest) -> str:
 
 class BearerToken(HttpBearer):
     """``Authorization: Bearer <secret>`` -> the active ApiToken (request.auth). Checked before the
-    body is read; a refused token answers 401 with the reason and writes its audit row."""
+    body is read; a refused token answers 401 with the reason, counted (not an audit row each:
+    ``actions.record_unauthenticated_call``)."""
 
     def __call__(self, request: HttpRequest):
         try:
             return actions.authenticate(request.headers.get("Authorization", ""))
         except ApiError as exc:
-            actions.record_refused_call(token=None, kind=_kind_of(request), error=exc, ip=_client_ip(request),
-                                        path=request.path, method=request.method)
+            actions.record_unauthenticated_call(error=exc, ip=_client_ip(request), path=request.path,
+                                                method=request.method)
             raise
 
     def authenticate(self, request, token):  # pragma: no cover (``__call__`` does the work)
@@ -86,7 +89,31 @@ class JsonOnly(Parser):
             raise request._api_body_error from None
 
 
-api = NinjaAPI(
+# Constraints the server enforces that a parameter's type cannot carry into the document, added to it:
+# a date outside reads.FIRST_DAY..LAST_DAY is a 422, a fact kind outside FACT_KINDS a 404.
+DATE_PATTERN = r"^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$"
+
+
+class DeclaredAPI(NinjaAPI):
+    """The document declares every constraint the server enforces (schemathesis's positive-data check:
+    a request the document allows must not be refused)."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for path, operations in document.get("paths", {}).items():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    schema = parameter.get("schema", {})
+                    variants = schema.get("anyOf", [schema])
+                    for variant in variants:
+                        if variant.get("format") == "date":
+                            variant["pattern"] = DATE_PATTERN
+                    if path.endswith("/facts/{kind}") and parameter.get("name") == "kind":
+                        schema["enum"] = list(FACT_KINDS[1:])
+        return document
+
+
+api = DeclaredAPI(
     title="wuyiqu API",
     version="1",
     description=(
@@ -135,14 +162,26 @@ class NatRecord(Schema):
     result: str = Field(..., description="negative/positive 或 阴性/阳性", examples=["negative"])
 
 
+# What actions.do_submit_fact_batch refuses, declared: a batch key with a character that is not white
+# space and no NUL (the database cannot hold one), at most 100 characters; 1 to MAX_RECORDS records.
+# A decision's opinion likewise.
+NOT_BLANK_NO_NUL = r"^[^\x00]*\S[^\x00]*$"
+
+
+def _batch_key():
+    return Field(..., description="批次号：同一批次重发不会重复写入（不能只有空白）", min_length=1, max_length=100,
+                 pattern=NOT_BLANK_NO_NUL, examples=["lab-2022-11-24-001"])
+
+
 class NatBatchIn(Schema):
-    batch_key: str = Field(..., description="批次号：同一批次重发不会重复写入", max_length=100)
-    records: list[NatRecord]
+    batch_key: str = _batch_key()
+    records: list[NatRecord] = Field(..., min_length=1, max_length=actions.MAX_RECORDS)
 
 
 class FactBatchIn(Schema):
-    batch_key: str = Field(..., description="批次号：同一批次重发不会重复写入", max_length=100)
-    records: list[dict[str, Any]] = Field(..., description="每条记录的字段与同类文件导入的英文列名相同（见 SPEC §7）")
+    batch_key: str = _batch_key()
+    records: list[dict[str, Any]] = Field(..., description="每条记录的字段与同类文件导入的英文列名相同（见 SPEC §7）",
+                                          min_length=1, max_length=actions.MAX_RECORDS)
 
 
 class UnitRefOut(Schema):
@@ -254,7 +293,7 @@ class DecisionIn(Schema):
     status: str = Field(..., description="办理人看到的申请状态；申请已被他人处理（状态已变）时返回 409",
                         examples=["street_review"], pattern=r"^[a-z_]{1,20}$")
     decision: Literal["approve", "return", "reject", "send_back"] = Field(..., examples=["approve"])
-    opinion: str = Field(..., min_length=1, max_length=2000, pattern=r"\S", description="签注意见（必填）",
+    opinion: str = Field(..., min_length=1, max_length=2000, pattern=NOT_BLANK_NO_NUL, description="签注意见（必填）",
                          examples=["同意，报区卫健委复核"])
     send_back_to: str | None = Field(None, pattern=r"^[a-z_]{1,20}$", description="send_back 时发回的环节")
 
@@ -398,7 +437,7 @@ def post_facts(request, payload: FactBatchIn, kind: str = Path(..., pattern=r"^[
 Code = Path(..., pattern=CODE_PATTERN, description="单位编码", example="500110002015")
 Limit = Query(100, ge=1, le=1000)
 Offset = Query(0, ge=0, le=10_000_000)
-OnDate = Query(None, description="日期 YYYY-MM-DD（默认今天）", example="2022-11-25")
+OnDate = Query(None, description="日期 YYYY-MM-DD，2000 至 2100 年（默认今天）", example="2022-11-25")
 
 
 @api.get("/units/{code}", response=responses(UnitOut), summary="单位概况", tags=["units"],

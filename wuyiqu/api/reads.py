@@ -128,7 +128,9 @@ def _evaluate(on: dt.date, root):
         with translation.override(settings.LANGUAGE_CODE):
             return evaluate(on, root=root, profile=parsed_profile(profile_row_in_force(on)))
     except ProfileError as exc:
-        raise ApiError(422, "no_profile", str(exc), {"date": on.isoformat()}) from None
+        # No policy was in force that day, so no evaluation of it exists: a 404, like any missing
+        # object. (It was a 422, which told a client its well-formed request was malformed.)
+        raise ApiError(404, "no_profile", str(exc), {"date": on.isoformat()}) from None
 
 
 def unit_overview(principal, code: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ each re-checked at once like any named unit (SPEC §7), and naming through the r
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -66,6 +67,21 @@ def do_record_existing_title(*, actor, unit, named_on: dt.date) -> Title:
     return title
 
 
+# Crockford's base32: no I, L, O or U, so a number read aloud or typed from paper is not mistaken.
+CERTIFICATE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_certificate_number(named_on) -> str:
+    """``WYQ-<year>-XXXX-XXXX-XXXX``: 12 random characters (60 bits). The number was the title's row
+    id (WYQ-2022-000042), so the public check (/verify/<number>/) listed every named unit to anyone
+    counting upwards; numbers given before keep working as they are."""
+    while True:
+        code = "".join(secrets.choice(CERTIFICATE_ALPHABET) for _ in range(12))
+        number = f"WYQ-{named_on:%Y}-{code[:4]}-{code[4:8]}-{code[8:]}"
+        if not Title.objects.filter(certificate_number=number).exists():  # the unique index backs this
+            return number
+
+
 @transaction.atomic
 def do_name_unit(*, actor, application) -> Title:
     """命名: the command's approval of ``application`` names its unit — a current Title from now, with
@@ -83,7 +99,7 @@ def do_name_unit(*, actor, application) -> Title:
     named_on = today()
     title = Title.objects.create(unit=unit, title=application.title, named_on=named_on, named_at=timezone.now(),
                                  application=application)
-    title.certificate_number = f"WYQ-{named_on:%Y}-{title.pk:06d}"
+    title.certificate_number = new_certificate_number(named_on)
     title.save(update_fields=["certificate_number"])
     audit.record(actor=actor, action="certification.name", target=title, unit=unit,
                  detail={"title": title.title, "application": application.pk, "certificate": title.certificate_number})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -20,6 +21,22 @@ from wuyiqu.imports.registry import all_kinds
 from wuyiqu.imports.services import build_template, run_import
 
 DUPLICATES_SHOWN = 100  # repeated rows printed one by one; the rest are counted (all are on the job)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character (C0 but the tab, DEL, C1) and every bidirectional
+    override shown as an escape (``\\x1b``, ``\\u202e``): a cell of the file quoted in a message must
+    not move the cursor, clear the screen, retitle the window or reorder what the operator reads."""
+    return "".join(ch if not _hidden(ch) else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+                   for ch in text)
+
+
+def _hidden(ch: str) -> bool:
+    code = ord(ch)
+    return (code < 0x20 and ch != "\t") or 0x7F <= code < 0xA0 or unicodedata.bidirectional(ch) in _BIDI_CONTROLS
+
+
+_BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
 
 
 class Command(BaseCommand):
@@ -80,7 +97,7 @@ class Command(BaseCommand):
                     duplicates["hidden"] += 1
                     return
                 duplicates["shown"] += 1
-            text = str(problem)
+            text = terminal_safe(str(problem))
             if show:
                 tqdm.write(text, file=sys.stderr)
             else:
@@ -102,8 +119,8 @@ class Command(BaseCommand):
                 f"invalid={job.invalid} duplicate={job.duplicate} unmatched={job.unmatched} (preview, nothing written)")
             return
         if job.status != ImportStatus.SUCCEEDED:
-            raise CommandError(job.message, returncode=1)
-        self.stdout.write(f"导入完成（{kind}，任务 {job.pk}）：{job.message}")
+            raise CommandError(terminal_safe(job.message), returncode=1)
+        self.stdout.write(f"导入完成（{kind}，任务 {job.pk}）：{terminal_safe(job.message)}")
         self.stdout.write(
             f"created={job.created} updated={job.updated} unchanged={job.unchanged} "
             f"invalid={job.invalid} duplicate={job.duplicate} unmatched={job.unmatched}")
