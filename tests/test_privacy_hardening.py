@@ -88,6 +88,22 @@ def test_a_query_parameter_the_document_does_not_declare_is_refused_after_the_to
     assert client.get("/api/v1/public/certificates/WYQ-2022-000001?x=1").status_code == 422
 
 
+def test_a_field_name_with_a_nul_is_refused_for_its_record_not_a_database_error(world, carol, client):
+    import json
+
+    from wuyiqu.api.actions import do_create_api_token
+    from wuyiqu.api.models import FACT_KINDS, SCOPES
+
+    _token, secret = do_create_api_token(actor=None, name="n", unit=world, kinds=list(FACT_KINDS),
+                                         scopes=list(SCOPES), acts_as=carol, days=30)
+    body = {"batch_key": "nul-names", "records": [{"a\x00b": 1}]}
+    response = client.post("/api/v1/facts/cases", json.dumps(body), content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert response.status_code == 200, response.content  # PostgreSQL answered 422: jsonb holds no NUL
+    error = response.json()["errors"][0]
+    assert error["code"] == "unknown_field" and "a\\x00b" in error["message"]
+
+
 # --- pages are not cached ----------------------------------------------------------------------------------
 
 

@@ -205,10 +205,12 @@ def do_submit_fact_batch(*, token: ApiToken, kind: str, batch_key: str, records:
         if not isinstance(record, dict):
             outcome.errors.append(_record_error(index, "invalid_record", _("每条记录应为一个对象")))
             continue
-        extra = sorted(set(record) - known)
+        # A name can be anything a client sends, a NUL included, which the stored answer (jsonb) and the
+        # audit row cannot hold: names are quoted with NUL shown escaped, each at most 40 characters.
+        extra = sorted(str(name).replace("\x00", "\\x00")[:40] for name in set(record) - known)
         if extra:
             outcome.errors.append(_record_error(index, "unknown_field", _("无法识别的字段：%(f)s；本类型的字段为：%(k)s") % {
-                "f": "、".join(map(str, extra)), "k": "、".join(c.key for c in import_kind.columns)}, str(extra[0])))
+                "f": "、".join(extra), "k": "、".join(c.key for c in import_kind.columns)}, extra[0]))
             continue
         try:
             raw = {key: _cell(record.get(key)) for key in known}
