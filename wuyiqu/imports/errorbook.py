@@ -24,6 +24,14 @@ REASON = "错误原因"  # the workbook's own column: a word in the file, like t
 _RED = "FFC7CE"
 
 
+def _storable(value: str) -> str:
+    """``value`` with the control characters a worksheet cannot hold (openpyxl refuses them: ESC, BEL…)
+    shown as escapes (``\\x1b``), so that a hostile cell is shown, not a crash of the import."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value) if isinstance(value, str) else value
+
+
 def build(tables: list[Table], layout: Layout, refused: dict[int, list[tuple[str, str]]], total: int) -> bytes:
     """The XLSX of the rows ``refused`` {line: [(field key, message)]} of the layout's sheets."""
     from openpyxl import Workbook
@@ -58,12 +66,12 @@ def build(tables: list[Table], layout: Layout, refused: dict[int, list[tuple[str
             out = []
             for i, value in enumerate(values):
                 # Text cells: an ID number stays 18 digits when the person opens the workbook again.
-                cell = WriteOnlyCell(ws, value=value)
+                cell = WriteOnlyCell(ws, value=_storable(value))
                 cell.number_format = "@"
                 if i in bad:
                     cell.fill = bad_fill
                 out.append(cell)
-            reason = WriteOnlyCell(ws, value="；".join(dict.fromkeys(m for _f, m in problems)))
+            reason = WriteOnlyCell(ws, value=_storable("；".join(dict.fromkeys(m for _f, m in problems))))
             reason.fill = bad_fill
             out.append(reason)
             ws.append(out)

@@ -113,7 +113,7 @@ class Command(BaseCommand):
         if duplicates["hidden"]:
             self.stderr.write(f"另有 {duplicates['hidden']} 行重复未逐行列出（共 {job.duplicate} 行重复）")
         if job.status == ImportStatus.PREVIEWED:
-            self.stdout.write(f"{job.message}")
+            self.stdout.write(terminal_safe(job.message))
             self.stdout.write(
                 f"created={job.created} updated={job.updated} unchanged={job.unchanged} "
                 f"invalid={job.invalid} duplicate={job.duplicate} unmatched={job.unmatched} (preview, nothing written)")
@@ -129,14 +129,14 @@ class Command(BaseCommand):
         """The header found in each sheet and the field each column feeds, then the same as --mapping JSON."""
         labels = {c.key: c.header for c in all_kinds()[kind].columns}
         for sheet in layout.sheets:
-            self.stdout.write(f"{sheet_row(sheet.name, sheet.header_line)}是列标题，数据从第{sheet.header_line + 1}行起：")
+            self.stdout.write(terminal_safe(f"{sheet_row(sheet.name, sheet.header_line)}是列标题，数据从第{sheet.header_line + 1}行起："))
             for i, (header, key) in enumerate(zip(sheet.headers, sheet.keys, strict=True)):
                 if header.strip():
                     target = f"{labels[key]} ({key})" if key else "不导入"
-                    self.stdout.write(f"  {column_letter(i)}列 {header} → {target}")
+                    self.stdout.write(terminal_safe(f"  {column_letter(i)}列 {header} → {target}"))
         for name, why in layout.skipped:
-            self.stdout.write(f"未导入工作表“{name}”：{why}")
-        self.stdout.write("对应关系（可存为文件，用 --mapping 指定）：" + json.dumps(layout.mapping, ensure_ascii=False))
+            self.stdout.write(terminal_safe(f"未导入工作表“{name}”：{why}"))
+        self.stdout.write(terminal_safe("对应关系（可存为文件，用 --mapping 指定）：" + json.dumps(layout.mapping, ensure_ascii=False)))
 
 
 def _read_mapping(path: str) -> dict[str, str]:
