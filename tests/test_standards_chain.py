@@ -9,6 +9,7 @@ from test_standards_world import (
     COMMITTEE_ITEMS,
     D,
     build_street,
+    days,
     inspect,
     make_resident,
     make_unit,
@@ -21,6 +22,7 @@ from wuyiqu.standards import evaluator as ev_module
 from wuyiqu.standards.actions import do_store_evaluations
 from wuyiqu.standards.evaluator import evaluate, evaluate_chain
 from wuyiqu.standards.models import Evaluation
+from wuyiqu.units.actions import Move, move_residents
 from wuyiqu.units.models import Household, HouseholdVerification, Resident, SpecialPopulationEntry
 
 pytestmark = pytest.mark.django_db
@@ -166,3 +168,41 @@ def test_rows_of_another_day_or_profile_or_without_rollup_are_not_used(spy):
     Evaluation.objects.all().delete()
     assert [summary(e) for e in evaluate_chain(D, u["B1"])] == full_chain(u["B1"])
     assert spy[-1] is None
+
+
+def test_the_chain_reads_its_ledger_from_the_people_who_lived_in_its_committee_on_the_day(spy):
+    """The live committee's ledger lines are read from its people on D (docs/benchmarks.md, the chain's
+    ledger read from its people): someone who left after D counts where they lived, someone who came
+    after D counts where they came from, someone who came before D where they came to — as in the full
+    evaluation."""
+    u = build_three_committees()
+
+    def incomplete(unit, name):
+        r = make_resident(Household.objects.create(code=f"{unit.code}-L{name}", unit=unit, address=f"{unit.name}{name}"),
+                          name=name)
+        nat(r, D)
+        HouseholdVerification.objects.create(household=r.household, verified_on=D)
+        SpecialPopulationEntry.objects.create(resident=r, tags="elderly_alone", needs="", helper="")
+        return r
+
+    def move(r, unit, on):
+        to = Household.objects.create(code=f"{unit.code}-M{r.pk}", unit=unit, address=f"{unit.name}M{r.pk}")
+        HouseholdVerification.objects.create(household=to, verified_on=D)
+        move_residents([Move(r.pk, r.household_id, r.moved_on, to.pk, on)])
+
+    left = incomplete(u["B9"], "甲")  # in the chain's community on D, in the village since D+1
+    move(left, u["G1"], D + days(1))
+    came = incomplete(u["G1"], "乙")  # in the village on D, in the chain's community since D+1
+    move(came, u["B2"], D + days(1))
+    early = incomplete(u["K1"], "丙")  # from the third community into the chain's, before D
+    move(early, u["B2"], D - days(2))
+    do_store_evaluations(on=D)
+    new_case(u["B1"])
+    chain = evaluate_chain(D, u["B1"])
+    assert spy[-1] is not None  # the street from the stored rows, the community read live
+    assert [summary(e) for e in chain] == sorted(full_chain(u["B1"]), key=lambda s: -len(s[0]))
+    community = next(e for e in chain if e.unit.code == "T1C")
+    ledger = next(c for c in community.criteria if c.id == "special_population_ledger")
+    assert not ledger.passed
+    assert {item["id"] for item in ledger.items} == {left.pk, early.pk}
+    assert "special_population_ledger" in chain[-1].failed  # the street: the village's line from its stored row

@@ -412,10 +412,12 @@ class _Gather:
         lived then in a household they have left since (a past spell covering the day: for today,
         none). ``also``: a query (and params) whose rows are added in the same statement."""
         t = _tables()
+        if heavy and self.live is not None:
+            return self._located_from_scope(select, table, alias, where, params, day, also=also)
         counts, counts_p = residence.registered("h", day)
-        join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy)
         arrived, arrived_p = residence.arrived("r", day)
         covers, covers_p = residence.past_spells_on("p", day)
+        join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy)
         materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
         facts = f"WITH f AS {materialized}(SELECT * FROM {table} {alias} WHERE {where}) "
         source = f"f {alias} JOIN {t['resident']} r ON r.id = {alias}.resident_id"
@@ -426,6 +428,30 @@ class _Gather:
         with connection.cursor() as cur:
             cur.execute(f"{facts}{current} UNION ALL {moved}" + (f" UNION ALL {also[0]}" if also[0] else ""),
                         [*params, *arrived_p, *counts_p, *scope_p, *covers_p, *counts_p, *scope_p, *also[1]])
+            return cur.fetchall()
+
+    def _located_from_scope(self, select: str, table: str, alias: str, where: str, params: list[Any], day, *,
+                            also: tuple[str, list[Any]]) -> list[tuple]:
+        """``_located`` for the live subtree of a chain (a village/community, and the root unit): the
+        same rows, read from its people first — its households, their residents and the past spells
+        in them covering the day — and each person's fact rows by their ``resident_id`` index,
+        instead of every fact row of the city placed and then dropped outside the scope (the
+        incomplete ledger lines of the benchmark's district are 4 times the residents of a committee;
+        docs/benchmarks.md, "The chain's ledger read from its people")."""
+        t = _tables()
+        counts, counts_p = residence.registered("h", day)
+        arrived, arrived_p = residence.arrived("r", day)
+        covers, covers_p = residence.past_spells_on("p", day)
+        scope, scope_p = self.path_sql("su.path", heavy=True)
+        households = f"{t['unit']} su JOIN {t['household']} h ON h.unit_id = su.id"
+        fact = f"JOIN {table} {alias} ON {alias}.resident_id = r.id"
+        current = (f"SELECT h.unit_id, {select} FROM {households} JOIN {t['resident']} r ON r.household_id = h.id "
+                   f"{fact} WHERE {scope} AND {counts} AND {arrived} AND ({where})")
+        moved = (f"SELECT h.unit_id, {select} FROM {households} JOIN {t['past']} p ON p.household_id = h.id "
+                 f"JOIN {t['resident']} r ON r.id = p.resident_id {fact} WHERE {scope} AND {covers} AND {counts} AND ({where})")
+        with connection.cursor() as cur:
+            cur.execute(f"{current} UNION ALL {moved}" + (f" UNION ALL {also[0]}" if also[0] else ""),
+                        [*scope_p, *counts_p, *arrived_p, *params, *scope_p, *covers_p, *counts_p, *params, *also[1]])
             return cur.fetchall()
 
     def cases(self):
