@@ -73,6 +73,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nat_world  # noqa: E402  (bench/nat_world.py: the database set-up)
 import world as district_world  # noqa: E402  (bench/world.py: the committee generator)
 
+from wuyiqu.lib.idcard import kept_third_birthday, mask_id_number, mask_phone  # noqa: E402
 from wuyiqu.units import generator as g  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -210,7 +211,7 @@ class _Loader:
         ("units_unit", "id, code, name, kind, parent_id, path, depth"),
         ("units_household", "id, code, unit_id, address"),
         ("units_householdverification", "household_id, verified_on, verifier"),
-        ("units_resident", "id, household_id, name, id_enc, id_hash, id_masked, birth_date, sex, phone_enc, "
+        ("units_resident", "id, household_id, name, id_enc, id_hash, id_masked, turns_three_on, sex, phone_enc, "
                            "phone_hash, phone_masked, bedridden"),
     )
 
@@ -263,12 +264,12 @@ class _Loader:
         for r, enc in zip(people, id_enc, strict=True):
             n = r.id_number
             if r.phone:
-                phone = (f"\\\\x{next(phone_enc).hex()}\t{hasher(r.phone)}\t"
-                         f"{r.phone[:3]}****{r.phone[-4:]}")
+                phone = f"\\\\x{next(phone_enc).hex()}\t{hasher(r.phone)}\t{mask_phone(r.phone)}"
             else:
                 phone = f"{NULL}\t\t"
+            turns = kept_third_birthday(dt.date(int(n[6:10]), int(n[10:12]), int(n[12:14])), D)
             rb.append(f"{rid}\t{households[r.household_code]}\t{r.name}\t\\\\x{enc.hex()}\t{hasher(n)}\t"
-                      f"{n[:4]}**********{n[-4:]}\t{n[6:10]}-{n[10:12]}-{n[12:14]}\t{'M' if int(n[16]) % 2 else 'F'}\t"
+                      f"{mask_id_number(n)}\t{turns or NULL}\t{'M' if int(n[16]) % 2 else 'F'}\t"
                       f"{phone}\t{'t' if r.bedridden else 'f'}\n")
             rid += 1
         self.next_resident = rid

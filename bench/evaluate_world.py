@@ -141,12 +141,11 @@ def build() -> None:
         rid = "(h.id * 3 + n.n)"
         id_hash = f"lpad({rid}::text, 64, '0')" if pg else f"printf('%064d', {rid})"
         blob = "'\\x00'::bytea" if pg else "X'00'"
-        born = (f"CASE WHEN {rid} % 33 = 0 THEN DATE '2021-10-01' ELSE DATE '1960-01-01' + ({rid} % 15000)::int END"
-                if pg else
-                f"CASE WHEN {rid} % 33 = 0 THEN '2021-10-01' ELSE date('1960-01-01', '+' || ({rid} % 15000) || ' days') END")
-        _sql(cur, f"""INSERT INTO units_resident (household_id, name, id_enc, id_hash, id_masked, birth_date, sex,
+        # 1 in 33 a child born 2021-10-01 (third birthday kept: exempt on D); the others have none.
+        turns = f"CASE WHEN {rid} % 33 = 0 THEN {'DATE ' if pg else ''}'2024-10-01' ELSE NULL END"
+        _sql(cur, f"""INSERT INTO units_resident (household_id, name, id_enc, id_hash, id_masked, turns_three_on, sex,
                 phone_enc, phone_hash, phone_masked, bedridden)
-            SELECT h.id, '张三', {blob}, {id_hash}, '5002**********0000', {born}, 'M', NULL, '', '',
+            SELECT h.id, '张三', {blob}, {id_hash}, '500**************0', {turns}, 'M', NULL, '', '',
                    {rid} % 97 = 0
             FROM units_household h JOIN nums n ON n.n <= {MEMBERS}""")
         _sql(cur, f"""INSERT INTO units_householdverification (household_id, verified_on, verifier)
@@ -313,9 +312,9 @@ def compare_participation(backend) -> None:
     must agree."""
     from django.db import connection
 
-    born_by, start = D.replace(year=D.year - 3), D - dt.timedelta(days=6)
+    grown_by, start = D, D - dt.timedelta(days=6)
     base = ("SELECT h.unit_id, COUNT(*){} FROM units_resident r JOIN units_household h ON h.id = r.household_id {}"
-            "WHERE r.bedridden = false AND r.birth_date <= %s GROUP BY h.unit_id")
+            "WHERE r.bedridden = false AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) GROUP BY h.unit_id")
     shapes = {
         "DISTINCT ON (now)": (base.format(
             ", COUNT(t.resident_id)", "LEFT JOIN (SELECT DISTINCT ON (resident_id) resident_id FROM health_natresult "
@@ -332,7 +331,7 @@ def compare_participation(backend) -> None:
         for _ in range(3):
             for name, (sql, params) in shapes.items():
                 t, c = time.perf_counter(), time.process_time() + backend()
-                cur.execute(sql, [*params, born_by])
+                cur.execute(sql, [*params, grown_by])
                 results[name] = sorted(cur.fetchall())
                 times[name].append((time.perf_counter() - t, time.process_time() + backend() - c))
         cur.execute("RESET max_parallel_workers_per_gather")
@@ -362,8 +361,8 @@ def naive_unit(unit, on: dt.date) -> None:
     HouseholdVerification.objects.filter(household__unit__path__startswith=p,
                                          verified_on__gte=window_start(on, 30)).values("household_id").distinct().count()
     tested = NatResult.objects.filter(resident_id=OuterRef("pk"), sampled_on__gte=window_start(on, 7), sampled_on__lte=on)
-    base = Resident.objects.filter(household__unit__path__startswith=p, bedridden=False,
-                                   birth_date__lte=on.replace(year=on.year - 3))
+    base = Resident.objects.filter(Q(turns_three_on__isnull=True) | Q(turns_three_on__lte=on),
+                                   household__unit__path__startswith=p, bedridden=False)
     base.count()
     base.filter(Exists(tested)).count()
     SpecialPopulationEntry.objects.filter(resident__household__unit__path__startswith=p, helper="").count()

@@ -121,7 +121,7 @@ def ensure_residents(n: int) -> None:
             number = id_number(i)
             batch.append(Resident(
                 household_id=households[i // PER_HOUSEHOLD].pk, name="居民", id_enc=b"", id_hash=c.lookup_hash(number),
-                id_masked=mask_id_number(number), birth_date=_BIRTH0 + dt.timedelta(days=i % 25_000),
+                id_masked=mask_id_number(number),
                 sex="M" if int(number[16]) % 2 else "F"))
             numbers.append(number)
             if len(batch) == 20_000:

@@ -121,8 +121,7 @@ def positive_case(runs: int) -> None:
     times = []
     for _ in range(runs):
         with transaction.atomic():
-            r = Resident(household=Household.objects.filter(unit=building).first(), name="李四",
-                         birth_date=dt.date(1980, 1, 1), sex="F")
+            r = Resident(household=Household.objects.filter(unit=building).first(), name="李四", sex="F")
             number = "500222198001011232"
             r.set_id_number(number)
             r.set_phone("")

@@ -328,6 +328,9 @@ KEYED: dict[str, Factory] = {
                                              data={"household_code": h.household.code, "moved_on": _day()})],
 }
 
+# OWN pages that only some roles may open: the others get 403 (and nothing of anyone).
+ROLE_LIMITED_OWN = frozenset({"audit:events", "audit:export"})
+
 # No object key: the user's own scope (or own inbox). The factory gets the other side, to ask about it
 # where the page takes a query.
 OWN: dict[str, Factory] = {
@@ -343,6 +346,10 @@ OWN: dict[str, Factory] = {
     "accounts:password": lambda t, _h: [Probe()],
     "health:held_facts": lambda t, _h: [Probe()],  # the queue of the asker's own scope only
     "web:transfers": lambda t, _h: [Probe()],  # likewise
+    # The audit viewer: administrators, the district and the street only (403 for the others).
+    "audit:events": lambda t, _h: [Probe(query={"unit": t.community.code}), Probe(query={"person": t.resident.name}),
+                                   Probe(query={"action": "resident.reveal"})],
+    "audit:export": lambda t, _h: [Probe(query={"unit": t.community.code})],
 }
 
 # Anyone, signed in or not, by design.

@@ -10,7 +10,6 @@ arrive concurrently over HTTP, from fewer clients, but the application handles t
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import re
 import threading
 import time
@@ -59,7 +58,7 @@ def big_building(n: int) -> tuple[Unit, dict[int, str]]:
         number = first17 + check_digit(first17)
         phone = f"139{i:08d}"
         pins[hh.pk] = number[-6:]  # the proof of membership: the last 6 of the ID number
-        residents.append(Resident(household=hh, name=f"居民{i}", birth_date=dt.date(1980, 1, 1), sex="F",
+        residents.append(Resident(household=hh, name=f"居民{i}", sex="F",
                                   id_enc=c.encrypt(number), id_hash=c.lookup_hash(number),
                                   id_masked=mask_id_number(number), phone_enc=c.encrypt(phone),
                                   phone_hash=c.lookup_hash(phone), phone_masked=mask_phone(phone)))

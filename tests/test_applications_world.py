@@ -63,7 +63,7 @@ def make_household(unit: Unit, room: str, on: dt.date = D, *, with_facts: bool =
     pin = f"{(n * 7919) % 10000:04d}"
     number = id_number(dt.date(1980, 5, 1))
     PINS[hh.code] = number[-6:]  # the proof of membership: the last 6 characters of the ID number
-    r = Resident(household=hh, name=f"住户{n}", birth_date=dt.date(1980, 5, 1), sex="M")
+    r = Resident(household=hh, name=f"住户{n}", sex="M")
     r.set_id_number(number)
     r.set_phone(f"1380000{pin}")
     r.save()

@@ -43,7 +43,9 @@ def test_it_counts_cases_within_eight_days(reported, passed):
     r = run("no_case", facts(cases=[C.CaseFact(day(reported), PERSON, "1栋")]))
     assert r.passed is passed
     if not passed:
-        assert "张**" in r.detail and "5002**********123X" in r.detail
+        # Who, for the roles that may see it; how many and until when, for everyone (SPEC §1).
+        assert "张**" in r.named and "5002**********123X" in r.named
+        assert "张" not in r.detail and "123X" not in r.detail and r.detail.startswith("近8天有 1 例阳性感染者")
         assert r.clears_on == day(reported + 8)
         assert r.items == [{"type": "resident", "id": 7}]
 
@@ -62,7 +64,8 @@ def test_it_judges_measures_covering_the_day(criterion_id, kind, start, end, pas
     r = run(criterion_id, facts(measures=[C.MeasureFact(kind, day(start), day(end), PERSON)]))
     assert r.passed is passed
     if not passed:
-        assert f"管控至 {day(end):%Y-%m-%d}" in r.detail
+        assert f"管控至 {day(end):%Y-%m-%d}" in r.named and "张**" in r.named
+        assert r.detail == f"1 名居民处于管控中，至 {day(end):%Y-%m-%d}"
         assert r.clears_on == day(end + 1)
 
 
@@ -213,9 +216,20 @@ def test_it_counts_incidents_within_eight_days(itype, criterion_id, occurred, pa
 
 def test_a_ledger_entry_names_what_is_missing():
     s = C.Sampled()
-    s.add("居民 李** (5002**********0011)（帮扶人）", {"type": "resident", "id": 3})
+    s.add(C.ledger_label(C.messages(), PERSON, "送药", "", D), {"type": "resident", "id": 3})
     r = run("special_population_ledger", facts(ledger_incomplete=s))
-    assert not r.passed and "帮扶人" in r.detail and r.items == [{"type": "resident", "id": 3}]
+    assert not r.passed and r.items == [{"type": "resident", "id": 3}]
+    assert r.named == "1 人台账不完整或未按期复核：居民 张** (5002**********123X)（帮扶人）"
+    assert r.detail == "1 人台账不完整或未按期复核"
+
+
+def test_a_person_in_any_reason_is_named_only_in_the_named_form():
+    """Whatever criterion writes a person through PersonRef.label, its detail (stored, notified, shown to
+    volunteer roles) says "一名居民" and its named form says who."""
+    text = f"还差：{PERSON.label(C.messages())}"
+    r = C.CriterionResult("nat_participation", False, text)
+    assert r.detail == "还差：一名居民" and r.named == "还差：居民 张** (5002**********123X)"
+    assert C.CriterionResult("x", True, "无人").named == ""
 
 
 def test_every_registered_criterion_is_in_the_default_profile_and_back():

@@ -44,12 +44,12 @@ def query(data_dir: Path, sql: str) -> list[tuple]:
 
 
 def digest(data_dir: Path) -> str:
-    """What the seed decides: every unit, household and resident (masked ID, name, birth date)."""
+    """What the seed decides: every unit, household and resident (masked ID, name, third birthday)."""
     h = hashlib.sha256()
     for sql in (
         "SELECT code, name, kind FROM units_unit ORDER BY code",
         "SELECT code, address FROM units_household ORDER BY code",
-        "SELECT h.code, r.id_masked, r.name, r.birth_date, r.sex, r.phone_masked FROM units_resident r "
+        "SELECT h.code, r.id_masked, r.name, r.turns_three_on, r.sex, r.phone_masked FROM units_resident r "
         "JOIN units_household h ON h.id = r.household_id ORDER BY h.code, r.id_masked, r.name",
     ):
         for row in query(data_dir, sql):
@@ -96,7 +96,7 @@ def test_it_generates_units_households_and_residents_below_them(runs):
     # this small size (100 people per committee) can nearly double the count.
     assert 2000 <= residents < 5000
     # no plain ID number is stored: only the cipher, the keyed hash and the mask
-    assert query(dirs["a"], "SELECT count(*) FROM units_resident WHERE id_masked NOT LIKE '____**********____'") \
+    assert query(dirs["a"], "SELECT count(*) FROM units_resident WHERE id_masked NOT LIKE '___**************_'") \
         == [(0,)]
     assert f"{residents} 名居民" in outputs["a"]
 

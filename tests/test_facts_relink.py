@@ -189,7 +189,7 @@ def test_the_command_links_facts_stored_before_and_a_second_run_changes_nothing(
     named_street()
     import_facts(tmp_path, NEWCOMER, STRANGER)
     # Older data: the resident was registered without linking (as before residents imports did it).
-    newcomer = Resident(household=Household.objects.get(code=HOME), name="老居民", birth_date=dt.date(1990, 3, 7),
+    newcomer = Resident(household=Household.objects.get(code=HOME), name="老居民",
                         sex="M")
     newcomer.set_id_number(NEWCOMER)
     newcomer.set_phone("")

@@ -150,7 +150,7 @@ def test_relink_facts_links_only_inside_the_scope_and_holds_the_rest(street, tmp
         assert run_import(kind="cases", path=path, scope=u["T1V"]).unmatched == 2
     # Registered by a path that does not link (stored before linking existed): the command's case.
     for number, code in ((NEWCOMER, HOME), (other, VILLAGE_HOME)):
-        r = Resident(household=Household.objects.get(code=code), name="老居民", birth_date=dt.date(1991, 4, 2), sex="M")
+        r = Resident(household=Household.objects.get(code=code), name="老居民", sex="M")
         r.set_id_number(number)
         r.set_phone("")
         r.save()

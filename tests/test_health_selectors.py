@@ -11,7 +11,7 @@ from django.utils import timezone
 from wuyiqu.health import actions, selectors
 from wuyiqu.health.models import CaseType, MeasureKind, NatResult
 from wuyiqu.lib import dates
-from wuyiqu.lib.idcard import age_on
+from wuyiqu.lib.idcard import age_on, kept_third_birthday, turns_three_on
 from wuyiqu.units.models import Resident, Unit
 
 DAY = dt.timedelta(days=1)
@@ -23,16 +23,13 @@ def sample(resident, on: dt.date, result="negative"):
                                     sampled_at=at, sampled_on=on, result=result)
 
 
-@pytest.mark.parametrize("on", [dt.date(2024, 2, 29), dt.date(2025, 3, 1), dt.date(2026, 11, 29), dt.date(2027, 2, 28)])
-def test_the_under_3_cut_off_agrees_with_age_on(on):
-    cut = selectors.born_after_is_exempt(on)
-    day = cut - 3 * DAY
-    while day <= cut + 3 * DAY:
-        assert (day > cut) == (age_on(day, on) < 3), day
-        day += DAY
-    # Born on 29 February: still 2 on 28 February three years on, 3 on 1 March.
-    assert age_on(dt.date(2020, 2, 29), dt.date(2023, 2, 28)) == 2
-    assert (dt.date(2020, 2, 29) > selectors.born_after_is_exempt(dt.date(2023, 2, 28)))
+@pytest.mark.parametrize("born", [dt.date(2020, 2, 29), dt.date(2021, 3, 1), dt.date(2023, 12, 31)])
+def test_the_kept_third_birthday_agrees_with_age_on(born):
+    turns = turns_three_on(born)
+    assert age_on(born, turns - DAY) == 2 and age_on(born, turns) == 3
+    # Kept while it may change a verdict of the past year, then forgotten.
+    assert kept_third_birthday(born, turns + 366 * DAY) == turns
+    assert kept_third_birthday(born, turns + 367 * DAY) is None
 
 
 @pytest.fixture
@@ -59,12 +56,12 @@ def test_not_tested_within_n_days_with_exempt_apart(world, wenlong, django_asser
     today = dates.today()
     residents = list(Resident.objects.filter(household__unit__path__startswith=wenlong.path).order_by("id"))
     Resident.objects.filter(household__unit__path__startswith=wenlong.path).update(bedridden=False)
-    adults = [r for r in residents if age_on(r.birth_date, today) >= 18]
+    adults = [r for r in residents if r.age_on(today) >= 18]
     tested_edge, tested_old, never, bedridden, infant = adults[:5]
     sample(tested_edge, today - 6 * DAY)  # the first day of a 7-day window: tested within 7 days
     sample(tested_old, today - 7 * DAY)  # one day before it: not
     Resident.objects.filter(pk=bedridden.pk).update(bedridden=True)
-    Resident.objects.filter(pk=infant.pk).update(birth_date=today - 2 * 365 * DAY)
+    Resident.objects.filter(pk=infant.pk).update(turns_three_on=today + DAY)
     with django_assert_num_queries(2):  # the residents, and the aggregate of their latest samples
         status = selectors.testing_status(wenlong, on=today, days=7)
     listed = {row.resident.pk: row for row in status.rows}
@@ -74,9 +71,8 @@ def test_not_tested_within_n_days_with_exempt_apart(world, wenlong, django_asser
     exempt = {row.resident.pk: row.exempt_reason for row in status.exempt}
     assert exempt[bedridden.pk] == "卧床" and exempt[infant.pk] == "未满3周岁"
     assert bedridden.pk not in listed and infant.pk not in listed
-    born_after = selectors.born_after_is_exempt(today)
     assert len(status.exempt) == 1 + sum(1 for r in residents if r.pk != bedridden.pk and
-                                         (r.pk == infant.pk or r.birth_date > born_after))
+                                         (r.pk == infant.pk or r.age_on(today) < 3))
     assert status.non_exempt_total == len(residents) - len(status.exempt)
     assert status.tested_within == 1 and len(status.rows) == status.non_exempt_total - 1
     # Without days: every non-exempt resident with their latest date.

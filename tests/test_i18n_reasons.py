@@ -115,7 +115,12 @@ def test_passing_reasons_follow_the_language_too(level):
 
 def test_the_english_reasons_read_as_sentences():
     with translation.override("en"):
-        by_id = {r.id: r.detail for r in judged(failing_facts("compound"))}
+        results = judged(failing_facts("compound"))
+    by_id = {r.id: r.named or r.detail for r in results}  # as community staff read them
+    anonymous = {r.id: r.detail for r in results}  # as everyone else does
+    assert anonymous["no_case"].startswith("7 positive cases in the last 8 days; if there is no new one")
+    assert anonymous["no_close_contact"].startswith("7 residents under control, until ")
+    assert "L*****" not in " ".join(anonymous.values())
     assert by_id["no_case"].startswith("7 positive cases in the last 8 days: ")
     assert "and others, 7 cases in all" in by_id["no_case"]
     assert "Resident L***** (5002**********123X), reported 2022-11-23" in by_id["no_case"]
@@ -130,7 +135,7 @@ def test_a_count_of_one_is_singular_in_english():
     with translation.override("en"):
         f = failing_facts("building")
         f.unverified, f.cases = sampled(1, "Road"), f.cases[:1]
-        by_id = {r.id: r.detail for r in judged(f)}
+        by_id = {r.id: r.named or r.detail for r in judged(f)}
     assert by_id["registry_verified"] == "1 household not verified in the last 30 days: Road 0"
     assert by_id["no_case"].startswith("1 positive case in the last 8 days: Unit U, reported 2022-11-28")
 
@@ -141,7 +146,7 @@ def test_every_text_of_the_table_has_an_english_translation():
     untranslated = [k for k, v in english.t.items() if chinese(v) or (v == zh.t[k] and chinese(zh.t[k]))]
     for key in C._PLURALS:  # noqa: SLF001 — every text with a count, singular and plural
         for n in (1, 2):
-            if chinese(english.count(key, n, list="x", days=8, clears="x", what="x", title="x")):
+            if chinese(english.count(key, n, list="x", days=8, clears="x", what="x", title="x", date="x")):
                 untranslated.append((key, n))
     labels = [*english.inspection.values(), *english.incident.values(), *english.zone.values(), *english.title.values()]
     assert untranslated == [] and not any(chinese(v) for v in labels)

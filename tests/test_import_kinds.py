@@ -172,7 +172,7 @@ def test_verifications(world, tmp_path):
 
 # --- residents -----------------------------------------------------------------------------------
 
-def test_residents_are_stored_encrypted_with_birth_date_and_sex(world, tmp_path):
+def test_residents_are_stored_encrypted_with_sex_and_no_birth_date(world, tmp_path):
     hh = Household.objects.filter(unit__path__contains=f"/{WENLONG_COMMUNITY}/").first()
     woman = "11010519491231002X"  # the GB 11643 example: born 1949-12-31, female
     header = ["身份证号", "姓名", "户编码", "联系电话", "免检(卧床)"]
@@ -180,9 +180,9 @@ def test_residents_are_stored_encrypted_with_birth_date_and_sex(world, tmp_path)
     job = run_import(kind="residents", path=write_csv(tmp_path / "r.csv", header, rows))
     assert job.created == 2, job.errors
     r = Resident.objects.get(name="赵老太")
-    assert r.birth_date == dt.date(1949, 12, 31) and r.sex == "F" and r.bedridden
+    assert r.turns_three_on is None and r.sex == "F" and r.bedridden and r.age_on(dt.date(2022, 12, 31)) == 73
     assert r.id_hash == crypto.cipher().lookup_hash(woman)
-    assert r.id_masked == "1101**********002X" and r.phone_masked == "139****5678"
+    assert r.id_masked == "110**************X" and r.phone_masked == "139******78"
     assert woman.encode() not in bytes(r.id_enc)
     assert r.reveal_id_number() == woman and r.reveal_phone() == "13912345678"
     m = Resident.objects.get(name="钱先生")

@@ -28,6 +28,7 @@ from access_map import (
     KEYED,
     OWN,
     PUBLIC,
+    ROLE_LIMITED_OWN,
     api_paths_of_url_map,
     give_token,
     make_side,
@@ -130,6 +131,8 @@ def test_pages_without_a_key_show_nothing_of_the_sibling(sides, alice):
             response = client.get(url, probe.query, follow=True)
             if response.status_code == 405:
                 response = client.post(url, probe.data, follow=True)
+            if name in ROLE_LIMITED_OWN and response.status_code == 403:
+                continue  # community staff may not open it at all (tests/test_audit_viewer.py)
             assert response.status_code == 200, (name, response.status_code)
             # What alice typed is echoed in the search box; anything else of theirs is a leak.
             markers = [m for m in theirs.markers if m not in probe.query.values()]

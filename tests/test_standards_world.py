@@ -18,7 +18,7 @@ from wuyiqu.certification.models import Title
 from wuyiqu.health.models import NatResult
 from wuyiqu.inspections.models import Inspection, Survey
 from wuyiqu.lib import crypto
-from wuyiqu.lib.idcard import check_digit
+from wuyiqu.lib.idcard import check_digit, kept_third_birthday
 from wuyiqu.units.models import TITLE_BY_KIND, Household, HouseholdVerification, Resident, Unit, path_for
 
 D = dt.date(2022, 11, 28)
@@ -42,8 +42,10 @@ def id_number(born: dt.date) -> str:
 
 def make_resident(household: Household, *, born: dt.date = dt.date(1980, 5, 1), bedridden: bool = False,
                   name: str = "张三") -> Resident:
-    r = Resident(household=household, name=name, birth_date=born, sex="M", bedridden=bedridden)
+    r = Resident(household=household, name=name, sex="M", bedridden=bedridden)
     r.set_id_number(id_number(born))
+    # Registered as of D (the clock is not frozen): a child's third birthday is kept relative to D.
+    r.turns_three_on = kept_third_birthday(born, D)
     r.set_phone("")
     r.save()
     return r

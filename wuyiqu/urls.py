@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("wuyiqu.supervision.urls")),
     path("", include("wuyiqu.dashboard.urls")),
     path("", include("wuyiqu.accounts.urls")),
+    path("", include("wuyiqu.audit.urls")),
 ]

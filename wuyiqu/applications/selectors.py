@@ -111,10 +111,12 @@ def is_signing_open(application: Application) -> bool:
 # --- evaluations ---------------------------------------------------------------------------------------
 
 
-def evaluation_of(unit: Unit, on: dt.date) -> dict:
+def evaluation_of(unit: Unit, on: dt.date, *, viewer=None) -> dict:
     """The unit's self-assessment on ``on`` as a JSON-able dict: the `wuyiqu evaluate` contract of the
     unit, each criterion with its Chinese name, plus the profile used. The same evaluator as the
-    self-assessment page (over the unit's subtree)."""
+    self-assessment page (over the unit's subtree). The reasons never say who (what is frozen into an
+    application); with ``viewer``, they do when that user may see it (``standards.visibility``)."""
+    from wuyiqu.accounts.visibility import items_for, reason_for
     from wuyiqu.standards.evaluator import evaluate, parsed_profile, profile_row_in_force
 
     row = profile_row_in_force(on)
@@ -122,8 +124,12 @@ def evaluation_of(unit: Unit, on: dt.date) -> dict:
     ev = next(e for e in evaluate(on, root=unit, profile=profile) if e.unit.id == unit.id)
     names = {spec.id: spec.name for spec in profile.criteria_for(unit.kind)}
     data = ev.as_contract()
+    results = {c.id: c for c in ev.criteria}
     for c in data["criteria"]:
         c["name"] = names.get(c["id"], c["id"])
+        if viewer is not None:
+            c["detail"] = reason_for(results[c["id"]], viewer)
+            c["items"] = items_for(c["items"], viewer)
     data["on"] = on.isoformat()
     data["profile"] = f"{row.name} {row.version}"
     return data

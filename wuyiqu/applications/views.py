@@ -94,7 +94,7 @@ def _comparison(frozen: dict | None, live: dict) -> list[dict]:
 def detail(request, application_id: int):
     app = selectors.access_application_by_id(request.user, application_id)
     user, unit = request.user, app.unit
-    live = selectors.evaluation_of(unit, today())
+    live = selectors.evaluation_of(unit, today(), viewer=user)
     step_role = STEP_ROLE.get(app.status)
     route = ROUTE.get(unit.kind, ())
     lower_steps = []

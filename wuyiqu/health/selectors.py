@@ -24,7 +24,6 @@ from wuyiqu.units.models import Resident, SpecialPopulationEntry, Unit
 from .models import Measure, MeasureChange, NatResult, PositiveCase, RiskZone
 
 HEALTH_ROLES = frozenset({Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.HEALTH_COMMISSION, Role.COMMAND, Role.ADMIN})
-EXEMPT_UNDER_YEARS = 3  # SPEC §4 nat_participation: under 3 years old on D is exempt
 
 
 def may_see_health(user) -> bool:
@@ -96,15 +95,6 @@ def latest_test_dates(residents: QuerySet[Resident], *, on: dt.date | None = Non
     return dict(qs.values("resident_id").annotate(last=Max("sampled_on")).order_by().values_list("resident_id", "last"))
 
 
-def born_after_is_exempt(on: dt.date) -> dt.date:
-    """Residents born after the returned day are under 3 years old on ``on`` (as idcard.age_on counts)."""
-    year = on.year - EXEMPT_UNDER_YEARS
-    try:
-        return on.replace(year=year)
-    except ValueError:  # 29 February: a child born on 28 February of that year turned 3 on the 28th.
-        return dt.date(year, 2, 28)
-
-
 @dataclass
 class TestingRow:
     resident: Resident
@@ -130,12 +120,11 @@ def testing_status(unit: Unit, *, on: dt.date, days: int | None = None) -> Testi
     only those not tested within ``days`` days ending on ``on``. Two queries (residents, aggregate)."""
     residents_qs = Resident.objects.filter(household__unit__path__startswith=unit.path)
     latest = latest_test_dates(residents_qs, on=on)
-    born_after = born_after_is_exempt(on)
     start = dates.window_start(on, days) if days else None
     status = TestingStatus(on=on, days=days)
     for r in residents_qs.select_related("household").order_by("household__code", "id"):
         last = latest.get(r.pk)
-        if r.bedridden or r.birth_date > born_after:
+        if r.bedridden or (r.turns_three_on is not None and r.turns_three_on > on):
             status.exempt.append(TestingRow(r, last, _("卧床") if r.bedridden else _("未满3周岁")))
             continue
         status.non_exempt_total += 1

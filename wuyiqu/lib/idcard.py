@@ -185,17 +185,47 @@ def age_on(birth_date: dt.date, on: dt.date) -> int:
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
+# What a mask keeps (docs/reliability.md, "A copied database"): so little that a copy of the database
+# without the keys does not rebuild the number. An ID number keeps its province (3 digits) and its
+# check character; every county, birth date and sequence code stays possible (over a million
+# candidates for an adult, about 45 for a child whose third birthday is stored; tests/test_privacy_attack.py).
+ID_MASK_HEAD, ID_MASK_TAIL = 3, 1
+# A phone keeps its carrier prefix and last 2 digits: the 6 unknown digits leave the carrier's
+# blocks of the region times 100 (~40,000 in 重庆) candidates.
+PHONE_MASK_HEAD, PHONE_MASK_TAIL = 3, 2
+
+
+def turns_three_on(birth_date: dt.date) -> dt.date:
+    """The first day ``age_on`` counts the person as 3 years old (1 March for a child born on 29 February)."""
+    try:
+        return birth_date.replace(year=birth_date.year + 3)
+    except ValueError:
+        return dt.date(birth_date.year + 3, 3, 1)
+
+
+# The third birthday is the one thing the register keeps of a birth date (nucleic-acid exemption,
+# SPEC §4), and only while it may still change a verdict: a child under 3, or who turned 3 less than
+# this many days ago (evaluations of the past year). ``wuyiqu worker``'s daily run forgets older ones.
+THIRD_BIRTHDAY_KEPT_DAYS = 366
+
+
+def kept_third_birthday(birth_date: dt.date, today: dt.date) -> dt.date | None:
+    """``turns_three_on(birth_date)`` when the register keeps it on ``today``, else None."""
+    day = turns_three_on(birth_date)
+    return day if day >= today - dt.timedelta(days=THIRD_BIRTHDAY_KEPT_DAYS) else None
+
+
 def mask_id_number(number: str) -> str:
-    """``500222199001011234`` -> ``5002**********1234``."""
+    """``500222199001011234`` -> ``500**************4``."""
     if len(number) < 8:
         return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 8) + number[-4:]
+    return number[:ID_MASK_HEAD] + "*" * (len(number) - ID_MASK_HEAD - ID_MASK_TAIL) + number[-ID_MASK_TAIL:]
 
 
 def mask_phone(phone: str) -> str:
-    """``13812345678`` -> ``138****5678``."""
+    """``13812345678`` -> ``138******78``."""
     if not phone:
         return ""
     if len(phone) < 7:
         return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    return phone[:PHONE_MASK_HEAD] + "*" * (len(phone) - PHONE_MASK_HEAD - PHONE_MASK_TAIL) + phone[-PHONE_MASK_TAIL:]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -54,6 +55,8 @@ def _texts() -> dict[str, str]:
         "and": pgettext("列举分隔", "、"), "semicolon": pgettext("分句分隔", "；"), "comma": pgettext("分句分隔", "，"),
         "resident": gettext("居民 %(name)s (%(id)s)"), "resident_no_name": gettext("居民 (%(id)s)"),
         "unregistered": gettext("未登记人员"),
+        # Translators: a person a reason does not name (the reasons volunteer roles read, SPEC §1).
+        "someone": gettext("一名居民"),
         "case": gettext("%(who)s %(date)s 报告"),
         "no_case": gettext("近%(days)s天无阳性感染者"),
         "no_close_contact": gettext("无密接"), "no_home_quarantine": gettext("无居家隔离"),
@@ -101,6 +104,11 @@ def _texts() -> dict[str, str]:
 
 # The texts with a count, by key: each gives the text for ``n`` in the active language.
 _PLURALS: dict[str, Callable[[int], str]] = {
+    # The reasons without the people they name (volunteer roles: counts and what to do).
+    "cases_count": lambda n: ngettext("近%(days)s天有 %(n)s 例阳性感染者；如无新增，%(clears)s 起满%(days)s天",
+                                      "近%(days)s天有 %(n)s 例阳性感染者；如无新增，%(clears)s 起满%(days)s天", n),
+    "measures_count": lambda n: ngettext("%(n)s 名居民处于管控中，至 %(date)s", "%(n)s 名居民处于管控中，至 %(date)s", n),
+    "ledger_incomplete_count": lambda n: ngettext("%(n)s 人台账不完整或未按期复核", "%(n)s 人台账不完整或未按期复核", n),
     "more_cases": lambda n: ngettext("%(list)s 等 %(n)s 例", "%(list)s 等 %(n)s 例", n),
     "more_households": lambda n: ngettext("%(list)s 等 %(n)s 户", "%(list)s 等 %(n)s 户", n),
     "more_units": lambda n: ngettext("%(list)s 等 %(n)s 个", "%(list)s 等 %(n)s 个", n),
@@ -203,9 +211,31 @@ class UnitRef:
     parent_id: int | None
 
 
+# --- people in reasons (SPEC §1: volunteer roles see counts and what to do, never who) ---------------------
+#
+# A person in a reason is written in both forms between private-use marks: OPEN named SPLIT anonymous
+# CLOSE. ``CriterionResult`` splits every reason it is given into ``detail`` (the anonymous form: what is
+# stored, notified, exported and shown to everyone) and ``named`` (the named form, shown only to the
+# roles that may see who, ``wuyiqu.accounts.visibility``). So a reason that names people through
+# ``PersonRef.label`` can never reach a volunteer with the names, whichever criterion writes it.
+PERSON_OPEN, PERSON_SPLIT, PERSON_CLOSE = "\ue000", "\ue001", "\ue002"
+_PERSON = re.compile("\ue000([^\ue001]*)\ue001([^\ue002]*)\ue002")
+
+
+def named_form(text: str) -> str:
+    """``text`` with each marked person in the named form."""
+    return _PERSON.sub(r"\1", text) if PERSON_OPEN in text else text
+
+
+def anonymous_form(text: str) -> str:
+    """``text`` with each marked person in the anonymous form ("一名居民")."""
+    return _PERSON.sub(r"\2", text) if PERSON_OPEN in text else text
+
+
 @dataclass(frozen=True, slots=True)
 class PersonRef:
-    """A resident as a reason shows them: masked name and masked ID number."""
+    """A resident as a reason shows them: masked name and masked ID number (named form), or nobody in
+    particular (anonymous form); see ``PERSON_OPEN``."""
 
     resident_id: int | None
     name: str
@@ -213,9 +243,11 @@ class PersonRef:
 
     def label(self, m: Messages) -> str:
         if not self.name:
-            return m.text("resident_no_name", id=self.id_masked) if self.id_masked else m.text("unregistered")
-        masked = self.name[0] + "*" * max(1, len(self.name) - 1)
-        return m.text("resident", name=masked, id=self.id_masked)
+            named = m.text("resident_no_name", id=self.id_masked) if self.id_masked else m.text("unregistered")
+        else:
+            masked = self.name[0] + "*" * max(1, len(self.name) - 1)
+            named = m.text("resident", name=masked, id=self.id_masked)
+        return f"{PERSON_OPEN}{named}{PERSON_SPLIT}{m.text('someone')}{PERSON_CLOSE}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,11 +365,22 @@ class UnitFacts:
 class CriterionResult:
     id: str
     passed: bool
+    # The reason as everyone may read it: never who (a person named in it is in the anonymous form).
     detail: str
     items: list[dict[str, Any]] = field(default_factory=list)
     # Time-window criteria: the first day it passes if nothing new happens (None: not known/applicable).
     clears_on: dt.date | None = None
     time_based: bool = False
+    # The reason with the people it names, for the roles that may see who; "" when it names nobody.
+    # Never stored: stored evaluations, warnings, withdrawals and notices carry ``detail`` only.
+    named: str = ""
+
+    def __post_init__(self) -> None:
+        if PERSON_OPEN in self.detail:
+            self.named = named_form(self.named or self.detail)
+            self.detail = anonymous_form(self.detail)
+        elif self.named and PERSON_OPEN in self.named:
+            self.named = named_form(self.named)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "passed": self.passed, "detail": self.detail, "items": self.items}
@@ -395,8 +438,8 @@ def no_case(f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     items = [{"type": "resident", "id": c.person.resident_id} for c in cases if c.person and c.person.resident_id]
     clears = last + dt.timedelta(days=days)
     return CriterionResult(
-        spec.id, False, m.count("cases", len(cases), days=days, list=m.listing(labels, len(cases), "more_cases"),
-                                clears=md(clears)), items[:SAMPLES], clears, True)
+        spec.id, False, m.count("cases_count", len(cases), days=days, clears=md(clears)), items[:SAMPLES], clears, True,
+        named=m.count("cases", len(cases), days=days, list=m.listing(labels, len(cases), "more_cases"), clears=md(clears)))
 
 
 # Per measure kind: the text when there is none, the text of one person under it.
@@ -417,7 +460,8 @@ def _measure(kind: str, f: UnitFacts, spec: CriterionSpec) -> CriterionResult:
     items = [{"type": "resident", "id": x.person.resident_id} for x in active if x.person.resident_id]
     clears = active[-1].end_on + dt.timedelta(days=1)
     more = m.count("more_measures", len(active)) if len(active) > SAMPLES else ""
-    return CriterionResult(spec.id, False, m.text("semicolon").join(texts) + more, items[:SAMPLES], clears, True)
+    return CriterionResult(spec.id, False, m.count("measures_count", len(active), date=md(active[-1].end_on)),
+                           items[:SAMPLES], clears, True, named=m.text("semicolon").join(texts) + more)
 
 
 @criterion("no_close_contact")
@@ -639,10 +683,10 @@ def special_population_ledger(f: UnitFacts, spec: CriterionSpec) -> CriterionRes
         return _passed(m, spec.id, "ledger_complete")
     labels = [label for label, _ in f.ledger_incomplete.samples]
     return CriterionResult(
-        spec.id, False,
-        m.count("ledger_incomplete", f.ledger_incomplete.count,
-                list=m.listing(labels, f.ledger_incomplete.count, "more_people")),
-        [item for _, item in f.ledger_incomplete.samples])
+        spec.id, False, m.count("ledger_incomplete_count", f.ledger_incomplete.count),
+        [item for _, item in f.ledger_incomplete.samples],
+        named=m.count("ledger_incomplete", f.ledger_incomplete.count,
+                      list=m.listing(labels, f.ledger_incomplete.count, "more_people")))
 
 
 def ledger_label(m: Messages, person: PersonRef, needs: str | None, helper: str | None,

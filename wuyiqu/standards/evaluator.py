@@ -147,12 +147,15 @@ def _as_date_or_none(value) -> dt.date | None:
     return None if value is None else _as_date(value)
 
 
-def _years_before(on: dt.date, years: int) -> dt.date:
-    """``on`` minus ``years`` calendar years (29 Feb -> 28 Feb): born after it = younger than ``years``."""
+def _third_birthday_by(on: dt.date, age: int) -> dt.date:
+    """A resident is ``age`` or older on ``on`` when they have no kept third birthday or it is on or
+    before the returned day (``on`` plus 3 - ``age`` years; the register keeps only third birthdays,
+    so profiles exempt under 3 at most)."""
+    years = 3 - age
     try:
-        return on.replace(year=on.year - years)
-    except ValueError:
-        return on.replace(year=on.year - years, day=28)
+        return on.replace(year=on.year + years)
+    except ValueError:  # 29 February
+        return on.replace(year=on.year + years, day=28)
 
 
 class _Gather:
@@ -307,11 +310,11 @@ class _Gather:
         nat_spec = self.profile.get("nat_participation")
         days = nat_spec.params["nat_days"] if nat_spec else 7
         age = nat_spec.params["exempt_under_age"] if nat_spec else 3
-        born_by = _years_before(self.on, int(age))
+        grown_by = _third_birthday_by(self.on, int(age))
         start = window_start(self.on, days)
-        return self._nat_current(start, born_by, self._nat_moved_away(start, born_by))
+        return self._nat_current(start, grown_by, self._nat_moved_away(start, grown_by))
 
-    def _nat_current(self, start: dt.date, born_by: dt.date, moved: tuple[str, list[Any]]) -> list[tuple]:
+    def _nat_current(self, start: dt.date, grown_by: dt.date, moved: tuple[str, list[Any]]) -> list[tuple]:
         """``nat`` for the residents in their current household on D (arrived by D), in households
         registered on D, followed (UNION ALL) by the ``moved`` query's rows."""
         t = _tables()
@@ -329,10 +332,10 @@ class _Gather:
                    f"CROSS JOIN LATERAL (SELECT COUNT(*) AS required, COUNT(*) FILTER (WHERE EXISTS (SELECT 1 "
                    f"FROM {t['nat']} n WHERE n.resident_id = r.id AND n.sampled_on >= %s AND n.sampled_on <= %s)) "
                    f"AS tested FROM {t['resident']} r WHERE r.household_id = h.id AND r.bedridden = %s "
-                   f"AND r.birth_date <= %s AND {arrived}) c "
+                   f"AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {arrived}) c "
                    f"WHERE {cond} GROUP BY h.unit_id HAVING SUM(c.required) > 0 UNION ALL {moved_sql}")
             with connection.cursor() as cur:
-                cur.execute(sql, [*counts_p, *params, False, born_by, *arrived_p, *p, *moved_p])
+                cur.execute(sql, [*counts_p, *params, False, grown_by, *arrived_p, *p, *moved_p])
                 return cur.fetchall()
         if connection.vendor == "postgresql" and self.root is None:
             # The whole tree: the window's tested residents once, in resident order. DISTINCT ON
@@ -356,8 +359,8 @@ class _Gather:
                    f"JOIN {t['household']} h ON h.id = r.household_id ")
         if self.root is not None:
             sql += f"JOIN {t['unit']} u ON u.id = h.unit_id "
-        sql += f"WHERE r.bedridden = %s AND r.birth_date <= %s AND {arrived} AND {counts} "
-        params += [False, born_by, *arrived_p, *counts_p]
+        sql += f"WHERE r.bedridden = %s AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {arrived} AND {counts} "
+        params += [False, grown_by, *arrived_p, *counts_p]
         if self.root is not None:
             cond, p = self.path_sql("u.path")
             sql += f"AND {cond} "
@@ -385,7 +388,7 @@ class _Gather:
                         [parallel, work_mem])
             return rows
 
-    def _nat_moved_away(self, start: dt.date, born_by: dt.date) -> tuple[str, list[Any]]:
+    def _nat_moved_away(self, start: dt.date, grown_by: dt.date) -> tuple[str, list[Any]]:
         """The query (and params) of ``nat`` for the people who lived on D in a household they have
         left since (their past spell covers D): few, none at all for today (``residence.past_spells_on``)."""
         t = _tables()
@@ -395,8 +398,8 @@ class _Gather:
         sql = (f"SELECT h.unit_id, COUNT(*), SUM(CASE WHEN EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id "
                f"AND n.sampled_on >= %s AND n.sampled_on <= %s) THEN 1 ELSE 0 END) FROM {t['past']} p "
                f"JOIN {t['resident']} r ON r.id = p.resident_id JOIN {t['household']} h ON h.id = p.household_id{join} "
-               f"WHERE {covers} AND r.bedridden = %s AND r.birth_date <= %s AND {counts}{cond} GROUP BY h.unit_id")
-        return sql, [start, self.on, *covers_p, False, born_by, *counts_p, *scope_p]
+               f"WHERE {covers} AND r.bedridden = %s AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {counts}{cond} GROUP BY h.unit_id")
+        return sql, [start, self.on, *covers_p, False, grown_by, *counts_p, *scope_p]
 
     def _located(self, select: str, table: str, alias: str, where: str, params: list[Any], day, *,
                  heavy: bool = False, also: tuple[str, list[Any]] = ("", [])) -> list[tuple]:
@@ -538,7 +541,7 @@ class _Gather:
         return list(self.scoped(qs, "unit__path").values_list("unit_id", "occurred_on", "incident_type", "handled_on"))
 
     def nat_people(self, unit_ids: list[int], start: dt.date) -> list[tuple]:
-        """(household unit id, resident id, name, masked ID, bedridden, birth date, tested within the
+        """(household unit id, resident id, name, masked ID, bedridden, kept third birthday, tested within the
         window) of the residents of the households on ``unit_ids`` registered there by D, in
         resident order (for the names in a failing nat_participation's reason). One query."""
         t = _tables()
@@ -550,7 +553,7 @@ class _Gather:
             import json
 
             source, unit, params = "json_each(%s) AS p", "p.value", [json.dumps(unit_ids)]
-        sql = (f"SELECT h.unit_id, r.id, r.name, r.id_masked, r.bedridden, r.birth_date, "
+        sql = (f"SELECT h.unit_id, r.id, r.name, r.id_masked, r.bedridden, r.turns_three_on, "
                f"EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id AND n.sampled_on >= %s "
                f"AND n.sampled_on <= %s) FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
                f"JOIN {t['resident']} r ON r.household_id = h.id "
@@ -986,13 +989,13 @@ class _Evaluator:
             stack.extend(n.children)
         age = int(spec.params["exempt_under_age"])
         rows = self.q.nat_people(sorted(holders), window_start(self.on, spec.params["nat_days"]))
-        born_by = _years_before(self.on, age)
+        grown_by = _third_birthday_by(self.on, age)
         missing: dict[int, C.Sampled] = {uid: C.Sampled() for uid in chosen}
         exempt: dict[int, C.Sampled] = {uid: C.Sampled() for uid in chosen}
         msgs = self.msgs
-        for unit_id, rid, name, id_masked, bedridden, birth_date, tested in rows:
+        for unit_id, rid, name, id_masked, bedridden, turns_three_on, tested in rows:
             person = C.PersonRef(rid, name or "", id_masked)
-            if bedridden or _as_date(birth_date) > born_by:
+            if bedridden or (turns_three_on is not None and _as_date(turns_three_on) > grown_by):
                 why = msgs.text("exempt_bedridden") if bedridden else msgs.text("exempt_young", age=age)
                 entry, into = (msgs.text("person_exempt", person=person.label(msgs), why=why), exempt)
             elif not tested:

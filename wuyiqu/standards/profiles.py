@@ -44,7 +44,8 @@ PARAM_SPECS: dict[str, ParamSpec] = {
     "inspection_days": ParamSpec(int, 1, 60, "检查有效期（天）"),
     "nat_days": ParamSpec(int, 1, 30, "核酸有效期（天）"),
     "nat_rate": ParamSpec(float, 0, 1, "核酸参与率"),
-    "exempt_under_age": ParamSpec(int, 0, 18, "免检年龄（岁以下）"),
+    # At most 3: the register keeps no birth date, only a young child's third birthday (units.Resident).
+    "exempt_under_age": ParamSpec(int, 0, 3, "免检年龄（岁以下）"),
     "ledger_review_days": ParamSpec(int, 1, 366, "台账复核有效期（天）"),
     "survey_days": ParamSpec(int, 1, 366, "调查有效期（天）"),
     "survey_min": ParamSpec(float, 0, 1, "调查最低比率"),

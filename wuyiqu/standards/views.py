@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
+from wuyiqu.accounts.visibility import items_for, reason_for
 from wuyiqu.lib.dates import parse_date, today
 
 from .profiles import ProfileError
@@ -80,8 +81,8 @@ def assessment(request, code: str):
     reach = _Reach(request.user, [item for c in ev.criteria for item in c.items])
     for c in ev.criteria:
         name, clause, text, severity = result.rules[c.id]
-        links = [link for item in c.items if (link := _link(item, reach))]
-        rows.append({"result": c, "name": name, "clause": clause, "text": text,
+        links = [link for item in items_for(c.items, request.user) if (link := _link(item, reach))]
+        rows.append({"result": c, "reason": reason_for(c, request.user), "name": name, "clause": clause, "text": text,
                      "severity": SEVERITY_LABELS.get(severity, severity), "links": links})
     return render(request, "standards/assessment.html", {
         "ev": ev, "unit": ev.unit, "rows": rows, "on": on, "error": error, "profile": result.profile_label,

@@ -12,7 +12,11 @@ from wuyiqu.lib.tasks import task
 def run_daily_supervision(on: str) -> dict:
     """``run_daily`` for the day ``on`` (YYYY-MM-DD); returns what it changed. Running it twice for a
     day changes nothing the second time, so a re-enqueued run is harmless."""
+    from wuyiqu.units.actions import do_forget_past_third_birthdays
+
     from .services import run_daily
 
-    out = run_daily(on=dt.date.fromisoformat(on))
-    return out.as_dict()
+    day = dt.date.fromisoformat(on)
+    out = run_daily(on=day)
+    # The register keeps a child's third birthday only for a year after it (idcard.kept_third_birthday).
+    return {**out.as_dict(), "third_birthdays_forgotten": do_forget_past_third_birthdays(today=day)}

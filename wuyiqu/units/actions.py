@@ -8,15 +8,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from wuyiqu.accounts.models import Role
+from wuyiqu.accounts.visibility import REVEAL_WINDOW, REVEALS_PER_WINDOW, may_reveal
 from wuyiqu.audit import actions as audit
-from wuyiqu.lib import crypto
-from wuyiqu.lib.idcard import mask_id_number, mask_phone, parse_id_number
+from wuyiqu.audit.models import AuditEvent
+from wuyiqu.lib import crypto, dates
+from wuyiqu.lib.idcard import (
+    THIRD_BIRTHDAY_KEPT_DAYS,
+    kept_third_birthday,
+    mask_id_number,
+    mask_phone,
+    parse_id_number,
+)
 
 from .generator import UnitRow, World
 from .models import Household, HouseholdVerification, PastResidence, Resident, Unit, path_for
 from .residence import closed_spell, move_problem
+
+User = get_user_model()
 
 DIVISIONS_CSV = "qijiang-divisions-2023.csv"
 LINK_BATCH = 5000  # new residents' hashes per linking statement, as in a residents import batch
@@ -62,6 +77,69 @@ def do_load_divisions(*, actor=None) -> int:
     return len(created)
 
 
+class RevealRefused(PermissionDenied):
+    """A reveal refused: the role may not, or the hourly limit is reached (the message says which)."""
+
+
+def do_reveal_resident(*, actor, resident: Resident, ip: str | None = None) -> dict[str, str]:
+    """The plain ID number and phone of ``resident`` (the caller got it through a scoped selector),
+    with its audit row ``resident.reveal``. Raises RevealRefused for a role outside REVEAL_ROLES (no
+    row: nothing was looked at) and once the actor has revealed REVEALS_PER_WINDOW in the last
+    REVEAL_WINDOW: then the refusal is audited (``resident.reveal_refused``) and, the first time in
+    the window, the street over the actor is told (or the administrators, above a street)."""
+    if not may_reveal(actor):
+        raise RevealRefused(_("您的角色不能查看完整身份证号和电话"))
+    refused = False
+    with transaction.atomic():
+        # Lock the actor's row: two reveals at once (two tabs, a script) must not both see 29.
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        since = timezone.now() - REVEAL_WINDOW
+        mine = AuditEvent.objects.filter(actor=actor, at__gte=since)
+        if mine.filter(action="resident.reveal").count() >= REVEALS_PER_WINDOW:
+            refused = True
+            first = not mine.filter(action="resident.reveal_refused").exists()
+            audit.record(actor=actor, action="resident.reveal_refused", target=resident, unit=resident.household.unit,
+                         detail={"limit": REVEALS_PER_WINDOW, "window_minutes": int(REVEAL_WINDOW.total_seconds() // 60)},
+                         ip=ip)
+            if first:
+                _alert_reveal_limit(actor)
+        else:
+            audit.record(actor=actor, action="resident.reveal", target=resident, unit=resident.household.unit,
+                         detail={"fields": ["id_number", "phone"]}, ip=ip)
+    if refused:
+        raise RevealRefused(_("一小时内查看完整身份证号和电话已达 %(n)s 次，暂停查看；已通知街道。") % {"n": REVEALS_PER_WINDOW})
+    return {"id_number": resident.reveal_id_number(), "phone": resident.reveal_phone()}
+
+
+def _alert_reveal_limit(actor) -> None:
+    """Tell the street staff over ``actor``'s unit (the administrators when no street is over it)."""
+    from django.urls import reverse
+
+    from wuyiqu.notifications.actions import notify
+
+    path = actor.unit.path if actor.unit_id else "/"
+    parts = path.strip("/").split("/")
+    above = ["/" + "".join(p + "/" for p in parts[:i]) for i in range(1, len(parts) + 1)]
+    street = User.objects.filter(role=Role.STREET_STAFF, is_active=True, unit__path__in=above).exclude(pk=actor.pk)
+    recipients = list(street) or list(User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=actor.pk))
+    who = actor.display_name or actor.username
+    notify(recipients, text=f"【查看限制】{who}（{actor.username}）一小时内查看完整身份证号和电话已达 "
+                            f"{REVEALS_PER_WINDOW} 次，已暂停其查看，请核实。",
+           link=reverse("audit:events") + f"?user={actor.username}")
+
+
+@transaction.atomic
+def do_forget_past_third_birthdays(*, today: dt.date, actor=None) -> int:
+    """Empty the kept third birthdays that can no longer change a verdict (more than
+    ``THIRD_BIRTHDAY_KEPT_DAYS`` before ``today``): what is left of a birth date is kept no longer than
+    needed. Returns how many were emptied; audited when any were."""
+    cutoff = today - dt.timedelta(days=THIRD_BIRTHDAY_KEPT_DAYS)
+    n = Resident.objects.filter(turns_three_on__lt=cutoff).update(turns_three_on=None)
+    if n:
+        audit.record(actor=actor, action="units.forget_third_birthdays", detail={"residents": n, "before": str(cutoff)})
+    return n
+
+
 @transaction.atomic
 def do_load_generated_world(*, world: World, actor=None, batch_size: int = 2000) -> dict[str, int]:
     """Insert a generated world below existing units in bulk. Returns counts by kind."""
@@ -82,12 +160,13 @@ def do_load_generated_world(*, world: World, actor=None, batch_size: int = 2000)
     id_enc = c.encrypt_many(ids)
     phone_enc = c.encrypt_many([r.phone for r in world.residents])
     residents = []
+    today = dates.today()
     for r, ienc, penc in zip(world.residents, id_enc, phone_enc, strict=True):
         info = parse_id_number(r.id_number)
         residents.append(Resident(
             household_id=hh_ids[r.household_code], name=r.name,
             id_enc=ienc, id_hash=c.lookup_hash(r.id_number), id_masked=mask_id_number(r.id_number),
-            birth_date=info.birth_date, sex=info.sex,
+            turns_three_on=kept_third_birthday(info.birth_date, today), sex=info.sex,
             phone_enc=penc if r.phone else None, phone_hash=c.lookup_hash(r.phone) if r.phone else "",
             phone_masked=mask_phone(r.phone), bedridden=r.bedridden,
         ))
@@ -185,7 +264,7 @@ def do_move_resident(*, actor, resident: Resident, household_code: str, moved_on
         raise MoveRefused(_("户编码“%(c)s”不存在") % {"c": code}, "household_code")
     if target.pk == locked.household_id:
         raise MoveRefused(_("该居民已登记在户“%(c)s”") % {"c": code}, "household_code")
-    problem = move_problem(last_moved_on=locked.moved_on, moved_on=moved_on, today=today, born_on=locked.birth_date)
+    problem = move_problem(last_moved_on=locked.moved_on, moved_on=moved_on, today=today, born_on=locked.born_on())
     if problem:
         raise MoveRefused(problem, "moved_on")
     old = Household.objects.select_related("unit").get(pk=locked.household_id)

@@ -11,6 +11,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from wuyiqu.lib.idcard import check_digit
 
@@ -28,6 +29,18 @@ GROUP_NUMERALS = "一二三四五六七八九十"
 ID_REGIONS = ("500222", "500110", "500222", "500222")
 PHONE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
                   "157", "158", "159", "173", "177", "180", "181", "182", "186", "187", "188", "189", "199")
+
+
+# How many of a prefix's 10,000 blocks a region of 重庆's size holds (about 3 % of the country's
+# subscribers, so ~300 blocks of each prefix).
+PHONE_BLOCKS_PER_PREFIX = 300
+
+
+@lru_cache(maxsize=64)
+def region_phone_blocks(prefix: str) -> tuple[int, ...]:
+    """The 4-digit blocks after ``prefix`` that the generated region's phones use: fixed per prefix,
+    the same in every world (an attacker is assumed to know them: tests/test_privacy_attack.py)."""
+    return tuple(sorted(random.Random(f"wuyiqu-phone-blocks-{prefix}").sample(range(10_000), PHONE_BLOCKS_PER_PREFIX)))
 
 
 @dataclass
@@ -94,7 +107,13 @@ class _People:
         return self.today - dt.timedelta(days=days)
 
     def phone(self) -> str:
-        return self.rnd.choice(PHONE_PREFIXES) + f"{self.rnd.randrange(10**8):08d}"
+        # Shaped like a real one: a carrier prefix, one of that prefix's blocks of the region (the
+        # 4 digits after the prefix, HLR code, as allotted to 重庆), then the subscriber's 4 digits.
+        # One draw for block and subscriber, as many draws as before: a seed's world stays the same.
+        prefix = self.rnd.choice(PHONE_PREFIXES)
+        draw = self.rnd.randrange(10**8)
+        blocks = region_phone_blocks(prefix)
+        return f"{prefix}{blocks[draw // 10**4 % len(blocks)]:04d}{draw % 10**4:04d}"
 
 
 def _household_members(people: _People, rnd: random.Random, household_code: str) -> Iterator[ResidentRow]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from wuyiqu.lib import crypto
-from wuyiqu.lib.idcard import mask_id_number, mask_phone
+from wuyiqu.lib import crypto, dates
+from wuyiqu.lib.idcard import age_on, kept_third_birthday, mask_id_number, mask_phone, parse_id_number
 
 
 class UnitKind(models.TextChoices):
@@ -143,7 +145,11 @@ class Sex(models.TextChoices):
 
 
 class Resident(models.Model):
-    """A person on the register. ID number and phone are stored encrypted and found by keyed hash."""
+    """A person on the register. ID number and phone are stored encrypted and found by keyed hash.
+
+    Nothing in clear rebuilds either (docs/reliability.md, "A copied database"): the masks keep 3 + 1
+    and 3 + 2 characters, and of the birth date only the third birthday of a young child is kept,
+    for the nucleic-acid exemption."""
 
     household = models.ForeignKey(Household, verbose_name=_("户"), on_delete=models.PROTECT, related_name="residents")
     name = models.CharField(_("姓名"), max_length=50)
@@ -152,7 +158,9 @@ class Resident(models.Model):
     # adds beside the unique one is dropped (migration 0002: 2.7 GB at 30 M residents, docs/scaling.md).
     id_hash = models.CharField(max_length=64, unique=True)
     id_masked = models.CharField(_("身份证号"), max_length=18)
-    birth_date = models.DateField(_("出生日期"))
+    # The day the resident turns 3 (under 3: exempt from testing), only while it can change a verdict
+    # (idcard.kept_third_birthday); empty for everyone else, who is not exempt for age.
+    turns_three_on = models.DateField(_("满3周岁日期"), null=True, blank=True)
     sex = models.CharField(_("性别"), max_length=1, choices=Sex.choices)
     phone_enc = models.BinaryField(null=True)
     # Not indexed: nothing looks a resident up by phone (an index and its ``_like`` twin were 3.8 GB at
@@ -177,6 +185,7 @@ class Resident(models.Model):
         self.id_enc = c.encrypt(number)
         self.id_hash = c.lookup_hash(number)
         self.id_masked = mask_id_number(number)
+        self.turns_three_on = kept_third_birthday(parse_id_number(number).birth_date, dates.today())
 
     def set_phone(self, phone: str) -> None:
         c = crypto.cipher()
@@ -194,6 +203,16 @@ class Resident(models.Model):
 
     def reveal_phone(self) -> str:
         return crypto.cipher().decrypt(self.phone_enc) if self.phone_enc else ""
+
+    def born_on(self) -> dt.date:
+        """The birth date, read from the encrypted number (the register keeps no birth date in clear).
+        For checks and pages that already hold this resident in scope; the number is not shown."""
+        n = self.reveal_id_number()
+        return dt.date(int(n[6:10]), int(n[10:12]), int(n[12:14]))
+
+    def age_on(self, day) -> int:
+        """Whole years of age on ``day`` (``born_on``)."""
+        return age_on(self.born_on(), day)
 
 
 class PastResidence(models.Model):

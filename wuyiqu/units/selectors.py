@@ -9,7 +9,7 @@ from django.http import Http404
 from wuyiqu.accounts.models import Role
 from wuyiqu.audit import actions as audit
 
-from .models import Household, Resident, SpecialPopulationEntry, Unit
+from .models import Household, Resident, SpecialPopulationEntry, SpecialTag, Unit
 
 
 def scope_path(user) -> str | None:
@@ -71,17 +71,30 @@ def access_resident_by_id(user, resident_id: int) -> Resident:
 
 
 def reveal_resident(user, resident_id: int, *, ip: str | None = None) -> dict[str, str]:
-    """The plain ID number and phone of one resident in scope, writing an audit row for the look."""
-    resident = access_resident_by_id(user, resident_id)
-    audit.record(
-        actor=user,
-        action="resident.reveal",
-        target=resident,
-        unit=resident.household.unit,
-        detail={"fields": ["id_number", "phone"]},
-        ip=ip,
-    )
-    return {"id_number": resident.reveal_id_number(), "phone": resident.reveal_phone()}
+    """The plain ID number and phone of one resident in scope, writing an audit row for the look
+    (``units.actions.do_reveal_resident``: 404 out of scope, 403 for a role that may not, and beyond
+    the hourly limit)."""
+    from .actions import do_reveal_resident
+
+    return do_reveal_resident(actor=user, resident=access_resident_by_id(user, resident_id), ip=ip)
+
+
+def special_population_summary(unit: Unit) -> dict:
+    """The special-population ledger below ``unit`` (got through access_unit_by_code) as counts only,
+    for the roles that may not see who: {"total", "by_tag": [(label, n)], "incomplete"} (an entry
+    lacks its needs or its helper). One query."""
+    by_tag: dict[str, int] = {}
+    total = incomplete = 0
+    for tags, needs, helper in (SpecialPopulationEntry.objects.filter(
+            resident__household__unit__path__startswith=unit.path).values_list("tags", "needs", "helper")):
+        total += 1
+        incomplete += not ((needs or "").strip() and (helper or "").strip())
+        for tag in tags.split(","):
+            if tag:
+                by_tag[tag] = by_tag.get(tag, 0) + 1
+    labels = dict(SpecialTag.choices)
+    return {"total": total, "incomplete": incomplete,
+            "by_tag": [(labels.get(t, t), n) for t, n in sorted(by_tag.items(), key=lambda kv: -kv[1])]}
 
 
 def special_population_in(user, unit: Unit) -> QuerySet[SpecialPopulationEntry]:

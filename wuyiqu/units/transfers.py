@@ -222,7 +222,7 @@ def do_decide_transfer(request: TransferRequest, *, actor, approve: bool, reason
         if resident.household_id != req.from_household_id:
             raise TransferRefused(_("该居民已迁往其他户，本申请不再适用"))
         problem = move_problem(last_moved_on=resident.moved_on, moved_on=moved_on, today=dates.today(),
-                               born_on=resident.birth_date)
+                               born_on=resident.born_on())
         if problem:
             raise TransferRefused(problem)
         # The move itself is the residents import's and the move form's (units.actions.move_residents).

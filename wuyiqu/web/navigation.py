@@ -108,6 +108,12 @@ def _cross_scope_deciders(viewer: Viewer) -> str | None:
     return _url("health:held_facts") if viewer.is_one_of(*DECIDER_ROLES, "admin") else None
 
 
+def _may_view_audit(user) -> bool:
+    from wuyiqu.audit.selectors import can_view_audit
+
+    return can_view_audit(user)
+
+
 @dataclass(frozen=True)
 class NavItem:
     key: str
@@ -129,7 +135,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("notifications", _("通知"), lambda v: _url("notifications:inbox")),
     NavItem("search", _("搜索"), lambda v: _url("web:unit_search")),
     NavItem("accounts", _("账号管理"), _account_managers),
-    # Pages of other slices go here too (e.g. 审计 for administrators, district and street staff).
+    NavItem("audit", _("审计日志"), lambda v: _url("audit:events") if _may_view_audit(v.user) else None),
     NavItem("password", _("修改密码"), lambda v: _url("accounts:password")),
 ]
 
@@ -182,6 +188,8 @@ UNIT_ITEMS: list[UnitItem] = [
     UnitItem("measures", _("管控人员"), _unit_page("health:measures", allowed=_may_see_health)),
     UnitItem("testing", _("核酸检测"), _unit_page("health:testing", allowed=_may_see_health)),
     UnitItem("import", _("导入数据"), _unit_page("web:import", allowed=_may_import)),
+    UnitItem("audit", _("审计日志"), lambda user, unit: (
+        f"{_url('audit:events')}?unit={unit.code}" if _may_view_audit(user) and _url("audit:events") else None)),
     # Pages of other slices about one unit go here too (e.g. the forms that record a fact by hand).
 ]
 

@@ -16,6 +16,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from wuyiqu.accounts.visibility import may_reveal, sees_people
 from wuyiqu.certification.selectors import title_statuses
 from wuyiqu.imports.services import fail_interrupted
 from wuyiqu.lib import dates
@@ -68,6 +69,7 @@ def unit_detail(request, code: str):
         child["status"] = statuses.get(child["unit"].pk)
     context = {"unit": unit, **overview, "status": statuses.get(unit.pk),
                "unit_links": navigation.unit_links(request.user, unit), "today": dates.today(),
+               "can_reveal": may_reveal(request.user),
                "can_record": recorder, "record_forms": [
                    (kind, spec.title) for kind, spec in UNIT_FORMS.items()
                    if recorder and (kind not in HOUSEHOLD_FORMS or unit.kind in HOUSEHOLD_UNIT_KINDS)]}
@@ -96,7 +98,7 @@ def household_detail(request, code: str):
         "breadcrumb": selectors.breadcrumb_for(request.user, household.unit),
         "residents": list(household.residents.select_related("special_entry")),
         "last_verification": household.verifications.order_by("-verified_on").first(),
-        "can_record": can_record(request.user), "today": dates.today(),
+        "can_record": can_record(request.user), "today": dates.today(), "can_reveal": may_reveal(request.user),
     }
     return render(request, "web/household.html", context)
 
@@ -117,10 +119,14 @@ def resident_reveal(request, resident_id: int):
 @require_GET
 def special_population_ledger(request, code: str):
     unit = selectors.access_unit_by_code(request.user, code)
+    context = {"unit": unit, "breadcrumb": selectors.breadcrumb_for(request.user, unit)}
+    if not sees_people(request.user):
+        # Volunteer roles: how many of each kind and how many entries lack something, never who (SPEC §1).
+        context["summary"] = selectors.special_population_summary(unit)
+        return render(request, "web/ledger.html", context)
     entries = selectors.view_special_population(request.user, unit, ip=_ip(request))
-    page = Paginator(entries, LEDGER_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"unit": unit, "breadcrumb": selectors.breadcrumb_for(request.user, unit), "page": page,
-               "can_record": can_record(request.user), "today": dates.today()}
+    context["page"] = Paginator(entries, LEDGER_PER_PAGE).get_page(request.GET.get("page"))
+    context.update({"can_record": can_record(request.user), "today": dates.today()})
     return render(request, "web/ledger.html", context)
 
 

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 from wuyiqu.health import linking
 from wuyiqu.health.actions import tell_deciders
 from wuyiqu.lib import crypto, dates
-from wuyiqu.lib.idcard import mask_id_number, mask_phone
+from wuyiqu.lib.idcard import kept_third_birthday, mask_id_number, mask_phone
 from wuyiqu.units import transfers
 from wuyiqu.units.actions import Move, move_residents
 from wuyiqu.units.models import (
@@ -45,7 +45,7 @@ NAME, HOUSEHOLD_CODE, EXEMPT = gettext_lazy("姓名"), gettext_lazy("户编码")
 
 TRANSFERS_KEY, REQUESTED_KEY, PENDING_KEY = "transfer_hashes", "transfers_requested", "transfer_rows"
 
-RESIDENT_COPY_COLUMNS = ("household_id", "name", "id_enc", "id_hash", "id_masked", "birth_date", "sex",
+RESIDENT_COPY_COLUMNS = ("household_id", "name", "id_enc", "id_hash", "id_masked", "turns_three_on", "sex",
                          "phone_enc", "phone_hash", "phone_masked", "bedridden", "moved_on")
 
 MOVED_UNITS_KEY = "moved_units"  # where the import keeps the units moved from and into (ctx.state)
@@ -67,7 +67,8 @@ class ResidentRowIn:
 @register_kind
 class ResidentsKind(ImportKind):
     """Residents by ID-card number: new numbers are added, known ones updated (name, phone,
-    bedridden). Birth date and sex come from the ID number; ID and phone are stored encrypted.
+    bedridden). Sex and, for a young child, the third birthday come from the ID number; ID and phone
+    are stored encrypted.
     Facts stored earlier for a new resident's number (unmatched) are linked to them in the same
     transaction (``wuyiqu.health.linking``).
 
@@ -291,11 +292,13 @@ def prepare_resident_rows(rows: list[ResidentRowIn], id_hashes: list[str], house
     phones = [r.phone for r in rows if r.phone]
     phone_enc = iter(c.encrypt_many(phones))
     hash_ = c.lookup_hash
+    today = dates.today()
     out = []
     for r, ienc, ih in zip(rows, id_enc, id_hashes, strict=True):
         phone = r.phone
         out.append((
-            households[r.household_code], r.name, ienc, ih, mask_id_number(r.id_number), r.birth_date, r.sex,
+            households[r.household_code], r.name, ienc, ih, mask_id_number(r.id_number),
+            kept_third_birthday(r.birth_date, today), r.sex,
             next(phone_enc) if phone else None, hash_(phone) if phone else "", mask_phone(phone), r.bedridden,
             r.moved_on,
         ))

@@ -1,15 +1,18 @@
 from django import template
 
 from wuyiqu.lib import dates
-from wuyiqu.lib.idcard import age_on
 
 register = template.Library()
 
 
 @register.filter
-def age(birth_date):
-    """Whole years of age today (Asia/Shanghai)."""
-    return age_on(birth_date, dates.today()) if birth_date else ""
+def age(resident):
+    """A resident's whole years of age today (Asia/Shanghai), read from their encrypted number (the
+    register keeps no birth date); empty when it cannot be read."""
+    try:
+        return resident.age_on(dates.today())
+    except Exception:  # an old key gone, a number stored before validation: no age rather than no page
+        return ""
 
 
 @register.filter
