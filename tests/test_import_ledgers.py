@@ -141,7 +141,7 @@ def test_a_preview_counts_everything_and_writes_nothing_then_the_job_runs_for_re
     assert [(e["line"], e["field"]) for e in job.errors] == [(5, "id_number")]
     assert job.layout["mapping"] == {"序号": "", "姓名": "name", "公民身份号码": "id_number", "手机号": "phone",
                                      "房号": "household_code"}
-    assert job.layout["sheets"][0]["samples"][0][2] == ps[0].id_number[:4] + "*" * 10 + ps[0].id_number[-4:]
+    assert job.layout["sheets"][0]["samples"][0][2] == ps[0].id_number[:3] + "*" * 14 + ps[0].id_number[-1:]
     assert fingerprint() == before
     assert AuditEvent.objects.filter(action="imports.preview").count() == 1
     # Confirmed with 跳过错误行: the same job, for real.
