@@ -19,6 +19,7 @@ from wuyiqu.audit.models import AuditEvent
 from wuyiqu.health.models import NatResult
 from wuyiqu.imports import errorbook
 from wuyiqu.imports.models import ColumnMapping, ImportJob, ImportStatus
+from wuyiqu.imports.registry import get_kind
 from wuyiqu.imports.services import run_import
 from wuyiqu.lib import crypto
 from wuyiqu.units.models import Household, Resident, SpecialPopulationEntry
@@ -235,3 +236,24 @@ def test_a_mapping_to_a_field_the_kind_does_not_have_is_refused(town, tmp_path):
     job = run_import(kind="residents", path=path, mapping={"手机号": "mobile"})
     assert job.status == ImportStatus.FAILED and "“手机号”对应的字段“mobile”不是本类型的列" in job.message
     assert ImportJob.objects.count() == 1 and not Resident.objects.exists()
+
+
+def test_finding_the_header_reads_only_the_first_rows_of_a_big_file(town, tmp_path, monkeypatch):
+    from wuyiqu.imports import parsers
+
+    ps = people(town, 100) * 50  # 5,000 rows
+    path = tmp_path / "大名单.csv"
+    path.write_bytes(delimited([["标题"], OFFICE, *office_rows(ps)]).encode())
+    read = []
+
+    def counted(table, limits=None):
+        for row in parsers._iter_csv(table.path, limits or parsers.Limits.from_settings(), table.encoding,
+                                     table.delimiter):
+            read.append(row[0])
+            yield row
+
+    monkeypatch.setattr(parsers, "table_rows", counted)
+    with parsers.open_tables(path) as tables:
+        layout = parsers.plan_tables(tables, get_kind("residents"))
+    assert layout.sheets[0].header_line == 2
+    assert len(read) <= parsers.headers.SEARCH_ROWS + parsers.headers.SAMPLE_ROWS + 2
