@@ -108,3 +108,13 @@ def test_units_and_child_cards_show_their_title_badge(world, alice, compound, cl
     community_cards = client.get(f"/units/{community.code}/").content.decode().split('<ul class="units">')[1]
     card = community_cards[community_cards.index(f'/units/{compound.code}/'):].split("</li>")[0]
     assert 'data-title-status="warned"' in card and 'href="/certificates/WYQ-NAV-1.pdf"' in card
+
+
+@pytest.mark.parametrize("page, here", [("measures", "管控人员"), ("testing", "核酸检测"), ("history", "监督记录"),
+                                        ("inspections", "检查"), ("incidents", "登记事件")])
+def test_the_pages_of_a_unit_carry_its_breadcrumb(alice, client_for, page, here):
+    html = client_for(alice).get(f"/units/{WENLONG_COMMUNITY}/{page}/").content.decode()
+    crumbs = html[html.index('<nav class="crumbs"'):html.index("</nav>", html.index('<nav class="crumbs"'))]
+    assert f'<a href="/units/{WENLONG_COMMUNITY}/">文龙社区</a>' in crumbs  # the unit itself, clickable
+    assert "<span>文龙街道</span>" in crumbs  # above her scope: named, not a link
+    assert f'<li aria-current="page">{here}</li>' in crumbs

@@ -22,3 +22,13 @@ def percent(done, total):
         return min(100, int(done * 100 / total)) if total else 0
     except (TypeError, ValueError):
         return 0
+
+
+@register.inclusion_tag("web/_breadcrumb.html", takes_context=True)
+def unit_breadcrumb(context, unit, current: str = ""):
+    """The breadcrumb of a page about ``unit``: its ancestors (clickable inside the person's scope), the
+    unit itself (clickable: its page) and ``current``, the page's own name. One query."""
+    from wuyiqu.units.selectors import breadcrumb_for
+
+    trail = [*breadcrumb_for(context["request"].user, unit), {"unit": unit, "clickable": True}]
+    return {"breadcrumb": trail, "current": current}
