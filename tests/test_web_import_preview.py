@@ -26,6 +26,7 @@ from ledger_files import (
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.imports.models import ColumnMapping, ImportJob, ImportStatus
 from wuyiqu.lib import crypto
+from wuyiqu.lib.idcard import mask_id_number
 from wuyiqu.units.models import Household, Resident
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +69,7 @@ def test_a_workbook_of_sheets_is_previewed_with_its_mapping_then_imported_on_con
     assert "工作表“1号楼”第2行是列标题；工作表“2号楼”第2行是列标题" in page
     assert '<option value="id_number" selected>身份证号 *</option>' in page  # 公民身份号码 found
     assert "工作表“说明”未导入：找不到列标题" in page
-    masked = expected[0].id_number[:4] + "*" * 10 + expected[0].id_number[-4:]
+    masked = mask_id_number(expected[0].id_number)
     assert masked in page and expected[0].id_number not in page  # the first rows, masked
     response = client.post(f"/imports/{job.pk}/confirm/", {"action": "confirm"})
     assert response.status_code == 302
@@ -143,3 +144,13 @@ def test_the_error_workbook_is_offered_downloaded_in_scope_and_audited(town, ali
     assert ImportJob.objects.count() == 1
     # bob, next door, neither sees the job nor gets its refused rows.
     assert client_for(bob).get(f"/imports/{job.pk}/errors.xlsx").status_code == 404
+
+
+def test_an_error_workbook_under_a_data_key_rotated_away_is_gone_not_an_error(town, alice, client_for, settings):
+    client = client_for(alice)
+    rows = office_rows(people(town))
+    rows[0][2] = "5.00222E+17"
+    job = job_of(upload(client, "花名册.xlsx", xlsx([("Sheet1", [OFFICE, *rows])])))
+    assert client.get(f"/imports/{job.pk}/errors.xlsx").status_code == 200
+    settings.DATA_KEY = "A" * 43 + "="  # another key, the old one not kept
+    assert client.get(f"/imports/{job.pk}/errors.xlsx").status_code == 404

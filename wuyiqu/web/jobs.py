@@ -15,6 +15,7 @@ from wuyiqu.imports.actions import ImportRefused
 from wuyiqu.imports.models import ImportJob, ImportStatus
 from wuyiqu.imports.registry import get_kind
 from wuyiqu.imports.tasks import run_import_job
+from wuyiqu.lib import crypto
 from wuyiqu.units.selectors import scope_path
 
 
@@ -152,7 +153,10 @@ def error_workbook_for(user, job_id: int) -> tuple[ImportJob, bytes]:
     job = access_import_job_by_id(user, job_id)
     if job.error_workbook is None:
         raise Http404("error workbook")
-    data = errorbook.decrypt(job.error_workbook)
+    try:
+        data = errorbook.decrypt(job.error_workbook)
+    except crypto.DecryptionError:  # kept under a data key rotated away since: gone, like an expired upload
+        raise Http404("error workbook") from None
     audit.record(actor=user, action="imports.error_workbook", target=job, unit=job.scope,
                  detail={"kind": job.kind, "file": job.filename, "invalid": job.invalid})
     return job, data
