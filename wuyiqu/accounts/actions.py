@@ -129,8 +129,11 @@ def do_update_account(*, actor, account: User, display_name: str, phone: str | N
         changed.append("display_name")
     if phone is not None:
         phone = clean_phone(phone)
-        old = crypto.cipher().decrypt(account.phone_enc) if account.phone_enc else ""
-        if phone != old:
+        c = crypto.cipher()
+        # A phone under a retired key (after `wuyiqu rotate-keys`, which covers residents) is not
+        # decrypted: it is written again under the current key.
+        old = c.decrypt(account.phone_enc) if account.phone_enc and c.is_current(account.phone_enc) else None
+        if phone != old and (phone or account.phone_enc):
             account.set_phone(phone)
             changed += ["phone_enc", "phone_masked"]
     before = {"role": account.role, "unit": account.unit.code if account.unit else None}
