@@ -56,6 +56,7 @@ def pages(o) -> list[tuple[str, str, dict]]:
         ("get", f"/applications/{a}/attachments/{o['att'].pk}/", {}),
         ("post", f"/applications/{a}/unit-signature/", {"signed_on": "2022-11-28"}),
         ("post", f"/applications/{a}/submit/", {}),
+        ("post", f"/applications/{a}/unlock/", {"household": "0"}),
         ("post", f"/applications/{a}/review/", {"decision": "approve", "opinion": "x"}),
         ("get", f"/applications/{a}/poster/", {}),
         ("get", f"/applications/{a}/qr.png", {}),
@@ -70,7 +71,7 @@ def pages(o) -> list[tuple[str, str, dict]]:
 
 
 SCOPED = {f"applications:{n}" for n in ("open", "detail", "progress", "paper", "add_attachment", "attachment",
-                                        "unit_signature", "submit", "review", "poster", "qr")} | {
+                                        "unit_signature", "submit", "unlock", "review", "poster", "qr")} | {
     "certification:certificate", "notifications:open"}  # the last: someone else's notification
 
 

@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from wuyiqu.accounts.actions import do_create_user
 from wuyiqu.accounts.models import Role
@@ -126,6 +127,29 @@ def _fresh_opinion(side: Side, *, handled: bool = False) -> Incident:
                                    handled_note="已处置" if handled else "")
 
 
+def _locked_household(side: Side) -> str:
+    """The side's household locked afresh on the side's application (five wrong proofs, none lifted)."""
+    from wuyiqu.applications.actions import FAILURES_PER_HOUSEHOLD
+    from wuyiqu.applications.models import SignatureAttempt
+
+    SignatureAttempt.objects.filter(application=side.application, household=side.household).delete()
+    SignatureAttempt.objects.bulk_create([
+        SignatureAttempt(application=side.application, household=side.household, created_at=timezone.now())
+        for _ in range(FAILURES_PER_HOUSEHOLD)])
+    return str(side.household.pk)
+
+
+def _pending_held(side: Side) -> int:
+    """A waiting held-facts row about the side's resident (the side's own, or a fresh one once decided)."""
+    from wuyiqu.health.models import HeldFacts, HeldStatus
+
+    held = side.held
+    if HeldFacts.objects.filter(pk=held.pk, status=HeldStatus.PENDING).exists():
+        return held.pk
+    return HeldFacts.objects.create(id_hash=held.id_hash, resident=held.resident, scope_unit=held.scope_unit,
+                                    measures=1).pk
+
+
 def _day_back() -> str:
     return (today() - dt.timedelta(days=next(_seq))).isoformat()
 
@@ -150,6 +174,9 @@ STEPS: dict[str, Step] = {
     "applications:submit": Step(frozenset({APPLICANT_ROLE["building"]}), lambda s, u: (
         reverse("applications:submit", args=[s.application.pk]), {}), None,
         passes=lambda r: told(r, "自评未全部达标")),
+    "applications:unlock": Step(APPLICANT_OR_REGISTRY, lambda s, u: (
+        reverse("applications:unlock", args=[s.application.pk]), {"household": _locked_household(s)}),
+        "applications.signing_unlock"),
     "supervision:warn": Step(WARNING, lambda s, u: (
         reverse("supervision:warn", args=[s.compound.code]), {"reason": "垃圾未分类", "days": "3"}), "supervision.warn"),
     "supervision:close_warning": Step(WARNING, lambda s, u: (
@@ -166,6 +193,10 @@ STEPS: dict[str, Step] = {
     "health:extend_measure": Step(HEALTH, lambda s, u: (
         reverse("health:extend_measure", args=[_fresh_measure(s).pk]),
         {"on": (today() + dt.timedelta(days=9)).isoformat(), "reason": "复核"}), "health.extend_measure"),
+    "health:decide_held_facts": Step(frozenset({Role.COMMUNITY_STAFF, Role.STREET_STAFF, Role.HEALTH_COMMISSION,
+                                                Role.ADMIN}), lambda s, u: (
+        reverse("health:decide_held_facts", args=[_pending_held(s)]), {"decision": "discard", "reason": "重复上报"}),
+        "health.discard_held_facts"),
     "inspections:record": Step(RECORDING, lambda s, u: (
         reverse("inspections:record", args=[s.building.code]),
         {"inspected_on": _day_back(), "inspector": "张三", "item_masks": "pass"}), "inspections.record"),

@@ -146,3 +146,38 @@ def test_the_command_documents_the_procedure():
     text = load_command_class("wuyiqu.units", "rotate-keys").create_parser("wuyiqu", "rotate-keys").format_help()
     for words in ("WUYIQU_OLD_DATA_KEYS", "WUYIQU_LOOKUP_KEY", "--check", "kill -9", "--batch-size"):
         assert words in text
+
+
+def test_the_values_without_a_lookup_hash_rotate_too(world, settings):
+    """An account's phone, an import's one-time passwords and its error workbook are under the data key
+    too: the rotation re-encrypts them (same plaintext, new key) and a second run changes nothing."""
+    from wuyiqu.accounts.models import PasswordSheet, User
+    from wuyiqu.imports.models import ImportJob
+    from wuyiqu.units.keys import OTHER_ENCRYPTED
+
+    c = crypto.cipher()
+    job = ImportJob.objects.create(kind="users", filename="users.xlsx", error_workbook=c.encrypt("UEsDBA=="))
+    user = User.objects.create(username="keys-user", phone_enc=c.encrypt("13800138000"))
+    sheet = PasswordSheet.objects.create(job=job, owner=user, content_enc=c.encrypt('[["keys-user", "x"]]'))
+    plain = {(User, user.pk): "13800138000", (PasswordSheet, sheet.pk): '[["keys-user", "x"]]',
+             (ImportJob, job.pk): "UEsDBA=="}
+    settings.OLD_DATA_KEYS, settings.LOOKUP_KEY, settings.DATA_KEY = [settings.DATA_KEY], settings.DATA_KEY, NEW_KEY
+    assert key_status().old >= 3
+
+    rotate_keys(batch_size=2)
+    only_new = FieldCipher(NEW_KEY, (), settings.LOOKUP_KEY)
+
+    def stored():
+        return {(model, pk): bytes(blob) for model, fields in OTHER_ENCRYPTED.items() for f in fields
+                for pk, blob in model.objects.exclude(**{f: None}).values_list("pk", f)}
+
+    after = stored()
+    assert {key: only_new.decrypt(blob) for key, blob in after.items() if key in plain} == plain
+    assert all(blob[:4] == only_new.current_key_id for blob in after.values())
+    assert key_status().old == 0
+    rows = AuditEvent.objects.filter(action="keys.reencrypt", target_type__in=["accounts.user", "accounts.passwordsheet",
+                                                                              "imports.importjob"])
+    assert {e.detail["field"] for e in rows} == {"phone_enc", "content_enc", "error_workbook"}
+    count = rows.count()
+    rotate_keys(batch_size=2)
+    assert stored() == after and rows.count() == count

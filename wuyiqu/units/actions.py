@@ -302,7 +302,7 @@ def _decrypt_for_rotation(c, pk: int, token: bytes) -> str:
         return c.decrypt(token)
     except crypto.DecryptionError as exc:
         raise KeyRotationError(
-            _("居民 id=%(pk)d 的密文无法解密（%(e)s）：它所用的密钥不在 WUYIQU_DATA_KEY 或 WUYIQU_OLD_DATA_KEYS 中")
+            _("id=%(pk)d 的密文无法解密（%(e)s）：它所用的密钥不在 WUYIQU_DATA_KEY 或 WUYIQU_OLD_DATA_KEYS 中")
             % {"pk": pk, "e": exc}) from None
 
 
@@ -362,6 +362,28 @@ def do_reencrypt_residents(*, after_pk: int, batch_size: int, actor=None) -> tup
                      detail={"first_id": rows[0][0], "last_id": rows[-1][0], "residents": len(updates),
                              "values": values, "key_id": c.current_key_id.hex()})
     return rows[-1][0], values
+
+
+@transaction.atomic
+def do_reencrypt_values(*, model, field: str, after_pk: int, batch_size: int, actor=None) -> tuple[int | None, int]:
+    """Re-encrypt under the current data key the ``field`` of the next ``batch_size`` rows of ``model``
+    after ``after_pk`` that hold a value: the encrypted values that have no lookup hash (an account's
+    phone, an import's one-time passwords and error workbook; units.keys.OTHER_ENCRYPTED). Like
+    ``do_reencrypt_residents``: one transaction with its audit row, values already under the current key
+    left alone, a value under a key the process does not have refused with nothing written."""
+    c = crypto.cipher()
+    rows = list(model.objects.filter(pk__gt=after_pk).exclude(**{field: None}).order_by("pk")
+                .select_for_update().values_list("pk", field)[:batch_size])
+    if not rows:
+        return None, 0
+    updates = [(pk, c.encrypt(_decrypt_for_rotation(c, pk, blob))) for pk, blob in rows if not c.is_current(blob)]
+    for pk, blob in updates:
+        model.objects.filter(pk=pk).update(**{field: blob})
+    if updates:
+        audit.record(actor=actor, action="keys.reencrypt", target_type=model._meta.label_lower,
+                     detail={"field": field, "first_id": rows[0][0], "last_id": rows[-1][0], "rows": len(updates),
+                             "values": len(updates), "key_id": c.current_key_id.hex()})
+    return rows[-1][0], len(updates)
 
 
 # --- taking a person off the register (issue 15) --------------------------------------------------------

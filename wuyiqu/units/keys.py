@@ -1,7 +1,8 @@
 """Key rotation of the encrypted personal fields (``wuyiqu rotate-keys``; docs/reliability.md).
 
-What is encrypted: ``Resident.id_enc`` and ``Resident.phone_enc`` (ENCRYPTED_FIELDS; a test checks
-that no other binary column exists). What rotates: the data key. What does not: the lookup key
+What is encrypted: ``Resident.id_enc`` and ``Resident.phone_enc``, and the values without a lookup hash
+of OTHER_ENCRYPTED (an account's phone, an import's one-time passwords and error workbook) — together
+ENCRYPTED_FIELDS; a test checks that no other binary column exists. What rotates: the data key. What does not: the lookup key
 (WUYIQU_LOOKUP_KEY), whose hashes are also the only identity of facts about unregistered people.
 """
 
@@ -11,12 +12,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wuyiqu.accounts.models import PasswordSheet, User
+from wuyiqu.imports.models import ImportJob
 from wuyiqu.lib import crypto
 
-from .actions import do_reencrypt_residents, verified_number
+from .actions import do_reencrypt_residents, do_reencrypt_values, verified_number
 from .models import Resident
 
-ENCRYPTED_FIELDS = {Resident: ("id_enc", "phone_enc")}
+OTHER_ENCRYPTED = {User: ("phone_enc",), PasswordSheet: ("content_enc",), ImportJob: ("error_workbook",)}
+ENCRYPTED_FIELDS = {Resident: ("id_enc", "phone_enc"), **OTHER_ENCRYPTED}
 LOOKUP_SAMPLE = 200  # residents whose hash is checked before anything is written
 
 
@@ -92,9 +96,21 @@ def rotate_keys(*, batch_size: int = 2000, actor=None,
     while True:
         last, values = do_reencrypt_residents(after_pk=out.last_id, batch_size=batch_size, actor=actor)
         if last is None:
-            return out
+            break
         out.batches += 1
         out.values += values
         out.last_id = last
         if after_batch is not None:
             after_batch(out)
+    for model, fields in OTHER_ENCRYPTED.items():
+        for name in fields:
+            after = 0
+            while True:
+                last, values = do_reencrypt_values(model=model, field=name, after_pk=after, batch_size=batch_size,
+                                                   actor=actor)
+                if last is None:
+                    break
+                after = last
+                out.values += values
+                out.batches += values > 0
+    return out
