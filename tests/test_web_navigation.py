@@ -34,13 +34,14 @@ def compound(world):
 def test_community_staff_reach_their_whole_toolbox_from_the_header(alice, client_for):
     html = client_for(alice).get(f"/units/{WENLONG_COMMUNITY}/").content.decode()
     nav = nav_of(html)
-    assert nav == {
+    # At least these (other slices add theirs, e.g. 审计); every link of the header is followed below.
+    assert nav.items() >= {
         "home": "/", "queue": "/applications/queue/", "cross_scope": "/held-facts/", "applications": "/applications/",
         "dashboard": f"/units/{WENLONG_COMMUNITY}/dashboard/", "reports": f"/units/{WENLONG_COMMUNITY}/dashboard/#reports",
         "history": f"/units/{WENLONG_COMMUNITY}/history/", "import": f"/units/{WENLONG_COMMUNITY}/import/",
         "notifications": "/notifications/", "search": "/units/search/", "held_facts": "/held-facts/", "transfers": "/transfers/",
         "accounts": "/accounts/", "password": "/account/password/",
-    }
+    }.items()
     buttons = unit_buttons(html)
     assert {"dashboard", "assessment", "history", "ledger", "inspections", "measures", "testing", "import"} <= set(buttons)
     client = client_for(alice)
