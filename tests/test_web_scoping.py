@@ -54,10 +54,12 @@ def personal_pages(o) -> list[tuple[str, str]]:
     ]
 
 
-PUBLIC_OR_OWN = {"login", "logout", "home", "unit_search"}  # no object of someone else's in the URL
+# No object of someone else's in the URL (the transfer queue lists only what the user may decide).
+PUBLIC_OR_OWN = {"login", "logout", "home", "unit_search", "transfers"}
 # POST-only forms that show nothing (tests/test_web_records.py checks their scope and roles).
 POST_ONLY = {"lift_risk_zone", "verify_household", "review_ledger_entry",
-             "import_confirm"}  # tests/test_web_import_preview.py: bob gets 404
+             "import_confirm",  # tests/test_web_import_preview.py: bob gets 404
+             "decide_transfer"}  # tests/test_cross_scope.py: a user not covering both households gets 404
 
 
 def test_the_list_covers_every_page_of_the_web_app(alices):
