@@ -19,7 +19,8 @@ import pytest
 import wuyiqu
 
 WENLONG = "500110002"
-DEMO_USERS = {"admin", "command", "health", "street", "community", "village", "property", "building", "group"}
+DEMO_USERS = {"admin", "command", "health", "street", "community", "village", "property", "building", "group",
+              "community2", "property2", "building2"}
 DIVISIONS = Path(wuyiqu.__file__).parent / "data" / "qijiang-divisions-2023.csv"
 
 
@@ -44,13 +45,21 @@ def query(data_dir: Path, sql: str) -> list[tuple]:
 
 
 def digest(data_dir: Path) -> str:
-    """What the seed decides: every unit, household and resident (masked ID, name, third birthday)."""
+    """What the seed decides: every unit, household and resident (masked ID, name, third birthday), and the
+    month lived on them."""
     h = hashlib.sha256()
     for sql in (
         "SELECT code, name, kind FROM units_unit ORDER BY code",
         "SELECT code, address FROM units_household ORDER BY code",
         "SELECT h.code, r.id_masked, r.name, r.turns_three_on, r.sex, r.phone_masked FROM units_resident r "
         "JOIN units_household h ON h.id = r.household_id ORDER BY h.code, r.id_masked, r.name",
+        # the month behind the demo: who was tested when, the titles, the applications, the day's verdicts
+        "SELECT sampled_on, count(*) FROM health_natresult GROUP BY sampled_on ORDER BY sampled_on",
+        "SELECT u.code, t.named_on, t.withdrawn_on FROM certification_title t JOIN units_unit u ON u.id = t.unit_id "
+        "ORDER BY u.code, t.named_on",
+        "SELECT u.code, a.status FROM applications_application a JOIN units_unit u ON u.id = a.unit_id ORDER BY u.code, a.id",
+        "SELECT u.code, e.\"on\", e.eligible, e.named, e.failed FROM standards_evaluation e "
+        "JOIN units_unit u ON u.id = e.unit_id ORDER BY u.code, e.\"on\"",
     ):
         for row in query(data_dir, sql):
             h.update(repr(row).encode())
@@ -82,6 +91,15 @@ def test_it_loads_the_20_real_committees_of_wenlong(runs):
     assert ("500110002208", "红旗村村民委员会", "village") in loaded
 
 
+def test_it_lives_a_month_and_stores_each_day(runs):
+    dirs, outputs = runs
+    days = query(dirs["a"], 'SELECT count(DISTINCT "on") FROM standards_evaluation')[0][0]
+    assert days == 30
+    assert "已模拟最近 30 天" in outputs["a"]
+    assert query(dirs["a"], "SELECT count(*) FROM certification_title WHERE withdrawn_on IS NULL")[0][0] >= 3
+    assert query(dirs["a"], "SELECT count(*) FROM certification_title WHERE withdrawn_on IS NOT NULL")[0][0] >= 1
+
+
 def test_it_generates_units_households_and_residents_below_them(runs):
     dirs, outputs = runs
     kinds = dict(query(dirs["a"], f"SELECT kind, count(*) FROM units_unit WHERE path LIKE '%/{WENLONG}/%' "
@@ -101,17 +119,18 @@ def test_it_generates_units_households_and_residents_below_them(runs):
     assert f"{residents} 名居民" in outputs["a"]
 
 
-def test_it_creates_the_9_demo_accounts_and_prints_them(runs):
+def test_it_creates_the_demo_accounts_and_prints_the_tour(runs):
     dirs, outputs = runs
     users = {u for (u,) in query(dirs["a"], "SELECT username FROM accounts_user")}
-    assert users == DEMO_USERS
+    assert DEMO_USERS <= users  # and the building heads the month's applications needed (lz-…)
+    assert all(u in DEMO_USERS or u.startswith(("lz-", "wy-", "sq-", "group")) for u in users)
     # 红旗村 has its own staff, who receive its group leaders' applications (the "group" account's 社).
     assert query(dirs["a"], "SELECT a.role, u.code FROM accounts_user a JOIN units_unit u ON u.id = a.unit_id "
                             "WHERE a.username = 'village'") == [("community_staff", "500110002208")]
     assert query(dirs["a"], "SELECT p.code FROM accounts_user a JOIN units_unit u ON u.id = a.unit_id "
                             "JOIN units_unit p ON p.id = u.parent_id WHERE a.username = 'group'") == [("500110002208",)]
-    assert "演示账号（密码均为 wuyiqu-demo-2022）" in outputs["a"]
-    for username in DEMO_USERS:
+    assert "演示导览（账号密码均为 wuyiqu-demo-2022）" in outputs["a"]
+    for username in DEMO_USERS - {"property2"}:
         assert f"  {username} " in outputs["a"]
 
 

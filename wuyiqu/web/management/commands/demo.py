@@ -9,14 +9,29 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from wuyiqu.accounts.actions import do_create_user
-from wuyiqu.accounts.models import Role, User
+from wuyiqu.accounts.models import User
+from wuyiqu.lib.dates import today
 from wuyiqu.units.actions import do_load_divisions, do_load_generated_world
 from wuyiqu.units.generator import generate_world
 from wuyiqu.units.models import Unit, UnitKind
+from wuyiqu.web.demo_history import DAYS, DEMO_PASSWORD, first_day, live_month
 
 WENLONG = "500110002"
-DEMO_PASSWORD = "wuyiqu-demo-2022"
+# The guided tour printed after the start: which account shows what of the month behind the demo.
+TOUR = (
+    ("command", "看板：30 天趋势、各级命名覆盖；待命名的申请；摘牌与警示记录"),
+    ("health", "待复核的申请；阳性感染者、密接与双龙社区的临时管控区（已解除）"),
+    ("street", "文龙街道全部村/社区：待初审的申请、差一两项的单位"),
+    ("community", "文龙社区（已命名无疫社区）：楼栋与小区的称号、核酸参与率、检查记录"),
+    ("property", "无疫小区的申请与证书"),
+    ("building", "无疫楼栋：住户名单、联名、证书与公开查验页"),
+    ("community2", "天桥社区：各审核环节上的楼栋申请、一份已退回的申请"),
+    ("building2", "天桥社区楼栋长：申请在村/社区受理环节"),
+    ("village", "红旗村：一个社被摘牌、一个社警示整改中、一个社摘牌后重新申请"),
+    ("group", "红旗村一社社长：警示逾期未整改被摘牌"),
+    ("group2", "红旗村二社社长：口罩佩戴检查不合格，警示整改中"),
+    ("admin", "账号管理、政策配置、审计日志"),
+)
 
 
 class Command(BaseCommand):
@@ -40,16 +55,22 @@ class Command(BaseCommand):
             committees = list(
                 Unit.objects.filter(parent__code=WENLONG).order_by("code").values_list("code", "name", "kind")
             )
-            world = generate_world(committees, residents=residents, seed=seed)
+            last = today()
+            world = generate_world(committees, residents=residents, seed=seed, today=first_day(last))
             counts = do_load_generated_world(world=world)
-            self._create_demo_users()
             self.stdout.write(
                 f"已生成：{counts['units']} 个单位，{counts['households']} 户，{counts['residents']} 名居民"
                 f"（{time.monotonic() - t0:.1f} 秒）"
             )
+            t1 = time.monotonic()
+            month = live_month(world=world, last=last, seed=seed)
+            self.stdout.write(f"已模拟最近 {DAYS} 天（{first_day(last)} 至 {last}）的核酸、检查、申请、命名与监督"
+                              f"（{time.monotonic() - t1:.1f} 秒）")
+            for line in month.state.get("refused", []):
+                self.stdout.write(f"  未能推进：{line}")
         else:
             self.stdout.write("数据库已有数据，直接启动（删除 var/ 目录可重新生成）")
-        self._print_accounts()
+        self._print_tour()
         if not no_serve:
             host, _, port = addr.rpartition(":")
             if host in ("", "0.0.0.0", "::", "[::]"):
@@ -59,30 +80,14 @@ class Command(BaseCommand):
             self.stdout.write(f"请在浏览器中打开 http://{host}:{port}/ （按 Ctrl+C 停止）\n")
             call_command("runserver", addr, use_reloader=False)
 
-    def _create_demo_users(self):
-        wenlong_community = Unit.objects.get(code="500110002015")
-        compound = Unit.objects.filter(parent=wenlong_community, kind=UnitKind.COMPOUND).order_by("code").first()
-        building = Unit.objects.filter(parent=compound, kind=UnitKind.BUILDING).order_by("code").first()
-        group = Unit.objects.filter(parent__code="500110002208", kind=UnitKind.GROUP).order_by("code").first()
-        district = Unit.objects.get(code="500110")
-        accounts = [
-            ("admin", Role.ADMIN, district, "系统管理员"),
-            ("command", Role.COMMAND, district, "区指挥部 值班员"),
-            ("health", Role.HEALTH_COMMISSION, district, "区卫健委 复核员"),
-            ("street", Role.STREET_STAFF, Unit.objects.get(code=WENLONG), "文龙街道 宣传文化办"),
-            ("community", Role.COMMUNITY_STAFF, wenlong_community, "文龙社区 网格员"),
-            # 红旗村's own staff: a group leader's application for 无疫社 is received here (SPEC §5).
-            ("village", Role.COMMUNITY_STAFF, Unit.objects.get(code="500110002208"), "红旗村 村委会 工作人员"),
-            ("property", Role.PROPERTY_MANAGER, compound, f"{compound.name} 物业"),
-            ("building", Role.BUILDING_HEAD, building, f"{building.name} 楼栋长"),
-            ("group", Role.GROUP_LEADER, group, f"{group.name} 社长"),
-        ]
-        for username, role, unit, name in accounts:
-            do_create_user(actor=None, username=username, password=DEMO_PASSWORD, role=role, unit=unit,
-                           display_name=name)
-
-    def _print_accounts(self):
-        self.stdout.write(f"\n演示账号（密码均为 {DEMO_PASSWORD}）：")
-        for user in User.objects.select_related("unit").order_by("id"):
-            self.stdout.write(f"  {user.username:<10} {user.get_role_display():<12} {user.unit.name if user.unit else '全部'}")
+    def _print_tour(self):
+        self.stdout.write(f"\n演示导览（账号密码均为 {DEMO_PASSWORD}）：")
+        for username, text in TOUR:
+            user = User.objects.filter(username=username).select_related("unit").first()
+            if user is not None:
+                where = user.unit.name if user.unit else "全部"
+                self.stdout.write(f"  {username:<11} {user.get_role_display()}（{where}）：{text}")
+        others = User.objects.filter(username__regex=r"^(lz|wy|sq)-").count()
+        if others:
+            self.stdout.write(f"  另有 {others} 个楼栋长、物业等账号（lz-…、wy-…），在 admin 的账号管理中可见")
         self.stdout.write("")
