@@ -40,7 +40,7 @@ def test_a_case_in_a_building_withdraws_the_building_its_compound_community_and_
     assert current_codes() == ALL - {"T1C-C1-B1", "T1C-C1", "T1C", "T1"}
     b1 = Title.objects.get(unit=u["B1"])
     assert b1.withdrawn_on == D
-    assert "no_case" in b1.withdrawn_reason and "阳性" in b1.withdrawn_reason
+    assert "近8天无疫情" in b1.withdrawn_reason and "阳性" in b1.withdrawn_reason
     assert TitleEvent.objects.filter(kind="withdrawn", source="health.record_case").count() == 4
     event = TitleEvent.objects.get(unit=u["B1"])
     assert (event.criteria, event.on, event.title) == (["no_case"], D, b1)
@@ -70,8 +70,8 @@ def test_a_building_withdrawn_by_hand_takes_its_compound_and_through_it_the_comm
         do_withdraw_title(actor=erin, unit=u["B1"], reason="核查发现申报材料不实")
     assert current_codes() == ALL - {"T1C-C1-B1", "T1C-C1", "T1C", "T1"}
     c1 = Title.objects.get(unit=u["C1"])
-    assert "children_named" in c1.withdrawn_reason
-    assert "children_free" in Title.objects.get(unit=u["T1C"]).withdrawn_reason
+    assert "所有楼栋均为无疫楼栋" in c1.withdrawn_reason
+    assert "所辖社、小区、楼栋均获称号或达标" in Title.objects.get(unit=u["T1C"]).withdrawn_reason
 
 
 def test_a_loose_building_withdrawn_by_hand_leaves_the_community_named_while_it_stays_eligible():
@@ -94,7 +94,7 @@ def test_a_case_on_the_community_itself_withdraws_it_and_the_street_but_not_the_
     with at(D):
         do_record_case(actor=None, reported_on=D, case_type="asymptomatic", unit=u["T1C"])
     assert current_codes() == ALL - {"T1C", "T1"}
-    assert "no_case" in Title.objects.get(unit=u["T1C"]).withdrawn_reason
+    assert "近8天无疫情" in Title.objects.get(unit=u["T1C"]).withdrawn_reason
 
 
 def test_a_risk_zone_on_the_community_withdraws_the_units_it_covers_above_and_below():
@@ -126,7 +126,8 @@ def test_a_fact_reads_only_its_community_and_judges_the_named_street_from_it():
     assert sorted(e.unit.code for e in out.results) == ["T1C", "T1C-B9", "T1C-C1", "T1C-C1-B1", "T1C-C1-B2"]
     assert sorted(out.withdrawn) == ["T1", "T1C", "T1C-C1", "T1C-C1-B2"]
     street = Title.objects.get(unit=u["T1"])
-    assert "（no_case）：测试社区：" in street.withdrawn_reason  # judged from its community
+    assert "近8天无疫情：测试社区：" in street.withdrawn_reason  # judged from its community
+    assert "no_case" not in street.withdrawn_reason  # a page shows the criterion's name, never its id
 
 
 def test_a_case_recorded_on_the_street_itself_is_judged_on_the_whole_street():

@@ -84,7 +84,7 @@ def test_a_warning_still_failing_at_its_deadline_withdraws_the_title_and_the_cas
     assert (w.status, w.closed_on) == ("expired", D + days(3))
     b9 = Title.objects.get(unit=u["B9"])
     assert b9.withdrawn_on == D + days(3) and "警示逾期未整改" in b9.withdrawn_reason
-    assert "mask_compliance" in b9.withdrawn_reason
+    assert "规范佩戴口罩" in b9.withdrawn_reason
     assert TitleEvent.objects.get(unit=u["B9"]).warning == w
 
 

@@ -47,7 +47,7 @@ def test_a_close_contact_moving_into_a_named_building_withdraws_it_in_the_same_r
         do_move_resident(actor=None, resident=person, household_code=f"{u['B1'].code}-101")
     assert current_codes() == with_b1 - {"T1C-C1-B1", "T1C-C1"}
     event = TitleEvent.objects.get(unit=u["B1"])
-    assert event.source == "units.move_resident" and "no_close_contact" in event.reason
+    assert event.source == "units.move_resident" and "无密接人员" in event.reason
     person.refresh_from_db()
     assert (person.household.code, person.moved_on) == (f"{u['B1'].code}-101", D)
     spell = PastResidence.objects.get(resident=person)

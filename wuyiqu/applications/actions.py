@@ -715,7 +715,7 @@ def do_review_application(application: Application, *, actor, decision: str, opi
             # would open a warning the same day and a revoke one withdraw the title at once.
             raise ApplicationRefused(_("“%(name)s”%(date)s未全部达标，不能命名：%(failing)s。可退回或不予通过") % {
                 "name": unit.name, "date": on.isoformat(),
-                "failing": "；".join(f"{c['name']}（{c['id']}）：{c['detail']}" for c in failing)})
+                "failing": "；".join(f"{c['name']}：{c['detail']}" for c in failing)})
     from_status = app.status
     app.status = to_status
     app.save(update_fields=["status"])

@@ -42,7 +42,14 @@ class Notices:
 
     def rectified(self, warning) -> None:
         u = warning.unit
-        self.add(u, lambda: f"【整改完成】{u.name}的警示（{warning.criterion}）已整改，警示关闭")
+        def text() -> str:
+            from wuyiqu.dashboard.selectors import criterion_names
+            from wuyiqu.lib.dates import today
+
+            name = criterion_names(today()).get(warning.criterion, warning.criterion)
+            return f"【整改完成】{u.name}的警示（{name}）已整改，警示关闭"
+
+        self.add(u, text)
 
     def manual_expired(self, warning) -> None:
         u = warning.unit

@@ -33,8 +33,21 @@ def access_supervised_unit(user, code: str):
     return unit
 
 
+def _names() -> dict[str, str]:
+    """Criterion id → name (a page shows the name, never the id; SPEC §4 keeps ids for the API)."""
+    from wuyiqu.dashboard.selectors import criterion_names
+    from wuyiqu.lib.dates import today
+
+    return criterion_names(today())
+
+
 def open_warnings(unit) -> list[Warning]:
-    return list(Warning.objects.filter(unit=unit, status=WarningStatus.OPEN).order_by("deadline", "id"))
+    """The unit's open warnings, each with ``criterion_name`` for the page."""
+    warnings = list(Warning.objects.filter(unit=unit, status=WarningStatus.OPEN).order_by("deadline", "id"))
+    names = _names()
+    for w in warnings:
+        w.criterion_name = names.get(w.criterion, w.criterion)
+    return warnings
 
 
 def _who(user) -> str:
@@ -52,6 +65,7 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
     from wuyiqu.certification.models import Title
     from wuyiqu.standards.models import Evaluation
 
+    names = _names()
     out: list[Entry] = []
     for app in Application.objects.filter(unit=unit).select_related("applicant").order_by("opened_at"):
         out.append(Entry(timezone.localdate(app.opened_at), "application", pgettext("监督记录", "发起申请"),
@@ -66,12 +80,13 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
         out.append(Entry(t.named_on, "named", _("命名"), text))
     for w in Warning.objects.filter(unit=unit).select_related("opened_by", "closed_by").order_by("opened_on", "id"):
         out.append(Entry(w.opened_on, "warning", _("警示提醒"), _("%(criterion)s：%(detail)s（整改期限 %(deadline)s）") % {
-            "criterion": w.criterion, "detail": w.detail, "deadline": f"{w.deadline:%Y-%m-%d}"},
+            "criterion": names.get(w.criterion, w.criterion), "detail": w.detail, "deadline": f"{w.deadline:%Y-%m-%d}"},
             _who(w.opened_by), {"warning": w}))
         if w.closed_on:
             out.append(Entry(w.closed_on, "warning_closed", w.get_status_display(),
-                             _("%(criterion)s：%(note)s") % {"criterion": w.criterion, "note": w.closed_note}
-                             if w.closed_note else w.criterion,
+                             _("%(criterion)s：%(note)s") % {"criterion": names.get(w.criterion, w.criterion),
+                                                            "note": w.closed_note}
+                             if w.closed_note else names.get(w.criterion, w.criterion),
                              _who(w.closed_by) if w.closed_by_id else _("系统")))
     for e in TitleEvent.objects.filter(unit=unit).select_related("actor").order_by("at", "id"):
         out.append(Entry(e.on, e.kind, e.get_kind_display(), e.reason, _who(e.actor), {"source": e.source}))
@@ -79,7 +94,7 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
     for ev in stored:
         # The stored reasons are Chinese (the language the day's evaluation was made in).
         text = _("达标") if ev.eligible else _("未达标：%(reasons)s") % {
-            "reasons": "；".join(f"{k}：{v}" for k, v in (ev.details or {}).items())}
+            "reasons": "；".join(f"{names.get(k, k)}：{v}" for k, v in (ev.details or {}).items())}
         out.append(Entry(ev.on, "evaluation", _("每日评估"), text, "", {"named": ev.named}))
     order = {"application": 0, "review": 1, "named": 2, "evaluation": 3, "warning": 4, "warning_closed": 5,
              "withdrawn": 6, "reinstated": 7}

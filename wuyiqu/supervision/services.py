@@ -411,15 +411,15 @@ def _judge_above(decide: _Decider, profile: Profile, results, above: set[int]) -
 
 
 def withdrawal_reason(w: Withdrawal, profile: Profile) -> str:
-    """The Chinese reason of a withdrawal: each failed revoke criterion with its id and detail, and
-    each expired warning."""
+    """The Chinese reason of a withdrawal: each failed revoke criterion with its name and detail, and
+    each expired warning (names, not ids: the reason is shown on pages and in notices)."""
     parts = []
     for c in w.revoke:
         spec = profile.get(c.id)
-        parts.append(f"{spec.name if spec else c.id}（{c.id}）：{c.detail}")
+        parts.append(f"{spec.name if spec else c.id}：{c.detail}")
     for warning in w.expired:
         spec = profile.get(warning.criterion)
-        parts.append(f"警示逾期未整改：{spec.name if spec else warning.criterion}（{warning.criterion}），"
+        parts.append(f"警示逾期未整改：{spec.name if spec else warning.criterion}，"
                      f"{warning.opened_on:%Y-%m-%d} 警示，整改期限 {warning.deadline:%Y-%m-%d}：{warning.detail}")
     return "；".join(parts)
 
