@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,15 @@ def test_it_records_an_incident(client, units):
     again = client.post("/units/T1C/incidents/", data)
     assert again.status_code == 400 and "已登记过" in again.content.decode()
     assert AuditEvent.objects.filter(action="inspections.record_incident").count() == 1
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_the_date_inputs_carry_iso_values_the_browser_accepts(client, units, language, today):
+    """<input type="date"> takes only YYYY-MM-DD; a localised 2026/12/07 is dropped by the browser."""
+    login(client, units["c"])
+    for url in ("/units/T1C-B1/inspections/", "/units/T1C/incidents/"):
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        inputs = re.findall(r'<input type="date"[^>]*>', html)
+        assert inputs, url
+        for tag in inputs:
+            assert f'value="{today.isoformat()}"' in tag, (url, tag)

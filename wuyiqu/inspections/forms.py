@@ -11,7 +11,7 @@ RESULT_CHOICES = (("", _("未检查")), ("pass", _("合格")), ("fail", _("不�
 
 
 class InspectionForm(forms.Form):
-    inspected_on = forms.DateField(label=_("检查日期"), initial=today, widget=forms.DateInput(attrs={"type": "date"}))
+    inspected_on = forms.DateField(label=_("检查日期"), initial=today, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     inspector = forms.CharField(label=_("检查人"), max_length=50)
     note = forms.CharField(label=_("备注"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     evidence = forms.FileField(label=_("照片或文件（JPEG/PNG/PDF，10 MB 以内）"), required=False)
@@ -32,7 +32,7 @@ class InspectionForm(forms.Form):
 
 
 class IncidentForm(forms.Form):
-    occurred_on = forms.DateField(label=_("发生日期"), initial=today, widget=forms.DateInput(attrs={"type": "date"}))
+    occurred_on = forms.DateField(label=_("发生日期"), initial=today, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     incident_type = forms.ChoiceField(label=_("类型"), choices=IncidentType.choices)
     description = forms.CharField(label=_("经过"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
     evidence = forms.FileField(label=_("照片或文件（JPEG/PNG/PDF，10 MB 以内）"), required=False)
