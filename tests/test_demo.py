@@ -139,12 +139,11 @@ def test_the_demo_accounts_log_in_with_the_printed_password_and_get_a_full_cost_
     env = {k: v for k, v in os.environ.items() if not k.startswith("WUYIQU_") and k != "DATABASE_URL"}
     env |= {"WUYIQU_DATA_DIR": str(dirs["b"])}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    code = ("from wuyiqu.cli import main; import django; from wuyiqu import settings; "
-            "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'wuyiqu.settings'); django.setup(); "
-            "from django.contrib.auth import authenticate; from wuyiqu.accounts.models import User; "
-            "assert User.objects.get(username='command').password.startswith('argon2$argon2id$v=19$m=1024,t=1'); "
-            "assert authenticate(username='command', password='wuyiqu-demo-2022') is not None; "
-            "print(User.objects.get(username='command').password.split('$')[3])")
+    check = ("from django.contrib.auth import authenticate; from wuyiqu.accounts.models import User; "
+             "assert User.objects.get(username='command').password.startswith('argon2$argon2id$v=19$m=1024,t=1'); "
+             "assert authenticate(username='command', password='wuyiqu-demo-2022') is not None; "
+             "print(User.objects.get(username='command').password.split('$')[3])")
+    code = f"from wuyiqu.cli import main; main(['shell', '-c', {check!r}])"
     proc = subprocess.run([sys.executable, "-c", code], cwd=dirs["b"].parent, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
