@@ -67,8 +67,10 @@ def openable_units(user) -> list[Unit]:
 def households_to_sign(unit: Unit) -> QuerySet[Household]:
     """Households that co-sign ``unit``'s application: every household below it. Only id, address and
     the building they are in are read — the public page shows no names."""
-    return (Household.objects.filter(unit__path__startswith=unit.path).select_related("unit")
-            .only("id", "code", "address", "unit__name").order_by("code"))
+    from wuyiqu.units.selectors import in_room_order
+
+    return in_room_order(Household.objects.filter(unit__path__startswith=unit.path).select_related("unit")
+                         .only("id", "code", "address", "unit__name", "unit__code"))
 
 
 @dataclass

@@ -4,6 +4,7 @@ the user's unit decides what exists for them, and "missing" and "forbidden" look
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.db.models.functions import Length
 from django.http import Http404
 
 from wuyiqu.accounts.models import Role
@@ -188,15 +189,17 @@ def search_units(user, query: str, *, limit: int = 30) -> list[Unit]:
     )
 
 
+def in_room_order(households: QuerySet[Household]) -> QuerySet[Household]:
+    """Households unit by unit, rooms in natural order (101, 102, …, 1001 — not 1001 before 101): the
+    codes of one unit share their prefix, so a shorter code is a lower room."""
+    return households.order_by("unit__code", Length("code"), "code")
+
+
 def households_below(unit: Unit) -> QuerySet[Household]:
     """Households of ``unit`` and the units below it (a building's entrances), residents prefetched.
     ``unit`` must come from access_unit_by_code."""
-    return (
-        Household.objects.filter(unit__path__startswith=unit.path)
-        .select_related("unit")
-        .prefetch_related("residents")
-        .order_by("code")
-    )
+    return in_room_order(
+        Household.objects.filter(unit__path__startswith=unit.path).select_related("unit").prefetch_related("residents"))
 
 
 def view_special_population(user, unit: Unit, *, ip: str | None = None) -> QuerySet[SpecialPopulationEntry]:
