@@ -74,7 +74,7 @@ def crew(world, alice, carol, erin, root, settings, tmp_path):
 
 def in_the_corner(side):
     """Paths about the side's own units, households and application (see ``crawl``'s ``always``)."""
-    chain = [side.community.code, side.compound.code, side.building.code]
+    chain = [side.community.parent.code, side.community.code, side.compound.code, side.building.code]
     own = (f"/applications/{side.application.pk}/", f"/certificates/{side.title.certificate_number}")
 
     def always(path: str) -> bool:
