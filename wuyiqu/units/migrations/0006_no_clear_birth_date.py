@@ -13,7 +13,9 @@ clear column, which left at most 9 candidates, and one with the district's count
   are rebuilt from the masks alone, so no key is needed.
 
 The column ``birth_date`` is dropped by 0007 (apart: PostgreSQL refuses to alter a table with
-pending trigger events in the transaction that updated it). Not reversible: the masks lost digits.
+pending trigger events in the transaction that updated it). Reversible (docs/deploy.md): rolling back
+drops ``turns_three_on`` and keeps the short masks (the lost digits do not come back); 0007's rollback refills ``birth_date`` from the
+encrypted numbers.
 """
 
 import datetime as dt
@@ -119,6 +121,11 @@ def _remask_stored_text(apps, conn):
                     model._base_manager.filter(pk=row_pk).update(**{f.name: new})
 
 
+def keep_short_masks(apps, schema_editor):
+    """Backward: nothing to undo in the rows; the masks stay short and the column goes with the
+    reversed AddField."""
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("units", "0005_transfer_requests"),
@@ -142,5 +149,5 @@ class Migration(migrations.Migration):
             name="turns_three_on",
             field=models.DateField(blank=True, null=True, verbose_name="满3周岁日期"),
         ),
-        migrations.RunPython(forwards, elidable=False),
+        migrations.RunPython(forwards, keep_short_masks, elidable=False),
     ]
