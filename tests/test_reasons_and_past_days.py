@@ -82,14 +82,16 @@ def test_the_nat_reason_names_who_is_missing_and_who_is_exempt_masked():
     r = detail(u["B1"], "nat_participation")
     assert not r.passed
     assert "应检 3 人，已检 2 人" in r.detail
-    assert f"未检：居民 王** ({missing.id_masked})" in r.detail
-    assert "免检：" in r.detail and "李**" in r.detail and "（卧床）" in r.detail and "赵**" in r.detail
-    assert "（3岁以下）" in r.detail
-    assert "王小明" not in r.detail and "李卧床" not in r.detail  # names masked
+    # Who, for the roles that may see it (``named``), masked; the stored ``detail`` names nobody.
+    assert f"未检：居民 王** ({missing.id_masked})" in r.named
+    assert "免检：" in r.named and "李**" in r.named and "（卧床）" in r.named and "赵**" in r.named
+    assert "（3岁以下）" in r.named and "（3岁以下）" in r.detail
+    assert "王小明" not in r.named and "李卧床" not in r.named  # names masked
+    assert "未检：一名居民" in r.detail and "王**" not in r.detail and missing.id_masked not in r.detail
     assert {"type": "resident", "id": missing.pk} in r.items
     # The compound above fails too and names the same person (a unit of more than 2,000 people to
     # test would keep its counts only).
-    assert f"居民 王** ({missing.id_masked})" in detail(u["C1"], "nat_participation").detail
+    assert f"居民 王** ({missing.id_masked})" in detail(u["C1"], "nat_participation").named
     nat(missing, D)
     assert detail(u["B1"], "nat_participation").passed
 

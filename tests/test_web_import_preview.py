@@ -8,7 +8,7 @@ import io
 
 import openpyxl
 import pytest
-from conftest import WENLONG_COMMUNITY
+from conftest import WENLONG_COMMUNITY, WENLONG_STREET
 from django.core.files.uploadedfile import SimpleUploadedFile
 from import_flow import job_of
 from ledger_files import (
@@ -23,11 +23,13 @@ from ledger_files import (
     xlsx,
 )
 
+from wuyiqu.accounts.actions import do_create_user
+from wuyiqu.accounts.models import Role
 from wuyiqu.audit.models import AuditEvent
 from wuyiqu.imports.models import ColumnMapping, ImportJob, ImportStatus
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import mask_id_number
-from wuyiqu.units.models import Household, Resident
+from wuyiqu.units.models import Household, Resident, Unit
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +146,14 @@ def test_the_error_workbook_is_offered_downloaded_in_scope_and_audited(town, ali
     assert ImportJob.objects.count() == 1
     # bob, next door, neither sees the job nor gets its refused rows.
     assert client_for(bob).get(f"/imports/{job.pk}/errors.xlsx").status_code == 404
+    # Nor does the street above, who sees the job: the full numbers go back only to who uploaded them.
+    street = do_create_user(actor=None, username="zhang", password="correct-horse-battery",
+                            role=Role.STREET_STAFF, unit=Unit.objects.get(code=WENLONG_STREET), display_name="s")
+    above = client_for(street)
+    assert above.get(f"/imports/{job.pk}/").status_code == 200
+    assert f"/imports/{job.pk}/errors.xlsx" not in above.get(f"/imports/{job.pk}/").content.decode()
+    assert above.get(f"/imports/{job.pk}/errors.xlsx").status_code == 404
+    assert client_for(alice).get(f"/imports/{job.pk}/errors.xlsx").status_code == 200  # still there, for her
 
 
 def test_an_error_workbook_under_a_data_key_rotated_away_is_gone_not_an_error(town, alice, client_for, settings):

@@ -72,9 +72,10 @@ def template_for(kind: str) -> bytes:
         raise Http404("import kind") from None
 
 
-def describe_job(job: ImportJob) -> dict:
-    """What the job page shows beside the job: the kind's label and the bad rows with each field named
-    by its column header in the template (``身份证号``) rather than its key (``id_number``)."""
+def describe_job(job: ImportJob, user=None) -> dict:
+    """What the job page shows ``user`` beside the job: the kind's label and the bad rows with each field
+    named by its column header in the template (``身份证号``) rather than its key (``id_number``), and
+    the error workbook for the person who uploaded the file (``owns_error_workbook``)."""
     from wuyiqu.imports.registry import all_kinds
 
     kind = all_kinds().get(job.kind)
@@ -87,7 +88,13 @@ def describe_job(job: ImportJob) -> dict:
     ]
     return {"kind_label": kind.label if kind else job.kind, "errors": errors,
             "preview": describe_preview(job, kind) if kind else None,
-            "has_error_workbook": job.error_workbook is not None}
+            "has_error_workbook": user is not None and owns_error_workbook(user, job)}
+
+
+def owns_error_workbook(user, job: ImportJob) -> bool:
+    """The refused rows go back, with their full ID numbers and phones, only to the person who uploaded
+    them (their own file's rows, to fix and send again): to nobody else, whatever their scope."""
+    return job.error_workbook is not None and job.created_by_id is not None and job.created_by_id == user.pk
 
 
 def describe_preview(job: ImportJob, kind) -> dict | None:
@@ -148,10 +155,10 @@ def confirm_or_remap(*, job: ImportJob, actor, post) -> ImportJob:
 
 
 def error_workbook_for(user, job_id: int) -> tuple[ImportJob, bytes]:
-    """The refused rows of a job the user may see, as the XLSX the person fixes and sends back; the
+    """The refused rows of a job the user uploaded, as the XLSX the person fixes and sends back; the
     look is audited (it shows personal data). Http404 when the job has none or is not the user's."""
     job = access_import_job_by_id(user, job_id)
-    if job.error_workbook is None:
+    if not owns_error_workbook(user, job):
         raise Http404("error workbook")
     try:
         data = errorbook.decrypt(job.error_workbook)

@@ -181,7 +181,7 @@ def import_template(request, code: str, kind: str):
 def import_job(request, job_id: int):
     job = jobs.access_import_job_by_id(request.user, job_id)
     fail_interrupted(job)  # a job whose process was killed reads as failed, not as running for ever
-    context = {"job": job, **jobs.describe_job(job)}
+    context = {"job": job, **jobs.describe_job(job, request.user)}
     return _render_maybe_partial(request, "web/import_job.html", "web/_import_job_status.html", context)
 
 
@@ -195,7 +195,7 @@ def import_confirm(request, job_id: int):
     try:
         jobs.confirm_or_remap(job=job, actor=request.user, post=request.POST)
     except jobs.ImportRefused as exc:
-        context = {"job": job, **jobs.describe_job(job), "refused": str(exc)}
+        context = {"job": job, **jobs.describe_job(job, request.user), "refused": str(exc)}
         return render(request, "web/import_job.html", context, status=409)
     return redirect("web:import_job", job_id=job.pk)
 
