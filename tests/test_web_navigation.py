@@ -112,7 +112,7 @@ def test_units_and_child_cards_show_their_title_badge(world, alice, compound, cl
 
 
 @pytest.mark.parametrize("page, here", [("measures", "管控人员"), ("testing", "核酸检测"), ("history", "监督记录"),
-                                        ("inspections", "检查"), ("incidents", "登记事件")])
+                                        ("inspections", "检查"), ("incidents", "登记事件"), ("assessment", "自评")])
 def test_the_pages_of_a_unit_carry_its_breadcrumb(alice, client_for, page, here):
     html = client_for(alice).get(f"/units/{WENLONG_COMMUNITY}/{page}/").content.decode()
     crumbs = html[html.index('<nav class="crumbs"'):html.index("</nav>", html.index('<nav class="crumbs"'))]

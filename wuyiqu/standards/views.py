@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from wuyiqu.accounts.visibility import items_for, reason_for
 from wuyiqu.lib.dates import parse_date, today
+from wuyiqu.units import selectors as unit_selectors
 
 from .profiles import ProfileError
 from .selectors import assess_unit
@@ -84,7 +85,10 @@ def assessment(request, code: str):
         links = [link for item in items_for(c.items, request.user) if (link := _link(item, reach))]
         rows.append({"result": c, "reason": reason_for(c, request.user), "name": name, "clause": clause, "text": text,
                      "severity": SEVERITY_LABELS.get(severity, severity), "links": links})
+    unit = unit_selectors.access_unit_by_code(request.user, code)  # assess_unit let it through already
+    breadcrumb = [*unit_selectors.breadcrumb_for(request.user, unit), {"unit": unit, "clickable": True}]
     return render(request, "standards/assessment.html", {
         "ev": ev, "unit": ev.unit, "rows": rows, "on": on, "error": error, "profile": result.profile_label,
+        "breadcrumb": breadcrumb,
         "passed_count": sum(1 for c in ev.criteria if c.passed),
     })
