@@ -105,6 +105,23 @@ class Side:
                 *([self.account.username] if self.account else [])]
 
 
+def _error_workbook() -> bytes:
+    """A job's ``error_workbook`` as an import keeps it (encrypted, ``imports.errorbook``): one refused row."""
+    import base64
+    import io
+
+    from openpyxl import Workbook
+
+    from wuyiqu.lib import crypto
+
+    book = Workbook()
+    book.active.append(["户号", "错误原因"])
+    book.active.append(["X-1", "户号重复"])
+    out = io.BytesIO()
+    book.save(out)
+    return crypto.cipher().encrypt(base64.b64encode(out.getvalue()).decode("ascii"))
+
+
 def make_side(staff) -> Side:
     """Objects of ``staff``'s community (alice's or bob's, from the ``world`` fixture), one of each kind
     a URL can name. Written directly: the access tests are about reading them, not about making them."""
@@ -121,6 +138,9 @@ def make_side(staff) -> Side:
                                      id_masked=resident.id_masked, kind=MeasureKind.HOME_QUARANTINE,
                                      start_on=on - dt.timedelta(days=2), end_on=on + dt.timedelta(days=5))
     job = create_job(kind="households", filename="h.csv", actor=staff, scope=community)
+    # One refused row, and the workbook of it to download (web:import_error_workbook, linked beside it).
+    job.invalid, job.errors, job.error_workbook = 1, [{"line": 2, "field": "code", "message": "户号重复"}], _error_workbook()
+    job.save(update_fields=["invalid", "errors", "error_workbook"])
     application = Application.objects.create(unit=building, title=TITLE_BY_KIND[building.kind],
                                              status=ApplicationStatus.DRAFT, token=f"tok{building.pk:06d}x")
     attachment = Attachment(application=application, kind=AttachmentKind.PHOTO, original_name="p.png",
@@ -241,6 +261,9 @@ KEYED: dict[str, Factory] = {
     "web:household": lambda t, _h: [Probe({"code": t.household.code})],
     "web:resident_reveal": lambda t, _h: [Probe({"resident_id": t.resident.pk})],
     "web:import_job": lambda t, _h: [Probe({"job_id": t.job.pk})],
+    # The preview's form; the side's job is not a preview, so about one's own it answers 409 (refused, named).
+    "web:import_confirm": lambda t, _h: [Probe({"job_id": t.job.pk}, data={"action": "confirm"})],
+    "web:import_error_workbook": lambda t, _h: [Probe({"job_id": t.job.pk})],
     "health:measures": _code(lambda s: s.community),
     "health:measures_xlsx": _code(lambda s: s.community),
     "health:testing": _code(lambda s: s.community),
@@ -355,6 +378,7 @@ OWN: dict[str, Factory] = {
 # Anyone, signed in or not, by design.
 PUBLIC: dict[str, str] = {
     "set_language": "the language switch (a cookie; no data)",
+    "favicon": "the site's icon: a redirect to the static SVG (browsers ask for it on every page)",
     "web:login": "the sign-in page",
     "web:logout": "signing out",
     "applications:sign": "residents co-sign from the poster's QR code without an account: the unguessable token "

@@ -6,7 +6,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # Browsers ask for /favicon.ico on every page (and on the PDFs and JSON they open) whatever the
     # page links: one permanent redirect to the icon base.html links, instead of a 404 each time.
-    path("favicon.ico", RedirectView.as_view(url=static("wuyiqu/favicon.svg"), permanent=True)),
+    path("favicon.ico", RedirectView.as_view(url=static("wuyiqu/favicon.svg"), permanent=True), name="favicon"),
     path("api/v1/", include("wuyiqu.api.urls")),
     path("", include("wuyiqu.web.urls")),
     path("", include("wuyiqu.health.urls")),
