@@ -73,6 +73,8 @@ def test_the_list_covers_every_page_of_the_web_app(alices):
 
 
 def test_it_serves_alice_every_page_of_her_community(alices, alice, client_for):
+    # The job is her upload: its refused rows (the error workbook) go back only to who uploaded them.
+    ImportJob.objects.filter(pk=alices["job"].pk).update(created_by=alice)
     client = client_for(alice)
     for method, url in personal_pages(alices):
         response = getattr(client, method)(url)
