@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import models
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from wuyiqu.lib import crypto, dates
@@ -64,6 +65,31 @@ KIND_ALIASES: dict[str, str] = {k.value: k.value for k in UnitKind} | {
 }
 
 
+# The kinds' names untranslated (the msgids of UnitKind's labels).
+KIND_LABELS_ZH: dict[str, str] = {"district": "区", "street": "街道", "community": "社区", "village": "村",
+                                  "compound": "小区", "group": "社", "building": "楼栋", "entrance": "单元"}
+
+# The kind `street` holds three real divisions (SPEC §2: 街道/镇/乡), told apart by the name's last
+# character, as the division list names them (万东镇, 文龙街道). Plain Chinese: callers that cache the
+# label translate it where they show it.
+STREET_LEVEL_BY_SUFFIX = (("镇", gettext_noop("镇")), ("乡", gettext_noop("乡")))
+
+
+def level_label_zh(kind: str, name: str) -> str:
+    """The level a unit is called by, in Chinese: a street named …镇 is a 镇 (town), …乡 a 乡, …街道
+    a 街道; every other kind its kind's name."""
+    if kind == UnitKind.STREET:
+        for suffix, label in STREET_LEVEL_BY_SUFFIX:
+            if name.endswith(suffix):
+                return label
+    return KIND_LABELS_ZH.get(kind, kind)
+
+
+def level_label(kind: str, name: str) -> str:
+    """``level_label_zh`` in the active language."""
+    return gettext(level_label_zh(kind, name))
+
+
 def path_for(parent_path: str, code: str) -> str:
     """Materialised path: ``/500110/500110002/500110002015/`` — a unit's subtree is a prefix match."""
     return f"{parent_path or '/'}{code}/"
@@ -99,6 +125,11 @@ class Unit(models.Model):
         return self.name
 
     @property
+    def level_label(self) -> str:
+        """The level the unit is called by: 镇 for a town, 街道 for a street, else its kind's name."""
+        return level_label(self.kind, self.name)
+
+    @property
     def title(self) -> str | None:
         return TITLE_BY_KIND.get(self.kind)
 
@@ -106,6 +137,17 @@ class Unit(models.Model):
     def ancestor_codes(self) -> list[str]:
         """Codes from the root down to the parent."""
         return [c for c in self.path.strip("/").split("/")[:-1] if c]
+
+    def full_name(self) -> str:
+        """The unit's whole path from the district, spaced: 綦江区 文龙街道 文龙社区 江畔小区 1栋 (a name
+        that repeats its parent's, as 江畔小区1栋 does, loses the repetition). One query."""
+        codes = self.ancestor_codes
+        by_code = {u.code: u for u in Unit.objects.filter(code__in=codes)} if codes else {}
+        names = [by_code[c].display_name for c in codes if c in by_code]
+        own = self.display_name
+        if names and own.startswith(names[-1]) and len(own) > len(names[-1]):
+            own = own[len(names[-1]):]
+        return " ".join([*names, own])
 
 
 class Household(models.Model):
