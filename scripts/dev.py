@@ -154,12 +154,13 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
 
 
 # What the tests need from the system, by the file that must exist and Debian's package for it:
-# Chromium for the browser tests, poppler's pdftotext/pdftoppm to read and render the PDFs, and
+# Chromium for the browser tests, poppler's pdftotext/pdftoppm/pdffonts to read, render and check the PDFs, and
 # poppler-data: the CMaps without which pdftotext reads nothing from a PDF whose CJK font is not embedded.
 SYSTEM_TOOLS = {
     CHROMIUM: "chromium",
     Path("/usr/bin/pdftotext"): "poppler-utils",
     Path("/usr/bin/pdftoppm"): "poppler-utils",
+    Path("/usr/bin/pdffonts"): "poppler-utils",  # the PDFs embed their font (tests/pdf_tools.py)
     Path("/usr/share/poppler/cMap"): "poppler-data",
 }
 

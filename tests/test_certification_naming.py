@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 import time_machine
+from pdf_tools import assert_fonts_embedded_subsets
 from test_applications_world import NOW, build, name_through_chain, people, sign_all
 
 from wuyiqu.applications.actions import do_open_application, do_submit_application
@@ -47,9 +48,21 @@ def test_the_certificate_pdf_says_it_in_chinese(named, client_for, tmp_path):
     r = client_for(p["hank"]).get(f"/certificates/{title.certificate_number}.pdf")
     assert r.status_code == 200 and r["Content-Type"] == "application/pdf" and r.content.startswith(b"%PDF-")
     text = pdf_text(r.content, tmp_path)
-    for expected in ("龙湖花园1栋", "无疫楼栋", "2022年11月28日", title.certificate_number, "荣", "綦江区疫情防控指挥部",
+    # The unit by its full path from the district, the compound's name not said twice.
+    assert "测试区 测试街道 测试社区 龙湖花园 1栋" in text
+    for expected in ("无疫楼栋", "2022年11月28日", title.certificate_number, "荣", "綦江区疫情防控指挥部",
                      f"/verify/{title.certificate_number}/"):
         assert expected in text, expected
+
+
+def test_the_certificate_embeds_a_subset_of_its_cjk_font(named, client_for, tmp_path):
+    """pdffonts: every font embedded (emb yes) as a subset (sub yes), so a viewer without a CJK font
+    of its own shows the text; a subset keeps the file small."""
+    u, p, title = named
+    r = client_for(p["hank"]).get(f"/certificates/{title.certificate_number}.pdf")
+    fonts = assert_fonts_embedded_subsets(r.content, tmp_path)
+    assert any("WenQuanYi" in f["name"] for f in fonts), fonts
+    assert len(r.content) < 200_000, len(r.content)  # a subset, not the 5 MB collection
 
 
 def test_the_certificate_is_scoped(named, client_for):

@@ -10,6 +10,7 @@ import subprocess
 import openpyxl
 import pytest
 from django.core.cache import cache
+from pdf_tools import assert_fonts_embedded_subsets
 from test_dashboard_pages import build_world, staff
 from test_standards_world import D, days
 
@@ -96,6 +97,17 @@ def test_the_pdfs_hold_the_chinese_text(client, tmp_path):
     text = pdf_text(client.get("/units/T1/dashboard/weekly.pdf", {"date": D.isoformat()}).content, tmp_path)
     for words in ("无疫区创建周报", "各层级状态", "本周变化", "新命名", "龙湖花园6栋"):
         assert words in text, words
+
+
+def test_the_pdfs_embed_a_subset_of_their_cjk_font(client, tmp_path):
+    """pdffonts: every font of the ledger and the weekly report is embedded (emb yes) as a subset."""
+    u = build_world()
+    client.force_login(staff(u["T1"]))
+    for name in ("ledger.pdf", "weekly.pdf"):
+        resp = client.get(f"/units/T1/dashboard/{name}", {"date": D.isoformat()})
+        assert resp.status_code == 200, name
+        fonts = assert_fonts_embedded_subsets(resp.content, tmp_path)
+        assert all("WenQuanYi" in f["name"] for f in fonts), fonts
 
 
 def test_a_report_before_any_policy_is_refused_in_chinese(client):

@@ -1,5 +1,6 @@
 """The certificate (证书) as an A4 PDF: unit, title, naming date, number and a QR code to the public
-verification page. Chinese through reportlab's built-in CID font STSong-Light (no font file)."""
+verification page. Chinese in the embedded subset of ``wuyiqu.lib.pdffont``; the unit is named by its
+full path (綦江区 文龙街道 文龙社区 江畔小区 1栋), as a plaque read away from its building must say."""
 
 from __future__ import annotations
 
@@ -10,26 +11,19 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-FONT = "STSong-Light"
+from wuyiqu.lib.pdffont import cjk_font
+
 ISSUER = "綦江区疫情防控指挥部"
-
-
-def _font() -> str:
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    return FONT
 
 
 def certificate_pdf(*, unit_name: str, title: str, named_on, number: str, verify_url: str) -> bytes:
     """The PDF bytes of one certificate."""
-    font = _font()
+    font = cjk_font()
     buf = io.BytesIO()
     width, height = A4
-    c = canvas.Canvas(buf, pagesize=A4)
+    c = canvas.Canvas(buf, pagesize=A4, initialFontName=font)  # not Helvetica: no font goes unembedded
     c.setTitle(f"{title}证书 {number}")
     c.setAuthor(ISSUER)
     # A double frame, as on a printed plaque.
@@ -64,6 +58,7 @@ def certificate_pdf(*, unit_name: str, title: str, named_on, number: str, verify
     qr = QrCodeWidget(verify_url, barLevel="M")
     x0, y0, x1, y1 = qr.getBounds()
     drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
+    drawing.initialFontName = font  # the graphics state's default font would be Helvetica, unembedded
     drawing.add(qr)
     renderPDF.draw(drawing, c, width / 2 - size / 2, 28 * mm)
     c.setFont(font, 9)

@@ -20,7 +20,7 @@ from .selectors import access_title_by_certificate, verify_certificate
 def certificate(request, number: str):
     title = access_title_by_certificate(request.user, number)
     url = request.build_absolute_uri(reverse("certification:verify", args=[number]))
-    pdf = certificate_pdf(unit_name=title.unit.name, title=title.title, named_on=title.named_on, number=number,
+    pdf = certificate_pdf(unit_name=title.unit.full_name(), title=title.title, named_on=title.named_on, number=number,
                           verify_url=url)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="certificate-{number}.pdf"'

@@ -1,5 +1,5 @@
-"""The reports of a scope as Excel (xlsxwriter) and printable PDF (reportlab, STSong-Light): the 无疫区
-ledger (台账) and the weekly summary (周报).
+"""The reports of a scope as Excel (xlsxwriter) and printable PDF (reportlab, in the embedded CJK subset
+of ``wuyiqu.lib.pdffont``): the 无疫区 ledger (台账) and the weekly summary (周报).
 
 Excel: every text cell is written with ``write_string`` after ``health.exports.neutralise`` (a cell
 starting with =, +, -, @, tab or CR gets a leading quote), and the workbook is opened with
@@ -17,15 +17,13 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
 from wuyiqu.health.exports import neutralise
+from wuyiqu.lib.pdffont import cjk_font
 
 from .selectors import LedgerRow
 
-FONT = "STSong-Light"
 LEDGER_HEADER = ("单位编码", "单位名称", "层级", "称号", "命名日期", "摘牌日期", "摘牌原因", "当日状态",
                  "未整改警示", "警示次数", "证书编号")
 
@@ -135,14 +133,8 @@ def weekly_xlsx(title: str, data: dict[str, Any]) -> bytes:
 # --- PDF ------------------------------------------------------------------------------------------------
 
 
-def _font() -> str:
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    return FONT
-
-
 def _styles():
-    font = _font()
+    font = cjk_font()
     return {
         "title": ParagraphStyle("t", fontName=font, fontSize=16, leading=22, spaceAfter=4),
         "sub": ParagraphStyle("s", fontName=font, fontSize=9, leading=12, textColor=colors.HexColor("#5b6675")),
@@ -156,7 +148,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequenc
     of thousands of rows); only cells too long for their column become wrapping Paragraphs."""
     from xml.sax.saxutils import escape
 
-    font = _font()
+    font = cjk_font()
     # About how many CJK characters of 8 pt fit in each column.
     fits = [max(2, int((w - 6) / 8.2)) for w in widths]
 
@@ -183,12 +175,13 @@ def _document(title: str, subtitle: str, flow: list, pagesize) -> bytes:
     styles = _styles()
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=pagesize, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
-                            bottomMargin=14 * mm, title=title, author="无疫区创建与监督")
+                            bottomMargin=14 * mm, title=title, author="无疫区创建与监督",
+                            initialFontName=cjk_font())  # not Helvetica: no font goes unembedded
     story = [Paragraph(escape(title), styles["title"]), Paragraph(escape(subtitle), styles["sub"]), Spacer(1, 4 * mm)]
 
     def footer(canvas, doc_):
         canvas.saveState()
-        canvas.setFont(_font(), 8)
+        canvas.setFont(cjk_font(), 8)
         canvas.drawRightString(pagesize[0] - 12 * mm, 7 * mm, f"第 {doc_.page} 页")
         canvas.restoreState()
 
