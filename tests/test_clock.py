@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import time_machine
 from django.utils import timezone
 
 from wuyiqu.lib import dates
-from wuyiqu.lib.testclock import parse_moment
+from wuyiqu.lib.testclock import ANCHOR, parse_moment
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -42,16 +43,36 @@ def test_the_fixtures_give_the_same_moment(now, today):
 
 def test_a_wuyiqu_process_lives_at_the_moment_of_its_test(tmp_path):
     """A `wuyiqu` process a test starts with TEST_NOW (inherited from a frozen run) reads the same date."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WUYIQU_", "DJANGO_"))}
+    out = _child_clock(tmp_path, "2027-01-01T00:00:30+08:00")
+    assert out.split()[:2] == ["2027-01-01", "2026"]  # 1 January in Shanghai, still 2026 in UTC
+
+
+def test_a_process_started_later_begins_where_the_suites_clock_is_now(tmp_path):
+    """A worker started ten minutes into a run frozen at 23:59:30 lives after midnight, as the test
+    that started it does (it began back at 23:59:30 once, and its 'today' was the day before)."""
+    # the suite's clock stood at TEST_NOW ten minutes ago, by the real clock (this run may be frozen itself)
+    hatch = time_machine.escape_hatch
+    real_start = (hatch.time.time() if hatch.is_travelling() else time.time()) - 600
+    out = _child_clock(tmp_path, "2026-12-31T23:59:30+08:00", anchor=real_start)
+    day, _year, clock = out.split()
+    assert day == "2027-01-01"
+    assert "00:09:30" <= clock < "00:12:00"
+
+
+def _child_clock(tmp_path, moment: str, anchor: float | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WUYIQU_", "DJANGO_", "TEST_NOW"))}
     env |= {"WUYIQU_ENV": "test", "DJANGO_SETTINGS_MODULE": "wuyiqu.settings",
-            "WUYIQU_DATA_DIR": str(tmp_path), "TEST_NOW": "2027-01-01T00:00:30+08:00",
+            "WUYIQU_DATA_DIR": str(tmp_path), "TEST_NOW": moment,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    if anchor is not None:
+        env[ANCHOR] = repr(anchor)
     code = ("import django; django.setup(); from wuyiqu.lib.dates import today; "
-            "from django.utils import timezone; print(today(), timezone.now().year)")
+            "from django.utils import timezone; "
+            "print(today(), timezone.now().year, timezone.localtime().strftime('%H:%M:%S'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                          stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["2027-01-01", "2026"]  # 1 January in Shanghai, still 2026 in UTC
+    return out.stdout
 
 
 # The ways a test has read the wall clock wrongly: the machine's date (UTC here, not Shanghai's) and a

@@ -25,13 +25,28 @@ def parse_moment(raw: str) -> dt.datetime:
 
 _running = None
 
+# The real epoch second at which the suite's clock stood at TEST_NOW. The first process to start the
+# clock (pytest) sets it; the processes it starts inherit it and begin where the suite's clock is now,
+# not back at TEST_NOW (a `wuyiqu worker` started six minutes into a run at 23:59:30 lives after midnight).
+ANCHOR = "TEST_NOW_ANCHOR"
+
 
 def start_clock(raw: str):
     """Start the ticking clock at ``raw`` (once per process); returns the traveller (``.stop()``)."""
     global _running
     if _running is None:
+        import os
+        import time
+
         import time_machine
 
-        _running = time_machine.travel(parse_moment(raw), tick=True)
+        moment = parse_moment(raw)
+        real = time.time()  # the real clock: no traveller runs yet in this process
+        anchor = os.environ.get(ANCHOR)
+        if anchor:
+            moment += dt.timedelta(seconds=max(0.0, real - float(anchor)))
+        else:
+            os.environ[ANCHOR] = repr(real)
+        _running = time_machine.travel(moment, tick=True)
         _running.start()
     return _running
