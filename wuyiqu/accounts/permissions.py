@@ -93,7 +93,7 @@ def _check_kind(role: str, unit) -> None:
         raise AccountRefused(
             _("“%(role)s”账号应属于%(kinds)s，“%(unit)s”是%(kind)s") % {
                 "role": Role(role).label, "kinds": "、".join(str(UnitKind(k).label) for k in kinds),
-                "unit": unit.display_name, "kind": unit.get_kind_display()},
+                "unit": unit.display_name, "kind": unit.level_label},
             "unit")
 
 

@@ -53,7 +53,7 @@ from wuyiqu.standards.evaluator import (
 from wuyiqu.standards.models import Evaluation
 from wuyiqu.supervision.models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 from wuyiqu.units import selectors as unit_selectors
-from wuyiqu.units.models import Household, Resident, Unit, UnitKind
+from wuyiqu.units.models import Household, Resident, Unit, UnitKind, level_label_zh
 
 TITLED_KINDS = tuple(EVALUATED_KINDS)  # building, compound, group, village, community, street
 DASHBOARD_KINDS = (UnitKind.DISTRICT, *TITLED_KINDS)
@@ -61,7 +61,7 @@ DASHBOARD_KINDS = (UnitKind.DISTRICT, *TITLED_KINDS)
 LEVELS: tuple[tuple[str, str], ...] = (
     # Labels stay Chinese here (they are cached); the templates translate them.
     ("building", gettext_noop("楼栋")), ("compound", gettext_noop("小区")), ("group", gettext_noop("社")),
-    ("committee", gettext_noop("村/社区")), ("street", gettext_noop("街道")),
+    ("committee", gettext_noop("村/社区")), ("street", gettext_noop("街道/镇")),
 )
 LEVEL_OF_KIND = {"building": "building", "compound": "compound", "group": "group", "village": "committee",
                  "community": "committee", "street": "street"}
@@ -70,7 +70,6 @@ STATUSES: tuple[tuple[str, str], ...] = (
     ("withdrawn", gettext_noop("已摘牌")), ("not_eligible", gettext_noop("未达标")),
 )
 STATUS_LABELS = dict(STATUSES)
-KIND_LABELS = {k.value: str(k.label) for k in UnitKind}
 
 CACHE_SECONDS = 60  # numbers of a scope+date that rest on a live evaluation (keyed by the fingerprint too)
 STORED_CACHE_SECONDS = 600  # numbers that rest on stored rows: the fingerprint changes with every change
@@ -417,7 +416,7 @@ def _children_status(root: Unit, on: dt.date, fp: tuple) -> dict[str, Any]:
         c = per_child.get(child.path, Counter())
         total = sum(c.values())
         children.append({
-            "code": child.code, "name": child.display_name, "kind": child.kind, "kind_label": KIND_LABELS[child.kind],
+            "code": child.code, "name": child.display_name, "kind": child.kind, "kind_label": level_label_zh(child.kind, child.name),
             "status": statuses.get(child.path), "status_label": STATUS_LABELS.get(statuses.get(child.path), ""),
             "total": total, "below": total - 1, "counts": {s: c[s] for s, _ in STATUSES},
             "count_list": [c[s] for s, _ in STATUSES],
@@ -425,7 +424,7 @@ def _children_status(root: Unit, on: dt.date, fp: tuple) -> dict[str, Any]:
     own = statuses.get(root.path)
     return {
         "on": on.isoformat(), "source": smap.source,
-        "unit": {"code": root.code, "name": root.display_name, "kind": root.kind, "kind_label": KIND_LABELS[root.kind],
+        "unit": {"code": root.code, "name": root.display_name, "kind": root.kind, "kind_label": level_label_zh(root.kind, root.name),
                  "status": own, "status_label": STATUS_LABELS.get(own, "")},
         "statuses": [{"key": s, "label": label} for s, label in STATUSES],
         "children": children,
@@ -461,7 +460,7 @@ def blockers(root: Unit, on: dt.date) -> tuple[list[BlockerGroup], LiveEvaluatio
         for cid, detail in b.failed:
             others = [live.names.get(o, o) for o, _ in b.failed if o != cid]
             groups[cid].append({
-                "code": b.code, "name": b.name, "kind": b.kind, "kind_label": KIND_LABELS.get(b.kind, b.kind),
+                "code": b.code, "name": b.name, "kind": b.kind, "kind_label": level_label_zh(b.kind, b.name),
                 "detail": detail, "also": others, "failed": [(o, live.names.get(o, o), d) for o, d in b.failed],
                 "earliest_pass_on": b.earliest_pass_on, "waits_on_open_zone": b.waits_on_open_zone,
                 "needs_work": [live.names.get(o, o) for o in b.other_failures],
@@ -469,9 +468,9 @@ def blockers(root: Unit, on: dt.date) -> tuple[list[BlockerGroup], LiveEvaluatio
     order = list(live.names)
     out = []
     for cid, units in groups.items():
-        kinds = Counter(u["kind"] for u in units)
+        kinds = Counter(u["kind_label"] for u in units)
         out.append(BlockerGroup(cid, live.names.get(cid, cid), units[:BLOCKER_LIMIT],
-                                [(KIND_LABELS.get(k, k), n) for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])],
+                                sorted(kinds.items(), key=lambda kv: -kv[1]),
                                 len(units)))
     out.sort(key=lambda g: (-g.total, order.index(g.criterion) if g.criterion in order else 99))
     return out, live
@@ -521,7 +520,7 @@ def ledger(root: Unit, on: dt.date) -> list[LedgerRow]:
               .select_related("unit").order_by("unit__path", "named_on", "id"))
     for t in titles:
         withdrawn = t.withdrawn_on if t.withdrawn_on is not None and t.withdrawn_on <= on else None
-        rows.append(LedgerRow(t.unit.code, t.unit.display_name, KIND_LABELS.get(t.unit.kind, t.unit.kind), t.title,
+        rows.append(LedgerRow(t.unit.code, t.unit.display_name, level_label_zh(t.unit.kind, t.unit.name), t.title,
                               t.named_on, withdrawn, t.withdrawn_reason if withdrawn else "",
                               STATUS_LABELS.get(statuses.get(t.unit.path, ""), ""),
                               "；".join(open_by_title.get(t.id, [])), total_by_title.get(t.id, 0),
@@ -536,7 +535,7 @@ def weekly(root: Unit, on: dt.date) -> dict[str, Any]:
     names = criterion_names(on)
     scoped = {"unit__path__startswith": root.path}
     namings = [
-        {"code": t.unit.code, "name": t.unit.display_name, "kind_label": KIND_LABELS.get(t.unit.kind, ""),
+        {"code": t.unit.code, "name": t.unit.display_name, "kind_label": level_label_zh(t.unit.kind, t.unit.name),
          "title": t.title, "on": t.named_on}
         for t in Title.objects.filter(named_on__gte=start, named_on__lte=on, **scoped).select_related("unit")
         .order_by("named_on", "unit__path")
@@ -546,13 +545,13 @@ def weekly(root: Unit, on: dt.date) -> dict[str, Any]:
     withdrawals: dict[int, dict[str, Any]] = {}
     for t in Title.objects.filter(withdrawn_on__gte=start, withdrawn_on__lte=on, **scoped).select_related("unit"):
         withdrawals[t.id] = {"code": t.unit.code, "name": t.unit.display_name,
-                             "kind_label": KIND_LABELS.get(t.unit.kind, ""), "title": t.title, "on": t.withdrawn_on,
+                             "kind_label": level_label_zh(t.unit.kind, t.unit.name), "title": t.title, "on": t.withdrawn_on,
                              "reason": t.withdrawn_reason}
     events = (TitleEvent.objects.filter(on__gte=start, on__lte=on, **scoped).select_related("unit", "title")
               .order_by("on", "id"))
     reinstated = []
     for e in events:
-        item = {"code": e.unit.code, "name": e.unit.display_name, "kind_label": KIND_LABELS.get(e.unit.kind, ""),
+        item = {"code": e.unit.code, "name": e.unit.display_name, "kind_label": level_label_zh(e.unit.kind, e.unit.name),
                 "title": e.title.title, "on": e.on, "reason": e.reason}
         if e.kind == TitleEventKind.WITHDRAWN:
             withdrawals.setdefault(e.title_id, item)
@@ -563,7 +562,7 @@ def weekly(root: Unit, on: dt.date) -> dict[str, Any]:
         .select_related("unit").order_by("opened_on", "id"))
     opened, closed = [], []
     for w in warning_rows:
-        item = {"code": w.unit.code, "name": w.unit.display_name, "kind_label": KIND_LABELS.get(w.unit.kind, ""),
+        item = {"code": w.unit.code, "name": w.unit.display_name, "kind_label": level_label_zh(w.unit.kind, w.unit.name),
                 "criterion": names.get(w.criterion, w.criterion), "opened_on": w.opened_on, "deadline": w.deadline,
                 "closed_on": w.closed_on, "status": w.get_status_display(), "detail": w.detail}
         if start <= w.opened_on <= on:
