@@ -2,7 +2,7 @@
 """Set up the project's virtualenv and run the demo or the whole test suite. Standard library only.
 
     python3 scripts/dev.py demo [--residents N] [...]   make .venv, then `wuyiqu demo ...`
-    python3 scripts/dev.py test [--postgres URL] [--no-browser] [pytest args]
+    python3 scripts/dev.py test [--postgres URL [--postgres-only]] [--no-browser] [pytest args]
                                                        make .venv, run pytest on SQLite (and on
                                                        PostgreSQL), then `ruff check .`
 
@@ -11,8 +11,8 @@ this script when it is >= 3.11 (pip then resolves Django 5.2 LTS). WUYIQU_DEV_PY
 chooses the interpreter instead. `pip install -e '.[test]'` runs again only when pyproject.toml
 changed since the last install.
 
-`test` runs pytest once per database: SQLite always, PostgreSQL too when DATABASE_URL is set or
---postgres URL is given. It exits non-zero when any run fails or ruff finds anything.
+`test` runs pytest once per database: SQLite (unless --postgres-only), PostgreSQL too when
+DATABASE_URL is set or --postgres URL is given. It exits non-zero when any run fails or ruff finds anything.
 """
 
 from __future__ import annotations
@@ -279,6 +279,7 @@ def redact(url: str) -> str:
 def cmd_test(argv: list[str]) -> int:
     postgres = os.environ.get("DATABASE_URL") or None
     browser = True
+    sqlite = True
     pytest_args: list[str] = []
     it = iter(argv)
     for arg in it:
@@ -290,15 +291,19 @@ def cmd_test(argv: list[str]) -> int:
             postgres = arg.split("=", 1)[1]
         elif arg == "--no-browser":
             browser = False
+        elif arg == "--postgres-only":
+            sqlite = False
         else:
             pytest_args.append(arg)
     if postgres and not postgres.startswith(("postgres://", "postgresql://")):
         fail(f"--postgres/DATABASE_URL must be a postgres:// URL, not {redact(postgres)!r}")
+    if not sqlite and not postgres:
+        fail("--postgres-only needs --postgres URL (or DATABASE_URL)")
     ensure_venv()
     ensure_system_tools(browser=browser)
     if not browser:
         pytest_args = ["-m", "not browser", *pytest_args]
-    results = [pytest_once("sqlite", None, pytest_args)]
+    results = [pytest_once("sqlite", None, pytest_args)] if sqlite else []
     if postgres:
         results.append(pytest_once("postgres", postgres, pytest_args))
     say("ruff check .")

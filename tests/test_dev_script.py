@@ -102,3 +102,29 @@ def test_a_lock_held_past_the_limit_fails_with_a_message(dev, monkeypatch, capsy
         holder.kill()
     assert failed.value.code == 100
     assert "still locked" in capsys.readouterr().err
+
+
+def _runs(dev, monkeypatch, argv):
+    """The databases `dev.py test ARGV` would run pytest on, and with which arguments."""
+    runs = []
+    monkeypatch.setattr(dev, "ensure_venv", lambda: None)
+    monkeypatch.setattr(dev, "ensure_system_tools", lambda browser: None)
+    monkeypatch.setattr(dev, "pytest_once", lambda label, url, args: runs.append((label, url, args)) or (True, label))
+    monkeypatch.setattr(dev.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return dev.cmd_test(argv), runs
+
+
+def test_postgres_only_runs_the_postgres_pass_alone(dev, monkeypatch):
+    url = "postgres://postgres@127.0.0.1:5432/x"
+    code, runs = _runs(dev, monkeypatch, ["--no-browser", "--postgres", url, "--postgres-only", "-m", "clock"])
+    assert code == 0
+    assert runs == [("postgres", url, ["-m", "not browser", "-m", "clock"])]
+    code, runs = _runs(dev, monkeypatch, ["--postgres", url])
+    assert [label for label, _, _ in runs] == ["sqlite", "postgres"]
+
+
+def test_postgres_only_without_a_database_is_refused(dev, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        _runs(dev, monkeypatch, ["--postgres-only"])
+    assert "--postgres-only needs --postgres URL" in capsys.readouterr().err
