@@ -6,7 +6,10 @@ Status of a titled unit (building, compound, group, village/community, street) o
 - ``warned``: holds a current title and has a warning open on D (``supervision.Warning``);
 - ``withdrawn``: held a title that was withdrawn on or before D and holds none now;
 - ``eligible``: holds no title, never held one, and every criterion passes on D;
-- ``not_eligible``: the rest.
+- ``not_eligible``: the rest;
+- ``no_data``: instead of ``eligible``/``not_eligible``, a unit with no registered household below it
+  (the streets, towns, villages and communities whose registers were never imported): it takes no
+  part yet, so it counts neither as 未达标 nor in the coverage; the page says how many there are.
 
 Titles and warnings are read from their tables, so a naming or a withdrawal shows at once. Whether a
 unit is eligible comes from the day's STORED evaluation (``standards.Evaluation``, written by
@@ -37,7 +40,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, FilteredRelation, Q
+from django.db.models import Count, Exists, FilteredRelation, OuterRef, Q
 from django.http import Http404
 from django.utils.translation import get_language, gettext_noop
 
@@ -53,7 +56,7 @@ from wuyiqu.standards.evaluator import (
 from wuyiqu.standards.models import Evaluation
 from wuyiqu.supervision.models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 from wuyiqu.units import selectors as unit_selectors
-from wuyiqu.units.models import Household, Resident, Unit, UnitKind, level_label_zh
+from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS, Household, Resident, Unit, UnitKind, level_label_zh
 
 TITLED_KINDS = tuple(EVALUATED_KINDS)  # building, compound, group, village, community, street
 DASHBOARD_KINDS = (UnitKind.DISTRICT, *TITLED_KINDS)
@@ -69,7 +72,11 @@ STATUSES: tuple[tuple[str, str], ...] = (
     ("named", gettext_noop("已命名")), ("warned", gettext_noop("警示中")), ("eligible", gettext_noop("达标待命名")),
     ("withdrawn", gettext_noop("已摘牌")), ("not_eligible", gettext_noop("未达标")),
 )
-STATUS_LABELS = dict(STATUSES)
+# Not one of STATUSES (the statuses of the units taking part, counted and charted): a unit without a
+# registered household below it.
+NO_DATA = "no_data"
+NO_DATA_LABEL = gettext_noop("暂无住户数据")
+STATUS_LABELS = dict(STATUSES) | {NO_DATA: NO_DATA_LABEL}
 
 CACHE_SECONDS = 60  # numbers of a scope+date that rest on a live evaluation (keyed by the fingerprint too)
 STORED_CACHE_SECONDS = 600  # numbers that rest on stored rows: the fingerprint changes with every change
@@ -218,12 +225,31 @@ class StatusMap:
         return {path: status for _, _, path, status in self.rows}
 
 
-def _status_of(uid: int, current: set[int], had: set[int], warned: set[int], eligible: bool) -> str:
+def _status_of(uid: int, current: set[int], had: set[int], warned: set[int], eligible: bool,
+               takes_part: bool = True) -> str:
     if uid in current:
         return "warned" if uid in warned else "named"
     if uid in had:
         return "withdrawn"
+    if not takes_part:
+        return NO_DATA
     return "eligible" if eligible else "not_eligible"
+
+
+def participating_paths(root: Unit) -> frozenset[str]:
+    """The paths of the units of ``root``'s subtree with at least one registered household below them
+    (themselves included), from the household units that have one. One query (an index lookup per
+    household unit)."""
+    has_household = Exists(Household.objects.filter(unit_id=OuterRef("pk")))
+    paths = (Unit.objects.filter(path__startswith=root.path, kind__in=HOUSEHOLD_UNIT_KINDS)
+             .filter(has_household).values_list("path", flat=True))
+    out: set[str] = set()
+    for path in paths:
+        prefix = "/"
+        for code in path.strip("/").split("/"):
+            prefix += code + "/"
+            out.add(prefix)
+    return frozenset(out)
 
 
 def compute_status_map(root: Unit, on: dt.date, fp: tuple | None = None) -> StatusMap:
@@ -256,7 +282,8 @@ def compute_status_map(root: Unit, on: dt.date, fp: tuple | None = None) -> Stat
         .filter(Q(status=WarningStatus.OPEN) | Q(closed_on__gt=on))
         .values_list("unit_id", flat=True).distinct()
     )
-    rows = [(uid, kind, path, _status_of(uid, current, had, warned, bool(eligible)))
+    taking_part = participating_paths(root)
+    rows = [(uid, kind, path, _status_of(uid, current, had, warned, bool(eligible), path in taking_part))
             for uid, kind, path, eligible in units]
     return StatusMap(on, source, rows, frozenset(named_paths))
 
@@ -316,9 +343,14 @@ def percent(share: float | None) -> str:
 
 
 def summarise(smap: StatusMap, residents: list[tuple[str, int]]) -> dict[str, Any]:
-    """Counts by level and status, the coverage of units and of residents. Over the rows only."""
+    """Counts by level and status, the coverage of units and of residents. Over the rows only; units
+    without a registered household (``no_data``) are counted apart and left out of the rest."""
     counts: dict[str, Counter] = {level: Counter() for level, _ in LEVELS}
+    no_data = 0
     for _, kind, _, status in smap.rows:
+        if status == NO_DATA:
+            no_data += 1
+            continue
         counts[LEVEL_OF_KIND[kind]][status] += 1
     totals: Counter = Counter()
     levels = []
@@ -332,7 +364,7 @@ def summarise(smap: StatusMap, residents: list[tuple[str, int]]) -> dict[str, An
     residents_total = sum(n for _, n in residents)
     residents_covered = sum(n for path, n in residents if _covered(path, smap.named_paths))
     return {
-        "on": smap.on, "source": smap.source, "levels": levels, "total": total,
+        "on": smap.on, "source": smap.source, "levels": levels, "total": total, "no_data": no_data,
         "totals": [{"key": s, "label": sl, "n": totals[s]} for s, sl in STATUSES],
         "by_status": dict(totals), "named": named,
         "unit_share": _share(named, total), "residents_total": residents_total,
@@ -408,6 +440,8 @@ def _children_status(root: Unit, on: dt.date, fp: tuple) -> dict[str, Any]:
     start = len(root.path)
     per_child: dict[str, Counter] = defaultdict(Counter)
     for _, _, path, status in smap.rows:
+        if status == NO_DATA:
+            continue
         if len(path) > start:
             end = path.index("/", start)
             per_child[path[: end + 1]][status] += 1

@@ -14,7 +14,8 @@
   }
 
   var COLORS = {
-    named: "#1e7d32", warned: "#e08a00", eligible: "#1565c0", withdrawn: "#8c1d17", not_eligible: "#9aa5b1"
+    named: "#1e7d32", warned: "#e08a00", eligible: "#1565c0", withdrawn: "#8c1d17", not_eligible: "#9aa5b1",
+    no_data: "#d5dbe3"
   };
 
   function hierarchy(el) {
