@@ -19,6 +19,7 @@ from test_standards_world import D, days
 from wuyiqu.accounts.actions import do_create_user
 from wuyiqu.accounts.models import Role
 from wuyiqu.standards.actions import do_store_evaluations
+from wuyiqu.units.models import Household, Unit
 
 # Playwright's sync API runs an event loop in this thread; Django's guard would then refuse the
 # ORM calls the test makes between browser steps. The test is synchronous, so that is safe.
@@ -109,6 +110,33 @@ def check_numbers(page, statuses):
     assert page.locator("#unit-share").inner_text().strip() == f"{named / len(statuses) * 100:.1f}%"
 
 
+# The texts the treemap drew, each with whether ECharts cut it to fit its block ("未达…").
+DRAWN_TEXTS = """() => {
+  const chart = echarts.getInstanceByDom(document.getElementById('tree'));
+  const out = [];
+  chart.getZr().storage.getDisplayList(true).forEach((el) => {
+    if (el.style && typeof el.style.text === 'string' && el.style.text) out.push([el.style.text, !!el.isTruncated]);
+  });
+  return out;
+}"""
+STATUS_WORDS = ("已命名", "警示中", "达标待命名", "已摘牌", "未达标", "暂无住户数据")
+
+
+def check_labels(page):
+    """No status word is drawn in a block (the colour and the legend say it, the tooltip too), so none
+    is cut; what may be cut to fit a small block is a unit's name (the tooltip gives it whole)."""
+    drawn = page.evaluate(DRAWN_TEXTS)
+    assert drawn
+    assert not [t for t, _ in drawn if any(w in t for w in STATUS_WORDS)], drawn
+    names = set(Unit.objects.values_list("name", flat=True))
+    assert not [t for t, cut in drawn if cut and t not in names], drawn
+
+
+def children_rows(page) -> list[str]:
+    """The codes of the 下级单位 table's rows."""
+    return page.eval_on_selector_all("#children tbody tr", "(rows) => rows.map((r) => r.dataset.code)")
+
+
 def drill(page, code: str, where: str):
     page.locator("#tree").scroll_into_view_if_needed()
     point = page.evaluate(NODE_CENTRE, code)  # viewport coordinates, after the scroll
@@ -116,6 +144,7 @@ def drill(page, code: str, where: str):
     page.mouse.click(point["x"], point["y"])
     shows(page, "#tree-where", where)
     page.wait_for_timeout(500)
+    check_labels(page)
 
 
 def test_the_dashboard_on_a_phone_drills_down_to_the_buildings(live_server, street_world, browser):
@@ -140,19 +169,60 @@ def test_the_dashboard_on_a_phone_drills_down_to_the_buildings(live_server, stre
     page.screenshot(path=str(SCREENS / "phone-dashboard-full.png"), full_page=True)
 
     # Street -> community -> compound: the buildings of one compound, each coloured by its status.
+    check_labels(page)
+    street_rows = children_rows(page)
+    assert "T1C" in street_rows and page.locator("#children").get_attribute("data-unit") == "T1"
     drill(page, "T1C", "测试社区")
     assert page.locator("#tree-up").is_visible()
+    # The 下级单位 table follows the picture: the community's children now.
+    community_children = sorted(c for c in statuses if c.startswith("T1C-") and c.count("-") == 1)
+    assert sorted(children_rows(page)) == community_children
+    assert page.locator("#children-of").inner_text() == "测试社区"
+    assert page.locator("#children").get_attribute("data-unit") == "T1C"
+    row = page.locator("#children tr[data-code='T1C-C1'] a")
+    assert row.inner_text() == "龙湖花园" and row.get_attribute("href").startswith("/units/T1C-C1/dashboard/")
     drill(page, "T1C-C1", "龙湖花园")
     buildings = [code for code in statuses if code.startswith("T1C-C1-")]
     assert f"下级 {len(buildings)} 个" in page.locator("#tree-where").inner_text()
+    assert sorted(children_rows(page)) == sorted(buildings)
+    pill = page.locator(f"#children tr[data-code='{buildings[0]}'] .dash-pill")
+    assert pill.get_attribute("class").endswith(f"st-{statuses[buildings[0]]}")
     page.locator("#tree").screenshot(path=str(SCREENS / "phone-dashboard-compound.png"))
     page.click("#tree-up")
     shows(page, "#tree-where", "测试社区")
+    assert sorted(children_rows(page)) == community_children
+    page.click("#tree-up")
+    shows(page, "#children-of", "测试街道")
+    assert children_rows(page) == street_rows
 
     page.goto(f"{live_server.url}/units/T1/blockers/?date={D.isoformat()}")
     assert page.locator("[data-criterion=all_households_signed] li[data-code='T1C-C1-B3']").count() == 1
     page.screenshot(path=str(SCREENS / "phone-blockers.png"), full_page=True)
     assert not errors, errors
+    context.close()
+
+
+def test_treemap_labels_are_not_cut_among_many_buildings(live_server, street_world, browser):
+    """Twenty buildings in one compound on a phone: the blocks are small, and a label such as
+    "龙湖花园12栋 未达标" was cut to "未达…". Now the blocks carry no status word to cut."""
+    from test_standards_world import make_unit
+
+    compound = street_world["C1"]
+    for n in range(7, 21):
+        b = make_unit(f"T1C-C1-B{n}", "building", compound, f"龙湖花园{n}栋")
+        Household.objects.create(code=f"{b.code}-0101", unit=b, address=f"龙湖花园{n}栋101")
+    cache.clear()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, locale="zh-CN")
+    page = context.new_page()
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/units/T1/dashboard/?date={D.isoformat()}")
+    wait_for_charts(page)
+    check_labels(page)
+    drill(page, "T1C", "测试社区")
+    drill(page, "T1C-C1", "龙湖花园")
+    assert len(children_rows(page)) == 20
+    page.locator("#tree").screenshot(path=str(SCREENS / "phone-dashboard-many-buildings.png"))
     context.close()
 
 

@@ -45,8 +45,49 @@
       });
     }
 
+    // The 下级单位 table follows the level the picture shows (it is rendered for the page's unit; a
+    // drill-down or 返回上级 rebuilds its rows from the same JSON, names as text, never as HTML).
+    function table(data) {
+      var tbl = document.getElementById("children");
+      if (!tbl) { return; }
+      var body = tbl.tBodies[0];
+      tbl.setAttribute("data-unit", data.unit.code);
+      var of = document.getElementById("children-of");
+      if (of) { of.textContent = data.unit.name; }
+      while (body.firstChild) { body.removeChild(body.firstChild); }
+      data.children.forEach(function (c) {
+        var tr = document.createElement("tr");
+        tr.setAttribute("data-code", c.code);
+        var th = document.createElement("th");
+        th.setAttribute("scope", "row");
+        var a = document.createElement("a");
+        a.href = c.page;
+        a.textContent = c.name;
+        var kind = document.createElement("span");
+        kind.className = "muted small-text";
+        kind.textContent = c.kind_label;
+        th.appendChild(a);
+        th.appendChild(document.createTextNode(" "));
+        th.appendChild(kind);
+        tr.appendChild(th);
+        var td = document.createElement("td");
+        var pill = document.createElement("span");
+        pill.className = "dash-pill" + (c.status ? " st-" + c.status : "");
+        pill.textContent = c.status_label || "";
+        td.appendChild(pill);
+        tr.appendChild(td);
+        data.statuses.forEach(function (st) {
+          var n = document.createElement("td");
+          n.textContent = String(c.counts[st.key] || 0);
+          tr.appendChild(n);
+        });
+        body.appendChild(tr);
+      });
+    }
+
     function render(data) {
       current = data;
+      table(data);
       where.textContent = fmt(data.unit.status_label ? "where_status" : "where", {
         name: data.unit.name, kind: data.unit.kind_label, status: data.unit.status_label, n: data.children.length
       });
@@ -66,11 +107,14 @@
         series: [{
           type: "treemap", name: data.unit.name, data: nodes(data), roam: false, nodeClick: false,
           breadcrumb: { show: false }, animationDurationUpdate: 300, top: 0, left: 0, right: 0, bottom: 0,
-          label: { show: true, formatter: function (p) {
+          // Short labels, never cut mid-word ("未达…"): a unit's block says its name (its colour and the
+          // legend say its status); the blocks of a unit's statuses only their number. The tooltip
+          // says everything. A name that does not fit its block wraps.
+          label: { show: true, overflow: "break", formatter: function (p) {
             var d = p.data || {};
-            return d.counts && !d.children ? p.name + "\n" + (d.statusLabel || "") : p.name + " " + p.value;
+            return d.counts ? p.name : String(p.value);
           }, fontSize: 12 },
-          upperLabel: { show: true, height: 22, color: "#fff", fontWeight: "bold" },
+          upperLabel: { show: true, height: 22, color: "#fff", fontWeight: "bold", overflow: "truncate" },
           levels: [
             { itemStyle: { borderColor: "#fff", borderWidth: 0, gapWidth: 3 }, upperLabel: { show: false } },
             { itemStyle: { borderColor: "#5b6675", borderWidth: 2, gapWidth: 1 } },
