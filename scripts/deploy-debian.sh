@@ -190,15 +190,16 @@ wuyiqu check --deploy --fail-level WARNING
 step "8. divisions (the packaged 綦江区 list) and the first administrator"
 divisions=$("$VENV/bin/python" -c 'import pathlib, wuyiqu; print(pathlib.Path(wuyiqu.__file__).parent / "data" / "qijiang-divisions-2023.csv")')
 wuyiqu import units "$divisions" | tail -n 2
-if [ ! -f "$ADMIN_PASSWORD_FILE" ]; then
-  "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(18))' > "$ADMIN_PASSWORD_FILE"
-  chmod 0600 "$ADMIN_PASSWORD_FILE"
-fi
+ADMIN_CREATED=0
 if wuyiqu shell -c "from wuyiqu.accounts.models import User; raise SystemExit(0 if User.objects.filter(username='admin').exists() else 1)"; then
   say "administrator 'admin' exists"
 else
-  DJANGO_SUPERUSER_PASSWORD=$(cat "$ADMIN_PASSWORD_FILE") wuyiqu createsuperuser --noinput --username admin \
-    --email admin@localhost
+  # The product's own command (audited like the web's account page): it prints a one-time password as its
+  # last line, which the smoke test (step 12) uses and changes; the operator gets a new one-time password
+  # at the end (reset-password), to be changed at their first sign-in.
+  (umask 077; wuyiqu user create --username admin --name 系统管理员 --role admin | tail -n 1 > "$ADMIN_PASSWORD_FILE")
+  chmod 0600 "$ADMIN_PASSWORD_FILE"
+  ADMIN_CREATED=1
 fi
 
 # --- 9. the systemd units ---------------------------------------------------------------------------
@@ -258,5 +259,10 @@ https_base="https://$SERVER_NAME$([ "$HTTPS_PORT" = 443 ] || echo ":$HTTPS_PORT"
 http_base="http://$SERVER_NAME$([ "$HTTP_PORT" = 80 ] || echo ":$HTTP_PORT")"
 python3 "$SRC/scripts/deploy_smoke.py" --https "$https_base" --http "$http_base" --cafile "$TLS/fullchain.pem" \
   --username admin --password-file "$ADMIN_PASSWORD_FILE" --db-name "$DB_NAME"
+
+if [ "$ADMIN_CREATED" = 1 ]; then
+  # The smoke test picked admin's password: the operator gets a one-time one, changed at the first sign-in.
+  (umask 077; wuyiqu user reset-password admin | tail -n 1 > "$ADMIN_PASSWORD_FILE")
+fi
 
 step "done: $https_base/ (admin's password in $ADMIN_PASSWORD_FILE; logs in /var/log/wuyiqu/)"

@@ -5,7 +5,9 @@
         --cafile /etc/ssl/wuyiqu/fullchain.pem --username admin --password-file FILE --db-name wuyiqu
 
 1. plain HTTP is sent to HTTPS by nginx; the HTTPS login page carries HSTS and a Secure CSRF cookie;
-2. the administrator signs in with the form (CSRF token, Referer, session cookie);
+2. the administrator signs in with the form (CSRF token, Referer, session cookie); a new one (its
+   one-time password from `wuyiqu user create`) changes it on the own-password page first, and the
+   new password is written back to the password file;
 3. a static file named on the page is served (hashed name, gzip, cached for ever);
 4. a units import is uploaded on a unit's import page: the request only enqueues it, the job page
    (polled as htmx does) goes from pending to succeeded as `wuyiqu worker` runs it;
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
+import os
 import re
+import secrets
 import ssl
 import subprocess
 import sys
@@ -119,6 +123,23 @@ def run(args) -> list[str]:
     check(status == 302, f"sign-in: expected a redirect, got {status} (wrong password or CSRF refused)")
     check(any(c.name == "sessionid" and c.secure for c in browser.cookies), "no Secure session cookie after sign-in")
     done.append(f"POST /login/ as {args.username} -> 302 {headers['Location']}, Secure session cookie")
+
+    # A new administrator (`wuyiqu user create`) has a one-time password: every page leads to the
+    # own-password page until it is changed. The new one goes back into the password file (0600).
+    status, headers, _ = browser.request("/")
+    if status == 302 and urllib.parse.urlsplit(headers.get("Location", "")).path == "/account/password/":
+        new_password = secrets.token_urlsafe(18)
+        status, _, body = browser.request("/account/password/")
+        check(status == 200, f"GET /account/password/: {status}")
+        status, headers, _ = browser.post_form("/account/password/", {
+            "csrfmiddlewaretoken": browser.csrf(body.decode()), "old_password": args.password,
+            "new_password1": new_password, "new_password2": new_password})
+        check(status == 302, f"changing the one-time password: expected a redirect, got {status}")
+        fd = os.open(args.password_file, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new_password + "\n")
+        args.password = new_password
+        done.append(f"one-time password of {args.username} changed on /account/password/ (forced at first sign-in)")
 
     stylesheet = re.search(r'href="(/static/[^"]+\.css)"', login_page)
     check(stylesheet is not None, "no stylesheet linked from the login page")

@@ -96,3 +96,43 @@ def test_the_example_environment_makes_clean_production_settings(env_file, tmp_p
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["/var/run/postgresql", "wuyiqu", "django_tasks_db.DatabaseBackend",
                                   "HTTP_X_FORWARDED_PROTO", "True"]
+
+
+def _script_commands(pattern: str) -> list[list[str]]:
+    """The `wuyiqu …` commands of scripts/deploy-debian.sh matching ``pattern``, split as the shell would."""
+    import shlex
+
+    text = (ROOT / "scripts" / "deploy-debian.sh").read_text(encoding="utf-8")
+    return [shlex.split(m.group(1)) for m in re.finditer(r"\bwuyiqu (" + pattern + r"[^|)\n]*)", text)]
+
+
+@pytest.mark.django_db
+def test_the_deploy_script_makes_its_administrator_with_the_products_own_command():
+    """Step 8 of the script: `wuyiqu user create --role admin` (not Django's createsuperuser, which
+    bypasses the product's roles and audit); its last line is the one-time password the script keeps
+    (`| tail -n 1`); at the end of a first run `wuyiqu user reset-password admin` gives the operator a new one."""
+    import io
+
+    from django.core.management import call_command
+
+    from wuyiqu.accounts.models import Role, User
+    from wuyiqu.audit.models import AuditEvent
+
+    text = (ROOT / "scripts" / "deploy-debian.sh").read_text(encoding="utf-8")
+    assert "createsuperuser" not in text
+    (create,) = _script_commands(r"user create")
+    assert re.search(r"wuyiqu user create [^\n]*\| tail -n 1 > \"\$ADMIN_PASSWORD_FILE\"", text)
+    out = io.StringIO()
+    call_command(*create, stdout=out)
+    password = out.getvalue().splitlines()[-1]
+    admin = User.objects.get(username="admin")
+    assert (admin.role, admin.unit_id, admin.is_active, admin.must_change_password) == (Role.ADMIN, None, True, True)
+    assert admin.check_password(password) and len(password) >= 12
+    assert AuditEvent.objects.filter(action__startswith="accounts.", actor=None).exists()
+    (reset,) = _script_commands(r"user reset-password")
+    assert reset[-1] == "admin"
+    out = io.StringIO()
+    call_command(*reset, stdout=out)
+    again = out.getvalue().splitlines()[-1]
+    admin.refresh_from_db()
+    assert again != password and admin.check_password(again) and admin.must_change_password

@@ -57,6 +57,7 @@ class RowRecorded:
     # Rows that wait for someone's confirmation instead of being written (the residents kind: a person
     # registered outside the scope becomes a transfer request, wuyiqu.units.transfers).
     pending: int = 0
+    scoped: bool = False  # recorded by a user with a scope (the residents kind then answers alike, issue 14)
 
     @property
     def changed(self) -> bool:
@@ -139,13 +140,21 @@ def _record_checked(import_kind, ctx, parsed, *, kind: str, actor, unit, ip, onl
     counts = import_kind.write([parsed], ctx)
     from wuyiqu.imports.kinds.people import PENDING_KEY
 
-    out = RowRecorded(kind=kind, counts=counts, parsed=parsed, pending=ctx.state.get(PENDING_KEY, 0))
-    if only_new is not None and not counts.created and not out.pending:
+    out = RowRecorded(kind=kind, counts=counts, parsed=parsed, pending=ctx.state.get(PENDING_KEY, 0),
+                      scoped=ctx.scope is not None)
+    if only_new is not None and not counts.created:
+        # (A person registered elsewhere counts as created the first time and as unchanged when the
+        # same row comes again while the request waits: refused then, as a person new to the register
+        # would be once registered — the same answer for both, issue 14.)
         # Raised inside the transaction: an update the kind made is rolled back with it.
         raise RowRefused(only_new[0], only_new[1], next((_(c.header) for c in import_kind.columns
                                                          if c.key == only_new[0]), ""))
     if not out.changed:
         return out
+    if out.pending:
+        # Nothing of the person's current home is re-checked or named: the page tells the same as for a
+        # person new to the register (their new household's unit), not where they are registered.
+        registry_units = {ref.unit_id for ref in ctx.households_by_code({parsed.household_code}).values()}
     facts = FactsWritten(import_kind, ctx)
     facts.add([parsed])
     from wuyiqu.supervision.services import recheck_after_facts

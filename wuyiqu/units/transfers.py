@@ -10,8 +10,9 @@ sequence number) returned two numbers of another community and wrote nothing. No
   street or the health commission above both), who approves (the move is made by
   ``units.actions.move_residents``, as the import and the move form make one, and the named units of
   both homes are re-checked) or refuses it on ``/transfers/``; every step audited;
-- the importer learns only that the row waits for confirmation — not where, not whom — and such rows
-  are counted per user and day (``CrossScopeHits``): past ``PER_DAY`` every residents import and
+- the importer is answered as for a number new to the register (the row counts as created, or as
+  unchanged when the same row comes again while its request waits: ``asked_already``; one sentence
+  in every scoped import's summary, whatever it names), and such rows are counted per user and day (``CrossScopeHits``): past ``PER_DAY`` every residents import and
   resident form of the user is refused for the rest of the day, whatever it names (a refusal only of
   rows naming people registered elsewhere would answer the question), with a message naming no row,
   and the street above the user is alerted once that day. Audit actions: ``units.cross_scope_probe`` (every
@@ -122,6 +123,17 @@ def refusal_message() -> str:
 
 
 # --- requests ----------------------------------------------------------------------------------------
+
+def asked_already(hashes: set[str], *, actor) -> set[tuple[str, str]]:
+    """(ID lookup hash, household code) of the pending requests ``actor`` made already for the people of
+    ``hashes``: the same row imported again is answered "unchanged" and not counted again, as the same
+    row about a person new to the register would be (no existence oracle)."""
+    if not hashes or not getattr(actor, "is_authenticated", False):
+        return set()
+    return set(TransferRequest.objects.filter(resident__id_hash__in=list(hashes), requested_by=actor,
+                                              status=TransferStatus.PENDING)
+               .values_list("resident__id_hash", "to_household__code"))
+
 
 def request_transfers(rows: Sequence[tuple[int, int, dt.date | None]], *, actor, scope: Unit | None) -> int:
     """Turn (resident id, household id to move into, moved_on) rows into pending TransferRequests, in

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from wuyiqu.health.models import RiskZone
 from wuyiqu.imports.actions import RowRefused, do_record_row
+from wuyiqu.imports.kinds.people import scoped_note
 from wuyiqu.lib import dates
 from wuyiqu.supervision.summaries import rechecked_text
 from wuyiqu.units import selectors
@@ -98,11 +99,12 @@ def _saved(request, result, what: str) -> None:
     if not result.changed:
         messages.info(request, _("%(what)s：与已登记的内容相同，未作更改。") % {"what": what})
         return
-    if result.pending:
-        messages.success(request, _("%(what)s：该身份证号已在其他辖区登记，已提交迁入申请，待上级确认后生效。")
-                         % {"what": what})
-        return
-    text = _("%(what)s：已保存。") % {"what": what}
+    if result.kind == "residents" and result.scoped and result.counts.created:
+        # The same words whether the number was new or registered elsewhere (then a transfer request
+        # waits for a user above both): the page must not tell which (issue 14).
+        text = _("%(what)s：已保存（%(note)s）。") % {"what": what, "note": scoped_note()}
+    else:
+        text = _("%(what)s：已保存。") % {"what": what}
     if result.counts.unmatched:
         # The same words whether the number is on no register or registered outside the scope: the
         # answer must not tell which (issue 14; the second kind waits for a user above both).

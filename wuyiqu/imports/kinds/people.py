@@ -149,8 +149,12 @@ class ResidentsKind(ImportKind):
                           .exclude(household__unit__path__startswith=ctx.scope.path).values_list("id_hash", flat=True))
             if outside:
                 ctx.state.setdefault(TRANSFERS_KEY, set()).update(outside)
-                if not transfers.count_cross_scope(actor=ctx.actor, scope=ctx.scope,
-                                                   hits=sum(1 for _l, r in batch if r.id_hash in outside)):
+                # A row the user asked for already (the same file again) tells nothing new: not counted,
+                # and reported "unchanged" as the same row about a person new to the register would be.
+                again = transfers.asked_already(outside, actor=ctx.actor)
+                hits = sum(1 for line, r in batch
+                           if line not in problems and r.id_hash in outside and (r.id_hash, r.household_code) not in again)
+                if not transfers.count_cross_scope(actor=ctx.actor, scope=ctx.scope, hits=hits):
                     raise FileError(transfers.refusal_message())
         known = _registered({r.id_hash for line, r in batch if line not in problems})
         elsewhere = ctx.state.get(TRANSFERS_KEY, set())
@@ -174,18 +178,23 @@ class ResidentsKind(ImportKind):
         c = crypto.cipher()
         households = _household_ids({r.household_code for r in batch})
         elsewhere = ctx.state.get(TRANSFERS_KEY)
+        asked_counts = WriteCounts()
         if elsewhere:  # people registered outside the scope: requests, not moves (``check``)
             asked = [r for r in batch if (r.id_hash or c.lookup_hash(r.id_number)) in elsewhere]
             batch = [r for r in batch if (r.id_hash or c.lookup_hash(r.id_number)) not in elsewhere]
-            ids = dict(Resident.objects.filter(id_hash__in=[r.id_hash or c.lookup_hash(r.id_number) for r in asked])
-                       .values_list("id_hash", "pk"))
+            asked_hashes = [r.id_hash or c.lookup_hash(r.id_number) for r in asked]
+            ids = dict(Resident.objects.filter(id_hash__in=asked_hashes).values_list("id_hash", "pk"))
+            again = transfers.asked_already(set(asked_hashes), actor=ctx.actor)  # before the new requests
             ctx.state[REQUESTED_KEY] = ctx.state.get(REQUESTED_KEY, 0) + transfers.request_transfers(
-                [(ids[r.id_hash or c.lookup_hash(r.id_number)], households[r.household_code], r.moved_on)
-                 for r in asked],
+                [(ids[h], households[r.household_code], r.moved_on) for r, h in zip(asked, asked_hashes, strict=True)],
                 actor=ctx.actor, scope=ctx.scope)
             ctx.state[PENDING_KEY] = ctx.state.get(PENDING_KEY, 0) + len(asked)
+            # The importer is answered as for a person new to the register (no existence oracle, issue
+            # 14): "created" the first time, "unchanged" when the same row comes again while it waits.
+            repeated = sum(1 for r, h in zip(asked, asked_hashes, strict=True) if (h, r.household_code) in again)
+            asked_counts = WriteCounts(created=len(asked) - repeated, unchanged=repeated)
             if not batch:
-                return WriteCounts()
+                return asked_counts
         hashes = [r.id_hash or c.lookup_hash(r.id_number) for r in batch]
         existing = {row[1]: row for row in select_in(
             f"SELECT id, id_hash, name, household_id, phone_hash, bedridden, moved_on FROM {Resident._meta.db_table} "
@@ -239,7 +248,8 @@ class ResidentsKind(ImportKind):
             ctx.state.setdefault(MOVED_UNITS_KEY, set()).update(move_residents(moves))
             ctx.state["moves"] = ctx.state.get("moves", 0) + len(moves)
         updated = len({m.resident_id for m in moves} | {r.pk for r in changed})
-        return WriteCounts(created=len(new_rows), updated=updated, unchanged=unchanged)
+        asked_counts += WriteCounts(created=len(new_rows), updated=updated, unchanged=unchanged)
+        return asked_counts
 
     def audit_detail(self, ctx: ImportContext) -> dict:
         linked = ctx.state.get(linking.STATE_KEY) or linking.LinkedFacts()
@@ -248,8 +258,14 @@ class ResidentsKind(ImportKind):
                 "transfer_rows": ctx.state.get(PENDING_KEY, 0), "transfer_requests": ctx.state.get(REQUESTED_KEY, 0)}
 
     def summary_note(self, ctx: ImportContext) -> str:
-        n = ctx.state.get(PENDING_KEY, 0)
-        return _("另有%(n)d行待上级确认后生效") % {"n": n} if n else ""
+        # No count of the rows that wait: the same words for every scoped import, whether any row named
+        # a person registered elsewhere or not (that answer told whether a number was registered).
+        return scoped_note() if ctx.scope is not None else ""
+
+
+def scoped_note() -> str:
+    """The one sentence a scoped residents import or form adds, whatever its rows name."""
+    return _("身份证号已在其他辖区登记的居民计入新增，由上级核实迁入后生效")
 
 
 def _today(ctx: ImportContext) -> dt.date:
