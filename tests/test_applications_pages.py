@@ -164,3 +164,20 @@ def test_a_named_application_links_its_certificate(w, client_for):
     app = name_through_chain(submitted(u, p), p)
     html = client_for(p["hank"]).get(f"/applications/{app.pk}/").content.decode()
     assert 'id="certificate-link"' in html and "WYQ-2022-" in html
+
+
+def test_a_returned_application_shows_its_reason_at_the_top(w, client_for):
+    """退回: the applicant sees why at the head of the page (who returned it, when), above the facts."""
+    u, p = w
+    app = submitted(u, p)
+    app = do_review_application(app, actor=p["cora"], decision="approve", opinion="受理")
+    do_review_application(app, actor=p["sam"], decision="return", opinion="请补充出入口值守照片")
+    html = client_for(p["hank"]).get(f"/applications/{app.pk}/").content.decode()
+    notice = html.split('id="returned-notice"')[1].split("</section>")[0]
+    assert "申请已被退回（街道初审），请按意见修改后重新提交" in notice
+    assert "请补充出入口值守照片" in notice and "sam · 2022-11-28 10:00" in notice
+    assert html.index('id="returned-notice"') < html.index('id="status"') < html.index("办理记录")
+    # Submitted again, the notice is gone (the reason stays in the record below).
+    do_submit_application(actor=p["hank"], application=Application.objects.get(pk=app.pk))
+    html = client_for(p["hank"]).get(f"/applications/{app.pk}/").content.decode()
+    assert 'id="returned-notice"' not in html and "请补充出入口值守照片" in html

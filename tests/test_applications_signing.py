@@ -349,3 +349,28 @@ def test_a_paper_household_outside_the_unit_is_refused(w, settings, tmp_path):
         do_record_paper_sheet(actor=p["hank"], application=app, household_ids=[stranger.pk], signed_on=NOW.date(),
                               scan=upload("s.jpg", JPEG))
     assert not Attachment.objects.exists()
+
+
+def test_a_resident_who_signed_sees_how_far_the_unit_is_and_nothing_of_other_households(w, client):
+    """After signing: signed / total households and the unit's state (collecting, all signed and
+    waiting for the applicant, under review, named) — counts only, no other household's address."""
+    from wuyiqu.applications.actions import do_review_application, do_submit_application
+
+    u, p, app = w
+    first, second = households(app)
+    html = client.post(f"/s/{app.token}/", {"household": first.pk, "proof": PINS[first.code]}).content.decode()
+    state = html.split('id="sign-state"')[1].split("</div>")[0]
+    assert 'data-signed="1" data-total="2" data-status="draft"' in state
+    assert "本单位已有 <strong>1</strong> 户签名，共 2 户" in state and "征集联名中，还差 1 户。" in state
+    assert second.address not in html and f'value="{second.pk}"' not in html
+    # The second household signs: all signed, waiting for the building head to submit.
+    html = client.post(f"/s/{app.token}/", {"household": second.pk, "proof": PINS[second.code]}).content.decode()
+    assert "全部住户已签名，等待楼栋长提交申请。" in html and first.address not in html
+    # Signing again later: 本户已签名 with the same state; once submitted, the page says it is under review.
+    app = do_submit_application(actor=p["hank"], application=app)
+    html = client.get(f"/s/{app.token}/").content.decode()
+    assert 'id="sign-closed"' in html and "联名已完成，申请正在审核（村/社区受理）。" in html
+    assert 'data-signed="2" data-total="2"' in html and 'name="household"' not in html
+    for actor in ("cora", "sam", "hugo", "cmd"):
+        app = do_review_application(app, actor=p[actor], decision="approve", opinion="同意")
+    assert "本单位已获“无疫楼栋”称号。" in client.get(f"/s/{app.token}/").content.decode()

@@ -366,3 +366,18 @@ def test_a_long_blocker_list_is_cut_and_counted(client, monkeypatch):
     body = re.search(r'data-criterion="all_households_signed" data-units="(\d+)">(.*?)</section>', html, re.S)
     assert int(body.group(1)) == 4  # B3 and the three new buildings
     assert len(re.findall(r"<li data-code=", body.group(2))) == 1 and "另有 3 个单位未列出" in body.group(2)
+
+
+def test_every_dashboard_table_scrolls_in_its_own_box_with_a_hint(client):
+    """On a phone the tables are wider than the screen: each sits in a .table-scroll box (it scrolls
+    sideways, the page does not) after a "左右滑动查看" hint that scroll.js shows while it overflows
+    (tests/test_browser_screens.py looks at it in a browser)."""
+    build_world()
+    client.force_login(staff(Unit.objects.get(code="T1")))
+    html = client.get("/units/T1/dashboard/", {"date": D.isoformat()}).content.decode()
+    assert "wuyiqu/scroll.js" in html
+    for table_id in ("levels", "children", "trend-table"):
+        before = html[:html.index(f'id="{table_id}"')]
+        box = before.rindex('class="dash-scroll table-scroll"' if table_id != "trend-table" else 'class="table-scroll"')
+        hint = before.rindex('<p class="scroll-hint" hidden>左右滑动查看</p>')
+        assert hint < box and before[box:].count("</div>") == 0, table_id

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext
 
 from wuyiqu.units import selectors as unit_selectors
 from wuyiqu.units.models import Household, Unit
@@ -96,6 +97,31 @@ def signing_progress(application: Application) -> SigningProgress:
     return SigningProgress(len(households), len(households) - len(missing), missing)
 
 
+@dataclass(frozen=True)
+class PublicSigningState:
+    """What the public signing page tells a resident about the unit: counts and the application's
+    state only — never which household signed or not (no address, no name)."""
+    signed: int
+    total: int
+    percent: int
+    status: str          # the application's status code
+    status_label: str
+    complete: bool
+
+    @property
+    def missing(self) -> int:
+        return max(self.total - self.signed, 0)
+
+
+def public_signing_state(application: Application) -> PublicSigningState:
+    """Two COUNT queries: the households below the unit and those that signed this application."""
+    total = Household.objects.filter(unit__path__startswith=application.unit.path).count()
+    signed = CoSignature.objects.filter(application=application).count()
+    return PublicSigningState(signed=signed, total=total, percent=int(100 * signed / total) if total else 0,
+                              status=application.status, status_label=str(application.get_status_display()),
+                              complete=total > 0 and signed >= total)
+
+
 def application_for_signing(token: str) -> Application:
     """The application behind a poster's short link; Http404 when no application has that token."""
     if not token or len(token) > 32:
@@ -124,7 +150,7 @@ def evaluation_of(unit: Unit, on: dt.date, *, viewer=None) -> dict:
     row = profile_row_in_force(on)
     profile = parsed_profile(row)
     ev = next(e for e in evaluate(on, root=unit, profile=profile) if e.unit.id == unit.id)
-    names = {spec.id: spec.name for spec in profile.criteria_for(unit.kind)}
+    names = {spec.id: gettext(spec.name) for spec in profile.criteria_for(unit.kind)}
     data = ev.as_contract()
     results = {c.id: c for c in ev.criteria}
     for c in data["criteria"]:

@@ -13,6 +13,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from wuyiqu.accounts.models import Role
 from wuyiqu.lib.dates import parse_date, today
 from wuyiqu.units import selectors as unit_selectors
 from wuyiqu.web import public
@@ -125,6 +126,10 @@ def detail(request, application_id: int):
         context["locked"] = actions.locked_households(app) if app.status in SIGNING_STATUSES else []
     else:
         context["subunits"] = selectors.subunit_overview(unit, today())
+    if app.status == ApplicationStatus.RETURNED:
+        # 退回: the reason heads the page (the applicant acts on it), not only in the record below.
+        context["returned_step"] = (app.steps.filter(to_status=ApplicationStatus.RETURNED)
+                                    .order_by("-decided_at", "-id").first())
     if app.status == ApplicationStatus.NAMED:
         from wuyiqu.certification.models import Title
 
@@ -333,6 +338,9 @@ def sign(request, token: str):
             context["outcome"] = outcome
     if context["open"] and context["outcome"] is None:  # the form is shown: the list of addresses
         context["households"] = list(selectors.households_to_sign(unit))
+    else:  # signed, or signing over: how far the unit is (counts and its state, nobody's address)
+        context["state"] = selectors.public_signing_state(app)
+        context["applicant_role"] = Role(APPLICANT_ROLE[unit.kind]).label if unit.kind in APPLICANT_ROLE else ""
     response = render(request, "applications/sign.html", context, status=status)
     response["Cache-Control"] = "no-store"
     # The token must not leak to other sites; "same-origin" (not "no-referrer", which makes the
