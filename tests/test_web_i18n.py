@@ -276,3 +276,15 @@ def test_the_self_assessment_names_the_consequence_in_english(client, alice):
     assert "if failed：title withdrawn" in html
     assert "if failed：warning" in html
     assert "：摘牌）" not in html and "：警示）" not in html
+
+
+def test_every_criterion_name_of_the_bundled_profile_has_an_english_name():
+    """Criterion names are profile data (zh-hans); the pages show them through gettext, so each name
+    of the bundled profile is a msgid of the catalogue (wuyiqu/web/i18n_strings.py)."""
+    from wuyiqu.standards.profiles import bundled_profile_content, parse_profile
+
+    names = {c.name for c in parse_profile(bundled_profile_content()).criteria} | {"人工警示"}
+    english = catalogue()
+    missing = sorted(n for n in names if not english.get(n))
+    assert missing == []
+    assert english["近8天无疫情"] == "No case in the last 8 days"

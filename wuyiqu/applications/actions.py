@@ -238,16 +238,27 @@ def _notify_step(application: Application, unit: Unit, status: str) -> None:
     if role is None:
         return
     users = User.objects.filter(role=role, is_active=True, unit__path__in=_ancestor_paths(unit))
-    with translation.override(settings.LANGUAGE_CODE):  # a stored text: Chinese whoever acted
-        text = f"待办：“{unit.name}”的{application.title}申请待{_status_label(status)}"
-    notify(users, text=text, link=_link(application))
+    notify(users, template="application.step", params={"unit": unit.name, "title": application.title, "status": status},
+           link=_link(application), topic=step_topic(application))
 
 
-def _notify_applicant(application: Application, text: str) -> None:
+def step_topic(application: Application) -> str:
+    """The topic of the to-dos (待办) of an application's current step: closed when it moves on."""
+    return f"application:{application.pk}:step"
+
+
+def _close_step(application: Application) -> None:
+    """The step the application was waiting at is done: its to-dos leave the reviewers' inboxes."""
+    from wuyiqu.notifications.actions import close_topic
+
+    close_topic(step_topic(application))
+
+
+def _notify_applicant(application: Application, template: str, params: dict) -> None:
     from wuyiqu.notifications.actions import notify
 
     if application.applicant_id:
-        notify([application.applicant], text=text, link=_link(application))
+        notify([application.applicant], template=template, params=params, link=_link(application))
 
 
 def _lock(application: Application) -> Application:
@@ -461,10 +472,8 @@ def _tell_household_locked(app: Application, unit: Unit, household: Household, i
 
     audit.record(actor=None, action="applications.signing_locked", target=app, unit=unit, ip=ip,
                  detail={"household": household.code})
-    with translation.override(settings.LANGUAGE_CODE):  # a stored text: Chinese whoever is told
-        text = (f"联名签名锁定：“{unit.name}”{household.address or household.code}多次验证失败，已锁定。"
-                "如确为本户成员操作，请在申请页解除锁定；否则可能有人冒签。")
-    notify(_signing_managers(app, unit), text=text, link=_link(app))
+    notify(_signing_managers(app, unit), template="application.signing_locked",
+           params={"unit": unit.name, "household": household.address or household.code}, link=_link(app))
 
 
 @transaction.atomic
@@ -660,6 +669,7 @@ def do_submit_application(*, actor, application: Application) -> Application:
                               from_status=from_status, to_status=app.status, evaluation=None)
     audit.record(actor=actor, action="applications.submit", target=app, unit=unit,
                  detail={"from": from_status, "to": app.status})
+    _close_step(app)
     _notify_step(app, unit, app.status)
     return app
 
@@ -731,21 +741,22 @@ def do_review_application(application: Application, *, actor, decision: str, opi
         title = do_name_unit(actor=actor, application=app)
         detail["certificate"] = title.certificate_number
     audit.record(actor=actor, action="applications.review", target=app, unit=unit, detail=detail)
-    with translation.override(settings.LANGUAGE_CODE):  # notifications are stored in Chinese
-        _notify_review(app, unit, to_status, from_status, opinion, title)
+    _close_step(app)  # this step is done: its to-dos leave every reviewer's inbox
+    _notify_review(app, unit, to_status, from_status, opinion, title)
     return app
 
 
 def _notify_review(app: Application, unit: Unit, to_status: str, from_status: str, opinion: str, title) -> None:
-    """The notifications of a review decision (stored texts: call in LANGUAGE_CODE)."""
+    """The notifications of a review decision (stored in zh-hans, shown in the reader's language)."""
     if to_status in STEP_ROLE:
         _notify_step(app, unit, to_status)
+    base = {"unit": unit.name, "title": app.title}
     if to_status == ApplicationStatus.RETURNED:
-        _notify_applicant(app, f"您的“{unit.name}”{app.title}申请被{_status_label(from_status)}退回：{opinion}")
+        _notify_applicant(app, "application.returned", base | {"step": from_status, "opinion": opinion})
     elif to_status == ApplicationStatus.REJECTED:
-        _notify_applicant(app, f"您的“{unit.name}”{app.title}申请未通过（{_status_label(from_status)}）：{opinion}")
+        _notify_applicant(app, "application.rejected", base | {"step": from_status, "opinion": opinion})
     elif title is not None:
-        _notify_applicant(app, f"“{unit.name}”已被命名为{app.title}，证书编号 {title.certificate_number}")
+        _notify_applicant(app, "application.named", base | {"number": title.certificate_number})
 
 
 def route_of(application: Application) -> tuple[str, ...]:

@@ -42,7 +42,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, FilteredRelation, OuterRef, Q
 from django.http import Http404
-from django.utils.translation import get_language, gettext_noop
+from django.utils.translation import get_language, gettext, gettext_noop
 
 from wuyiqu.certification.models import Title
 from wuyiqu.lib.dates import window_start
@@ -201,7 +201,7 @@ def live_evaluation(root: Unit, on: dt.date, fp: tuple | None = None) -> LiveEva
                                        [(c.id, c.detail) for c in failed], r.earliest_pass_on,
                                        r.waits_on_open_zone, list(r.other_failures)))
         return LiveEvaluation(frozenset(r.unit.id for r in results if r.eligible), blocked,
-                              f"{row.name} {row.version}", {c.id: c.name for c in profile.criteria})
+                              f"{row.name} {row.version}", {c.id: gettext(c.name) for c in profile.criteria})
 
     # Keyed by the fingerprint too: a naming changes the verdicts above it (children_named); and by
     # the language: the reasons (``blocked``) are in the language the evaluation was made in.
@@ -517,8 +517,9 @@ def criterion_names(on: dt.date) -> dict[str, str]:
     try:
         profile = parsed_profile(profile_row_in_force(on))
     except ValueError:
-        return {MANUAL: "人工警示"}
-    return {c.id: c.name for c in profile.criteria} | {MANUAL: "人工警示"}
+        return {MANUAL: gettext("人工警示")}
+    # The names are data (zh-hans); the bundled profile's are in the catalogue (web/i18n_strings.py).
+    return {c.id: gettext(c.name) for c in profile.criteria} | {MANUAL: gettext("人工警示")}
 
 
 @dataclass

@@ -200,8 +200,7 @@ def tell_deciders(rows: Sequence[HeldFacts]) -> None:
     link = reverse("health:held_facts")
     with translation.override(settings.LANGUAGE_CODE):  # a stored text: Chinese whoever submitted
         for user, n in per_user.values():
-            notify([user], text=f"待确认：{n} 项外辖区提交的人员事实（核酸、病例或管控措施）涉及您辖区内已登记的居民，请核实后确认或作废",
-                   link=link)
+            notify([user], template="health.held_facts", params={"n": n}, link=link)
 
 
 def _common_path(a: str, b: str) -> str:

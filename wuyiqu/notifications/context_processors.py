@@ -13,7 +13,7 @@ def unread(request) -> dict:
     def count() -> int:
         from .models import Notification
 
-        return Notification.objects.filter(user=user, read_at__isnull=True).count()
+        return Notification.objects.filter(user=user, read_at__isnull=True, done_at__isnull=True).count()
 
     from django.utils.functional import SimpleLazyObject
 

@@ -1,4 +1,4 @@
-"""The inbox (通知)."""
+"""The inbox (通知). To-dos whose step is done (``done_at``) are no longer listed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .models import Notification
 @login_required
 @require_GET
 def inbox(request):
-    page = Paginator(Notification.objects.filter(user=request.user), 50).get_page(request.GET.get("page"))
+    page = Paginator(Notification.objects.filter(user=request.user, done_at__isnull=True), 50).get_page(request.GET.get("page"))
     return render(request, "notifications/inbox.html", {"page": page})
 
 

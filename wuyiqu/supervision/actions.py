@@ -92,7 +92,7 @@ def do_issue_warning(*, actor, unit, detail: str, days: int | None = None) -> Wa
     warning = Warning.objects.create(unit=unit, title=title, criterion=MANUAL, detail=detail, opened_on=on,
                                      deadline=on + dt.timedelta(days=days), opened_by=actor)
     notices = Notices()
-    notices.add(unit, lambda: f"【警示】{unit.name}：{detail}；请于{warning.deadline:%Y-%m-%d}前整改")
+    notices.manual_warning(unit, detail, warning.deadline)
     notices.send()
     audit.record(actor=actor, action="supervision.warn", target=warning, unit=unit,
                  detail={"detail": detail, "deadline": warning.deadline.isoformat()})

@@ -1,14 +1,17 @@
 """Who is told about a withdrawal or a warning: the responsible people of the unit — users whose
 own unit is the unit itself or one above it, with a role that looks after units (building head,
-group leader, property manager, community staff, street staff). An expired warning issued by a
-person also goes to the command in scope, which decides whether to withdraw."""
+group leader, property manager, community staff, street staff). A withdrawal also goes to the
+command in scope (it named the title), and so does an expired warning issued by a person (the
+command decides whether to withdraw)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 
+from django.conf import settings
 from django.urls import reverse
+from django.utils import translation
 
 RESPONSIBLE_ROLES = ("building_head", "group_leader", "property_manager", "community_staff", "street_staff")
 DIGEST_OVER = 5  # more notices than this for one person in one pass: one summary line instead
@@ -24,37 +27,45 @@ class Notices:
     are made only for units that have someone to tell (a bad day opens tens of thousands)."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, str, Callable[[], str], bool]] = []  # (path, code, text, to command too)
+        # (path, code, (template id, params) made only when someone is told, to command too)
+        self.items: list[tuple[str, str, Callable[[], tuple[str, dict]], bool]] = []
 
-    def add(self, unit, text: Callable[[], str], *, to_command: bool = False) -> None:
+    def add(self, unit, text: Callable[[], tuple[str, dict]], *, to_command: bool = False) -> None:
         self.items.append((unit.path, unit.code, text, to_command))
 
     def withdrawn(self, unit, title: str, on: dt.date, reason: str) -> None:
-        self.add(unit, lambda: f"【摘牌】{unit.name}的{title}称号已于{on:%Y-%m-%d}摘牌：{reason}")
+        # The command is told too: it named the title (SPEC: 指挥部命名、摘牌).
+        self.add(unit, lambda: ("supervision.withdrawn", {"unit": unit.name, "title": title, "on": f"{on:%Y-%m-%d}",
+                                                          "reason": reason}), to_command=True)
 
     def warned(self, unit, criterion, profile, deadline: dt.date) -> None:
-        def text() -> str:
+        def text() -> tuple[str, dict]:
             spec = profile.get(criterion.id)
-            return (f"【警示】{unit.name}未达“{spec.name if spec else criterion.id}”：{criterion.detail}；"
-                    f"请于{deadline:%Y-%m-%d}前整改，逾期未整改将摘牌")
+            return ("supervision.warned", {"unit": unit.name, "criterion": spec.name if spec else criterion.id,
+                                           "detail": criterion.detail, "deadline": f"{deadline:%Y-%m-%d}"})
 
         self.add(unit, text)
 
+    def manual_warning(self, unit, detail: str, deadline: dt.date) -> None:
+        self.add(unit, lambda: ("supervision.manual_warning", {"unit": unit.name, "detail": detail,
+                                                               "deadline": f"{deadline:%Y-%m-%d}"}))
+
     def rectified(self, warning) -> None:
         u = warning.unit
-        def text() -> str:
+        def text() -> tuple[str, dict]:
             from wuyiqu.dashboard.selectors import criterion_names
             from wuyiqu.lib.dates import today
 
-            name = criterion_names(today()).get(warning.criterion, warning.criterion)
-            return f"【整改完成】{u.name}的警示（{name}）已整改，警示关闭"
+            with translation.override(settings.LANGUAGE_CODE):
+                name = criterion_names(today()).get(warning.criterion, warning.criterion)
+            return ("supervision.rectified", {"unit": u.name, "criterion": name})
 
         self.add(u, text)
 
     def manual_expired(self, warning) -> None:
         u = warning.unit
-        self.add(u, lambda: f"【警示到期】{u.name}的人工警示已到整改期限{warning.deadline:%Y-%m-%d}，"
-                            f"请核实整改情况并决定是否摘牌：{warning.detail}", to_command=True)
+        self.add(u, lambda: ("supervision.manual_expired", {"unit": u.name, "deadline": f"{warning.deadline:%Y-%m-%d}",
+                                                            "detail": warning.detail}), to_command=True)
 
     def send(self) -> None:
         """One inbox line (and e-mail) per notice and person; a person with more than ``DIGEST_OVER``
@@ -90,8 +101,9 @@ class Notices:
                     digest.setdefault(u.pk, (u, i))
             if single:
                 _path, code, text, _c = self.items[i]
-                notify(single, text=text(), link=reverse("supervision:history", args=[code]))
+                template, params = text()
+                notify(single, template=template, params=params, link=reverse("supervision:history", args=[code]))
         for user, first in digest.values():
             code = self.items[first][1]
-            notify([user], text=f"【监督】本次检查涉及您负责的单位 {per_user[user.pk]} 项摘牌、警示或整改变化，"
-                                f"请逐一查看各单位的监督记录", link=reverse("supervision:history", args=[code]))
+            notify([user], template="supervision.digest", params={"n": per_user[user.pk]},
+                   link=reverse("supervision:history", args=[code]))

@@ -123,8 +123,7 @@ def _alert_reveal_limit(actor) -> None:
     street = User.objects.filter(role=Role.STREET_STAFF, is_active=True, unit__path__in=above).exclude(pk=actor.pk)
     recipients = list(street) or list(User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=actor.pk))
     who = actor.display_name or actor.username
-    notify(recipients, text=f"【查看限制】{who}（{actor.username}）一小时内查看完整身份证号和电话已达 "
-                            f"{REVEALS_PER_WINDOW} 次，已暂停其查看，请核实。",
+    notify(recipients, template="units.reveal_limit", params={"who": who, "username": actor.username, "n": REVEALS_PER_WINDOW},
            link=reverse("audit:events") + f"?user={actor.username}")
 
 

@@ -110,10 +110,11 @@ def _alert_street(actor, scope: Unit, total: int) -> None:
     users = User.objects.filter(role__in=ALERT_ROLES, is_active=True, unit__path__in=_ancestor_paths(home))
     audit.record(actor=actor, action="units.cross_scope_cap", unit=scope,
                  detail={"today": total, "cap": PER_DAY, "told": sorted(u.username for u in users)})
-    with translation.override(settings.LANGUAGE_CODE):  # a stored text: Chinese whoever acted
-        text = (f"警示：账号“{actor.display_name or actor.username}”（{scope.display_name}）今天已 {total} 次"
-                f"导入其他辖区已登记的居民，超过每日上限 {PER_DAY} 次，其后的此类导入已被拒绝。请核实是否在批量试探身份证号。")
-    notify(users, text=text, link=reverse("web:transfers"))
+    with translation.override(settings.LANGUAGE_CODE):  # the stored parameters: Chinese whoever acted
+        scope_name = str(scope.display_name)
+    notify(users, template="units.cross_scope_cap", params={
+        "who": actor.display_name or actor.username, "scope": scope_name, "n": total, "cap": PER_DAY},
+        link=reverse("web:transfers"))
 
 
 def refusal_message() -> str:
@@ -175,8 +176,7 @@ def _tell_deciders(made: list[TransferRequest]) -> None:
             told.append((user, n))
     with translation.override(settings.LANGUAGE_CODE):
         for user, n in told:
-            notify([user], text=f"待确认：{n} 项跨辖区迁入申请（居民已在其他辖区登记），请核实后同意或不同意",
-                   link=reverse("web:transfers"))
+            notify([user], template="units.transfers_waiting", params={"n": n}, link=reverse("web:transfers"))
 
 
 # --- deciding ----------------------------------------------------------------------------------------

@@ -12,3 +12,15 @@ IMPORT_KIND_LABELS = (
     gettext_noop("检查记录"), gettext_noop("次生事件与负面舆情"), gettext_noop("知晓度调查"), gettext_noop("联名签名（纸质）"),
     gettext_noop("已命名称号"), gettext_noop("账号"),
 )
+
+# The names of the criteria of the bundled policy profile (data in standards/profiles/*.json), shown
+# through gettext on the pages (a profile's own names not listed here are shown as written);
+# tests/test_web_i18n.py checks that every name of the bundled profile is here.
+CRITERION_NAMES = (
+    gettext_noop("近8天无疫情"), gettext_noop("无密接人员"), gettext_noop("无居家隔离人员"), gettext_noop("无管控期中的返綦人员"),
+    gettext_noop("无风险区、临时管控区"), gettext_noop("住户清楚、人员准确"), gettext_noop("规范佩戴口罩"),
+    gettext_noop("定期参与核酸检测"), gettext_noop("以户为单位100%联名申请"), gettext_noop("出入口值守严格"),
+    gettext_noop("清洁消毒、环境卫生"), gettext_noop("特殊人群底数清楚、需求明白"), gettext_noop("无次生事件"),
+    gettext_noop("没有负面舆情"), gettext_noop("所有楼栋均为无疫楼栋"), gettext_noop("所辖社、小区、楼栋均获称号或达标"),
+    gettext_noop("疫情防控宣传、知晓度认可度参与度"), gettext_noop("人工警示"),
+)
