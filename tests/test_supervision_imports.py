@@ -75,6 +75,27 @@ def test_a_positive_nucleic_acid_result_withdraws_and_a_negative_one_does_not(tm
     assert current_codes() == ALL - {"T1C-B9", "T1C", "T1"}
 
 
+def test_a_positive_result_of_someone_who_moved_since_rechecks_where_they_lived_that_day(tmp_path):
+    """The result of 11-26 is a case where the person lived on 11-26 (B1), not in the village they
+    moved to on 11-27; both units are re-checked (SPEC §7 "Time")."""
+    from test_standards_world import days
+
+    from wuyiqu.supervision.services import collecting_rechecks
+    from wuyiqu.units.actions import Move, move_residents
+    from wuyiqu.units.models import Household
+
+    u = named_street()
+    person = Resident.objects.filter(household__unit=u["B1"]).first()
+    to = Household.objects.create(code="T1V-G1-M1", unit=u["G1"], address="测试村一社M1")
+    move_residents([Move(person.pk, person.household_id, person.moved_on, to.pk, D - days(1))])
+    path = write(tmp_path, "nat.csv", f"id_number,sampled_at,result\n{person.reveal_id_number()},2022-11-26 08:00,阳性\n")
+    with at(D), collecting_rechecks() as outcomes:
+        assert run_import(kind="nat-results", path=path).status == "succeeded"
+    assert {u["B1"].pk, u["G1"].pk} <= {unit for o in outcomes for unit in o.units}
+    assert PositiveCase.objects.get().unit_id == u["B1"].pk
+    assert current_codes() == ALL - CHAIN_B1
+
+
 def test_a_failed_inspection_import_opens_a_warning(tmp_path):
     u = named_street()
     path = write(tmp_path, "insp.csv", f"unit_code,inspected_on,item,passed\n{u['C1'].code},2022-11-28,visitors,不合格\n")

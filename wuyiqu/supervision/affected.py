@@ -55,7 +55,19 @@ def risk_zones(rows, ctx) -> Found:  # (unit_code, type, start_on, end_on): a zo
 
 
 def nat_results(rows, ctx) -> Found:  # (id_number, sampled_at, result): a positive result is a case
-    return _people((r[0] for r in rows if r[2] == "positive"), ctx), set()
+    """A positive result is a case on its sample day: it counts in the unit where the person lived
+    that day (SPEC §7 "Time"), re-checked with the person's current unit when that is another one.
+    Only people registered in the importer's scope (the others' results are held, not attached)."""
+    import datetime as dt
+
+    from wuyiqu.units.residence import units_on
+
+    positives = [(r[0], dt.date.fromisoformat(r[1][:10])) for r in rows if r[0] and r[2] == "positive"]
+    found = {n: ref for n, ref in ctx.residents_by_id_number({n for n, _d in positives}).items()
+             if ctx.in_scope(ref.unit_path)}
+    homes = units_on((found[n].id, d) for n, d in positives if n in found)
+    then = {u for u in homes.values() if u is not None}
+    return then | {ref.unit_id for ref in found.values()}, set()
 
 
 def on_units(rows, ctx) -> Found:  # inspections, incidents, surveys, titles: rows with unit_code
