@@ -206,3 +206,67 @@ def test_the_chain_reads_its_ledger_from_the_people_who_lived_in_its_committee_o
     assert not ledger.passed
     assert {item["id"] for item in ledger.items} == {left.pk, early.pk}
     assert "special_population_ledger" in chain[-1].failed  # the street: the village's line from its stored row
+
+
+def test_the_street_takes_its_other_committees_cases_and_measures_from_their_stored_rows(spy):
+    """The chain reads cases and measures from its live committee's people only (docs/benchmarks.md,
+    "Measures and cases from the stored rows"); the other committees' come from their stored rows,
+    which hold them with the names masked."""
+    from wuyiqu.health.models import Measure
+
+    u = build_three_committees()
+    villager = Resident.objects.filter(household__unit=u["G1"]).first()
+    Measure.objects.create(kind="close_contact", resident=villager, unit=u["G1"], id_hash=villager.id_hash,
+                           id_masked=villager.id_masked, start_on=D - days(3), end_on=D + days(4))
+    third = Resident.objects.filter(household__unit=u["K1"]).first()
+    PositiveCase.objects.create(resident=third, unit=u["K1"], id_hash=third.id_hash, id_masked=third.id_masked,
+                                reported_on=D - days(2), case_type="confirmed")
+    PositiveCase.objects.create(unit=u["K1"], id_hash="on-the-unit", id_masked="", reported_on=D - days(1),
+                                case_type="asymptomatic")
+    do_store_evaluations(on=D)
+    stored = Evaluation.objects.get(on=D, unit=u["T1V"]).rollup
+    assert [m[0] for m in stored["measures"]] == ["close_contact"]
+    assert stored["measures"][0][3][1] == villager.name[0] + "*" * max(1, len(villager.name) - 1)
+    assert len(Evaluation.objects.get(on=D, unit=u["T1K"]).rollup["cases"]) == 2
+    assert villager.name not in str(stored) and third.name not in str(Evaluation.objects.get(unit=u["T1K"]).rollup)
+    new_case(u["B1"])
+    chain = evaluate_chain(D, u["B1"])
+    assert spy[-1] is not None
+    assert [summary(e) for e in chain] == sorted(full_chain(u["B1"]), key=lambda s: -len(s[0]))
+    street = chain[-1]
+    assert {"no_case", "no_close_contact"} <= set(street.failed)
+    cases = next(c for c in street.criteria if c.id == "no_case")
+    assert {item["id"] for item in cases.items} == {third.pk, Resident.objects.filter(household__unit=u["B1"]).first().pk}
+    contact = next(c for c in street.criteria if c.id == "no_close_contact")
+    assert [item["id"] for item in contact.items] == [villager.pk]
+    assert "no_close_contact" not in chain[0].failed  # the building: the villager is not there
+
+
+def test_the_chain_places_a_measure_by_its_persons_home_not_by_its_recorded_unit(spy):
+    """A household re-imported into the chain's community moves its people without a history row: a
+    measure recorded on the village's unit belongs to the community on D, read live from its people."""
+    from wuyiqu.health.models import Measure
+
+    u = build_three_committees()
+    villager = Resident.objects.filter(household__unit=u["G1"]).first()
+    Measure.objects.create(kind="home_quarantine", resident=villager, unit=u["G1"], id_hash=villager.id_hash,
+                           id_masked=villager.id_masked, start_on=D - days(3), end_on=D + days(4))
+    Household.objects.filter(pk=villager.household_id).update(unit=u["B1"])  # re-imported, no history row
+    do_store_evaluations(on=D)
+    assert Evaluation.objects.get(on=D, unit=u["T1V"]).rollup["measures"] == []
+    new_case(u["B1"])
+    chain = evaluate_chain(D, u["B1"])
+    assert spy[-1] is not None
+    assert [summary(e) for e in chain] == sorted(full_chain(u["B1"]), key=lambda s: -len(s[0]))
+    assert all("no_home_quarantine" in e.failed for e in chain)
+
+
+def test_rows_stored_before_the_rollups_held_measures_are_not_used(spy):
+    u = build_three_committees()
+    do_store_evaluations(on=D)
+    row = Evaluation.objects.get(on=D, unit=u["T1K"])
+    row.rollup = {k: v for k, v in row.rollup.items() if k not in ("cases", "measures")}
+    row.save(update_fields=["rollup"])
+    new_case(u["B1"])
+    assert [summary(e) for e in evaluate_chain(D, u["B1"])] == full_chain(u["B1"])
+    assert spy[-1] is None

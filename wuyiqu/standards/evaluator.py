@@ -459,27 +459,34 @@ class _Gather:
 
     def cases(self):
         """(unit_id, reported_on, resident_id, name, masked ID) of the cases within the window: a case
-        on a person counts where the person lived on its report date, a case on a unit on the unit."""
+        on a person counts where the person lived on its report date, a case on a unit on the unit.
+        In a chain (``live``), only the live subtree's cases: the other committees' come from their
+        stored rows (``Evaluation.rollup``)."""
         t = _tables()
         start = window_start(self.on, self.param("window_days", 8))
         window = [start, self.on]
-        join, cond, scope_p = self._in_scope_sql("c.unit_id")
+        join, cond, scope_p = self._in_scope_sql("c.unit_id", heavy=True)
         on_units = (f"SELECT c.unit_id, c.reported_on, NULL, NULL, c.id_masked FROM {t['case']} c{join} "
                     f"WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL AND c.reported_on >= %s "
                     f"AND c.reported_on <= %s{cond}", [*window, *scope_p])
         rows = self._located("c.reported_on, c.resident_id, r.name, c.id_masked", t["case"], "c",
                              "c.resident_id IS NOT NULL AND c.reported_on >= %s AND c.reported_on <= %s", window,
-                             "c.reported_on", also=on_units)
-        return [(u, _as_date(d), rid, name, masked) for u, d, rid, name, masked in rows]
+                             "c.reported_on", heavy=True, also=on_units)
+        # Sorted: the order of the rows of a unit is that of its reason's samples, whichever query
+        # read them (the chain's from the live subtree, the full evaluation's from the facts).
+        return sorted(((u, _as_date(d), rid, name, masked) for u, d, rid, name, masked in rows),
+                      key=lambda x: (x[0], x[1], x[2] or 0, x[4] or "", x[3] or ""))
 
     def measures(self):
         """(unit_id, kind, start_on, end_on, resident_id, name, masked ID) of the measures covering D,
-        each in the unit where its person lives on D (units.residence)."""
+        each in the unit where its person lives on D (units.residence). In a chain (``live``), read
+        from the live subtree's people only: the other committees' come from their stored rows."""
         t = _tables()
         rows = self._located("m.kind, m.start_on, m.end_on, m.resident_id, r.name, m.id_masked", t["measure"], "m",
                              "m.resident_id IS NOT NULL AND m.start_on <= %s AND m.end_on >= %s", [self.on, self.on],
-                             self.on)
-        return [(u, kind, _as_date(a), _as_date(b), rid, name, masked) for u, kind, a, b, rid, name, masked in rows]
+                             self.on, heavy=True)
+        return sorted(((u, kind, _as_date(a), _as_date(b), rid, name, masked) for u, kind, a, b, rid, name, masked in rows),
+                      key=lambda x: (x[0], x[1], x[2], x[3], x[4], x[6] or "", x[5] or ""))
 
     def zones(self):
         from wuyiqu.health.models import RiskZone
@@ -532,13 +539,25 @@ class _Gather:
             return [(u, item, _as_date(d)) for u, item, d in cur.fetchall()]
 
     def incidents(self):
-        from wuyiqu.inspections.models import Incident
+        """(unit_id, occurred_on, type, handled on D) of the incidents of the window. A negative
+        opinion whose handling the street accepted on or before D no longer counts — unless the
+        street sent that handling back by D (``OpinionReturn``: an acceptance then counts from its
+        day to the day before the return). The handling day shown is the one standing on D."""
+        from django.db.models import Exists, OuterRef, Subquery
 
-        start = window_start(self.on, self.param("window_days", 8))
-        # A negative opinion whose handling the street accepted on or before D no longer counts.
-        qs = (Incident.objects.filter(occurred_on__gte=start, occurred_on__lte=self.on)
-              .exclude(incident_type="negative_opinion", accepted_on__lte=self.on))
-        return list(self.scoped(qs, "unit__path").values_list("unit_id", "occurred_on", "incident_type", "handled_on"))
+        from wuyiqu.inspections.models import Incident, OpinionReturn
+
+        on = self.on
+        start = window_start(on, self.param("window_days", 8))
+        returns = OpinionReturn.objects.filter(incident=OuterRef("pk"), returned_on__gt=on)
+        accepted_then = Exists(returns.filter(accepted_on__lte=on))
+        handled_then = Subquery(returns.filter(handled_on__lte=on).order_by("returned_on").values("handled_on")[:1])
+        qs = (Incident.objects.filter(occurred_on__gte=start, occurred_on__lte=on)
+              .exclude(Q(incident_type="negative_opinion") & (Q(accepted_on__lte=on) | accepted_then))
+              .annotate(handled_then=handled_then))
+        return [(u, d, kind, handled if handled is not None and handled <= on else then)
+                for u, d, kind, handled, then in self.scoped(qs, "unit__path").values_list(
+                    "unit_id", "occurred_on", "incident_type", "handled_on", "handled_then")]
 
     def nat_people(self, unit_ids: list[int], start: dt.date) -> list[tuple]:
         """(household unit id, resident id, name, masked ID, bedridden, kept third birthday, tested within the
@@ -633,6 +652,9 @@ READ_ONLY_ACTIONS = (
 )
 
 
+ROLLUP_KEYS = {"households", "nat", "unverified", "ledger", "cases", "measures"}
+
+
 def _stored_committees(on: dt.date, profile: Profile, street, live) -> dict[int, tuple] | None:
     """The day's stored evaluations of the street's villages/communities other than ``live``, as
     {unit id: (eligible, named, failed ids, rollup)}, or None when they cannot stand in for a live
@@ -659,7 +681,8 @@ def _stored_committees(on: dt.date, profile: Profile, street, live) -> dict[int,
     rows = list(Evaluation.objects.filter(on=on, unit_id__in=others, profile_version=f"{profile.name} {profile.version}",
                                           rollup__isnull=False)
                 .values_list("unit_id", "eligible", "named", "failed", "rollup", "created_at"))
-    if len(rows) != len(others):
+    # Rows stored before the rollups carried cases and measures cannot stand in for the committee.
+    if len(rows) != len(others) or any(not ROLLUP_KEYS <= set(r[4]) for r in rows):
         return None
     since = min(r[5] for r in rows)
     # Events inside the live subtree are read live, except imports: an import scoped there may move
@@ -735,6 +758,13 @@ class _Node:
 
 
 _NONE = C.Sampled()  # shared by the units with nothing to sample; the criteria only read facts
+
+
+def _stored_person(person: C.PersonRef) -> list:
+    """A person of a stored rollup: the name masked as ``PersonRef.label`` shows it (which masks it
+    again to the same text), so no stored row holds a whole name."""
+    name = person.name
+    return [person.resident_id, name[0] + "*" * max(1, len(name) - 1) if name else "", person.id_masked]
 
 
 def _sampled(value) -> C.Sampled:
@@ -855,6 +885,10 @@ class _Evaluator:
                 node.unverified = _sampled(rollup["unverified"])
                 node.nat_required, node.nat_tested = rollup["nat"]
                 node.ledger = _sampled(rollup["ledger"])
+                node.cases = [C.CaseFact(_as_date(d), None if p is None else C.PersonRef(*p), unit_name)
+                              for d, p, unit_name in rollup["cases"]]
+                node.measures = [C.MeasureFact(kind, _as_date(a), _as_date(b), C.PersonRef(*p))
+                                 for kind, a, b, p in rollup["measures"]]
 
         # Zones on units above cover everything below: push them down, parents first.
         for node in order:
@@ -919,6 +953,12 @@ class _Evaluator:
                     "households": node.households, "nat": [node.nat_required, node.nat_tested],
                     "unverified": [facts.unverified.count, facts.unverified.samples],
                     "ledger": [facts.ledger_incomplete.count, facts.ledger_incomplete.samples],
+                    # The cases of the window and the measures covering D in the subtree, in order
+                    # (the street's reasons sample them), names masked as every reason shows them.
+                    "cases": [[c.reported_on.isoformat(), None if c.person is None else _stored_person(c.person),
+                               c.unit_name] for c in node.cases],
+                    "measures": [[x.kind, x.start_on.isoformat(), x.end_on.isoformat(), _stored_person(x.person)]
+                                 for x in node.measures],
                 }
             results.append(evaluation)
             self._pass_up(nodes, C.Verdict(node.ref, evaluation.named, evaluation.eligible,

@@ -58,7 +58,7 @@ class Evaluation(models.Model):
     profile = models.ForeignKey(PolicyProfile, null=True, on_delete=models.SET_NULL, related_name="+")
     profile_version = models.CharField(max_length=110)  # "name version", kept if the profile row goes
     # Villages/communities only: the facts rolled up over the subtree (households, unverified
-    # households, nucleic-acid counts, ledger), so that ``evaluate_chain`` can judge the street
+    # households, nucleic-acid counts, ledger, cases, measures), so that ``evaluate_chain`` can judge the street
     # above from the day's stored rows of the committees a new fact did not touch.
     rollup = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
