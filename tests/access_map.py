@@ -284,6 +284,8 @@ KEYED: dict[str, Factory] = {
     "inspections:opinion_handled": lambda t, _h: [Probe({"code": t.building.code, "incident_id": t.opinion.pk},
                                                         data={"handled_on": _day(), "note": "已上门解释"})],
     "inspections:opinion_accept": lambda t, _h: [Probe({"code": t.building.code, "incident_id": t.opinion.pk})],
+    "inspections:opinion_return": lambda t, _h: [Probe({"code": t.building.code, "incident_id": t.opinion.pk},
+                                                       data={"reason": "处置说明不足"})],
     # The unit to apply for is in the form, not the URL.
     "applications:open": lambda t, _h: [Probe(data={"unit": t.building.code})],
     "applications:detail": _application(),

@@ -15,8 +15,9 @@ from wuyiqu.inspections.actions import (
     do_accept_opinion_handling,
     do_mark_opinion_handled,
     do_record_incident,
+    do_return_opinion_handling,
 )
-from wuyiqu.inspections.models import Incident
+from wuyiqu.inspections.models import Incident, OpinionReturn
 from wuyiqu.standards.evaluator import evaluate
 from wuyiqu.supervision.models import Warning
 from wuyiqu.supervision.services import run_daily
@@ -134,3 +135,79 @@ def test_the_pages_let_the_community_handle_and_the_street_accept(world, client)
     opinion.refresh_from_db()
     assert (opinion.handled_on, opinion.accepted_on, opinion.accepted_by) == (D, D, street)
     assert Warning.objects.get(unit=u["B9"], criterion="no_negative_opinion").status == "rectified"
+
+
+def test_the_street_sends_an_accepted_handling_back_and_the_opinion_fails_again_from_that_day(world):
+    """退回 with a reason: the opinion counts again from the day of the return (a new warning), the
+    days it stood accepted stay so, and the community can handle it again."""
+    u, staff, street, opinion = world
+    with at(D + days(1)):
+        do_mark_opinion_handled(actor=staff, incident=opinion, handled_on=D + days(1), note="已上门解释")
+        do_accept_opinion_handling(actor=street, incident=opinion)
+    assert opinion_result(u["B9"], D + days(1)).passed
+    with at(D + days(2)):
+        do_return_opinion_handling(actor=street, incident=opinion, reason="群内仍有投诉，未见配送改进")
+    opinion.refresh_from_db()
+    assert (opinion.handled_on, opinion.handled_note, opinion.accepted_on) == (None, "", None)
+    back = OpinionReturn.objects.get(incident=opinion)
+    assert (back.handled_on, back.handled_note, back.accepted_on, back.returned_on, back.returned_by, back.reason) == (
+        D + days(1), "已上门解释", D + days(1), D + days(2), street, "群内仍有投诉，未见配送改进")
+    again = opinion_result(u["B9"], D + days(2))
+    assert not again.passed and "待街道认可" not in again.detail
+    assert opinion_result(u["B9"], D + days(1)).passed  # accepted that day: the past stays true
+    pending = opinion_result(u["B9"], D)
+    assert not pending.passed and "已处置完毕" not in pending.detail  # handled only on D+1
+    reopened = Warning.objects.filter(unit=u["B9"], criterion="no_negative_opinion").order_by("opened_on")
+    assert [(w.status, w.opened_on) for w in reopened] == [("rectified", D), ("open", D + days(2))]
+    assert AuditEvent.objects.filter(action="inspections.opinion_returned", unit=u["B9"]).count() == 1
+    with at(D + days(3)):  # handled and accepted anew
+        do_mark_opinion_handled(actor=staff, incident=opinion, handled_on=D + days(3), note="已加派配送人员")
+        assert "2022-11-28 测试社区9号楼 负面舆情（2022-12-01 已处置完毕，待街道认可）" in opinion_result(
+            u["B9"], D + days(3)).detail
+        do_accept_opinion_handling(actor=street, incident=opinion)
+    assert opinion_result(u["B9"], D + days(3)).passed and not opinion_result(u["B9"], D + days(2)).passed
+
+
+def test_a_handling_not_yet_accepted_can_be_sent_back_and_its_day_stays_in_past_reasons(world):
+    u, staff, street, opinion = world
+    with at(D + days(1)):
+        do_mark_opinion_handled(actor=staff, incident=opinion, handled_on=D, note="已处置")
+        do_return_opinion_handling(actor=street, incident=opinion, reason="说明不清")
+    assert not opinion_result(u["B9"], D + days(1)).passed
+    assert "待街道认可" in opinion_result(u["B9"], D).detail  # on D it stood handled, awaiting the street
+    assert "待街道认可" not in opinion_result(u["B9"], D + days(1)).detail
+
+
+@pytest.mark.parametrize("handled, reason, field, message", [
+    (True, "  ", "reason", "退回理由不能为空"),
+    (False, "说明不清", "handled_on", "尚未登记处置完毕，无可退回"),
+])
+def test_a_bad_return_is_refused_naming_the_field_and_changes_nothing(world, handled, reason, field, message):
+    u, staff, street, opinion = world
+    with at(D):
+        if handled:
+            do_mark_opinion_handled(actor=staff, incident=opinion, handled_on=D, note="已处置")
+        with pytest.raises(OpinionRefused, match=message) as refused:
+            do_return_opinion_handling(actor=street, incident=opinion, reason=reason)
+    assert refused.value.field == field
+    opinion.refresh_from_db()
+    assert (opinion.handled_on is not None) == handled and not OpinionReturn.objects.exists()
+
+
+def test_the_street_sends_back_on_the_page_and_the_community_sees_why(world, client):
+    u, staff, street, opinion = world
+    base = f"/units/{u['B9'].code}/incidents/"
+    with at(D):
+        do_mark_opinion_handled(actor=staff, incident=opinion, handled_on=D, note="已处置")
+        client.force_login(staff)
+        assert "退回处置结果" not in client.get(base).content.decode()
+        assert client.post(f"{base}{opinion.pk}/return/", {"reason": "x"}).status_code == 403
+        client.force_login(street)
+        assert "退回处置结果" in client.get(base).content.decode()
+        empty = client.post(f"{base}{opinion.pk}/return/", {"reason": ""}, follow=True).content.decode()
+        assert "退回理由不能为空" in empty and not OpinionReturn.objects.exists()
+        client.post(f"{base}{opinion.pk}/return/", {"reason": "未附回访记录"})
+        client.force_login(staff)
+        page = client.get(base).content.decode()
+    assert "街道 2022-11-28 退回处置结果：未附回访记录" in page and "登记处置完毕" in page
+    assert Incident.objects.get(pk=opinion.pk).handled_on is None

@@ -206,6 +206,9 @@ STEPS: dict[str, Step] = {
     "inspections:opinion_accept": Step(frozenset({Role.STREET_STAFF}), lambda s, u: (
         reverse("inspections:opinion_accept", args=[s.building.code, _fresh_opinion(s, handled=True).pk]), {}),
         "inspections.opinion_accepted"),
+    "inspections:opinion_return": Step(frozenset({Role.STREET_STAFF}), lambda s, u: (
+        reverse("inspections:opinion_return", args=[s.building.code, _fresh_opinion(s, handled=True).pk]),
+        {"reason": "未附回访记录"}), "inspections.opinion_returned"),
     "inspections:incident": Step(RECORDING, lambda s, u: (
         reverse("inspections:incident", args=[s.community.code]),
         {"occurred_on": _day_back(), "incident_type": "fight", "description": "楼道争执"}),

@@ -184,3 +184,33 @@ def do_accept_opinion_handling(*, actor, incident: Incident) -> Incident:
                  detail={"accepted_on": opinion.accepted_on.isoformat(), "handled_on": opinion.handled_on.isoformat()})
     supervision.recheck_after_facts({opinion.unit_id}, actor=actor, source="inspections.opinion_accepted")
     return opinion
+
+
+@transaction.atomic
+def do_return_opinion_handling(*, actor, incident: Incident, reason: str) -> Incident:
+    """街道退回: the street sends the community's handling of a negative opinion back, with a reason,
+    whether it had accepted it or not. The handling is kept as an ``OpinionReturn`` (the days it was
+    accepted stay so for past evaluations); the opinion is unhandled again and, from today, fails
+    no_negative_opinion again until it is handled and accepted anew; the named units above it are
+    re-checked at once. OpinionRefused (naming the field) for an empty reason or an opinion not
+    handled; nothing changes then."""
+    from .models import OpinionReturn
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise OpinionRefused(_("退回理由不能为空"), "reason")
+    opinion = _locked_opinion(incident)
+    if opinion.handled_on is None:
+        raise OpinionRefused(_("村（社区）尚未登记处置完毕，无可退回"), "handled_on")
+    returned = OpinionReturn.objects.create(
+        incident=opinion, handled_on=opinion.handled_on, handled_note=opinion.handled_note,
+        handled_by=opinion.handled_by, accepted_on=opinion.accepted_on, accepted_by=opinion.accepted_by,
+        returned_on=today(), returned_by=actor, reason=reason[:2000])
+    opinion.handled_on = opinion.handled_by = opinion.accepted_on = opinion.accepted_by = None
+    opinion.handled_note = ""
+    opinion.save(update_fields=["handled_on", "handled_note", "handled_by", "accepted_on", "accepted_by"])
+    audit.record(actor=actor, action="inspections.opinion_returned", target=opinion, unit=opinion.unit,
+                 detail={"returned_on": returned.returned_on.isoformat(), "handled_on": returned.handled_on.isoformat(),
+                         "accepted_on": returned.accepted_on.isoformat() if returned.accepted_on else None})
+    supervision.recheck_after_facts({opinion.unit_id}, actor=actor, source="inspections.opinion_returned")
+    return opinion

@@ -71,6 +71,32 @@ class Incident(models.Model):
         return f"{self.get_incident_type_display()} {self.occurred_on}"
 
 
+class OpinionReturn(models.Model):
+    """A handling of a negative opinion the street sent back (退回) with a reason: the handling (and the
+    acceptance, if there was one) as it stood until ``returned_on``. The incident itself is then
+    unhandled again, so it fails no_negative_opinion again from that day; this row keeps the days
+    before it true (an acceptance counted from ``accepted_on`` until the day before ``returned_on``)."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="returns")
+    handled_on = models.DateField(_("处置完毕日期"))
+    handled_note = models.TextField(_("处置情况"), blank=True)
+    handled_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_on = models.DateField(_("街道认可日期"), null=True, blank=True)
+    accepted_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    returned_on = models.DateField(_("退回日期"))
+    returned_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    reason = models.TextField(_("退回理由"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-returned_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.returned_on}"
+
+
 class Survey(models.Model):
     """知晓度、认可度、参与度 of a village/community, rates 0–1."""
 

@@ -132,3 +132,19 @@ def opinion_accept(request, code: str, incident_id: int):
     else:
         messages.success(request, _("已认可处置结果，该舆情不再计入"))
     return redirect("inspections:incident", code=incident.unit.code)
+
+
+@login_required
+@require_POST
+def opinion_return(request, code: str, incident_id: int):
+    """The street's staff send the handling of a negative opinion back (街道退回), with a reason."""
+    incident = _opinion(request, code, incident_id)
+    if request.user.role != Role.STREET_STAFF:
+        raise PermissionDenied
+    try:
+        actions.do_return_opinion_handling(actor=request.user, incident=incident, reason=request.POST.get("reason", ""))
+    except actions.OpinionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("已退回处置结果，该舆情重新计入"))
+    return redirect("inspections:incident", code=incident.unit.code)
