@@ -341,6 +341,26 @@ def test_the_paper_form_through_the_page(w, client_for, settings, tmp_path):
     assert client_for(p["bella"]).post(f"/applications/{app.pk}/paper/", {"signed_on": "2022-11-28"}).status_code == 404
 
 
+def test_the_paper_message_tells_new_signatures_from_earlier_ones(w, client_for, settings, tmp_path):
+    """Not "已签 0 户" (read as "signed 0"): how many signed now, and only when some had signed before,
+    how many those were (not recorded twice)."""
+    settings.MEDIA_ROOT = tmp_path
+    u, p, app = w
+    first, second = households(app)
+    c = client_for(p["cora"])
+    r = c.post(f"/applications/{app.pk}/paper/", {"households": [first.pk], "signed_on": "2022-11-28",
+                                                   "scan": io.BytesIO(PDF)}, follow=True)
+    html = r.content.decode()
+    assert "已登记纸质联名：新增 1 户签名<" in html and "已签 0 户" not in html and "此前" not in html
+    r = c.post(f"/applications/{app.pk}/paper/", {"households": [first.pk, second.pk], "signed_on": "2022-11-28",
+                                                   "scan": io.BytesIO(PDF)}, follow=True)
+    assert "已登记纸质联名：新增 1 户签名；另有 1 户此前已签名，未重复登记" in r.content.decode()
+    c.cookies["django_language"] = "en"
+    r = c.post(f"/applications/{app.pk}/paper/", {"households": [first.pk, second.pk], "signed_on": "2022-11-28",
+                                                   "scan": io.BytesIO(PDF)}, follow=True)
+    assert "Paper co-signatures recorded: 0 new households; 2 had signed before and were not recorded twice" in r.content.decode()
+
+
 def test_a_paper_household_outside_the_unit_is_refused(w, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     u, p, app = w

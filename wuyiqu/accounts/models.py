@@ -36,6 +36,16 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.display_name or self.username
 
+    @property
+    def who_parts(self) -> list[str]:
+        """What the page header says of the signed-in person: name, role, unit — the role left out when
+        the name already says it (an account named 系统管理员 is not "系统管理员 · 系统管理员")."""
+        name, role = str(self), str(self.get_role_display())
+        parts = [name] if role in ("", name) else [name, role]
+        if self.unit_id:
+            parts.append(self.unit.display_name)
+        return parts
+
     def set_phone(self, phone: str) -> None:
         self.phone_enc = crypto.cipher().encrypt(phone) if phone else None
         self.phone_masked = mask_phone(phone)

@@ -29,6 +29,7 @@ from wuyiqu.units.models import TITLE_BY_KIND, Household, Resident, Unit
 from . import selectors
 from .models import (
     OPEN_STATUSES,
+    UNIT_SIGNED_KINDS,
     Application,
     ApplicationStatus,
     Attachment,
@@ -52,7 +53,7 @@ from .workflow import (
 # Units whose households co-sign (楼栋/社/小区); a village, community or street signs its application
 # itself (经村（社区）签字申请).
 CO_SIGNED_KINDS = ("building", "group", "compound")
-SELF_SIGNED_KINDS = ("village", "community", "street")
+SELF_SIGNED_KINDS = UNIT_SIGNED_KINDS
 
 
 class SignatureRefused(ValueError):

@@ -17,6 +17,10 @@ class ApplicationStatus(models.TextChoices):
     NAMED = "named", _("已命名")
 
 
+# The kinds whose application the unit signs itself instead of its households (applications.actions
+# SELF_SIGNED_KINDS).
+UNIT_SIGNED_KINDS = ("village", "community", "street")
+
 OPEN_STATUSES = (
     ApplicationStatus.DRAFT,
     ApplicationStatus.COMMUNITY_REVIEW,
@@ -54,6 +58,15 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.get_status_display()})"
+
+    @property
+    def status_label(self) -> str:
+        """The status as shown. No household co-signs a village's, community's or street's application:
+        the unit signs it itself (签字申请, SPEC §5), so its draft is 待本单位签字 or, once signed,
+        已签字待提交 — never 征集联名中."""
+        if self.status == ApplicationStatus.DRAFT and self.unit.kind in UNIT_SIGNED_KINDS:
+            return str(_("已签字待提交") if self.unit_signed_on else _("待本单位签字"))
+        return str(self.get_status_display())
 
 
 class SignatureSource(models.TextChoices):

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from wuyiqu.accounts.models import Role
@@ -171,7 +172,12 @@ def paper_sheet(request, application_id: int):
     except actions.ApplicationRefused as e:
         messages.error(request, str(e))
     else:
-        messages.success(request, _("已登记纸质联名：新增 %(c)s 户，已签 %(e)s 户") % {"c": created, "e": existing})
+        # ``existing``: households that had signed before (online or on an earlier sheet), not recorded twice.
+        text = ngettext("已登记纸质联名：新增 %(c)s 户签名", "已登记纸质联名：新增 %(c)s 户签名", created) % {"c": created}
+        if existing:
+            text += ngettext("；另有 %(e)s 户此前已签名，未重复登记", "；另有 %(e)s 户此前已签名，未重复登记",
+                             existing) % {"e": existing}
+        messages.success(request, text)
     return redirect("applications:detail", application_id=app.pk)
 
 

@@ -67,9 +67,9 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
 
     names = _names()
     out: list[Entry] = []
-    for app in Application.objects.filter(unit=unit).select_related("applicant").order_by("opened_at"):
+    for app in Application.objects.filter(unit=unit).select_related("applicant", "unit").order_by("opened_at"):
         out.append(Entry(timezone.localdate(app.opened_at), "application", pgettext("监督记录", "发起申请"),
-                         _("%(title)s申请（%(status)s）") % {"title": _(app.title), "status": app.get_status_display()},
+                         _("%(title)s申请（%(status)s）") % {"title": _(app.title), "status": app.status_label},
                          _who(app.applicant), {"id": app.pk}))
     for step in ReviewStep.objects.filter(application__unit=unit).order_by("decided_at"):
         out.append(Entry(timezone.localdate(step.decided_at), "review", step.get_decision_display(),
