@@ -47,6 +47,45 @@ def test_inspections_with_chinese_headers_and_words(tree, tmp_path):
     assert changed.updated == 1 and Inspection.objects.get(item="entrance").passed is True
 
 
+def test_incidents_carry_the_handling_of_a_negative_opinion(tree, tmp_path):
+    """处置完毕 (date + note) in the incidents import: stored as on the page, awaiting the street;
+    a later file may correct it until the street accepts it; a file without it undoes nothing."""
+    csv = ("单位编码,发生日期,类型,描述,处置完毕日期,处置情况\n"
+           "T1C-B1,2022-11-26,负面舆情,群内抱怨,2022-11-27,已上门解释\nT1C-B2,2022-11-26,负面舆情,网帖,,\n")
+    job = imp(tmp_path, "incidents", csv)
+    assert job.status == "succeeded", job.errors
+    handled = Incident.objects.get(unit=tree["b1"])
+    assert (handled.handled_on, handled.handled_note, handled.accepted_on) == (dt.date(2022, 11, 27), "已上门解释", None)
+    assert Incident.objects.get(unit=tree["b2"]).handled_on is None
+    later = imp(tmp_path, "incidents", "unit_code,occurred_on,type,description,handled_on,handled_note\n"
+                                       "T1C-B2,2022-11-26,negative_opinion,网帖,2022-11-28,已删帖并回访\n"
+                                       "T1C-B1,2022-11-26,negative_opinion,群内抱怨,,\n")
+    assert (later.status, later.updated, later.unchanged) == ("succeeded", 1, 1)
+    assert Incident.objects.get(unit=tree["b2"]).handled_note == "已删帖并回访"
+    assert Incident.objects.get(unit=tree["b1"]).handled_on == dt.date(2022, 11, 27)
+    Incident.objects.filter(unit=tree["b1"]).update(accepted_on=dt.date(2022, 11, 28))
+    accepted = imp(tmp_path, "incidents", "unit_code,occurred_on,type,description,handled_on,handled_note\n"
+                                          "T1C-B1,2022-11-26,negative_opinion,群内抱怨,2022-11-28,改一下\n")
+    assert accepted.status == "failed"
+    assert [(e["line"], e["field"]) for e in accepted.errors] == [(2, "handled_on")]
+    assert "街道已于2022-11-28认可处置结果，不能再修改" in accepted.errors[0]["message"]
+    assert Incident.objects.get(unit=tree["b1"]).handled_note == "已上门解释"
+
+
+@pytest.mark.parametrize("row, field, message", [
+    ("T1C-B1,2022-11-26,负面舆情,网帖,2022-11-27,", "handled_note", "处置情况说明不能为空"),
+    ("T1C-B1,2022-11-26,负面舆情,网帖,,已处置", "handled_on", "须同时填写处置完毕日期"),
+    ("T1C-B1,2022-11-26,负面舆情,网帖,2022-11-25,已处置", "handled_on", "早于舆情发生日期2022-11-26"),
+    ("T1C-B1,2022-11-26,斗殴,争执,2022-11-27,已处置", "handled_on", "只有负面舆情需要处置和认可"),
+])
+def test_a_bad_handling_in_the_incidents_import_names_the_row_and_imports_nothing(tree, tmp_path, row, field, message):
+    job = imp(tmp_path, "incidents", "unit_code,occurred_on,type,description,handled_on,handled_note\n"
+                                     f"T1C-B2,2022-11-26,negative_opinion,好的一行,2022-11-27,已处置\n{row}\n")
+    assert job.status == "failed" and not Incident.objects.exists()
+    assert [(e["line"], e["field"]) for e in job.errors] == [(3, field)]
+    assert message in job.errors[0]["message"]
+
+
 def test_a_bad_inspection_row_imports_nothing(tree, tmp_path):
     csv = ("unit_code,inspected_on,item,passed\nT1C-B1,2022-11-27,masks,yes\nT1C-B1,2022-11-27,moat,yes\n"
            "NOPE,2022-11-27,masks,yes\nT1C-B2,2022-11-27,masks,maybe\n")

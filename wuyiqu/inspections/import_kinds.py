@@ -118,44 +118,97 @@ class IncidentRow:
     occurred_on: object
     incident_type: str
     description: str
+    handled_on: object = None  # a negative opinion handled (处置完毕): the day, with a note
+    handled_note: str = ""
 
 
 @register_kind
 class IncidentKind(ImportKind):
     name = "incidents"
     label = "次生事件与负面舆情"
-    description = "每行一起因疫情防控引发的斗殴、自寻短见、纵火、报复社会事件或一条负面舆情。"
+    description = ("每行一起因疫情防控引发的斗殴、自寻短见、纵火、报复社会事件或一条负面舆情；负面舆情可同时登记处置完毕"
+                   "（日期与处置情况，待街道认可）。")
     columns = (
         Column("unit_code", "单位编码", aliases=("单位代码",), help="发生地所在单位的编码"),
         Column("occurred_on", "发生日期", aliases=("date",), help="YYYY-MM-DD，不能晚于今天"),
         Column("type", "类型", aliases=("incident_type", "事件类型"), help="斗殴/自寻短见/纵火/报复社会/负面舆情"),
         Column("description", "描述", aliases=("说明", "情况"), required=False, help="简要经过"),
+        Column("handled_on", "处置完毕日期", aliases=("处置日期",), required=False,
+               help="仅负面舆情：处置完毕的日期 YYYY-MM-DD，不早于发生日期、不晚于今天；须同时填写处置情况"),
+        Column("handled_note", "处置情况", aliases=("handling_note", "处置说明"), required=False,
+               help="仅负面舆情：处置了什么（填写处置完毕日期时必填）"),
     )
 
     def parse_row(self, raw, ctx):
+        occurred_on = fields.date_value(raw, "occurred_on", not_after=today())
+        incident_type = fields.choice_value(raw, "type", _("类型"), INCIDENT_ALIASES)
+        handled_on = fields.date_value(raw, "handled_on", required=False, not_after=today())
+        note = fields.optional_text(raw, "handled_note", _("处置情况"), max_length=2000).strip()
+        if handled_on is not None or note:
+            if incident_type != IncidentType.NEGATIVE_OPINION:
+                raise RowError("handled_on", _("只有负面舆情需要处置和认可"))
+            if handled_on is None:
+                raise RowError("handled_on", _("填写了处置情况，须同时填写处置完毕日期"))
+            if not note:
+                raise RowError("handled_note", _("处置情况说明不能为空"))
+            if handled_on < occurred_on:
+                raise RowError("handled_on", _("处置完毕日期%(date)s早于舆情发生日期%(occurred)s") % {
+                    "date": handled_on.isoformat(), "occurred": occurred_on.isoformat()})
         return IncidentRow(
             fields.required_text(raw, "unit_code", _("单位编码"), max_length=40),
-            fields.date_value(raw, "occurred_on", not_after=today()),
-            fields.choice_value(raw, "type", _("类型"), INCIDENT_ALIASES),
+            occurred_on, incident_type,
             fields.optional_text(raw, "description", _("描述"), max_length=2000),
+            handled_on, note,
         )
 
     def row_key(self, parsed):
         return (parsed.unit_code, parsed.occurred_on, parsed.incident_type, parsed.description)
 
+    def _stored(self, batch, ctx) -> dict[tuple, Incident]:
+        """The stored incidents of the batch's rows, by (unit id, date, type, description)."""
+        units = ctx.units_by_code({p.unit_code for p in batch})
+        keys = {(units[p.unit_code].id, p.occurred_on) for p in batch if p.unit_code in units}
+        if not keys:
+            return {}
+        return {(i.unit_id, i.occurred_on, i.incident_type, i.description): i for i in Incident.objects.filter(
+            unit_id__in={k[0] for k in keys}, occurred_on__in={k[1] for k in keys})}
+
     def check(self, batch, ctx):
-        return _unit_problems(batch, ctx, INSPECTED_KINDS + ("entrance",), _("事件"))
+        problems = _unit_problems(batch, ctx, INSPECTED_KINDS + ("entrance",), _("事件"))
+        handled = [(line, p) for line, p in batch if p.handled_on is not None and line not in problems]
+        if handled:
+            # A handling the street has accepted is not changed by a file (as on the page).
+            units = ctx.units_by_code({p.unit_code for _line, p in handled})
+            stored = self._stored([p for _line, p in handled], ctx)
+            for line, p in handled:
+                old = stored.get((units[p.unit_code].id, p.occurred_on, p.incident_type, p.description))
+                if old is not None and old.accepted_on is not None and (old.handled_on, old.handled_note) != (
+                        p.handled_on, p.handled_note):
+                    problems[line] = RowError("handled_on", _("街道已于%(date)s认可处置结果，不能再修改") % {
+                        "date": old.accepted_on.isoformat()})
+        return problems
 
     def write(self, batch, ctx):
         units = ctx.units_by_code({p.unit_code for p in batch})
-        wanted = {(units[p.unit_code].id, p.occurred_on, p.incident_type, p.description) for p in batch}
-        existing = set(Incident.objects.filter(
-            unit_id__in={k[0] for k in wanted}, occurred_on__in={k[1] for k in wanted},
-        ).values_list("unit_id", "occurred_on", "incident_type", "description"))
-        new = [Incident(unit_id=u, occurred_on=d, incident_type=t, description=desc)
-               for (u, d, t, desc) in wanted - existing]
+        wanted = {(units[p.unit_code].id, p.occurred_on, p.incident_type, p.description): p for p in batch}
+        existing = self._stored(batch, ctx)
+        by = ctx.actor if getattr(ctx.actor, "pk", None) else None
+        new, changed, same = [], [], 0
+        for key, p in wanted.items():
+            old = existing.get(key)
+            if old is None:
+                new.append(Incident(unit_id=key[0], occurred_on=p.occurred_on, incident_type=p.incident_type,
+                                    description=p.description, handled_on=p.handled_on, handled_note=p.handled_note,
+                                    handled_by=by if p.handled_on else None))
+            elif p.handled_on is not None and old.accepted_on is None and (old.handled_on, old.handled_note) != (
+                    p.handled_on, p.handled_note):
+                old.handled_on, old.handled_note, old.handled_by = p.handled_on, p.handled_note, by
+                changed.append(old)
+            else:  # the same, or a row without handling (a file does not undo a handling)
+                same += 1
         Incident.objects.bulk_create(new)
-        return WriteCounts(created=len(new), unchanged=len(wanted) - len(new))
+        Incident.objects.bulk_update(changed, ["handled_on", "handled_note", "handled_by"])
+        return WriteCounts(created=len(new), updated=len(changed), unchanged=same)
 
 
 @dataclass(slots=True, frozen=True)
