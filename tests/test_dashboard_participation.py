@@ -56,6 +56,23 @@ def test_units_without_households_are_counted_apart(world, erin, client_for, tod
     assert "st-no_data" not in row
 
 
+def test_the_weekly_report_counts_them_apart_too(world, erin, client_for, today):
+    import io
+
+    import openpyxl
+
+    district = Unit.objects.get(code="500110")
+    part, no_data = expected_split(district)
+    resp = client_for(erin).get("/units/500110/dashboard/weekly.xlsx")
+    assert resp.status_code == 200
+    rows = [[c.value for c in row] for ws in openpyxl.load_workbook(io.BytesIO(resp.content)).worksheets
+            for row in ws.iter_rows()]
+    assert ["尚无登记住户、暂不参评的单位", no_data] in [r[:2] for r in rows]
+    coverage = next(r[1] for r in rows if r[0] == "单位命名覆盖率")
+    assert coverage.startswith(f"{selectors.dashboard_summary(district, today)['named']}/{part}（")
+    assert any(r[0] == "合计" and part in r for r in rows)  # the counts by level: the units taking part
+
+
 def test_a_household_brings_its_units_into_the_count(world, erin, today):
     """Registering a first household in a village brings the village, its street and the building in."""
     village = Unit.objects.filter(kind="village", parent__code="500110100").order_by("code").first()

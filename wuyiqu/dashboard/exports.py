@@ -53,7 +53,10 @@ def weekly_sections(data: dict[str, Any]) -> list[tuple[str, Sequence[str], list
         ["新命名", len(data["namings"])], ["摘牌", len(data["withdrawals"])],
         ["恢复称号", len(data["reinstatements"])], ["新发警示", len(data["warnings_opened"])],
         ["关闭警示", len(data["warnings_closed"])],
-        ["单位命名覆盖率", share], ["居民覆盖率（居住在已命名单位）", f"{s['residents_covered']}/{s['residents_total']}（{rshare}）"],
+        ["单位命名覆盖率", f"{s['named']}/{s['total']}（{share}）"],
+        ["居民覆盖率（居住在已命名单位）", f"{s['residents_covered']}/{s['residents_total']}（{rshare}）"],
+        # Units with no registered household below them: not in the counts above nor in the coverage.
+        ["尚无登记住户、暂不参评的单位", s.get("no_data", 0)],
     ]
     return [
         (f"各层级状态（{data['on'].isoformat()}）", counts_header, counts),
