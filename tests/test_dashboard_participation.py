@@ -73,6 +73,19 @@ def test_the_weekly_report_counts_them_apart_too(world, erin, client_for, today)
     assert any(r[0] == "合计" and part in r for r in rows)  # the counts by level: the units taking part
 
 
+def test_the_trend_counts_the_units_taking_part(world, today):
+    """The 30-day trend's 参评 is the same set as 参评单位: stored rows of units without data left out."""
+    from wuyiqu.standards.actions import do_store_evaluations
+    from wuyiqu.standards.models import Evaluation
+
+    district = Unit.objects.get(code="500110")
+    do_store_evaluations(on=today)
+    part, no_data = expected_split(district)
+    assert Evaluation.objects.filter(on=today, unit__kind__in=list(EVALUATED_KINDS)).count() == part + no_data
+    day = selectors.trend(district, today)[-1]
+    assert day["total"] == part == selectors.dashboard_summary(district, today)["total"]
+
+
 def test_a_household_brings_its_units_into_the_count(world, erin, today):
     """Registering a first household in a village brings the village, its street and the building in."""
     village = Unit.objects.filter(kind="village", parent__code="500110100").order_by("code").first()

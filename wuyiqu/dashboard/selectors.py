@@ -386,10 +386,14 @@ def dashboard_summary(root: Unit, on: dt.date, fp: tuple | None = None) -> dict[
 
 def trend(root: Unit, on: dt.date, days: int = TREND_DAYS, fp: tuple | None = None) -> list[dict[str, Any]]:
     """Per day of the ``days`` ending on ``on``: units evaluated, named and eligible-but-not-named, from
-    the STORED evaluations; ``None`` values on a day without stored rows (a gap). One query."""
+    the STORED evaluations; ``None`` values on a day without stored rows (a gap). Over the units taking
+    part (a registered household below them, as the counts above it on the page): three queries."""
     start = window_start(on, days)
 
     def compute():
+        taking_part = participating_paths(root)
+        left_out = [uid for uid, path in Unit.objects.filter(kind__in=TITLED_KINDS, path__startswith=root.path)
+                    .values_list("id", "path") if path not in taking_part]
         if connection.vendor == "postgresql":
             # Unit by unit (LATERAL, index on unit_id): joined as sets, the planner read every stored
             # row of the window in the whole city (14 million at 38 districts x 30 days, 4.6 GB) to
@@ -399,14 +403,14 @@ def trend(root: Unit, on: dt.date, days: int = TREND_DAYS, fp: tuple | None = No
                    f"COUNT(*) FILTER (WHERE NOT e.named AND e.eligible) FROM {t[Unit]} u CROSS JOIN LATERAL "
                    f"(SELECT e.on, e.named, e.eligible FROM {t[Evaluation]} e WHERE e.unit_id = u.id "
                    f"AND e.on >= %s AND e.on <= %s OFFSET 0) e "
-                   f"WHERE u.path LIKE %s ESCAPE '\\' AND u.kind = ANY(%s) GROUP BY e.on")
+                   f"WHERE u.path LIKE %s ESCAPE '\\' AND u.kind = ANY(%s) AND NOT (u.id = ANY(%s)) GROUP BY e.on")
             with connection.cursor() as cur:
-                cur.execute(sql, [start, on, _like_prefix(root.path), list(TITLED_KINDS)])
+                cur.execute(sql, [start, on, _like_prefix(root.path), list(TITLED_KINDS), left_out])
                 rows = [{"on": d, "n_total": n, "n_named": named, "n_eligible": eligible}
                         for d, n, named, eligible in cur.fetchall()]
         else:
             rows = (Evaluation.objects.filter(on__gte=start, on__lte=on, unit__path__startswith=root.path)
-                    .values("on").annotate(n_total=Count("id"), n_named=Count("id", filter=Q(named=True)),
+                    .exclude(unit_id__in=left_out).values("on").annotate(n_total=Count("id"), n_named=Count("id", filter=Q(named=True)),
                                            n_eligible=Count("id", filter=Q(named=False, eligible=True)))
                     .order_by())
         by_day = {r["on"]: r for r in rows}
