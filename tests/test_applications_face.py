@@ -70,6 +70,14 @@ def test_a_community_application_waits_for_the_unit_signature_not_for_households
     do_record_unit_signature(actor=p["cora"], application=app, signed_on=today)
     assert status.search(c.get(f"/applications/{app.pk}/").content.decode()).group(1) == "已签字待提交"
 
+    # Opening it again says so in the same words.
+    from wuyiqu.applications.actions import ApplicationRefused
+
+    other = do_create_user(actor=None, username="cora2", password="correct-horse-battery",
+                           role=Role.COMMUNITY_STAFF, unit=u["T1C"], display_name="cora2")
+    with pytest.raises(ApplicationRefused, match="（已签字待提交）"):
+        do_open_application(actor=other, unit=u["T1C"])
+
     street = do_open_application(actor=p["sam"], unit=u["T1"])
     assert street.status_label == "待本单位签字"
     building = do_open_application(actor=p["hank"], unit=u["B1"])

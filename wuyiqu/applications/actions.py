@@ -298,7 +298,7 @@ def do_open_application(*, actor, unit: Unit, unit_signed_on: dt.date | None = N
     if existing is not None:
         if existing.applicant_id is not None:
             raise ApplicationRefused(_("“%(name)s”已有一份进行中的%(title)s申请（%(status)s），同一称号只能有一份") % {
-                "name": unit.name, "title": _(title), "status": _status_label(existing.status)})
+                "name": unit.name, "title": _(title), "status": existing.status_label})
         existing.applicant = actor
         existing.token = existing.token or secrets.token_urlsafe(16)
         fields = ["applicant", "token"]
