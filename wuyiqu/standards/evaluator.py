@@ -171,6 +171,7 @@ class _Gather:
         self.profile = profile
         self.root = root
         self.live = live if root is not None else None
+        self._live_rows: dict[str, list[tuple]] | None = None
 
     def param(self, key: str, default: int) -> int:
         values = [c.params[key] for c in self.profile.criteria if key in c.params]
@@ -457,6 +458,66 @@ class _Gather:
                         [*scope_p, *counts_p, *arrived_p, *params, *scope_p, *covers_p, *counts_p, *params, *also[1]])
             return cur.fetchall()
 
+    def _live_people_facts(self) -> dict[str, list[tuple]]:
+        """The chain's live subtree (a village/community, and the root unit): its cases, measures and
+        incomplete ledger lines, read from its people in ONE statement — the people (current
+        residents and past spells of its households, with the days they cover) read once as a
+        materialised CTE, then each kind of fact by the people's ``resident_id`` — instead of three
+        statements each reading the same households and residents again (docs/benchmarks.md, "One
+        read of the chain's people"). Rows as ``cases`` / ``measures`` / ``ledger`` read them with
+        ``_located``, by kind: {"c": …, "m": …, "l": …}; cases on a unit included."""
+        if self._live_rows is not None:
+            return self._live_rows
+        t = _tables()
+        on = self.on
+        scope, scope_p = self.path_sql("su.path", heavy=True)
+        households = f"{t['unit']} su JOIN {t['household']} h ON h.unit_id = su.id"
+        people = (f"SELECT h.unit_id AS unit_id, h.registered_on AS h_on, r.id AS rid, r.name AS name, "
+                  f"r.id_masked AS r_masked, r.moved_on AS since, CAST(NULL AS date) AS until "
+                  f"FROM {households} JOIN {t['resident']} r ON r.household_id = h.id WHERE {scope} "
+                  f"UNION ALL SELECT h.unit_id, h.registered_on, r.id, r.name, r.id_masked, p.from_on, p.until_on "
+                  f"FROM {households} JOIN {t['past']} p ON p.household_id = h.id "
+                  f"JOIN {t['resident']} r ON r.id = p.resident_id WHERE {scope}")
+        materialized = "MATERIALIZED "  # PostgreSQL ≥ 12 and SQLite ≥ 3.35: read once, used three times
+
+        def lived(day: str) -> str:  # the person lived in the household on ``day``, registered then
+            return (f"(x.since IS NULL OR x.since <= {day}) AND (x.until IS NULL OR x.until >= {day}) "
+                    f"AND (x.h_on IS NULL OR x.h_on <= {day})")
+
+        window = [window_start(on, self.param("window_days", 8)), on]
+        review_start = window_start(on, self.param("ledger_review_days", 30))
+        entry, entry_p = residence.registered("e", on)
+        nd, nt = "CAST(NULL AS date)", "CAST(NULL AS varchar(40))"
+        join, cond, unit_p = self._in_scope_sql("c.unit_id", heavy=True)
+        sql = (f"WITH x AS {materialized}({people}) "
+               f"SELECT 'c', x.unit_id, c.reported_on, {nd}, {nt}, c.resident_id, x.name, c.id_masked, {nt}, {nt} "
+               f"FROM x JOIN {t['case']} c ON c.resident_id = x.rid WHERE c.reported_on >= %s AND c.reported_on <= %s "
+               f"AND {lived('c.reported_on')} "
+               f"UNION ALL SELECT 'c', c.unit_id, c.reported_on, {nd}, {nt}, NULL, NULL, c.id_masked, {nt}, {nt} "
+               f"FROM {t['case']} c{join} WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL "
+               f"AND c.reported_on >= %s AND c.reported_on <= %s{cond} "
+               f"UNION ALL SELECT 'm', x.unit_id, m.start_on, m.end_on, m.kind, m.resident_id, x.name, m.id_masked, {nt}, {nt} "
+               f"FROM x JOIN {t['measure']} m ON m.resident_id = x.rid WHERE m.start_on <= %s AND m.end_on >= %s "
+               f"AND {lived('%s')} "
+               f"UNION ALL SELECT 'l', x.unit_id, e.reviewed_on, {nd}, {nt}, x.rid, x.name, x.r_masked, e.needs, e.helper "
+               f"FROM x JOIN {t['ledger']} e ON e.resident_id = x.rid WHERE e.tags <> '' AND (e.needs = '' "
+               f"OR e.helper = '' OR e.reviewed_on IS NULL OR e.reviewed_on < %s OR e.reviewed_on > %s) AND {entry} "
+               f"AND {lived('%s')}")
+        params = [*scope_p, *scope_p, *window, *window, *unit_p, on, on, on, on, on,
+                  review_start, on, *entry_p, on, on, on]
+        out: dict[str, list[tuple]] = {"c": [], "m": [], "l": []}
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            for tag, uid, a, b, kind, rid, name, masked, needs, helper in cur.fetchall():
+                if tag == "c":
+                    out["c"].append((uid, a, rid, name, masked))
+                elif tag == "m":
+                    out["m"].append((uid, kind, a, b, rid, name, masked))
+                else:
+                    out["l"].append((uid, rid, name, masked, needs, helper, a))
+        self._live_rows = out
+        return out
+
     def cases(self):
         """(unit_id, reported_on, resident_id, name, masked ID) of the cases within the window: a case
         on a person counts where the person lived on its report date, a case on a unit on the unit.
@@ -465,6 +526,10 @@ class _Gather:
         t = _tables()
         start = window_start(self.on, self.param("window_days", 8))
         window = [start, self.on]
+        if self.live is not None:
+            rows = self._live_people_facts()["c"]
+            return sorted(((u, _as_date(d), rid, name, masked) for u, d, rid, name, masked in rows),
+                          key=lambda x: (x[0], x[1], x[2] or 0, x[4] or "", x[3] or ""))
         join, cond, scope_p = self._in_scope_sql("c.unit_id", heavy=True)
         on_units = (f"SELECT c.unit_id, c.reported_on, NULL, NULL, c.id_masked FROM {t['case']} c{join} "
                     f"WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL AND c.reported_on >= %s "
@@ -482,9 +547,12 @@ class _Gather:
         each in the unit where its person lives on D (units.residence). In a chain (``live``), read
         from the live subtree's people only: the other committees' come from their stored rows."""
         t = _tables()
-        rows = self._located("m.kind, m.start_on, m.end_on, m.resident_id, r.name, m.id_masked", t["measure"], "m",
-                             "m.resident_id IS NOT NULL AND m.start_on <= %s AND m.end_on >= %s", [self.on, self.on],
-                             self.on, heavy=True)
+        if self.live is not None:
+            rows = self._live_people_facts()["m"]
+        else:
+            rows = self._located("m.kind, m.start_on, m.end_on, m.resident_id, r.name, m.id_masked", t["measure"], "m",
+                                 "m.resident_id IS NOT NULL AND m.start_on <= %s AND m.end_on >= %s", [self.on, self.on],
+                                 self.on, heavy=True)
         return sorted(((u, kind, _as_date(a), _as_date(b), rid, name, masked) for u, kind, a, b, rid, name, masked in rows),
                       key=lambda x: (x[0], x[1], x[2], x[3], x[4], x[6] or "", x[5] or ""))
 
@@ -502,7 +570,7 @@ class _Gather:
         t = _tables()
         start = window_start(self.on, self.param("ledger_review_days", 30))
         entry, entry_p = residence.registered("e", self.on)
-        rows = self._located(
+        rows = self._live_people_facts()["l"] if self.live is not None else self._located(
             "r.id, r.name, r.id_masked, e.needs, e.helper, e.reviewed_on", t["ledger"], "e",
             f"e.tags <> '' AND (e.needs = '' OR e.helper = '' OR e.reviewed_on IS NULL OR e.reviewed_on < %s "
             f"OR e.reviewed_on > %s) AND {entry}", [start, self.on, *entry_p], self.on, heavy=True)
