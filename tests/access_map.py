@@ -269,6 +269,7 @@ KEYED: dict[str, Factory] = {
     "health:testing": _code(lambda s: s.community),
     "health:testing_xlsx": _code(lambda s: s.community),
     "health:timeline": lambda t, _h: [Probe({"resident_id": t.resident.pk})],
+    "health:measure": lambda t, _h: [Probe({"measure_id": t.measure.pk})],
     "health:end_measure_early": _measure,
     "health:extend_measure": _measure,
     "web:decide_transfer": lambda t, _h: [Probe({"transfer_id": t.transfer.pk}, data={"decision": "refuse",

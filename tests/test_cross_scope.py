@@ -83,7 +83,8 @@ def test_a_guessing_upload_names_no_row_and_moves_nobody(world, alice, tmp_path)
     assert AuditEvent.objects.filter(action="units.transfer_request", actor=alice).count() == 1
 
 
-def test_past_the_daily_cap_the_import_is_refused_whole_and_the_street_is_alerted(world, alice, carol, tmp_path):
+def test_past_the_daily_cap_the_import_is_refused_whole_and_the_street_is_alerted(world, alice, carol, tmp_path,
+                                                                                   client_for):
     home = alices_household()
     others = theirs(transfers.PER_DAY + 1)
     first = [r.reveal_id_number() for r in others[:transfers.PER_DAY]] + guessed_numbers(3)
@@ -101,6 +102,12 @@ def test_past_the_daily_cap_the_import_is_refused_whole_and_the_street_is_alerte
     assert "alice" in alert.text and "超过每日上限" in alert.text and alert.link == "/transfers/"
     cap = AuditEvent.objects.get(action="units.cross_scope_cap")
     assert (cap.actor, cap.detail["today"], cap.detail["told"]) == (alice, transfers.PER_DAY + 1, ["carol"])
+    # The street sees the probes and the cap stand out in its audit viewer (the link of the alert's street).
+    client = client_for(carol)
+    html = client.get("/audit/", {"action": "units.cross_scope_probe"}).content.decode()
+    assert html.count('class="fail stands-out" data-action="units.cross_scope_probe"') == 2
+    html = client.get("/audit/", {"action": "units.cross_scope_cap"}).content.decode()
+    assert 'class="fail stands-out" data-action="units.cross_scope_cap"' in html
     # Later the same day: still refused, the street is not told twice.
     again = run_import(kind="residents", path=residents_file(tmp_path, [others[-1].reveal_id_number()], home.code,
                                                              "c.csv"), actor=alice, scope=alice.unit)

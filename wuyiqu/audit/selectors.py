@@ -35,14 +35,17 @@ def can_view_audit(user) -> bool:
 
 def stands_out(action: str) -> bool:
     """A look at whole numbers, a refused look or a refusal that could answer "is this person
-    registered elsewhere" (issue 14): shown apart and counted at the top of the viewer."""
-    return action.endswith(".reveal") or "refus" in action or "denied" in action or "out_of_scope" in action
+    registered elsewhere" (issue 14; a residents import or form naming people registered outside the
+    user's scope: ``units.cross_scope_probe``, and the daily cap reached: ``units.cross_scope_cap``):
+    shown apart and counted at the top of the viewer."""
+    return (action.endswith(".reveal") or "refus" in action or "denied" in action or "out_of_scope" in action
+            or "cross_scope" in action)
 
 
 def standing_out_q() -> Q:
     """``stands_out`` as a query condition (to count them over the whole filter, not one page)."""
     return (Q(action__endswith=".reveal") | Q(action__contains="refus") | Q(action__contains="denied")
-            | Q(action__contains="out_of_scope"))
+            | Q(action__contains="out_of_scope") | Q(action__contains="cross_scope"))
 
 
 @dataclass

@@ -45,14 +45,21 @@ def access_health_resident(user, resident_id: int) -> Resident:
     return unit_selectors.access_resident_by_id(user, resident_id)
 
 
+def unmatched_in(prefix: str) -> Q:
+    """Facts on no registered person (yet) that a submitter inside ``prefix`` recorded: they belong to
+    the submitter's scope (``scope_unit``) until they attach to someone (health.linking)."""
+    return Q(resident__isnull=True, unit__isnull=True, scope_unit__path__startswith=prefix)
+
+
 def access_measure_by_id(user, measure_id: int) -> Measure:
-    """A measure on a person in the user's scope (administrators: also unmatched ones); Http404 otherwise."""
+    """A measure on a person in the user's scope, or on a person not registered (yet) that someone in
+    the user's scope recorded (administrators: every one); Http404 otherwise."""
     prefix = unit_selectors.scope_path(user) if may_see_health(user) else None
     if prefix is None:
         raise Http404("measure")
-    qs = Measure.objects.select_related("unit")
+    qs = Measure.objects.select_related("unit", "scope_unit", "resident", "resident__household")
     if prefix != "/":
-        qs = qs.filter(unit__path__startswith=prefix)
+        qs = qs.filter(Q(unit__path__startswith=prefix) | unmatched_in(prefix))
     try:
         return qs.get(pk=measure_id)
     except Measure.DoesNotExist:
@@ -65,8 +72,10 @@ def covering(on: dt.date, start: str = "start_on", end: str = "end_on") -> Q:
 
 
 def measures_on(unit: Unit, *, on: dt.date, kind: str | None = None) -> QuerySet[Measure]:
-    """Measures covering ``on`` (start ≤ on ≤ end) on residents of ``unit``'s subtree, soonest end first."""
-    qs = Measure.objects.filter(unit__path__startswith=unit.path, start_on__lte=on, end_on__gte=on)
+    """Measures covering ``on`` (start ≤ on ≤ end) on residents of ``unit``'s subtree, and on people not
+    registered (yet) that someone of the subtree recorded (``unmatched_in``), soonest end first."""
+    qs = Measure.objects.filter(Q(unit__path__startswith=unit.path) | unmatched_in(unit.path),
+                                start_on__lte=on, end_on__gte=on)
     if kind:
         qs = qs.filter(kind=kind)
     return qs.select_related("resident", "resident__household", "unit").order_by("end_on", "kind", "id")

@@ -137,6 +137,22 @@ def timeline(request, resident_id: int):
     })
 
 
+@login_required
+def measure(request, measure_id: int):
+    """One measure: who (the person's name and timeline when registered; the masked number only when
+    not, in the same words whether the number is on no register or registered elsewhere), the dates,
+    every extension and early end with its reason, and the forms to change it. Audited."""
+    m = selectors.access_measure_by_id(request.user, measure_id)
+    changes = list(m.changes.select_related("actor").order_by("at", "id"))
+    home = m.unit or m.scope_unit
+    audit.record(actor=request.user, action="health.view_measure", target=m, unit=home, ip=_client_ip(request),
+                 detail={"kind": m.kind, "registered": m.resident_id is not None, "changes": len(changes)})
+    return render(request, "health/measure.html", {
+        "m": m, "changes": changes, "home": home, "today": dates.today(),
+        "can_change": selectors.may_see_health(request.user),
+    })
+
+
 def _change_measure(request, measure_id: int, change, date_label: str) -> HttpResponse:
     """Run ``change`` (an early end or an extension, with its reason) and say what happened: the
     refused field and why, or which units the change re-checked. Back to the person's timeline."""
@@ -160,7 +176,7 @@ def _change_measure(request, measure_id: int, change, date_label: str) -> HttpRe
             messages.success(request, _("已保存。") + rechecked_text(rechecked))
     if measure.resident_id:
         return redirect("health:timeline", resident_id=measure.resident_id)
-    return redirect("web:home")
+    return redirect("health:measure", measure_id=measure.pk)
 
 
 @require_POST
