@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.imports.bulk import insert_rows
+from wuyiqu.units.models import district_of
 
 from .evaluator import _Gather, evaluate, parsed_profile, profile_row_in_force
 from .models import Evaluation, PolicyActivation, PolicyProfile
@@ -78,7 +79,8 @@ def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = Non
     if root is not None:
         # The subtree's rows, found by path: a district's tens of thousands of unit ids in one IN list
         # would cost more than the rows (and pass PostgreSQL's 65,535 parameters in a big district).
-        stale = stale.filter(_Gather._below("unit__path", root.path))
+        # The district's rows first (Citus routes the statement to the district's shard), then the subtree.
+        stale = stale.filter(district_code=district_of(root.path)).filter(_Gather._below("unit__path", root.path))
     stale.delete()
     label = f"{row.name} {row.version}"
     now = timezone.now()
@@ -91,11 +93,11 @@ def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = Non
     def rows():
         for r in results:
             failed = [c for c in r.criteria if not c.passed]
-            yield (r.unit.id, day, r.eligible, r.named, dumps([c.id for c in failed]),
+            yield (r.unit.id, district_of(r.unit.path), day, r.eligible, r.named, dumps([c.id for c in failed]),
                    dumps({c.id: c.detail for c in failed}), pk, label,
                    None if r.rollup is None else dumps(r.rollup), now)
 
-    insert_rows(Evaluation._meta.db_table, ["unit_id", "on", "eligible", "named", "failed", "details", "profile_id",
+    insert_rows(Evaluation._meta.db_table, ["unit_id", "district_code", "on", "eligible", "named", "failed", "details", "profile_id",
                                             "profile_version", "rollup", "created_at"], rows())
     audit.record(actor=actor, action="standards.store_evaluations",
                  detail={"on": on.isoformat(), "units": len(results), "profile": label})

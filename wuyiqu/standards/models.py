@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from wuyiqu.units.models import DistrictCodeField
+
 
 class PolicyProfile(models.Model):
     """One version of a policy profile file. Content is never edited: a change is a new version."""
@@ -50,6 +52,7 @@ class Evaluation(models.Model):
     """The stored evaluation of one unit on one day, kept compact for history."""
 
     unit = models.ForeignKey("units.Unit", on_delete=models.CASCADE, related_name="evaluations")
+    district_code = DistrictCodeField()  # the unit's district: Citus's distribution column
     on = models.DateField(_("评估日期"))
     eligible = models.BooleanField(_("达标"))
     named = models.BooleanField(_("已命名"))
@@ -64,8 +67,9 @@ class Evaluation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["unit", "on"], name="evaluation_once_a_day")]
-        indexes = [models.Index(fields=["on"], name="evaluation_on")]
+        constraints = [models.UniqueConstraint(fields=["district_code", "unit", "on"], name="evaluation_once_a_day")]
+        indexes = [models.Index(fields=["on"], name="evaluation_on"),
+                   models.Index(fields=["district_code", "on"], name="evaluation_district_on")]
 
     def __str__(self) -> str:
         return f"{self.unit_id} {self.on} {'达标' if self.eligible else '未达标'}"

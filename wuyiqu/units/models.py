@@ -95,6 +95,41 @@ def path_for(parent_path: str, code: str) -> str:
     return f"{parent_path or '/'}{code}/"
 
 
+def district_of(path: str) -> str:
+    """The district of a unit path: its first segment (``/500110/500110002/`` -> ``500110``), the
+    code of the root of the unit's tree. The distribution column of the tables Citus distributes
+    (docs/scaling.md, "Running on Citus")."""
+    return path.strip("/").split("/", 1)[0]
+
+
+class DistrictCodeField(models.CharField):
+    """``district_code`` of a row that names a unit: the district of that unit (``district_of``),
+    filled from the row's unit on save and bulk_create when left empty (writers that insert raw rows
+    pass it themselves). On a Citus deployment it is the distribution column, so it is part of the
+    table's primary and unique keys there; elsewhere it is an ordinary indexed column."""
+
+    def __init__(self, *args, unit_field: str = "unit", **kwargs):
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("default", "")
+        self.unit_field = unit_field
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.unit_field != "unit":
+            kwargs["unit_field"] = self.unit_field
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        value = getattr(model_instance, self.attname)
+        if not value:
+            unit = getattr(model_instance, self.unit_field)
+            value = district_of(unit.path) if unit is not None else ""
+            setattr(model_instance, self.attname, value)
+        return value
+
+
 class Unit(models.Model):
     code = models.CharField(_("编码"), max_length=40, unique=True)
     name = models.CharField(_("名称"), max_length=100)

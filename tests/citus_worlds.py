@@ -1,0 +1,264 @@
+"""The standards, supervision and applications worlds run on one database, their verdicts, titles and
+warnings printed as JSON: tests/test_citus.py runs it on plain PostgreSQL and on a Citus coordinator
+(the same migrations, then `wuyiqu citus distribute`) and compares. Not a test module.
+
+    DATABASE_URL=postgres://… python tests/citus_worlds.py worlds OUT.json
+    DATABASE_URL=postgres://… python tests/citus_worlds.py daily OUT.json [--stop-worker DATADIR]
+
+``worlds``: each world in a transaction rolled back at its end (the database stays as migrated).
+``daily``: two districts (the supervision world's 测试区 T and a small 另一区 S) committed, then the
+daily supervision of D+1..D+3; with ``--stop-worker`` the worker whose data directory is DATADIR is
+stopped (immediate) in the middle of district T's run on D+3 — after its warnings and withdrawals
+were written, as its evaluations are stored — and the script records what the database holds of
+that day, starts the worker again and runs the day again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wuyiqu.settings_test")
+
+import django  # noqa: E402
+
+django.setup()
+
+import time_machine  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+
+
+class Rollback(Exception):
+    pass
+
+
+def rolled_back(fn):
+    """Run ``fn`` in a transaction that is rolled back; return what it returned."""
+    out = {}
+    try:
+        with transaction.atomic():
+            out["value"] = fn()
+            raise Rollback
+    except Rollback:
+        pass
+    return out["value"]
+
+
+def verdicts(results) -> dict:
+    return {r.unit.code: [r.eligible, r.named, sorted(c.id for c in r.criteria if not c.passed)] for r in results}
+
+
+def stored(on=None) -> dict:
+    from wuyiqu.standards.models import Evaluation
+
+    rows = Evaluation.objects.select_related("unit").order_by("unit__code", "on")
+    if on is not None:
+        rows = rows.filter(on=on)
+    return {f"{e.unit.code} {e.on}": [e.eligible, e.named, sorted(e.failed), e.district_code] for e in rows}
+
+
+def titles() -> list:
+    from wuyiqu.certification.models import Title
+
+    return sorted([t.unit.code, t.title, str(t.named_on), str(t.withdrawn_on), t.withdrawn_reason or ""]
+                  for t in Title.objects.select_related("unit"))
+
+
+def warnings() -> list:
+    from wuyiqu.supervision.models import TitleEvent, Warning
+
+    ws = sorted([w.unit.code, w.criterion, w.status, str(w.opened_on), str(w.deadline), str(w.closed_on)]
+                for w in Warning.objects.select_related("unit"))
+    events = sorted([e.unit.code, e.kind, str(e.on), e.reason]
+                    for e in TitleEvent.objects.select_related("unit"))
+    return ws + events
+
+
+# --- the worlds -------------------------------------------------------------------------------------
+
+def standards_world() -> dict:
+    from test_standards_world import D, build_street
+
+    from wuyiqu.standards.actions import do_store_evaluations
+    from wuyiqu.standards.evaluator import evaluate
+
+    def good():
+        build_street(D)
+        live = verdicts(evaluate(D))
+        do_store_evaluations(on=D)
+        return {"live": live, "stored": stored(D), "titles": titles()}
+
+    def bad():
+        u = build_street(D, good=False)
+        return {"live": verdicts(evaluate(D)), "below_street": verdicts(evaluate(D, root=u["T1C"]))}
+
+    return {"good": rolled_back(good), "bad": rolled_back(bad)}
+
+
+def supervision_world() -> dict:
+    from test_standards_world import D, days, inspect
+    from test_supervision_world import at, named_street
+
+    from wuyiqu.inspections.actions import do_record_inspection
+    from wuyiqu.supervision.services import run_daily
+
+    def run():
+        u = named_street()
+        with at(D):
+            do_record_inspection(actor=None, unit=u["B9"], inspected_on=D, results={"masks": False}, inspector="王")
+        inspect(u["B2"], ["masks"], D, passed=False)
+        outs = []
+        for n in (0, 1, 2, 3):
+            with at(D + days(n)):
+                out = run_daily(on=D + days(n))
+            outs.append([sorted(out.withdrawn), out.opened, out.rectified, out.expired, out.stored])
+        return {"runs": outs, "titles": titles(), "warnings": warnings(), "stored": stored()}
+
+    return rolled_back(run)
+
+
+def applications_world() -> dict:
+    from test_applications_world import NOW, build, name_through_chain, people, sign_all
+
+    from wuyiqu.applications.actions import do_open_application, do_submit_application
+    from wuyiqu.applications.models import ReviewStep
+
+    def run():
+        with time_machine.travel(NOW, tick=False):
+            u = build()
+            p = people(u)
+            out = {}
+            for key, applicant in (("B1", "hank"), ("G1", "gina")):
+                app = do_open_application(actor=p[applicant], unit=u[key])
+                sign_all(app)
+                app = do_submit_application(actor=p[applicant], application=app)
+                app = name_through_chain(app, p)
+                out[key] = [app.status, [[s.from_status, s.to_status, s.decision]
+                                         for s in ReviewStep.objects.filter(application=app).order_by("id")]]
+            return {"applications": out, "titles": [t[:4] for t in titles()]}
+
+    return rolled_back(run)
+
+
+# --- the daily run of two districts, and a worker stopped in the middle of one -----------------------
+
+def second_district(on: dt.date) -> None:
+    """另一区 S: one street, one community, one named building with two households, all good on ``on``."""
+    from test_standards_world import (
+        BUILDING_ITEMS,
+        COMMITTEE_ITEMS,
+        days,
+        inspect,
+        make_resident,
+        make_unit,
+        nat,
+    )
+
+    from wuyiqu.certification.models import Title
+    from wuyiqu.units.models import TITLE_BY_KIND, Household, HouseholdVerification
+
+    s = make_unit("S", "district", name="另一区")
+    street = make_unit("S1", "street", s, "另一街道")
+    community = make_unit("S1C", "community", street, "另一社区")
+    building = make_unit("S1C-B1", "building", community, "另一社区1栋")
+    for room in ("101", "102"):
+        hh = Household.objects.create(code=f"S1C-B1-{room}", unit=building, address=f"另一社区1栋{room}")
+        HouseholdVerification.objects.create(household=hh, verified_on=on)
+        nat(make_resident(hh), on)
+    inspect(community, COMMITTEE_ITEMS, on)
+    inspect(building, BUILDING_ITEMS, on)
+    Title.objects.create(unit=building, title=TITLE_BY_KIND["building"], named_on=on - days(30))
+
+
+def shard_datadir_port(table: str, value: str) -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) "
+                    "WHERE p.shardid = get_shard_id_for_distribution_column(%s, %s)", [table, value])
+        return cur.fetchone()[0]
+
+
+def pg_ctl(datadir: str, *args: str) -> None:
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+    cmd = [f"{bindir}/pg_ctl", "-D", datadir, *args]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def daily(stop_worker: str | None) -> dict:
+    from test_standards_world import D, days
+    from test_supervision_world import at, named_street
+
+    import wuyiqu.standards.actions as standards_actions
+    from wuyiqu.inspections.actions import do_record_inspection
+    from wuyiqu.supervision.services import run_daily
+
+    with transaction.atomic():
+        u = named_street()
+        second_district(D)
+        with at(D):
+            do_record_inspection(actor=None, unit=u["B9"], inspected_on=D, results={"masks": False}, inspector="王")
+    for n in (1, 2):
+        with at(D + days(n)):
+            run_daily(on=D + days(n))
+    day = D + days(3)
+    out: dict = {}
+    if stop_worker:
+        original = standards_actions.do_store_evaluations
+
+        def stopping(**kwargs):
+            root = kwargs.get("root")
+            if root is not None and root.path == "/T/":
+                out["worker_port_of_T"] = shard_datadir_port("standards_evaluation", "T")
+                pg_ctl(stop_worker, "-m", "immediate", "-w", "stop")
+            return original(**kwargs)
+
+        standards_actions.do_store_evaluations = stopping
+        try:
+            with at(day):
+                run_daily(on=day)
+            out["interrupted"] = "no error"
+        except Exception as exc:  # the worker is gone: the district's transaction fails
+            out["interrupted"] = type(exc).__name__
+        finally:
+            standards_actions.do_store_evaluations = original
+        connection.close()
+        pg_ctl(stop_worker, "-w", "-t", "60", "-l", str(Path(stop_worker) / "server.log"), "start")
+        from wuyiqu.certification.models import Title
+        from wuyiqu.supervision.models import TitleEvent, Warning
+
+        out["after_fault"] = {
+            "stored_T": [k for k in stored(day) if k.startswith("T")],
+            "stored_S": sorted(k for k in stored(day) if k.startswith("S")),
+            "withdrawn_T": sorted(Title.objects.filter(withdrawn_on=day).values_list("unit__code", flat=True)),
+            "closed_warnings": Warning.objects.filter(closed_on=day).count(),
+            "title_events": TitleEvent.objects.filter(on=day).count(),
+        }
+    with at(day):
+        again = run_daily(on=day)
+    out["rerun"] = [sorted(again.withdrawn), again.expired, again.stored]
+    out["titles"], out["warnings"], out["stored"] = titles(), warnings(), stored()
+    return out
+
+
+def main(argv: list[str]) -> int:
+    what, target = argv[0], Path(argv[1])
+    if what == "worlds":
+        result = {"standards": standards_world(), "supervision": supervision_world(),
+                  "applications": applications_world()}
+    elif what == "daily":
+        result = daily(argv[3] if len(argv) > 3 and argv[2] == "--stop-worker" else None)
+    else:
+        raise SystemExit(__doc__)
+    target.write_text(json.dumps(result, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

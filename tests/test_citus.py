@@ -1,0 +1,133 @@
+"""wuyiqu on a Citus cluster (docs/scaling.md, "Running on Citus"): a coordinator and two workers of
+Debian's PostgreSQL 15 in temporary data directories on free ports (scripts/citus_cluster.py; Citus
+built by ../shared/vendor/citus/build.sh when it is not installed), the usual migrations, then
+`wuyiqu citus distribute`. The standards, supervision and applications worlds (tests/citus_worlds.py)
+give the same verdicts, titles, warnings and stored evaluations there as on plain PostgreSQL — a
+database of the same server without the citus extension — and a worker stopped in the middle of a
+district's daily run leaves that district's day unwritten and the day runs again.
+
+Opt-in: marked ``citus`` and deselected unless WUYIQU_CITUS=1 (tests/conftest.py):
+
+    WUYIQU_CITUS=1 .venv/bin/pytest -q -p no:cacheprovider tests/test_citus.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "scripts"))
+
+import citus_cluster  # noqa: E402
+
+pytestmark = pytest.mark.citus
+BUILD_TIMEOUT = float(os.environ.get("WUYIQU_CITUS_BUILD_TIMEOUT", "1800"))
+
+
+def run(args: list[str], url: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "wuyiqu.settings_test",
+           "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          cwd=HERE.parent)
+    assert done.returncode == 0, f"{args}: {done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    citus_cluster.build(timeout=BUILD_TIMEOUT)
+    base = Path(tempfile.mkdtemp(prefix="wuyiqu-citus-"))
+    c = citus_cluster.Cluster(base / "cluster", workers=2, shard_count=8)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def databases(cluster):
+    """{"citus": URL, "plain": URL}: both migrated; the first distributed."""
+    citus = cluster.create_database("wuyiqu_citus")
+    cluster.sql(cluster.coordinator, "postgres", "DROP DATABASE IF EXISTS wuyiqu_plain")
+    cluster.sql(cluster.coordinator, "postgres", "CREATE DATABASE wuyiqu_plain")
+    plain = cluster.url("wuyiqu_plain")
+    for url in (plain, citus):
+        run(["-m", "django", "migrate", "-v0"], url)
+    return {"citus": citus, "plain": plain}
+
+
+def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(cluster, databases):
+    out = run(["-m", "wuyiqu", "citus", "distribute"], databases["citus"]).stdout
+    assert "distributed table: standards_evaluation by district_code" in out
+    status = dict(line.split("\t")[::-1] for line in
+                  run(["-m", "wuyiqu", "citus", "status"], databases["citus"]).stdout.splitlines())
+    assert status["standards_evaluation"] == "distributed"
+    for table in ("units_unit", "accounts_user", "standards_policyprofile", "standards_policyactivation"):
+        assert status[table] == "reference"
+    # Tables with a foreign key to a reference table are Citus-managed tables of the coordinator.
+    assert status["units_household"] == "local"
+    # The shards are spread over both workers, co-located, with the distribution column in the keys.
+    placements = cluster.sql(cluster.coordinator, "wuyiqu_citus",
+                             "SELECT count(DISTINCT nodeport) FROM citus_shards WHERE table_name = "
+                             "'standards_evaluation'::regclass")
+    assert placements == "2"
+    pkey = cluster.sql(cluster.coordinator, "wuyiqu_citus",
+                       "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'standards_evaluation_pkey'")
+    assert pkey == "PRIMARY KEY (district_code, id)"
+    # Running it again changes nothing.
+    assert "distributed table" not in run(["-m", "wuyiqu", "citus", "distribute"], databases["citus"]).stdout
+
+
+def test_the_worlds_give_the_same_verdicts_titles_and_warnings_as_plain_postgresql(databases, tmp_path):
+    results = {}
+    for name, url in databases.items():
+        run([str(HERE / "citus_worlds.py"), "worlds", str(tmp_path / f"{name}.json")], url)
+        results[name] = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
+    plain = results["plain"]
+    # The worlds did something worth comparing.
+    assert plain["supervision"]["runs"][-1][0] == ["T1", "T1C", "T1C-B9", "T1C-C1", "T1C-C1-B2"]
+    assert len(plain["standards"]["good"]["stored"]) == 8
+    assert [a[0] for a in plain["applications"]["applications"].values()] == ["named", "named"]
+    assert {e[3] for e in plain["standards"]["good"]["stored"].values()} == {"T"}  # district_code
+    for world in ("standards", "supervision", "applications"):
+        assert results["citus"][world] == plain[world], world
+
+
+def test_a_worker_stopped_in_a_districts_daily_run_leaves_its_day_unwritten_and_rerunnable(cluster, databases,
+                                                                                         tmp_path):
+    # The worker that holds district T's shard of the stored evaluations.
+    port = int(cluster.sql(cluster.coordinator, "wuyiqu_citus",
+                           "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) "
+                           "WHERE p.shardid = get_shard_id_for_distribution_column('standards_evaluation', 'T')"))
+    worker = next(w for w in cluster.workers if w.port == port)
+    run([str(HERE / "citus_worlds.py"), "daily", str(tmp_path / "plain.json")], databases["plain"])
+    run([str(HERE / "citus_worlds.py"), "daily", str(tmp_path / "citus.json"), "--stop-worker", str(worker.datadir)],
+        databases["citus"])
+    plain = json.loads((tmp_path / "plain.json").read_text(encoding="utf-8"))
+    citus = json.loads((tmp_path / "citus.json").read_text(encoding="utf-8"))
+    assert worker.running()
+    assert citus["worker_port_of_T"] == port
+    assert citus["interrupted"] != "no error"  # the district's transaction failed
+    # Nothing of district T's day was written: no stored evaluation, no withdrawal, no closed warning,
+    # no title event — although the withdrawals and warnings were written before the worker stopped.
+    assert citus["after_fault"]["stored_T"] == []
+    assert citus["after_fault"]["withdrawn_T"] == []
+    assert citus["after_fault"]["closed_warnings"] == 0 and citus["after_fault"]["title_events"] == 0
+    # District S ran before T (by code) in its own transaction: its day stays written.
+    assert citus["after_fault"]["stored_S"] == ["S1 2022-12-01", "S1C 2022-12-01", "S1C-B1 2022-12-01"]
+    # Running the day again does T's day, and the end is what one uninterrupted run gives.
+    assert plain["rerun"][0] == ["T1", "T1C", "T1C-B9"]
+    assert citus["rerun"][:2] == plain["rerun"][:2]
+    assert (plain["rerun"][2], citus["rerun"][2]) == (11, 8)  # S's 3 rows were stored before the fault
+    for key in ("titles", "warnings", "stored"):
+        assert citus[key] == plain[key], key

@@ -1,0 +1,79 @@
+"""Running on Citus (docs/scaling.md, "Running on Citus"): which tables are distributed by district,
+which are reference tables, which stay on the coordinator, and ``distribute()`` that makes it so on a
+database migrated as usual (``wuyiqu migrate`` then ``wuyiqu citus distribute``).
+
+- **Distributed by ``district_code``, co-located** (``DISTRIBUTED``): the tables that carry the
+  district in the row and in every primary and unique key (their migrations add it, on every
+  database). A district's rows of all of them live on one node, and a statement that names the
+  district is routed to that node alone.
+- **Reference tables** (``REFERENCE``): small, shared, read by every district's queries — the unit
+  tree, the users (a user's scope is a unit), the policy profiles and their activations. Copied to
+  every node; a distributed table may keep its foreign keys to them.
+- **On the coordinator** (everything else): Citus makes the tables that reference a reference table
+  Citus-managed local tables (their foreign keys are kept); the others are plain tables of the
+  coordinator. Queries that join them with distributed tables are planned by Citus (the local side or
+  the distributed side is pulled through the coordinator). docs/scaling.md says which of them are to
+  be distributed next and what each needs.
+
+Idempotent: a table already in Citus's metadata is left as it is. On plain PostgreSQL (no citus
+extension) ``distribute()`` refuses; SQLite has nothing of it.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+DISTRIBUTION_COLUMN = "district_code"
+# The first is the co-location group's anchor: each other one is created with colocate_with => it.
+DISTRIBUTED = ["standards_evaluation"]
+# Order matters: a reference table's foreign keys must point at tables already reference tables.
+REFERENCE = ["units_unit", "accounts_user", "standards_policyprofile", "standards_policyactivation"]
+
+
+class CitusError(Exception):
+    pass
+
+
+def citus_version() -> str | None:
+    """The citus extension's version in this database, or None (SQLite, or PostgreSQL without it)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cur:
+        cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'citus'")
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def tables() -> dict[str, str]:
+    """{table: 'distributed' | 'reference' | 'local'} of the tables in Citus's metadata."""
+    if not citus_version():
+        return {}
+    with connection.cursor() as cur:
+        cur.execute("SELECT table_name::text, citus_table_type FROM citus_tables")
+        return dict(cur.fetchall())
+
+
+def distribute(*, log=print) -> dict[str, str]:
+    """Make the reference tables, then the distributed ones (co-located), unless already done.
+    Returns ``tables()`` afterwards."""
+    if not citus_version():
+        raise CitusError("此数据库没有 citus 扩展：请先在协调节点和各工作节点执行 CREATE EXTENSION citus，并添加工作节点。")
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0")
+        if cur.fetchone()[0] == 0:
+            raise CitusError("协调节点上没有工作节点（citus_add_node）。")
+    done = tables()
+    with connection.cursor() as cur:
+        for table in REFERENCE:
+            if table in done:
+                continue
+            log(f"reference table: {table}")
+            cur.execute("SELECT create_reference_table(%s)", [table])
+        anchor = DISTRIBUTED[0]
+        for table in DISTRIBUTED:
+            if done.get(table) == "distributed":
+                continue
+            log(f"distributed table: {table} by {DISTRIBUTION_COLUMN}")
+            cur.execute("SELECT create_distributed_table(%s, %s, colocate_with => %s)",
+                        [table, DISTRIBUTION_COLUMN, "default" if table == anchor else anchor])
+    return tables()
