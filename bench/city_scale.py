@@ -493,9 +493,10 @@ def ensure_history() -> int:
             cur.execute('SELECT EXISTS (SELECT 1 FROM standards_evaluation WHERE "on" = %s)', [day])
             if cur.fetchone()[0]:
                 continue
-            cur.execute('INSERT INTO standards_evaluation (unit_id, "on", eligible, named, failed, details, profile_id, '
-                        'profile_version, rollup, created_at) SELECT unit_id, %s, eligible, named, failed, details, '
-                        'profile_id, profile_version, rollup, created_at FROM standards_evaluation WHERE "on" = %s',
+            cur.execute('INSERT INTO standards_evaluation (unit_id, district_code, "on", eligible, named, failed, details, '
+                        'profile_id, profile_version, rollup, created_at) SELECT unit_id, district_code, %s, eligible, '
+                        'named, failed, details, profile_id, profile_version, rollup, created_at '
+                        'FROM standards_evaluation WHERE "on" = %s',
                         [day, D])
             added += cur.rowcount
     if added:

@@ -56,7 +56,7 @@ from wuyiqu.standards.evaluator import (
 from wuyiqu.standards.models import Evaluation
 from wuyiqu.supervision.models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 from wuyiqu.units import selectors as unit_selectors
-from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS, Household, Resident, Unit, UnitKind, level_label_zh
+from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS, Household, Resident, Unit, UnitKind, district_of, level_label_zh
 
 TITLED_KINDS = tuple(EVALUATED_KINDS)  # building, compound, group, village, community, street
 DASHBOARD_KINDS = (UnitKind.DISTRICT, *TITLED_KINDS)
@@ -402,14 +402,17 @@ def trend(root: Unit, on: dt.date, days: int = TREND_DAYS, fp: tuple | None = No
             sql = (f"SELECT e.on, COUNT(*), COUNT(*) FILTER (WHERE e.named), "
                    f"COUNT(*) FILTER (WHERE NOT e.named AND e.eligible) FROM {t[Unit]} u CROSS JOIN LATERAL "
                    f"(SELECT e.on, e.named, e.eligible FROM {t[Evaluation]} e WHERE e.unit_id = u.id "
-                   f"AND e.on >= %s AND e.on <= %s OFFSET 0) e "
+                   f"AND e.district_code = %s AND e.on >= %s AND e.on <= %s OFFSET 0) e "
                    f"WHERE u.path LIKE %s ESCAPE '\\' AND u.kind = ANY(%s) AND NOT (u.id = ANY(%s)) GROUP BY e.on")
             with connection.cursor() as cur:
-                cur.execute(sql, [start, on, _like_prefix(root.path), list(TITLED_KINDS), left_out])
+                # The district in the row: on Citus the whole query goes to the district's shard.
+                cur.execute(sql, [district_of(root.path), start, on, _like_prefix(root.path), list(TITLED_KINDS),
+                                  left_out])
                 rows = [{"on": d, "n_total": n, "n_named": named, "n_eligible": eligible}
                         for d, n, named, eligible in cur.fetchall()]
         else:
-            rows = (Evaluation.objects.filter(on__gte=start, on__lte=on, unit__path__startswith=root.path)
+            rows = (Evaluation.objects.filter(district_code=district_of(root.path), on__gte=start, on__lte=on,
+                                              unit__path__startswith=root.path)
                     .exclude(unit_id__in=left_out).values("on").annotate(n_total=Count("id"), n_named=Count("id", filter=Q(named=True)),
                                            n_eligible=Count("id", filter=Q(named=False, eligible=True)))
                     .order_by())

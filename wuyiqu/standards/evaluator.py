@@ -736,7 +736,7 @@ def _stored_committees(on: dt.date, profile: Profile, street, live) -> dict[int,
     An event without a unit counts as a change anywhere. Facts written without an audit event (raw SQL, the shell)
     are not seen: after such a write, store the day's evaluations again (``wuyiqu evaluate --store``)."""
     from wuyiqu.audit.models import AuditEvent
-    from wuyiqu.units.models import Unit
+    from wuyiqu.units.models import Unit, district_of
 
     from .models import Evaluation
 
@@ -746,8 +746,8 @@ def _stored_committees(on: dt.date, profile: Profile, street, live) -> dict[int,
     others = [uid for uid, _kind in children if uid != live.pk]
     if not others:
         return {}
-    rows = list(Evaluation.objects.filter(on=on, unit_id__in=others, profile_version=f"{profile.name} {profile.version}",
-                                          rollup__isnull=False)
+    rows = list(Evaluation.objects.filter(district_code=district_of(street.path), on=on, unit_id__in=others,
+                                          profile_version=f"{profile.name} {profile.version}", rollup__isnull=False)
                 .values_list("unit_id", "eligible", "named", "failed", "rollup", "created_at"))
     # Rows stored before the rollups carried cases and measures cannot stand in for the committee.
     if len(rows) != len(others) or any(not ROLLUP_KEYS <= set(r[4]) for r in rows):

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from wuyiqu.units import selectors as unit_selectors
-from wuyiqu.units.models import TITLE_BY_KIND
+from wuyiqu.units.models import TITLE_BY_KIND, district_of
 
 from .models import TitleEvent, Warning, WarningStatus
 
@@ -90,7 +90,8 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
                              _who(w.closed_by) if w.closed_by_id else _("系统")))
     for e in TitleEvent.objects.filter(unit=unit).select_related("actor").order_by("at", "id"):
         out.append(Entry(e.on, e.kind, e.get_kind_display(), e.reason, _who(e.actor), {"source": e.source}))
-    stored = list(Evaluation.objects.filter(unit=unit).order_by("-on")[:evaluations])
+    stored = list(Evaluation.objects.filter(district_code=district_of(unit.path), unit=unit)
+                  .order_by("-on")[:evaluations])
     for ev in stored:
         # The stored reasons are Chinese (the language the day's evaluation was made in).
         text = _("达标") if ev.eligible else _("未达标：%(reasons)s") % {
