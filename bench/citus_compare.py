@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     citus_cluster.build()
     base = Path(tempfile.mkdtemp(prefix="wuyiqu-citus-bench-"))
-    cluster = citus_cluster.Cluster(base / "cluster", workers=2, shard_count=args.shard_count).start()
+    cluster = citus_cluster.Cluster(base, workers=2, shard_count=args.shard_count).start()
     report: dict = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "districts": args.districts,
                     "residents_city": args.residents, "shard_count": args.shard_count,
                     "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}

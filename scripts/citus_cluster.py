@@ -104,12 +104,15 @@ class Cluster:
         if not citus_installed():
             raise RuntimeError("Citus is not installed (scripts/citus_cluster.py build)")
         self.base.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
+        if os.geteuid() == 0:  # the servers run as postgres: their folder is theirs (its parent must let them in)
             shutil.chown(self.base, "postgres", "postgres")
+            self.base.chmod(0o700)
         for node in self.nodes:
-            subprocess.run(_as_postgres([str(pg_bindir() / "initdb"), "-D", str(node.datadir), "-U", "postgres",
-                                         "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]),
-                           check=True, capture_output=True, text=True)
+            done = subprocess.run(_as_postgres([str(pg_bindir() / "initdb"), "-D", str(node.datadir), "-U", "postgres",
+                                                "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]),
+                                  capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"initdb {node.datadir}: {done.stdout}{done.stderr}")
             with open(node.datadir / "postgresql.conf", "a") as conf:
                 conf.write(
                     f"\nport = {node.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{node.datadir}'\n"

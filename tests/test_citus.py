@@ -45,7 +45,7 @@ def run(args: list[str], url: str, timeout: float = 900) -> subprocess.Completed
 def cluster():
     citus_cluster.build(timeout=BUILD_TIMEOUT)
     base = Path(tempfile.mkdtemp(prefix="wuyiqu-citus-"))
-    c = citus_cluster.Cluster(base / "cluster", workers=2, shard_count=8)
+    c = citus_cluster.Cluster(base, workers=2, shard_count=8)
     try:
         c.start()
         yield c

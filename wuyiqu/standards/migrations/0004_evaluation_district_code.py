@@ -24,13 +24,24 @@ def backfill(apps, schema_editor):
 
 
 def composite_pk(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE standards_evaluation DROP CONSTRAINT standards_evaluation_pkey, "
-                              "ADD CONSTRAINT standards_evaluation_pkey PRIMARY KEY (district_code, id)")
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute("ALTER TABLE standards_evaluation DROP CONSTRAINT standards_evaluation_pkey, "
+                          "ADD CONSTRAINT standards_evaluation_pkey PRIMARY KEY (district_code, id)")
+    # Citus distributes no table with an identity column ("cannot complete operation on a table with
+    # identity column"): the ids come from an ordinary sequence owned by the column, as a bigserial's.
+    # On Citus the coordinator draws them for every insert it routes, so they stay unique city-wide.
+    schema_editor.execute("ALTER TABLE standards_evaluation ALTER COLUMN id DROP IDENTITY IF EXISTS")
+    # IF NOT EXISTS: after a rollback past this migration and forward again, the sequence is there.
+    schema_editor.execute("CREATE SEQUENCE IF NOT EXISTS standards_evaluation_id_seq OWNED BY standards_evaluation.id")
+    schema_editor.execute("SELECT setval('standards_evaluation_id_seq', "
+                          "COALESCE((SELECT max(id) FROM standards_evaluation), 0) + 1, false)")
+    schema_editor.execute("ALTER TABLE standards_evaluation ALTER COLUMN id SET DEFAULT "
+                          "nextval('standards_evaluation_id_seq')")
 
 
 def single_pk(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
+    if schema_editor.connection.vendor == "postgresql":  # the sequence stays: it numbers as the identity did
         schema_editor.execute("ALTER TABLE standards_evaluation DROP CONSTRAINT standards_evaluation_pkey, "
                               "ADD CONSTRAINT standards_evaluation_pkey PRIMARY KEY (id)")
 
