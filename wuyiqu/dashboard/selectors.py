@@ -56,7 +56,15 @@ from wuyiqu.standards.evaluator import (
 from wuyiqu.standards.models import Evaluation
 from wuyiqu.supervision.models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 from wuyiqu.units import selectors as unit_selectors
-from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS, Household, Resident, Unit, UnitKind, district_of, level_label_zh
+from wuyiqu.units.models import (
+    HOUSEHOLD_UNIT_KINDS,
+    Household,
+    Resident,
+    Unit,
+    UnitKind,
+    district_of,
+    level_label_zh,
+)
 
 TITLED_KINDS = tuple(EVALUATED_KINDS)  # building, compound, group, village, community, street
 DASHBOARD_KINDS = (UnitKind.DISTRICT, *TITLED_KINDS)
