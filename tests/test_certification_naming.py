@@ -81,6 +81,25 @@ def test_the_pdf_renders_a_page(tmp_path):
     assert len(pages) == 1 and pages[0].read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_long_path_fits_the_frame(tmp_path):
+    """A long full path is set smaller rather than run past the frame: pdftotext with its bounding
+    boxes finds every word of it inside the inner frame (19 mm from the page's edges)."""
+    import re
+
+    name = "綦江区 文龙街道 文龙社区 江畔小区二期北区 12栋3单元"
+    data = certificate_pdf(unit_name=name, title="无疫楼栋", named_on=dt.date(2022, 11, 28),
+                           number="WYQ-2022-000010", verify_url="http://example.test/verify/WYQ-2022-000010/")
+    (tmp_path / "c.pdf").write_bytes(data)
+    html = subprocess.run(["pdftotext", "-bbox", str(tmp_path / "c.pdf"), "-"], capture_output=True, check=True,
+                          text=True).stdout
+    words = {w: (float(a), float(b)) for a, b, w in
+             re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', html)}
+    frame = (19 / 25.4 * 72, 595.27 - 19 / 25.4 * 72)
+    for part in name.split():
+        assert part in words, (part, list(words))
+        assert frame[0] < words[part][0] and words[part][1] < frame[1], (part, words[part])
+
+
 def test_the_public_page_says_current_today(named, client):
     u, p, title = named
     r = client.get(f"/verify/{title.certificate_number}/")

@@ -11,6 +11,7 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen import canvas
 
 from wuyiqu.lib.pdffont import cjk_font
@@ -37,7 +38,11 @@ def certificate_pdf(*, unit_name: str, title: str, named_on, number: str, verify
     c.setFont(font, 40)
     c.drawCentredString(width / 2, height - 65 * mm, "荣 誉 证 书")
     c.setFillColorRGB(0, 0, 0)
-    c.setFont(font, 22)
+    # The unit's full path at 22 pt, smaller when it would run past the inner frame.
+    size = 22
+    while size > 12 and pdfmetrics.stringWidth(unit_name, font, size) > width - 50 * mm:
+        size -= 1
+    c.setFont(font, size)
     c.drawCentredString(width / 2, height - 100 * mm, unit_name)
     c.setFont(font, 16)
     c.drawCentredString(width / 2, height - 118 * mm, "经审核，符合创建标准，特命名为")
