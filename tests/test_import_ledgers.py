@@ -195,6 +195,72 @@ def test_the_error_workbook_has_the_users_columns_a_reason_and_the_bad_cells_fil
     assert (fixed.status, fixed.created) == (ImportStatus.SUCCEEDED, 2), fixed.message
 
 
+def hidden_sheet_workbook(town: Town, fmt: str) -> bytes:
+    """This month's sheet, and last year's list hidden beside it (as offices keep old data)."""
+    current, old = office_rows(people(town)), office_rows(people(town, 2, start=60))
+    if fmt == "xls":
+        import xlwt
+
+        wb = xlwt.Workbook(encoding="utf-8")
+        for name, rows, hidden in (("花名册", current, False), ("去年名单", old, True)):
+            ws = wb.add_sheet(name)
+            for r, row in enumerate([OFFICE, *rows]):
+                for c, value in enumerate(row):
+                    ws.write(r, c, value)
+            if hidden:
+                ws.visibility = 1
+        out = io.BytesIO()
+        wb.save(out)
+        return out.getvalue()
+    wb = openpyxl.Workbook()
+    wb.active.title = "花名册"
+    for row in [OFFICE, *current]:
+        wb.active.append(row)
+    ws = wb.create_sheet("去年名单")
+    for row in [OFFICE, *old]:
+        ws.append(row)
+    ws.sheet_state = "hidden"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+HIDDEN = "已隐藏（隐藏的工作表通常是旧数据；要导入它，请取消隐藏后重新上传）"
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls"])
+def test_a_hidden_sheet_is_not_imported_and_the_preview_and_the_command_say_so(town, tmp_path, capsys, fmt):
+    path = tmp_path / f"花名册.{fmt}"
+    path.write_bytes(hidden_sheet_workbook(town, fmt))
+    job = run_import(kind="residents", path=path, dry_run=True)
+    assert (job.status, job.created) == (ImportStatus.PREVIEWED, 3), job.message
+    assert job.layout["skipped"] == [["去年名单", HIDDEN]]
+    call_command("import", "residents", str(path), "--no-progress", "--preview")
+    assert f"未导入工作表“去年名单”：{HIDDEN}" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="^工作表“去年名单”已隐藏，未导入；要导入它，请在 Excel 或 WPS 中取消隐藏后重新上传$"):
+        call_command("import", "residents", str(path), "--no-progress", "--sheet", "去年名单")
+    job = run_import(kind="residents", path=path)
+    assert (job.status, job.created) == (ImportStatus.SUCCEEDED, 3), job.message
+    assert not any(resident(p.id_number) for p in people(town, 2, start=60))
+
+
+def test_a_workbook_of_only_hidden_sheets_says_which_are_hidden(town, tmp_path):
+    import zlib
+
+    from hostile_files import SHEET_HEAD, SHEET_TAIL, WORKBOOK_MEMBERS, _deflate, inline_row, raw_zip
+
+    members = dict(WORKBOOK_MEMBERS)  # openpyxl refuses to save such a workbook; Excel keeps one open
+    members["xl/workbook.xml"] = members["xl/workbook.xml"].replace(
+        '<sheet name="Sheet1" sheetId="1" r:id="rId1"/>', '<sheet name="花名册" sheetId="1" state="hidden" r:id="rId1"/>')
+    members["xl/worksheets/sheet1.xml"] = (SHEET_HEAD + inline_row(1, OFFICE) + SHEET_TAIL).decode()
+    path = tmp_path / "hidden.xlsx"
+    path.write_bytes(raw_zip([(n, _deflate(t.encode()), zlib.crc32(t.encode()), len(t.encode()), 8)
+                              for n, t in members.items()]))
+    job = run_import(kind="residents", path=path)
+    assert job.status == ImportStatus.FAILED
+    assert job.message == "Excel 文件中没有可见的工作表（已隐藏的工作表不导入：花名册）；请在 Excel 或 WPS 中取消隐藏后重新上传"
+
+
 # --- the command ------------------------------------------------------------------------------------------
 
 

@@ -104,3 +104,91 @@ def test_empty_rows_below_a_sheets_last_row_are_not_rows(place, tmp_path, settin
     wb.save(path)
     job = run_import(kind="residents", path=path)
     assert job.status == ImportStatus.FAILED and "空行" in job.message and "从第4行起" in job.message
+
+
+# --- spreadsheets: an .xlsx is streamed, an .xls or .ods is held whole under the child's cap -------------
+
+
+def _shared_string_workbook(rows: int) -> bytes:
+    """An .xlsx as Excel and WPS write a ledger: every text in the shared strings, the sheet referring
+    to them; ``rows`` people with distinct numbers and names (so nothing compresses beyond the ratio)."""
+    import random
+    import zlib
+
+    from hostile_files import SHEET_HEAD, SHEET_TAIL, _deflate, xlsx_from_sheet
+
+    rnd = random.Random(14)
+    strings = [*ZH[:3]]
+    sheet = [SHEET_HEAD, b'<row r="1">', *(b'<c r="%s1" t="s"><v>%d</v></c>' % (c, i) for i, c in enumerate((b"A", b"B", b"C"))),
+             b"</row>"]
+    for r in range(2, rows + 2):
+        base = len(strings)
+        strings += [f"5001{rnd.randrange(10**13, 10**14)}", f"居民{rnd.randrange(10**6)}", f"H{rnd.randrange(10**8)}"]
+        sheet.append(b'<row r="%d"><c r="A%d" t="s"><v>%d</v></c><c r="B%d" t="s"><v>%d</v></c>'
+                     b'<c r="C%d" t="s"><v>%d</v></c><c r="D%d"><v>%d</v></c></row>'
+                     % (r, r, base, r, base + 1, r, base + 2, r, 13800000000 + r))
+    sheet.append(SHEET_TAIL)
+    xml = b"".join(sheet)
+    sst = ('<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+           + "".join(f"<si><t>{s}</t></si>" for s in strings) + "</sst>").encode()
+    return xlsx_from_sheet(xml, extra=[("xl/sharedStrings.xml", _deflate(sst), zlib.crc32(sst), len(sst), 8)])
+
+
+def _read_all(path) -> tuple[int, int]:
+    """(rows read, the converter child's peak RSS in bytes) of reading ``path`` through the reader."""
+    with parsers.open_tables(path) as tables:
+        n = sum(1 for _ in parsers.table_rows(tables[0]))
+    return n, parsers.last_conversion["peak_rss_bytes"]
+
+
+def test_an_xlsx_is_read_in_memory_that_does_not_grow_with_the_sheet(tmp_path):
+    small, big = tmp_path / "small.xlsx", tmp_path / "big.xlsx"
+    small.write_bytes(_shared_string_workbook(5_000))
+    big.write_bytes(_shared_string_workbook(100_000))
+    with parsers.sealed.open_plain(big) as f, parsers.zipfile.ZipFile(f) as zf:
+        unpacked = sum(m.file_size for m in zf.infolist())
+    assert unpacked > 24 * 2**20
+    assert _read_all(small)[0] == 5_001
+    small_peak = parsers.last_conversion["peak_rss_bytes"]
+    rows, big_peak = _read_all(big)
+    assert rows == 100_001
+    # calamine held the sheet as a grid: ~1.6 bytes of memory per byte of XML (471 MiB for a
+    # million rows). Streamed, 20 times the rows cost only their shared strings (~5 MiB here).
+    # (The full-size figures, at the limits: bench/hostile_imports.py --memory, docs/reliability.md.)
+    assert big_peak - small_peak < 12 * 2**20, (small_peak, big_peak)
+    assert big_peak < 64 * 2**20, big_peak
+
+
+def test_shared_strings_beyond_what_the_reader_holds_are_refused(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "strings.xlsx"
+    path.write_bytes(_shared_string_workbook(3_000))
+    out = tmp_path / "out"
+    out.mkdir()
+    done = subprocess.run([sys.executable, "-m", "wuyiqu.imports.xlsx_convert", str(path), str(out), "0", "--plain",
+                           "--strings-bytes=65536"], capture_output=True, check=False)
+    assert done.returncode == parsers.xlsx_convert.EXIT_TOO_LARGE
+    assert done.stderr.decode().strip() == "共享字符串表（工作表中的文字）超过 0.0625 MB"
+    assert not (out / "0.csv").exists()
+
+
+def test_an_xls_whose_sheet_would_not_fit_under_the_cap_is_refused_quickly(place, tmp_path):
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("花名册")
+    for c, header in enumerate(ZH):
+        ws.write(0, c, header)
+    ws.write(65535, 255, "x")  # IV65536: calamine's grid for this sheet is 16.7 million cells (1 GiB uncapped)
+    path = tmp_path / "far.xls"
+    wb.save(str(path))
+    before = fingerprint()
+    started = time.monotonic()
+    job = run_import(kind="residents", path=path)
+    assert job.status == ImportStatus.FAILED
+    assert job.message == ("读取 .xls 文件所需的内存超过上限 480.0\xa0MB（这种格式要把整张工作表读入内存：工作表太大，"
+                           "或范围过大，例如远处有一个单元格），未导入；请另存为 .xlsx（逐行读取）或 CSV 后导入")
+    assert time.monotonic() - started < 30  # uncapped it took 45 s and 1 GiB
+    assert fingerprint() == before

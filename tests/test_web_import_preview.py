@@ -164,3 +164,13 @@ def test_an_error_workbook_under_a_data_key_rotated_away_is_gone_not_an_error(to
     assert client.get(f"/imports/{job.pk}/errors.xlsx").status_code == 200
     settings.DATA_KEY = "A" * 43 + "="  # another key, the old one not kept
     assert client.get(f"/imports/{job.pk}/errors.xlsx").status_code == 404
+
+
+def test_the_preview_says_a_hidden_sheet_was_not_imported(town, alice, client_for):
+    from test_import_ledgers import HIDDEN, hidden_sheet_workbook
+
+    client = client_for(alice)
+    job = job_of(upload(client, "花名册.xlsx", hidden_sheet_workbook(town, "xlsx")))
+    assert (job.status, job.created) == (ImportStatus.PREVIEWED, 3), job.message
+    page = client.get(f"/imports/{job.pk}/").content.decode()
+    assert f"工作表“去年名单”未导入：{HIDDEN}" in page

@@ -23,7 +23,7 @@ WUYIQU_IMPORT_MAX_EMPTY_ROWS rows of only empty cells an import file may have (d
 WUYIQU_IMPORT_XLSX_MAX_UNPACKED_BYTES, WUYIQU_IMPORT_XLSX_MAX_RATIO an XLSX's unpacked size (default 512 MiB)
                     and any member's unpacked:packed ratio (default 100): beyond them, a zip bomb, refused.
 WUYIQU_IMPORT_XLSX_MAX_MEMORY_BYTES, WUYIQU_IMPORT_XLSX_MAX_SECONDS the child process that reads an XLSX
-                    (default 2 GiB of address space, 600 s). See docs/reliability.md, Hostile files.
+                    (default 480 MiB of address space, which bounds its memory; 600 s). See docs/reliability.md, Hostile files.
 WUYIQU_ATTACHMENT_MAX_BYTES largest attachment or inspection photo (default 10 MiB).
 WUYIQU_EVALUATE_CONCURRENT 1/0 (default 1): on PostgreSQL a whole-tree evaluation outside a transaction
                     runs its nucleic-acid participation query on a second connection, beside the rest.
@@ -328,7 +328,9 @@ if not 1 <= IMPORT_MAX_CELL_CHARS <= 131_072:  # the csv module's own field limi
     raise ImproperlyConfigured(f"WUYIQU_IMPORT_MAX_CELL_CHARS={IMPORT_MAX_CELL_CHARS}: expected 1 to 131072")
 IMPORT_XLSX_MAX_UNPACKED_BYTES = _env_int("WUYIQU_IMPORT_XLSX_MAX_UNPACKED_BYTES", 512 * 1024 * 1024)
 IMPORT_XLSX_MAX_RATIO = _env_int("WUYIQU_IMPORT_XLSX_MAX_RATIO", 100)
-IMPORT_XLSX_MAX_MEMORY_BYTES = _env_int("WUYIQU_IMPORT_XLSX_MAX_MEMORY_BYTES", 2 * 1024 * 1024 * 1024)
+# 480 MiB: the child's resident memory stays below it, so every import file within the limits is read in
+# under 512 MiB (issue 14); an .xlsx is streamed and needs far less, an .xls or .ods sheet is held whole.
+IMPORT_XLSX_MAX_MEMORY_BYTES = _env_int("WUYIQU_IMPORT_XLSX_MAX_MEMORY_BYTES", 480 * 1024 * 1024)
 IMPORT_XLSX_MAX_SECONDS = _env_int("WUYIQU_IMPORT_XLSX_MAX_SECONDS", 600)
 ATTACHMENT_MAX_BYTES = _env_int("WUYIQU_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 WUYIQU_EVALUATE_CONCURRENT = _env_bool("WUYIQU_EVALUATE_CONCURRENT", True)

@@ -248,10 +248,13 @@ def plan(tables: list[Table], first_rows, *, kind_name: str, columns: tuple[Colu
     wanted = list(sheets) if sheets else None
     if wanted:
         unknown = [s for s in wanted if s not in names]
+        hidden = [s for s in unknown if s in getattr(tables, "hidden", ())]
+        if hidden:
+            raise FileError(_("工作表“%(s)s”已隐藏，未导入；要导入它，请在 Excel 或 WPS 中取消隐藏后重新上传") % {"s": "、".join(hidden)})
         if unknown:
             raise FileError(_("文件中没有工作表“%(s)s”；工作表有：%(all)s") % {"s": "、".join(unknown), "all": "、".join(names)})
     found: list[SheetLayout] = []
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = [(name, _("已隐藏（隐藏的工作表通常是旧数据；要导入它，请取消隐藏后重新上传）")) for name in getattr(tables, "hidden", ())]
     misses: list[tuple[Table, _Candidate | None]] = []
     for table in tables:
         if wanted is not None and table.name not in wanted:

@@ -283,8 +283,9 @@ def _iter_csv(path: Path, limits: Limits, encoding: str, delimiter: str = ",") -
                 if sum(map(len, row)) > max_chars:
                     for column, cell in enumerate(row, start=1):
                         if len(cell) > max_chars:
-                            raise FileError(_("第%(line)d行第%(col)d列的单元格有%(n)d个字符，超过上限%(max)d个")
-                                            % {"line": line, "col": column, "n": len(cell), "max": max_chars})
+                            # (no count: a spreadsheet's cell comes cut at one character over the limit)
+                            raise FileError(_("第%(line)d行第%(col)d列的单元格超过上限%(max)d个字符")
+                                            % {"line": line, "col": column, "max": max_chars})
                 if check_nul:
                     for column, cell in enumerate(row, start=1):
                         if "\x00" in cell:
@@ -376,12 +377,15 @@ def check_xlsx_container(path: Path, limits: Limits, *, ods: bool = False) -> No
                 % {"name": m.filename[:80], "ratio": m.file_size // max(m.compress_size, 1), "max": limits.xlsx_ratio})
 
 
+last_conversion: dict[str, int | None] = {"peak_rss_bytes": None}  # the last child's, for tests and bench/
+
+
 def convert_sheets(path: Path, target_dir: Path, limits: Limits, *, kind: str = "xlsx") -> list[dict]:
     """Write the visible worksheets of the spreadsheet ``path`` to ``target_dir`` as UTF-8 CSV, in a
     child process limited to ``limits.xlsx_memory_bytes`` of address space and ``limits.xlsx_seconds``.
     Returns [{"index", "name", "file"}]. FileError when it fails."""
     command = [sys.executable, "-m", "wuyiqu.imports.xlsx_convert", str(path), str(target_dir),
-               str(limits.xlsx_memory_bytes)]
+               str(limits.xlsx_memory_bytes), f"--columns={limits.columns}", f"--cell-chars={limits.cell_chars}"]
     # The child has no data key: it gets the keys it needs on its standard input (never in its
     # arguments, which other processes can read): the upload's file key when the upload is sealed,
     # and a new key to seal the CSVs it writes (lib/sealed.py).
@@ -394,17 +398,27 @@ def convert_sheets(path: Path, target_dir: Path, limits: Limits, *, kind: str = 
     except subprocess.TimeoutExpired:
         raise FileError(_("读取 Excel 文件超过 %(n)d 秒，已停止；请改用 CSV 或分成几个文件") % {"n": limits.xlsx_seconds}) from None
     if done.returncode == 0:
+        peak = re.search(rb"peak_rss_kib=(\d+)", done.stdout)
+        last_conversion["peak_rss_bytes"] = int(peak.group(1)) * 1024 if peak else None
         with open(target_dir / "sheets.json", encoding="utf-8") as f:
             return json.load(f)
+    if done.returncode == xlsx_convert.EXIT_TOO_LARGE:
+        raise FileError(_("Excel 文件过大：%(what)s，读取时会超过内存的上限，未导入；请另存为 CSV 或分成几个文件")
+                        % {"what": done.stderr.decode("utf-8", "replace").strip()[:100]})
     if done.returncode == xlsx_convert.EXIT_UNREADABLE:
         detail = done.stderr.decode("utf-8", "replace").strip()[:200]
         if kind == "xls":
             raise FileError(_("无法读取旧版 .xls 文件（文件损坏、已加密或不是 Excel 文件）：%(e)s；请用 Excel 或 WPS 打开后另存为 .xlsx")
                             % {"e": detail})
         raise FileError(_("无法读取 Excel 文件（文件损坏或格式不对）：%(e)s") % {"e": detail})
-    # Killed by the allocator (SIGABRT) or MemoryError: usually a cell far out (e.g. XFD1048576) that
-    # makes the sheet a huge empty grid.
-    raise FileError(_("读取 Excel 文件所需的内存超过上限 %(limit)s（工作表的范围过大，例如远处有一个单元格），未导入；请删除多余的行列或改用 CSV")
+    # Killed by the allocator (SIGABRT) or MemoryError. An .xls or .ods sheet is held whole (calamine
+    # builds it as one dense grid, sized by the furthest cell: one cell in IV65536 of an .xls is 16
+    # million cells); an .xlsx is streamed and gets here only through something like a huge XML tag.
+    if kind in ("xls", "ods"):
+        raise FileError(
+            _("读取 .%(kind)s 文件所需的内存超过上限 %(limit)s（这种格式要把整张工作表读入内存：工作表太大，或范围过大，例如远处有一个单元格），未导入；请另存为 .xlsx（逐行读取）或 CSV 后导入")
+            % {"kind": kind, "limit": filesizeformat(limits.xlsx_memory_bytes)})
+    raise FileError(_("读取 Excel 文件所需的内存超过上限 %(limit)s，未导入；请改用 CSV 或分成几个文件")
                     % {"limit": filesizeformat(limits.xlsx_memory_bytes)})
 
 
@@ -423,6 +437,13 @@ def detect_delimiter(path: Path, encoding: str) -> str:
     tabs = sum(line.count("\t") for line in lines)
     commas = sum(line.count(",") for line in lines)
     return "\t" if tabs > commas else ","
+
+
+class Tables(list):
+    """The tables of a file, and the names of the workbook's hidden sheets (not imported: a hidden
+    sheet in a ledger is usually old data; the preview and ``wuyiqu import`` say they were left out)."""
+
+    hidden: list[str] = []
 
 
 @contextlib.contextmanager
@@ -455,9 +476,14 @@ def open_tables(path: str | Path, limits: Limits | None = None) -> Iterator[list
     target = Path(tempfile.mkdtemp(prefix="wuyiqu-sheets-"))
     try:
         sheets = convert_sheets(path, target, limits, kind=kind)
-        if not sheets:
+        tables = Tables(Table(s["index"], s["name"], target / s["file"], "utf-8") for s in sheets if "file" in s)
+        tables.hidden = [s["name"] for s in sheets if s.get("hidden")]
+        if not tables:
+            if tables.hidden:
+                raise FileError(_("Excel 文件中没有可见的工作表（已隐藏的工作表不导入：%(names)s）；请在 Excel 或 WPS 中取消隐藏后重新上传")
+                                % {"names": "、".join(tables.hidden[:10])})
             raise FileError(_("Excel 文件中没有可见的工作表"))
-        yield [Table(s["index"], s["name"], target / s["file"], "utf-8") for s in sheets]
+        yield tables
     finally:
         shutil.rmtree(target, ignore_errors=True)
 
