@@ -245,3 +245,68 @@ def test_purge_uploads_removes_what_earlier_versions_left_and_seals_a_waiting_jo
     job.refresh_from_db()
     assert job.status == ImportStatus.SUCCEEDED and job.created == 1, job.message
     assert not waiting.exists()
+
+
+# --- previews nobody confirms: ended on schedule, their uploads deleted (issue 17) ------------------------
+
+
+def _preview(client, number: str, name: str = "居民.csv") -> ImportJob:
+    job = job_of(client.post(f"/units/{WENLONG_COMMUNITY}/import/", {
+        "kind": "residents", "file": SimpleUploadedFile(name, residents_csv([(number, "丁", a_household().code)]))}))
+    assert job.status == ImportStatus.PREVIEWED and Path(job.stored_path).exists(), job.message
+    return job
+
+
+def _left_for(job: ImportJob, hours: float, now) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(finished_at=now - services.dt.timedelta(hours=hours))
+
+
+EXPIRED = "预览后24小时内未确认导入，已过期，上传的文件已删除；请重新上传"
+
+
+def test_a_preview_left_a_day_is_ended_and_its_upload_deleted(world, alice, client_for, media, now):
+    from wuyiqu.audit.models import AuditEvent
+
+    client = client_for(alice)
+    old, recent = _preview(client, an_id(21)), _preview(client, an_id(22))
+    _left_for(old, 24.1, now)
+    _left_for(recent, 23.9, now)
+    assert services.expire_previews(now) == 1
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert (old.status, old.message, old.stored_path) == (ImportStatus.FAILED, EXPIRED, "")
+    assert files_holding(media, an_id(21)) == [] and files_holding(media, an_id(22)) == []  # sealed, then gone
+    assert recent.status == ImportStatus.PREVIEWED and Path(recent.stored_path).exists()
+    assert AuditEvent.objects.filter(action="imports.run", target_id=str(old.pk), detail__status="failed").count() == 1
+    assert services.expire_previews(now) == 0  # once
+    refused = client.post(f"/imports/{old.pk}/confirm/", {"action": "confirm"})
+    assert refused.status_code == 409 and "上传的文件已删除（预览已过期或已结束），请重新上传" in refused.content.decode()
+
+
+def test_the_workers_schedule_expires_previews_every_minute(world, alice, client_for, media, now, monkeypatch):
+    import threading
+
+    from wuyiqu.ops import schedule
+    from wuyiqu.ops.management.commands import worker
+
+    job = _preview(client_for(alice), an_id(23))
+    path = Path(job.stored_path)
+    _left_for(job, 25, now)
+    monkeypatch.setattr(schedule, "enqueue_due", lambda: [])  # not today's supervision: only the housekeeping
+    monkeypatch.setattr(worker.connections, "close_all", lambda: None)  # the test's transaction stays open
+    stop = threading.Event()
+    stop.set()  # one round of the loop
+    worker._schedule_loop(stop, 60)
+    job.refresh_from_db()
+    assert (job.status, job.message) == (ImportStatus.FAILED, EXPIRED) and not path.exists()
+
+
+def test_a_new_upload_ends_the_previews_left_a_day_without_any_worker(world, alice, client_for, media, now):
+    client = client_for(alice)
+    old = _preview(client, an_id(24))
+    path = Path(old.stored_path)
+    _left_for(old, 30, now)
+    _preview(client, an_id(25), "十二月.csv")  # demo and tests: no worker, tasks run where they are enqueued
+    old.refresh_from_db()
+    assert (old.status, old.message) == (ImportStatus.FAILED, EXPIRED) and not path.exists()
+    assert [p.name.endswith("十二月.csv") for p in (media / "imports").iterdir()] == [True]

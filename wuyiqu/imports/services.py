@@ -531,16 +531,24 @@ PREVIEW_KEPT = dt.timedelta(hours=24)  # a preview not confirmed within this is 
 
 
 def expire_previews(now: dt.datetime | None = None) -> int:
-    """End the previews nobody confirmed within PREVIEW_KEPT (failed, audited, upload removed);
-    returns how many. The worker does this at its start (``wuyiqu worker``)."""
+    """End the previews nobody confirmed within PREVIEW_KEPT (failed, audited, their sealed upload
+    deleted); returns how many. Run on schedule: by ``wuyiqu worker`` at its start and every minute
+    with its daily schedule (``ops.schedule``), and whenever a web import stores a new upload (so a
+    site without a scheduling worker expires them too). Each job is locked and looked at again, so
+    two processes expiring at once end it once."""
     cutoff = (now or timezone.now()) - PREVIEW_KEPT
+    due = ImportJob.objects.filter(dry_run=True, finished_at__lt=cutoff).exclude(stored_path="")
     ended = 0
-    for job in ImportJob.objects.filter(dry_run=True, finished_at__lt=cutoff).exclude(stored_path=""):
-        if job.status == ImportStatus.PREVIEWED:
-            fail_job(job, None, _("预览后%(h)d小时内未确认导入，已过期，上传的文件已删除；请重新上传") % {"h": 24})
-        else:
-            storage.discard(job)
-        ended += 1
+    for pk in list(due.values_list("pk", flat=True)[:1000]):
+        with transaction.atomic():
+            job = due.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if job is None:
+                continue  # confirmed, mapped again or expired by another process meanwhile
+            if job.status == ImportStatus.PREVIEWED:
+                fail_job(job, None, _("预览后%(h)d小时内未确认导入，已过期，上传的文件已删除；请重新上传") % {"h": 24})
+            else:
+                storage.discard(job)
+            ended += 1
     return ended
 
 

@@ -3,6 +3,7 @@ runs it; see wuyiqu.imports.tasks), and the scoped read of a job for its page.""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from django.db import transaction
@@ -17,6 +18,8 @@ from wuyiqu.imports.registry import get_kind
 from wuyiqu.imports.tasks import run_import_job
 from wuyiqu.lib import crypto
 from wuyiqu.units.selectors import scope_path
+
+log = logging.getLogger(__name__)
 
 
 def store_upload(upload) -> Path:
@@ -38,6 +41,12 @@ def start_import(*, kind: str, upload, actor, scope, skip_invalid: bool) -> Impo
                                   skip_invalid=skip_invalid, stored_path=str(path), dry_run=True)
         run_import_job.enqueue(job.pk)
     job.refresh_from_db()
+    # Previews left unconfirmed a day end here too (and with the worker's schedule): a site whose
+    # worker does not schedule still deletes their uploads. Never at the cost of this upload.
+    try:
+        services.expire_previews()
+    except Exception:
+        log.exception("could not expire the unconfirmed import previews")
     return job
 
 

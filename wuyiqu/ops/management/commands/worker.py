@@ -18,12 +18,17 @@ SCHEDULE_EVERY_SECONDS = 60.0
 
 
 def _schedule_loop(stop: threading.Event, every: float) -> None:
-    """Thread body: enqueue what is due now and then every ``every`` seconds, until ``stop``."""
+    """Thread body: enqueue what is due now and then every ``every`` seconds, until ``stop``; and end
+    the import previews nobody confirmed in time (their uploads deleted)."""
+    from wuyiqu.imports.services import expire_previews
     from wuyiqu.ops.schedule import enqueue_due
 
     while True:
         try:
             enqueue_due()
+            expired = expire_previews()
+            if expired:
+                log.info("%d import previews expired unconfirmed (their uploads deleted)", expired)
         except Exception:  # the database may be restarting: try again next time
             log.exception("the worker's schedule could not enqueue the due runs")
         finally:
