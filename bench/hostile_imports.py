@@ -213,19 +213,170 @@ def memory_files(folder: Path, size: int, rows: int) -> list[tuple[str, Path]]:
     return files
 
 
+def _xlsx_member_stream(path: Path, parts: dict[str, bytes], sheet_chunks, shared_chunks=None) -> Path:
+    """An .xlsx at ``path`` whose sheet (and shared strings) are written from iterators of XML bytes,
+    deflated as they come: files of hundreds of MiB unpacked without holding them."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+        for name, chunks in (("xl/worksheets/sheet1.xml", sheet_chunks), ("xl/sharedStrings.xml", shared_chunks)):
+            if chunks is None:
+                continue
+            with z.open(name, "w", force_zip64=True) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+    return path
+
+
+def spreadsheet_files(folder: Path, person_household: str) -> list[tuple[str, Path]]:
+    """Part 5's spreadsheets at the limits (issue 14: every import file within them under 512 MiB)."""
+    import random
+    import zipfile
+
+    import xlwt
+    from hostile_files import SHEET_HEAD, SHEET_TAIL, WORKBOOK_MEMBERS, ZH, valid_id
+    from ledger_files import ods
+
+    from wuyiqu.imports.parsers import Limits
+
+    limits = Limits.from_settings()
+    rnd = random.Random(14)
+    parts = {name: text.encode() for name, text in WORKBOOK_MEMBERS.items()}
+    ids = [valid_id(i % 1000, birth=f"19{50 + i // 1000 % 50:02d}0101") for i in range(1000)]
+    files = []
+
+    def head_row():
+        return b'<row r="1">' + b"".join(b'<c r="%s1" t="inlineStr"><is><t>%s</t></is></c>' % (chr(65 + i).encode(), h.encode())
+                                         for i, h in enumerate(ZH)) + b"</row>"
+
+    # 1. A million rows as Excel writes them: every text a shared string (distinct names), the sheet
+    #    referring to them.
+    n = 1_000_000
+
+    def shared_sheet():
+        yield SHEET_HEAD + head_row()
+        block = []
+        for r in range(2, n + 2):
+            block.append(b'<row r="%d"><c r="A%d" t="s"><v>%d</v></c><c r="B%d" t="s"><v>%d</v></c>'
+                         b'<c r="C%d" t="s"><v>1000000</v></c><c r="D%d"><v>%d</v></c></row>'
+                         % (r, r, (r - 2) % 1000, r, 1000 + r - 2, r, r, 13800000000 + r % 10**8))
+            if len(block) == 10_000:
+                yield b"".join(block)
+                block = []
+        yield b"".join(block) + SHEET_TAIL
+
+    def shared_strings():
+        yield b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        yield "".join(f"<si><t>{i}</t></si>" for i in ids).encode()
+        for start in range(0, n, 10_000):
+            yield "".join(f"<si><t>居民{rnd.randrange(10**8)}</t></si>" for _ in range(start, start + 10_000)).encode()
+        yield f"<si><t>{person_household}</t></si></sst>".encode()
+
+    files.append(("a million rows, .xlsx with shared strings",
+                  _xlsx_member_stream(folder / "million.xlsx", parts, shared_sheet(), shared_strings())))
+
+    # 2. A sheet at the unpacked limit: 1,048,575 rows with a long remark, inline strings (openpyxl's way).
+    budget = limits.xlsx_unpacked_bytes - 64 * 1024
+    alphabet = "社区居民楼栋单元户号门牌核酸检测阴性阳性隔离管控备注说明已未"
+
+    def limit_sheet():
+        yield SHEET_HEAD + head_row()
+        written, r, block = 0, 2, []
+        while r <= 1_048_576:
+            remark = "".join(rnd.choices(alphabet, k=120)).encode()
+            row = (b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>%s</t></is></c><c r="B%d" t="inlineStr"><is><t>\xe5\xb1\x85%d</t></is></c>'
+                   b'<c r="C%d" t="inlineStr"><is><t>%s</t></is></c><c r="F%d" t="inlineStr"><is><t>%s</t></is></c></row>'
+                   % (r, r, ids[r % 1000].encode(), r, r, r, person_household.encode(), r, remark))
+            if written + len(row) + len(SHEET_TAIL) > budget:
+                break
+            block.append(row)
+            written += len(row)
+            r += 1
+            if len(block) == 10_000:
+                yield b"".join(block)
+                block = []
+        yield b"".join(block) + SHEET_TAIL
+
+    files.append(("a sheet at the 512 MiB unpacked limit, .xlsx",
+                  _xlsx_member_stream(folder / "at-the-limit.xlsx", parts, limit_sheet())))
+
+    # 3. Shared strings just under what the reader holds (256 MiB): long distinct texts, a tiny sheet.
+    def big_strings():
+        yield b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        total = 0
+        while total < 250 * 2**20:
+            chunk = "".join(f"<si><t>{''.join(rnd.choices(alphabet, k=300))}</t></si>" for _ in range(1000)).encode()
+            total += len(chunk)
+            yield chunk
+        yield b"</sst>"
+
+    small_sheet = [SHEET_HEAD + head_row() + b'<row r="2"><c r="A2" t="s"><v>0</v></c></row>' + SHEET_TAIL]
+    files.append(("250 MiB of shared strings, .xlsx",
+                  _xlsx_member_stream(folder / "strings.xlsx", parts, iter(small_sheet), big_strings())))
+
+    # 4. Rows of only empty cells (styled, as a sheet formatted far down) to row 1,048,576.
+    def empty_rows():
+        yield SHEET_HEAD + head_row()
+        for start in range(2, 1_048_577, 10_000):
+            yield b"".join(b'<row r="%d">' % r + b"".join(b'<c r="%s%d" s="%d"/>' % (c, r, rnd.randrange(64))
+                                                              for c in (b"A", b"B", b"C", b"D", b"E")) + b"</row>"
+                           for r in range(start, min(start + 10_000, 1_048_577)))
+        yield SHEET_TAIL
+
+    files.append(("1,048,575 rows of empty styled cells, .xlsx",
+                  _xlsx_member_stream(folder / "empty-cells.xlsx", parts, empty_rows())))
+
+    # 5. The .xls (calamine holds a sheet whole): the longest sheet the format has, and one far cell.
+    for label, name, far in (("65,535 rows (the .xls maximum)", "longest.xls", False),
+                             ("one cell in IV65536, .xls", "far.xls", True)):
+        wb = xlwt.Workbook(encoding="utf-8")
+        ws = wb.add_sheet("花名册")
+        for c, h in enumerate(ZH):
+            ws.write(0, c, h)
+        for r in range(1, 10 if far else 65_536):
+            for c, v in enumerate((ids[r % 1000], f"居民{r}", person_household)):
+                ws.write(r, c, v)
+        if far:
+            ws.write(65_535, 255, "x")
+        wb.save(str(folder / name))
+        files.append((label, folder / name))
+
+    # 6. The .ods (calamine reads the whole document): 200,000 rows, and 600,000 (beyond the cap).
+    for count in (200_000, 600_000):
+        rows = [ZH] + [[ids[r % 1000], f"居民{r}", person_household, "", ""] for r in range(count)]
+        path = folder / f"rows-{count}.ods"
+        path.write_bytes(ods([("花名册", rows)]))
+        del rows
+        files.append((f"{count:,} rows, .ods", path))
+    for _what, path in files:
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as z:
+                assert sum(m.file_size for m in z.infolist()) <= limits.xlsx_unpacked_bytes, path
+    return files
+
+
 def memory(folder: Path, url: str, size: int, rows: int) -> None:
     """Part 5: each file imported in a process of its own; its wall time, peak RSS and answer."""
     import json
     import subprocess
 
     from wuyiqu.lib import sealed
+    from wuyiqu.units.models import Resident
 
-    files = memory_files(folder, size, rows)
-    plain_valid = files[-1][1]
-    sealed_valid = folder / "valid-sealed.csv"
-    with open(plain_valid, "rb") as f:
-        sealed.seal(sealed_valid, iter(lambda: f.read(MIB), b""))
-    files.append((f"{rows:,} valid rows, sealed web upload", sealed_valid))
+    if os.environ.get("BENCH_ONLY_SPREADSHEETS"):
+        files = []
+    else:
+        files = memory_files(folder, size, rows)
+    if files:
+        plain_valid = files[-1][1]
+        sealed_valid = folder / "valid-sealed.csv"
+        with open(plain_valid, "rb") as f:
+            sealed.seal(sealed_valid, iter(lambda: f.read(MIB), b""))
+        files.append((f"{rows:,} valid rows, sealed web upload", sealed_valid))
+    household = Resident.objects.select_related("household").order_by("pk").first().household.code
+    files += spreadsheet_files(folder, household)
     print(f"bounded memory: each file in its own process (peak RSS of that process; load {os.getloadavg()[0]:.1f})")
     for what, path in files:
         env = {**os.environ, "DATABASE_URL": url}
@@ -235,9 +386,10 @@ def memory(folder: Path, url: str, size: int, rows: int) -> None:
             print(f"  {what}: the process failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"  {what} ({path.stat().st_size / MIB:.0f} MiB): {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU, "
-              f"peak RSS {r['rss']:.0f} MiB — "
-              f"{r['status']}: {r['message'][:160]}")
+        child = f", converter child {r['child_rss']:.0f} MiB" if r.get("child_rss") else ""
+        print(f"  {what} ({path.stat().st_size / MIB:.0f} MiB): {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU "
+              f"(+ {r['child_cpu']:.1f} s in children), peak RSS {r['rss']:.0f} MiB{child} — "
+              f"{r['status']}: {r['message'][:160]} (load {os.getloadavg()[0]:.1f})", flush=True)
         path.unlink()
 
 
@@ -246,12 +398,17 @@ def one(path: Path) -> None:
     import json
 
     nat_world.use_database(os.environ["DATABASE_URL"])
+    from wuyiqu.imports import parsers
     from wuyiqu.imports.services import run_import
 
     start, cpu = time.monotonic(), time.process_time()
     job = run_import(kind="residents", path=path, report=lambda problem: None)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = parsers.last_conversion["peak_rss_bytes"]  # the converter's own peak (VmHWM), when it finished
     print(json.dumps({"status": job.status, "message": job.message, "rows": job.rows_total,
                       "wall": time.monotonic() - start, "cpu": time.process_time() - cpu,
+                      "child_cpu": children.ru_utime + children.ru_stime,
+                      "child_rss": child / MIB if child else None,
                       "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
