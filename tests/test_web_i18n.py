@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from conftest import WENLONG_COMMUNITY, WENLONG_STREET
 from django.conf import settings
+from test_web_crawler import crew  # noqa: F401 (the fixture: one person of every role, alice's side)
 
 import wuyiqu
 
 ROOT = Path(wuyiqu.__file__).parent
 PO = ROOT / "locale/en/LC_MESSAGES/django.po"
 MO = ROOT / "locale/en/LC_MESSAGES/django.mo"
-TRANSLATE = re.compile(r"""\{%\s*translate\s+(["'])(.+?)\1""")
+TRANSLATE = re.compile(r"""\{%\s*translate\s+(["'])(.+?)\1(?:\s+context\s+(["'])(.+?)\3)?""")
 UNDERSCORE = re.compile(r"""\b_\((["'])(.+?)\1\)""")  # _("...") as a filter or tag argument in a template
 BLOCK = re.compile(r"\{%\s*blocktranslate([^%]*)%\}(.*?)\{%\s*endblocktranslate\s*%\}", re.S)
 PLURAL = re.compile(r"\{%\s*plural\s*%\}")
@@ -72,7 +73,8 @@ def template_paths() -> list[Path]:
 def template_strings(path: Path) -> set[tuple[str, str | None]]:
     """(msgid, msgid_plural or None) of every literal translation in one template."""
     text = path.read_text(encoding="utf-8")
-    found = {(m.group(2), None) for m in TRANSLATE.finditer(text)}
+    # With a context, the catalogue's key: "context\x04msgid".
+    found = {((m.group(4) + "\x04" if m.group(4) else "") + m.group(2), None) for m in TRANSLATE.finditer(text)}
     found |= {(m.group(2), None) for m in UNDERSCORE.finditer(text)}
     found |= {_block_msgid(m.group(1), m.group(2)) for m in BLOCK.finditer(text)}
     return found
@@ -113,7 +115,7 @@ def test_every_template_string_of_every_app_is_translated_to_english():
 
 
 def test_no_template_string_is_fuzzy_or_untranslated_in_the_po():
-    by_id = {e["msgid"]: e for e in po_entries() if e.get("msgid") and "msgctxt" not in e}
+    by_id = {(e["msgctxt"] + "\x04" if "msgctxt" in e else "") + e["msgid"]: e for e in po_entries() if e.get("msgid")}
     bad = []
     for (msgid, _plural), paths in sorted(all_template_strings().items()):
         entry = by_id.get(msgid)
@@ -273,18 +275,129 @@ def test_the_self_assessment_names_the_consequence_in_english(client, alice):
     client.force_login(alice)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get(f"/units/{WENLONG_COMMUNITY}/assessment/").content.decode()
-    assert "if failed：title withdrawn" in html
-    assert "if failed：warning" in html
+    assert "if failed: title withdrawn" in html
+    assert "if failed: warning" in html
     assert "：摘牌）" not in html and "：警示）" not in html
 
 
 def test_every_criterion_name_of_the_bundled_profile_has_an_english_name():
-    """Criterion names are profile data (zh-hans); the pages show them through gettext, so each name
-    of the bundled profile is a msgid of the catalogue (wuyiqu/web/i18n_strings.py)."""
+    """Criterion names and rule texts are profile data (zh-hans); the pages show them through gettext,
+    so each one of the bundled profile is a msgid of the catalogue (wuyiqu/web/i18n_strings.py)."""
     from wuyiqu.standards.profiles import bundled_profile_content, parse_profile
 
-    names = {c.name for c in parse_profile(bundled_profile_content()).criteria} | {"人工警示"}
+    profile = parse_profile(bundled_profile_content())
+    names = {c.name for c in profile.criteria} | {"人工警示"}
+    names |= {profile.rule(c, level).text for c in profile.criteria for level in c.levels}  # the rule texts
     english = catalogue()
     missing = sorted(n for n in names if not english.get(n))
     assert missing == []
     assert english["近8天无疫情"] == "No case in the last 8 days"
+
+
+# --- the English walk: every role's main pages carry no Chinese but names ---------------------------------
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+SHOWN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
+
+
+class _Visible(HTMLParser):
+    """The text a reader sees (and the attributes read aloud), outside <script>/<style> and outside
+    elements marked as another language (the language switcher's 简体中文)."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+        self.skip: list[str] = []  # the open tags whose content is not read
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if self.skip:
+            if tag == self.skip[0]:
+                self.skip.append(tag)
+            return
+        if tag in ("script", "style") or (attrs.get("lang") or "en").startswith("zh"):
+            self.skip.append(tag)
+            return
+        self.texts += [attrs[a] for a in SHOWN_ATTRIBUTES if attrs.get(a)]
+
+    def handle_endtag(self, tag):
+        if self.skip and tag == self.skip[0]:
+            self.skip.pop()
+
+    def handle_data(self, data):
+        if not self.skip and data.strip():
+            self.texts.append(data.strip())
+
+
+def visible_texts(html: str) -> list[str]:
+    parser = _Visible()
+    parser.feed(html)
+    return parser.texts
+
+
+def names_pattern(side) -> re.Pattern:
+    """Names of units, people and places, and what people typed into the side's records (a warning's
+    detail, a withdrawal's reason, a negative opinion, an import's refusal, a notification without a
+    template): shown as written in every language (DEVELOPERS.md, "Translations")."""
+    from wuyiqu.accounts.models import User
+    from wuyiqu.units.models import Household, HouseholdVerification, Resident, Unit
+
+    names = set(Unit.objects.values_list("name", flat=True))
+    names |= {str(u.display_name) for u in Unit.objects.filter(path__startswith=side.community.parent.path)}
+    names |= set(User.objects.values_list("display_name", flat=True)) | set(User.objects.values_list("username", flat=True))
+    names |= set(Resident.objects.values_list("name", flat=True))
+    names |= set(Household.objects.exclude(address="").values_list("address", flat=True))
+    names |= set(HouseholdVerification.objects.values_list("verifier", flat=True))  # who verified (核实人), as written
+    names |= {side.warning.detail, side.withdrawn.withdrawn_reason, side.opinion.description, side.notification.text}
+    names |= {e["message"] for e in side.job.errors}
+    # The column headers of the import files: the files' own format, in Chinese in every language.
+    from wuyiqu.imports.registry import all_kinds
+
+    names |= {col.header for kind in all_kinds().values() for col in kind.columns}
+    names = sorted((n for n in names if n and CJK.search(n)), key=len, reverse=True)
+    # A masked name (顾**) is a person's name too.
+    return re.compile(r"[\u4e00-\u9fff]\*+|" + "|".join(re.escape(n) for n in names))
+
+
+def chinese_left(html: str, names: re.Pattern) -> list[str]:
+    return [t for t in visible_texts(html) if CJK.search(names.sub("", t))]
+
+
+def test_every_roles_main_pages_read_in_english_but_for_names(crew, client):  # noqa: F811
+    """English chosen: the header's pages of every role and the pages about its side's units (unit,
+    household, self-assessment, measures, tests, ledger, supervision record, application, import),
+    and the public sign-in and co-signing pages, show no Chinese character except in names of units,
+    people and places and in what people wrote into records."""
+    from wuyiqu.accounts.models import Role
+
+    side, people = crew
+    names = names_pattern(side)
+    b, c, comm = side.building.code, side.compound.code, side.community.code
+    own = [f"/units/{comm}/", f"/units/{c}/", f"/units/{b}/", f"/households/{side.household.code}/",
+           f"/units/{b}/assessment/", f"/units/{comm}/assessment/", f"/units/{comm}/measures/",
+           f"/units/{comm}/testing/", f"/units/{comm}/ledger/", f"/units/{c}/history/", f"/units/{b}/history/",
+           f"/units/{comm}/blockers/", f"/applications/{side.application.pk}/", f"/imports/{side.job.pk}/",
+           f"/units/{b}/inspections/"]
+    left: dict[str, list[str]] = {}
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    for url in ("/login/", f"/s/{side.application.token}/", f"/verify/{side.title.certificate_number}/"):
+        html = client.get(url).content.decode()
+        assert '<html lang="en">' in html, url
+        if found := chinese_left(html, names):
+            left[f"public {url}"] = found
+    opened = 0
+    for role in Role.values:
+        client.force_login(people[role])
+        home = client.get("/", follow=True).content.decode()
+        header = re.findall(r'<a href="(/[^"#]*)" data-nav="', home)
+        assert len(header) >= 4, role
+        for url in dict.fromkeys(header + own):
+            r = client.get(url, follow=True)
+            if r.status_code in (403, 404) and url in own:
+                continue
+            assert r.status_code == 200, (role, url, r.status_code)
+            opened += 1
+            if found := chinese_left(r.content.decode(), names):
+                left[f"{role} {url}"] = found
+    assert opened >= 60
+    assert left == {}

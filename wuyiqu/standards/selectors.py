@@ -32,5 +32,5 @@ def assess_unit(user, code: str, on: dt.date) -> Assessment:
     rules = {}
     for spec in profile.criteria_for(unit.kind):
         rule = profile.rule(spec, unit.kind)
-        rules[spec.id] = (gettext(spec.name), rule.clause, rule.text, spec.severity)
+        rules[spec.id] = (gettext(spec.name), rule.clause, gettext(rule.text), spec.severity)
     return Assessment(evaluation, f"{row.name} {row.version}", rules)
