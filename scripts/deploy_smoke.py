@@ -95,6 +95,27 @@ class Browser:
             "Origin": self.base})
 
 
+def change_one_time_password(browser: Browser, *, old: str, password_file: str) -> str | None:
+    """A new administrator (`wuyiqu user create`) has a one-time password: every page leads to the
+    own-password page until it is changed. If the signed-in ``browser`` is sent there, choose a new
+    password, write it back to ``password_file`` (0600) and return it; None when no change is asked."""
+    status, headers, _ = browser.request("/")
+    if not (status == 302 and urllib.parse.urlsplit(headers.get("Location", "")).path == "/account/password/"):
+        return None
+    new_password = secrets.token_urlsafe(18)
+    status, _, body = browser.request("/account/password/")
+    check(status == 200, f"GET /account/password/: {status}")
+    status, headers, _ = browser.post_form("/account/password/", {
+        "csrfmiddlewaretoken": browser.csrf(body.decode()), "old_password": old,
+        "new_password1": new_password, "new_password2": new_password})
+    check(status == 302, f"changing the one-time password: expected a redirect, got {status}")
+    fd = os.open(password_file, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # the mode of os.open applies only to a file it creates
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(new_password + "\n")
+    return new_password
+
+
 def psql(db_name: str, sql: str) -> str:
     result = subprocess.run(["runuser", "-u", "wuyiqu", "--", "psql", "-h", "/var/run/postgresql", "-d", db_name,
                              "-XtAc", sql], capture_output=True, text=True, timeout=60)
@@ -124,20 +145,8 @@ def run(args) -> list[str]:
     check(any(c.name == "sessionid" and c.secure for c in browser.cookies), "no Secure session cookie after sign-in")
     done.append(f"POST /login/ as {args.username} -> 302 {headers['Location']}, Secure session cookie")
 
-    # A new administrator (`wuyiqu user create`) has a one-time password: every page leads to the
-    # own-password page until it is changed. The new one goes back into the password file (0600).
-    status, headers, _ = browser.request("/")
-    if status == 302 and urllib.parse.urlsplit(headers.get("Location", "")).path == "/account/password/":
-        new_password = secrets.token_urlsafe(18)
-        status, _, body = browser.request("/account/password/")
-        check(status == 200, f"GET /account/password/: {status}")
-        status, headers, _ = browser.post_form("/account/password/", {
-            "csrfmiddlewaretoken": browser.csrf(body.decode()), "old_password": args.password,
-            "new_password1": new_password, "new_password2": new_password})
-        check(status == 302, f"changing the one-time password: expected a redirect, got {status}")
-        fd = os.open(args.password_file, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(new_password + "\n")
+    new_password = change_one_time_password(browser, old=args.password, password_file=args.password_file)
+    if new_password is not None:
         args.password = new_password
         done.append(f"one-time password of {args.username} changed on /account/password/ (forced at first sign-in)")
 

@@ -136,3 +136,41 @@ def test_the_deploy_script_makes_its_administrator_with_the_products_own_command
     again = out.getvalue().splitlines()[-1]
     admin.refresh_from_db()
     assert again != password and admin.check_password(again) and admin.must_change_password
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_smoke_test_changes_a_new_administrators_one_time_password(live_server, tmp_path):
+    """scripts/deploy_smoke.py signs in with the one-time password of `wuyiqu user create`, is sent to the
+    own-password page, picks a new password and writes it back to the password file (0600); a second
+    sign-in with it is not asked again."""
+    import io
+    import stat
+
+    from django.core.management import call_command
+
+    from wuyiqu.accounts.models import User
+
+    spec = importlib.util.spec_from_file_location("deploy_smoke", ROOT / "scripts" / "deploy_smoke.py")
+    smoke = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = smoke
+    spec.loader.exec_module(smoke)
+    out = io.StringIO()
+    call_command("user", "create", "--username", "admin", "--name", "系统管理员", "--role", "admin", stdout=out)
+    password_file = tmp_path / "deploy-admin-password"
+    password_file.write_text(out.getvalue().splitlines()[-1] + "\n", encoding="utf-8")
+
+    def signed_in(password: str):
+        browser = smoke.Browser(live_server.url, None)
+        _status, _h, body = browser.request("/login/")
+        status, _h, _b = browser.post_form("/login/", {"csrfmiddlewaretoken": browser.csrf(body.decode()),
+                                                       "username": "admin", "password": password})
+        assert status == 302
+        return browser
+
+    old = password_file.read_text(encoding="utf-8").strip()
+    new = smoke.change_one_time_password(signed_in(old), old=old, password_file=str(password_file))
+    assert new and new != old and password_file.read_text(encoding="utf-8").strip() == new
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    admin = User.objects.get(username="admin")
+    assert admin.check_password(new) and not admin.must_change_password
+    assert smoke.change_one_time_password(signed_in(new), old=new, password_file=str(password_file)) is None
