@@ -270,3 +270,43 @@ def test_rows_stored_before_the_rollups_held_measures_are_not_used(spy):
     new_case(u["B1"])
     assert [summary(e) for e in evaluate_chain(D, u["B1"])] == full_chain(u["B1"])
     assert spy[-1] is None
+
+
+def test_the_chain_loads_only_its_committee_and_takes_zones_and_incidents_below_the_others(spy):
+    """The chain walks the live committee, the street, its committees and the ancestors only: a risk
+    zone on a building of another committee still reaches the street (placed below its committee), an
+    incident there comes from the committee's stored row, and the street's reasons are the full
+    evaluation's."""
+    from wuyiqu.health.models import RiskZone
+    from wuyiqu.inspections.models import Incident
+
+    u = build_three_committees()
+    RiskZone.objects.create(unit=u["K1"], zone_type="temporary", start_on=D - days(2), end_on=None)
+    Incident.objects.create(unit=u["G1"], occurred_on=D - days(1), incident_type="fight", description="争执")
+    Incident.objects.create(unit=u["K1"], occurred_on=D, incident_type="negative_opinion", description="网帖",
+                            handled_on=D, handled_note="已处置")
+    do_store_evaluations(on=D)
+    assert [i[1] for i in Evaluation.objects.get(on=D, unit=u["T1V"]).rollup["incidents"]] == ["fight"]
+    new_case(u["B1"])
+    loaded = []
+    real_units = ev_module._Gather.units
+
+    def units(self):
+        loaded.append(real_units(self))
+        return loaded[-1]
+
+    ev_module._Gather.units = units
+    try:
+        chain = evaluate_chain(D, u["B1"])
+    finally:
+        ev_module._Gather.units = real_units
+    assert spy[-1] is not None
+    assert {row[1] for row in loaded[-1]} >= {"T1", "T1V", "T1K", "T1C-C1-B1"} and not {"T1V-G1", "T1K-B1"} & {
+        row[1] for row in loaded[-1]}
+    assert [summary(e) for e in chain] == sorted(full_chain(u["B1"]), key=lambda s: -len(s[0]))
+    street = chain[-1]
+    assert {"no_risk_zone", "no_secondary_incident", "no_negative_opinion"} <= set(street.failed)
+    zone = next(c for c in street.criteria if c.id == "no_risk_zone")
+    assert "第三社区1号楼" in zone.detail
+    opinion = next(c for c in street.criteria if c.id == "no_negative_opinion")
+    assert "已处置完毕，待街道认可" in opinion.detail

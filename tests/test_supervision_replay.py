@@ -1,6 +1,7 @@
 """Replay (SPEC §7 "Time"): a scripted 30-day history of the hand-built street — moves, cases,
-measures, results, inspections, naming, warnings, withdrawals — supervised day by day as the daily
-run does; afterwards ``evaluate --date`` on each past day gives exactly the verdicts stored that day.
+measures, results, inspections, naming, warnings, withdrawals, a negative opinion handled, accepted
+and sent back — supervised day by day as the daily run does; afterwards ``evaluate --date`` on each
+past day gives exactly the verdicts stored that day.
 
 The facts of each day are recorded on that day (the clock frozen on it) through the actions and
 imports that forms and files use, then the day's supervision runs (``run_daily``: warnings,
@@ -28,7 +29,13 @@ from wuyiqu.certification.actions import do_name_unit
 from wuyiqu.certification.models import Title
 from wuyiqu.health.actions import do_end_measure_early, do_record_case, do_record_measure
 from wuyiqu.imports.services import run_import
-from wuyiqu.inspections.actions import do_record_incident, do_record_inspection
+from wuyiqu.inspections.actions import (
+    do_accept_opinion_handling,
+    do_mark_opinion_handled,
+    do_record_incident,
+    do_record_inspection,
+    do_return_opinion_handling,
+)
 from wuyiqu.inspections.models import Survey
 from wuyiqu.standards.models import Evaluation
 from wuyiqu.supervision.models import Warning
@@ -136,8 +143,15 @@ def events(u, n: int, tmp_path, state: dict) -> None:
         HouseholdVerification.objects.create(household=Household.objects.get(code=f"{u['B9'].code}-102"), verified_on=on)
     elif n == 25:
         do_record_incident(actor=None, unit=u["B2"], occurred_on=on, incident_type="negative_opinion", description="网络负面帖子")
+        state["opinion"] = do_record_incident(actor=None, unit=u["B9"], occurred_on=on, incident_type="negative_opinion",
+                                              description="业主群抱怨")
+    elif n == 26:  # B9's opinion handled and accepted: its warning is rectified ...
+        do_mark_opinion_handled(actor=None, incident=state["opinion"], handled_on=on, note="已上门解释")
+        do_accept_opinion_handling(actor=None, incident=state["opinion"])
     elif n == 27:  # an incomplete ledger line registered today
         SpecialPopulationEntry.objects.create(resident=person_in(u, "B9"), tags="elderly_alone", registered_on=on)
+        # ... and sent back by the street: the opinion counts again from today (day 26 stays accepted)
+        do_return_opinion_handling(actor=None, incident=state["opinion"], reason="仍有投诉")
 
 
 def verdicts_stored(on: dt.date) -> dict[str, tuple]:
@@ -169,7 +183,10 @@ def test_thirty_days_supervised_day_by_day_are_what_evaluate_gives_for_each_day_
     assert set(Title.objects.filter(withdrawn_on__isnull=True).values_list("unit__code", flat=True)) == {"T1C-B9"}
     rectified = set(Warning.objects.filter(status="rectified").values_list("unit__code", "criterion", "closed_on"))
     assert {("T1C-C1-B2", "mask_compliance", day(12)), ("T1C-C1-B2", "nat_participation", day(16)),
-            ("T1C-B9", "registry_verified", day(23))} <= rectified, rectified
+            ("T1C-B9", "registry_verified", day(23)), ("T1C-B9", "no_negative_opinion", day(26))} <= rectified, rectified
+    assert Warning.objects.filter(unit=u["B9"], criterion="no_negative_opinion", status="open", opened_on=day(27)).exists()
+    assert "no_negative_opinion" not in verdicts_stored(day(26))["T1C-B9"][2]
+    assert "no_negative_opinion" in verdicts_stored(day(27))["T1C-B9"][2]
     assert Warning.objects.filter(unit=u["G1"], criterion="mask_compliance", status="expired").exists()
     assert Warning.objects.filter(unit=u["B9"], criterion="special_population_ledger", status="open").exists()
     for n in (19, 20, 24):  # the case stays where its person lived on its date, not in B2

@@ -219,7 +219,12 @@ class _Gather:
         from wuyiqu.units.models import Unit
 
         qs = Unit.objects.all()
-        if self.root is not None:
+        if self.live is not None:
+            # A chain: the live subtree, the street, its committees (their stored rows stand for
+            # everything below them) and the ancestors — not the other committees' ~1,000 units.
+            qs = qs.filter(Q(path__startswith=self.live.path) | Q(parent_id=self.root.pk) | Q(pk=self.root.pk)
+                           | Q(code__in=self.root.ancestor_codes))
+        elif self.root is not None:
             qs = qs.filter(Q(path__startswith=self.root.path) | Q(code__in=self.root.ancestor_codes))
         return list(qs.order_by("depth", "id").values_list("id", "code", "name", "kind", "path", "parent_id", "depth"))
 
@@ -562,7 +567,7 @@ class _Gather:
         qs = RiskZone.objects.filter(Q(end_on__isnull=True) | Q(end_on__gte=self.on), start_on__lte=self.on)
         if self.root is not None:
             qs = qs.filter(Q(unit__path__startswith=self.root.path) | Q(unit__code__in=self.root.ancestor_codes))
-        return list(qs.values_list("unit_id", "zone_type", "start_on", "end_on"))
+        return list(qs.values_list("unit_id", "zone_type", "start_on", "end_on", "unit__path", "unit__code", "unit__name"))
 
     def ledger(self):
         """(unit_id, resident_id, name, masked ID, needs, helper, reviewed_on) of the incomplete or
@@ -624,7 +629,7 @@ class _Gather:
               .exclude(Q(incident_type="negative_opinion") & (Q(accepted_on__lte=on) | accepted_then))
               .annotate(handled_then=handled_then))
         return [(u, d, kind, handled if handled is not None and handled <= on else then)
-                for u, d, kind, handled, then in self.scoped(qs, "unit__path").values_list(
+                for u, d, kind, handled, then in self.scoped(qs, "unit__path", heavy=True).values_list(
                     "unit_id", "occurred_on", "incident_type", "handled_on", "handled_then")]
 
     def nat_people(self, unit_ids: list[int], start: dt.date) -> list[tuple]:
@@ -720,7 +725,7 @@ READ_ONLY_ACTIONS = (
 )
 
 
-ROLLUP_KEYS = {"households", "nat", "unverified", "ledger", "cases", "measures"}
+ROLLUP_KEYS = {"households", "nat", "unverified", "ledger", "cases", "measures", "incidents"}
 
 
 def _stored_committees(on: dt.date, profile: Profile, street, live) -> dict[int, tuple] | None:
@@ -891,6 +896,7 @@ class _Evaluator:
             if parent is not None:
                 parent.children.append(node)
         scope = [n for n in order if n.ref.path.startswith(in_scope_prefix)]
+        by_path = {n.ref.path: n for n in order} if self.live is not None else {}
 
         # Facts on each unit itself.
         for uid, reported_on, rid, rname, id_masked in q.cases():
@@ -927,14 +933,14 @@ class _Evaluator:
             if uid in nodes:
                 nodes[uid].survey = C.SurveyFact(surveyed_on, a, b, c)
         named_ids = q.titles()
-        for uid, zone_type, start_on, end_on in q.zones():
+        for uid, zone_type, start_on, end_on, zpath, zcode, zname in q.zones():
+            fact = dict(zone_type=zone_type, start_on=start_on, end_on=end_on, unit_code=zcode, unit_name=zname)
             z = nodes.get(uid)
-            if z is None:
-                continue
-            fact = dict(zone_type=zone_type, start_on=start_on, end_on=end_on, unit_code=z.ref.code,
-                        unit_name=z.ref.name)
-            z.zones_self.append(C.ZoneFact(relation="self", **fact))
-            above = nodes.get(z.ref.parent_id)
+            if z is not None:
+                z.zones_self.append(C.ZoneFact(relation="self", **fact))
+                above = nodes.get(z.ref.parent_id)
+            else:  # a chain: a unit below another committee, not loaded — below that committee
+                above = self._committee_of(zpath, by_path)
             while above is not None:
                 above.zones_below.append(C.ZoneFact(relation="below", **fact))
                 above = nodes.get(above.ref.parent_id)
@@ -957,6 +963,8 @@ class _Evaluator:
                               for d, p, unit_name in rollup["cases"]]
                 node.measures = [C.MeasureFact(kind, _as_date(a), _as_date(b), C.PersonRef(*p))
                                  for kind, a, b, p in rollup["measures"]]
+                node.incidents = [C.IncidentFact(_as_date(d), kind, code, name, _as_date_or_none(handled))
+                                  for d, kind, code, name, handled in rollup["incidents"]]
 
         # Zones on units above cover everything below: push them down, parents first.
         for node in order:
@@ -1027,6 +1035,8 @@ class _Evaluator:
                                c.unit_name] for c in node.cases],
                     "measures": [[x.kind, x.start_on.isoformat(), x.end_on.isoformat(), _stored_person(x.person)]
                                  for x in node.measures],
+                    "incidents": [[i.occurred_on.isoformat(), i.incident_type, i.unit_code, i.unit_name,
+                                   i.handled_on.isoformat() if i.handled_on else None] for i in node.incidents],
                 }
             results.append(evaluation)
             self._pass_up(nodes, C.Verdict(node.ref, evaluation.named, evaluation.eligible,
@@ -1035,6 +1045,13 @@ class _Evaluator:
         self._name_nat_people(results, nodes)
         self._date_old_inspections(results, nodes)
         return results
+
+    def _committee_of(self, path: str, by_path: dict[str, _Node]) -> _Node | None:
+        """In a chain, the loaded committee (a child of the street) whose subtree holds ``path``."""
+        root = self.root.path
+        if not path.startswith(root) or path == root:
+            return None
+        return by_path.get(root + path[len(root):].split("/", 1)[0] + "/")
 
     def _date_old_inspections(self, results: list[UnitEvaluation], nodes: dict[int, _Node]) -> None:
         """Give the date of the last inspection before the window in the reason of an item that was not
@@ -1095,6 +1112,15 @@ class _Evaluator:
             n = stack.pop()
             holders.add(n.ref.id)
             stack.extend(n.children)
+        below: dict[int, _Node] = {}  # a chain naming the street's people: the units not loaded, by committee
+        if self.live is not None and self.root.pk in chosen:
+            from wuyiqu.units.models import Unit
+
+            by_path = {n.ref.path: n for n in nodes.values()}
+            for uid, path in Unit.objects.filter(_Gather._below("path", self.root.path)).values_list("id", "path"):
+                if uid not in nodes:
+                    below[uid] = self._committee_of(path, by_path)
+            holders |= set(below)
         age = int(spec.params["exempt_under_age"])
         rows = self.q.nat_people(sorted(holders), window_start(self.on, spec.params["nat_days"]))
         grown_by = _third_birthday_by(self.on, age)
@@ -1110,7 +1136,7 @@ class _Evaluator:
                 entry, into = (person.label(msgs), missing)
             else:
                 continue
-            node = nodes.get(unit_id)
+            node = nodes.get(unit_id) or below.get(unit_id)
             while node is not None:  # the row counts for every chosen unit above its household
                 if node.ref.id in into:
                     into[node.ref.id].add(entry, {"type": "resident", "id": rid})
