@@ -150,6 +150,7 @@ class Screens:
         self.context.close()
 
 
+@pytest.mark.screens
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_the_main_pages_of_every_role_fit_the_screen(live_server, crew, browser, screen):  # noqa: F811
     side, people = crew
