@@ -66,7 +66,13 @@ class Application(models.Model):
         已签字待提交 — never 征集联名中."""
         if self.status == ApplicationStatus.DRAFT and self.unit.kind in UNIT_SIGNED_KINDS:
             return str(_("已签字待提交") if self.unit_signed_on else _("待本单位签字"))
-        return str(self.get_status_display())
+        # The enum's label, not get_status_display(): Django rebuilds a dict of every choice on each
+        # call of that one, which a queue of a thousand applications paid per row (docs/benchmarks.md,
+        # load_mixed). A value outside the choices is shown as stored, as get_status_display does.
+        try:
+            return str(ApplicationStatus(self.status).label)
+        except ValueError:
+            return str(self.status)
 
 
 class SignatureSource(models.TextChoices):
