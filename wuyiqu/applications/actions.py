@@ -645,7 +645,7 @@ def do_submit_application(*, actor, application: Application) -> Application:
                 "n": len(missing), "names": pgettext("列举分隔", "、").join(u.name for u in missing)})
     on = today()
     with translation.override(settings.LANGUAGE_CODE):  # frozen on the application: stored in Chinese
-        evaluation = selectors.evaluation_of(unit, on)
+        evaluation = selectors.evaluation_of(unit, on, forms=True)
     failed = [c for c in evaluation["criteria"] if not c["passed"]]
     if failed:
         raise ApplicationRefused(_("自评未全部达标，不能提交：%(list)s") % {

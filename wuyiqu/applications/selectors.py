@@ -139,22 +139,34 @@ def is_signing_open(application: Application) -> bool:
 # --- evaluations ---------------------------------------------------------------------------------------
 
 
-def evaluation_of(unit: Unit, on: dt.date, *, viewer=None) -> dict:
+def evaluation_of(unit: Unit, on: dt.date, *, viewer=None, forms: bool = False) -> dict:
     """The unit's self-assessment on ``on`` as a JSON-able dict: the `wuyiqu evaluate` contract of the
     unit, each criterion with its Chinese name, plus the profile used. The same evaluator as the
     self-assessment page (over the unit's subtree). The reasons never say who (what is frozen into an
-    application); with ``viewer``, they do when that user may see it (``standards.visibility``)."""
+    application); with ``viewer``, they do when that user may see it (``standards.visibility``). With
+    ``forms`` (what is frozen), each criterion also keeps its reason's machine form (``form``), so that
+    the application page shows the frozen reasons in the reader's language."""
     from wuyiqu.accounts.visibility import items_for, reason_for
     from wuyiqu.standards.evaluator import evaluate, parsed_profile, profile_row_in_force
 
     row = profile_row_in_force(on)
     profile = parsed_profile(row)
-    ev = next(e for e in evaluate(on, root=unit, profile=profile) if e.unit.id == unit.id)
+    if forms:
+        from wuyiqu.standards import criteria as C
+
+        with C.machine_reasons():
+            evaluations = evaluate(on, root=unit, profile=profile)
+        C.localise(evaluations)
+    else:
+        evaluations = evaluate(on, root=unit, profile=profile)
+    ev = next(e for e in evaluations if e.unit.id == unit.id)
     names = {spec.id: gettext(spec.name) for spec in profile.criteria_for(unit.kind)}
     data = ev.as_contract()
     results = {c.id: c for c in ev.criteria}
     for c in data["criteria"]:
         c["name"] = names.get(c["id"], c["id"])
+        if forms and results[c["id"]].machine:
+            c["form"] = results[c["id"]].machine
         if viewer is not None:
             c["detail"] = reason_for(results[c["id"]], viewer)
             c["items"] = items_for(c["items"], viewer)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from wuyiqu.accounts.models import Role
 from wuyiqu.lib.dates import parse_date, today
+from wuyiqu.standards.criteria import shown
 from wuyiqu.units import selectors as unit_selectors
 from wuyiqu.web import public
 
@@ -82,7 +83,8 @@ def open_application(request):
 
 def _comparison(frozen: dict | None, live: dict) -> list[dict]:
     """Rows of criterion | at submission | today, in the profile's order."""
-    before = {c["id"]: c for c in (frozen or {}).get("criteria", [])}
+    # The frozen reasons were stored in zh-hans with their machine form: shown in the reader's language.
+    before = {c["id"]: {**c, "detail": shown(c.get("detail", ""), c.get("form"))} for c in (frozen or {}).get("criteria", [])}
     rows = []
     for c in live["criteria"]:
         rows.append({"id": c["id"], "name": c.get("name", c["id"]), "live": c, "frozen": before.pop(c["id"], None)})

@@ -15,6 +15,9 @@ class Title(models.Model):
     named_at = models.DateTimeField(null=True, blank=True)
     withdrawn_on = models.DateField(_("摘牌日期"), null=True, blank=True)
     withdrawn_reason = models.TextField(blank=True)
+    # The machine form of the text the system wrote (``wuyiqu.standards.criteria.render``: the page
+    # shows it in the reader's language); null: a person's words or a row older than the forms.
+    withdrawn_form = models.JSONField(null=True, blank=True)
     application = models.ForeignKey("applications.Application", null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
     # Printed on the certificate and in its QR code (/verify/<number>/); titles named through the
@@ -29,3 +32,9 @@ class Title(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} {self.named_on}"
+
+    @property
+    def shown_withdrawn_reason(self) -> str:
+        from wuyiqu.standards.criteria import shown
+
+        return shown(self.withdrawn_reason, self.withdrawn_form)

@@ -2,9 +2,9 @@
 inbox of a Chinese reader, the e-mail, the audit trail) and, when it was made from one of these
 templates, the template id and its parameters, so that the inbox renders it again in the reader's
 language. Parameters named below are translated at display (a title, a status, a criterion's
-name); the others are shown as given — names of units and people, dates, numbers, and the words of
-people or of stored records (a reviewer's opinion, a withdrawal's stored reason), which are quoted
-as written (docs/i18n.md)."""
+name, and the reasons the system wrote, given in their machine form); the others are shown as given
+— names of units and people, dates, numbers, and the words of people (a reviewer's opinion, a
+manual warning), which are quoted as written (docs/i18n.md)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ TEMPLATES: dict[str, str] = {
 }
 
 
+def _reason(text: str) -> str:
+    """A stored reason given in its machine form (a criterion's detail, a withdrawal's reason:
+    ``wuyiqu.standards.criteria.render``) in the active language; a person's words as written."""
+    from wuyiqu.standards.criteria import shown
+
+    return shown(text, text)
+
+
 def _status(code: str) -> str:
     from wuyiqu.applications.models import ApplicationStatus
 
@@ -45,6 +53,8 @@ TRANSLATED = {
     "criterion": gettext,   # a criterion's name (msgids, wuyiqu.standards.names)
     "status": _status,      # an application's status code
     "step": _status,
+    "reason": _reason,      # a withdrawal's reason (machine form, or as written)
+    "detail": _reason,      # a warning's detail (machine form, or a person's words)
 }
 
 

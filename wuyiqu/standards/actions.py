@@ -15,6 +15,7 @@ from wuyiqu.audit import actions as audit
 from wuyiqu.imports.bulk import insert_rows
 from wuyiqu.units.models import district_of
 
+from . import criteria as C
 from .evaluator import _Gather, evaluate, parsed_profile, profile_row_in_force
 from .models import Evaluation, PolicyActivation, PolicyProfile
 from .profiles import ProfileError, parse_profile
@@ -70,11 +71,14 @@ def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = Non
     Django's per-value JSON adaptation cost several times the insert itself.
 
     The stored reasons are Chinese (the evaluation is made in ``LANGUAGE_CODE`` whatever language is
-    active); callers that pass ``results`` made them so (supervision does)."""
+    active) with their machine form beside them (``detail_forms``: pages show them in the reader's
+    language); callers that pass ``results`` made them so (supervision does)."""
     row = profile_row or profile_row_in_force(on)
     if results is None:
         with translation.override(settings.LANGUAGE_CODE):
-            results = evaluate(on, root=root, profile=parsed_profile(row))
+            with C.machine_reasons():
+                results = evaluate(on, root=root, profile=parsed_profile(row))
+            C.localise(results)
     stale = Evaluation.objects.filter(on=on)
     if root is not None:
         # The subtree's rows, found by path: a district's tens of thousands of unit ids in one IN list
@@ -94,10 +98,11 @@ def do_store_evaluations(*, on: dt.date, profile_row: PolicyProfile | None = Non
         for r in results:
             failed = [c for c in r.criteria if not c.passed]
             yield (r.unit.id, district_of(r.unit.path), day, r.eligible, r.named, dumps([c.id for c in failed]),
-                   dumps({c.id: c.detail for c in failed}), pk, label,
+                   dumps({c.id: c.detail for c in failed}), dumps({c.id: c.machine for c in failed if c.machine}),
+                   pk, label,
                    None if r.rollup is None else dumps(r.rollup), now)
 
-    insert_rows(Evaluation._meta.db_table, ["unit_id", "district_code", "on", "eligible", "named", "failed", "details", "profile_id",
+    insert_rows(Evaluation._meta.db_table, ["unit_id", "district_code", "on", "eligible", "named", "failed", "details", "detail_forms", "profile_id",
                                             "profile_version", "rollup", "created_at"], rows())
     audit.record(actor=actor, action="standards.store_evaluations",
                  detail={"on": on.isoformat(), "units": len(results), "profile": label})

@@ -15,11 +15,14 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.utils.translation import get_language, gettext, gettext_noop, ngettext, override, pgettext
 
 from wuyiqu.lib.dates import window_start as _window_start
@@ -99,6 +102,12 @@ def _texts() -> dict[str, str]:
         "rate_low": gettext("%(name)s %(value)s 低于 %(min)s"),
         "survey_low": gettext("%(date)s 调查：%(list)s"),
         "survey_ok": gettext("%(date)s 调查：知晓度 %(awareness)s、认可度 %(approval)s、参与度 %(participation)s"),
+        # The reasons supervision composes from the criteria's (withdrawals, a street's roll-up).
+        "unit_reason": gettext("%(unit)s：%(detail)s"),
+        "criterion_reason": gettext("%(criterion)s：%(detail)s"),
+        "below_neither": gettext("%(list)s 既未获称号也未达标"),
+        "warning_expired": gettext("警示逾期未整改：%(criterion)s，%(opened)s 警示，整改期限 %(deadline)s：%(detail)s"),
+        "command_withdrawal": gettext("指挥部摘牌：%(reason)s"),
     }
 
 
@@ -194,8 +203,155 @@ def _messages_for(language: str | None) -> Messages:
 
 
 def messages() -> Messages:
-    """The reasons' texts in the active language (made once per language)."""
+    """The reasons' texts in the active language (made once per language); inside
+    ``machine_reasons()``, their machine form."""
+    if _MACHINE.get():
+        return machine_messages()
     return _messages_for(get_language())
+
+
+# --- the machine form of the reasons (stored beside their zh-hans text) --------------------------------
+#
+# The reasons the system stores (stored evaluations, warnings, withdrawals) are written in zh-hans
+# and, beside them, in a machine form that names the texts and their parameters instead of their
+# words, so that a page renders them again in the reader's language (``render``). The machine form
+# is what ``MachineMessages`` makes: the same criteria, the same formatting, with templates that
+# write tokens: START key (ARG name SEP value)* END, where key is "t:<text key>", "n:<plural key>"
+# or "g:<msgid>" (a label: gettext of a catalogue text, e.g. an inspection item or a criterion's
+# name) and a value is plain text (a unit's name, a date, a number, a person's words) and tokens.
+M_START, M_ARG, M_SEP, M_END = "\ue010", "\ue011", "\ue012", "\ue013"
+_MARKS = re.compile("[\ue010-\ue013]")
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_MACHINE: ContextVar[bool] = ContextVar("machine_reasons", default=False)
+
+
+def plain(text: str) -> str:
+    """``text`` (a person's words, a name) as a value of a machine form: without the token marks."""
+    return _MARKS.sub("", text) if text else text
+
+
+def _token(key: str, names) -> str:
+    return M_START + key + "".join(f"{M_ARG}{name}{M_SEP}%({name})s" for name in names) + M_END
+
+
+def label(msgid: str) -> str:
+    """A catalogue text (shown through gettext) in the machine form."""
+    return f"{M_START}g:{plain(msgid)}{M_END}"
+
+
+class MachineMessages(Messages):
+    """``Messages`` writing the machine form (see ``M_START``)."""
+
+    def __init__(self):  # noqa: D107 - no catalogue: the keys and the placeholders of the zh-hans texts
+        self.language = "machine"
+        with override(settings.LANGUAGE_CODE):
+            texts = _texts()
+            self._plural_names = {k: sorted(set(_PLACEHOLDER.findall(fn(1) + fn(2))) | {"n"}) for k, fn in _PLURALS.items()}
+        self.t = {k: _token(f"t:{k}", sorted(set(_PLACEHOLDER.findall(v)))) for k, v in texts.items()}
+        self.inspection = {k: label(v) for k, v in INSPECTION_LABELS.items()}
+        self.incident = {k: label(v) for k, v in INCIDENT_LABELS.items()}
+        self.zone = {k: label(v) for k, v in ZONE_LABELS.items()}
+        self.title = {k: label(v) for k, v in TITLE_KINDS.items()}
+        self._counted = {}
+
+    def count(self, key: str, n: int, **values: Any) -> str:
+        template = self._counted.get((key, 0))
+        if template is None:
+            template = self._counted[(key, 0)] = _token(f"n:{key}", self._plural_names[key])
+        values["n"] = n
+        return template % values
+
+
+@lru_cache(maxsize=1)
+def machine_messages() -> MachineMessages:
+    return MachineMessages()
+
+
+@contextmanager
+def machine_reasons():
+    """Inside: ``messages()`` (hence the evaluator) writes the reasons in their machine form; turn
+    the results into their zh-hans text with ``localise``."""
+    token = _MACHINE.set(True)
+    try:
+        yield
+    finally:
+        _MACHINE.reset(token)
+
+
+def _parse(text: str, i: int, inside: bool) -> tuple[list, int]:
+    """The pieces of ``text`` from ``i``: strings and tokens (key, {name: pieces}); ``inside`` a
+    token's value, up to the next ARG or END mark (returned: the index of that mark)."""
+    out: list = []
+    start, n = i, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == M_START:
+            if i > start:
+                out.append(text[start:i])
+            j = i + 1
+            while j < n and text[j] not in (M_ARG, M_END):
+                j += 1
+            key, params = text[i + 1:j], {}
+            while j < n and text[j] == M_ARG:
+                k = text.find(M_SEP, j)
+                if k < 0:
+                    raise ValueError("a machine form without its value mark")
+                params[text[j + 1:k]], j = _parse(text, k + 1, True)
+            if j >= n:
+                raise ValueError("a machine form without its end")
+            out.append((key, params))
+            i = start = j + 1
+        elif inside and ch in (M_ARG, M_END):
+            break
+        else:
+            i += 1
+    if i > start:
+        out.append(text[start:i])
+    return out, i
+
+
+def _render(pieces: list, m: Messages) -> str:
+    parts = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            parts.append(piece)
+            continue
+        key, params = piece
+        kind, _, name = key.partition(":")
+        values = {k: _render(v, m) for k, v in params.items()}
+        if kind == "g":
+            parts.append(gettext(name))
+        elif kind == "n":
+            n = int(values.pop("n"))
+            parts.append(m.count(name, n, **values))
+        else:
+            parts.append(m.text(name, **values))
+    return "".join(parts)
+
+
+@lru_cache(maxsize=4096)
+def _render_cached(form: str, language: str | None) -> str:
+    with override(language):
+        return _render(_parse(form, 0, False)[0], _messages_for(language))
+
+
+def render(form: str, language: str | None = None) -> str:
+    """The machine form ``form`` in ``language`` (the active one by default). A text without token
+    marks (a person's words, a reason stored before the machine forms) is returned as it is."""
+    if not form or M_START not in form:
+        return form or ""
+    return _render_cached(form, language or get_language())
+
+
+def shown(text: str, form) -> str:
+    """A stored reason as a page shows it: its machine form in the active language when it has one
+    (and it still renders), else the text as stored."""
+    if isinstance(form, str) and form:
+        try:
+            return render(form)
+        except (KeyError, ValueError, TypeError):  # a form older than its texts' parameters
+            pass
+    return text
 
 
 # --- facts -------------------------------------------------------------------------------------------
@@ -374,6 +530,8 @@ class CriterionResult:
     # The reason with the people it names, for the roles that may see who; "" when it names nobody.
     # Never stored: stored evaluations, warnings, withdrawals and notices carry ``detail`` only.
     named: str = ""
+    # The machine form of ``detail`` (see ``M_START``) once ``localise`` made ``detail`` zh-hans text.
+    machine: str = ""
 
     def __post_init__(self) -> None:
         if PERSON_OPEN in self.detail:
@@ -384,6 +542,22 @@ class CriterionResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "passed": self.passed, "detail": self.detail, "items": self.items}
+
+    def localise(self) -> None:
+        """A result made inside ``machine_reasons()``: keep its machine form in ``machine`` and write
+        ``detail`` and ``named`` in the active language. Once: results are shared between units."""
+        if self.machine or M_START not in self.detail + self.named:
+            return
+        self.machine = self.detail
+        self.detail = render(self.detail)
+        self.named = render(self.named)
+
+
+def localise(evaluations) -> None:
+    """``CriterionResult.localise`` over the criteria of ``evaluations``."""
+    for ev in evaluations:
+        for c in ev.criteria:
+            c.localise()
 
 
 CriterionFn = Callable[[UnitFacts, CriterionSpec], CriterionResult]

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from wuyiqu.audit import actions as audit
 from wuyiqu.certification.models import Title
 from wuyiqu.lib.dates import today
+from wuyiqu.standards import criteria as C
 from wuyiqu.units import selectors as unit_selectors
 
 from .models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
@@ -131,13 +134,18 @@ def do_withdraw_title(*, actor, unit, reason: str, source: str = "manual"):
     title = _current_title(unit, lock=True)
     if title is None:
         raise SupervisionRefused(_("“%(name)s”当前没有称号") % {"name": unit.name})
-    title.withdrawn_on, title.withdrawn_reason = on, f"指挥部摘牌：{reason}"
-    title.save(update_fields=["withdrawn_on", "withdrawn_reason"])
+    # The frame is the system's (stored in zh-hans and in its machine form, shown in the reader's
+    # language); the command's words inside it stay as written.
+    form = C.machine_messages().text("command_withdrawal", reason=C.plain(reason))
+    with translation.override(settings.LANGUAGE_CODE):
+        stored = C.render(form)
+    title.withdrawn_on, title.withdrawn_reason, title.withdrawn_form = on, stored, form
+    title.save(update_fields=["withdrawn_on", "withdrawn_reason", "withdrawn_form"])
     TitleEvent.objects.create(title=title, unit=unit, kind=TitleEventKind.WITHDRAWN, on=on,
-                              reason=title.withdrawn_reason, criteria=[], source=source, actor=actor)
+                              reason=stored, reason_form=form, criteria=[], source=source, actor=actor)
     Warning.objects.filter(unit=unit, status=WarningStatus.OPEN).update(status=WarningStatus.CLOSED, closed_on=on)
     notices = Notices()
-    notices.withdrawn(unit, title.title, on, title.withdrawn_reason)
+    notices.withdrawn(unit, title.title, on, stored, form)
     notices.send()
     audit.record(actor=actor, action="supervision.withdraw", target=title, unit=unit,
                  detail={"reason": reason, "on": on.isoformat()})
@@ -173,8 +181,8 @@ def do_reinstate_title(*, actor, title: Title, reason: str) -> Title:
         raise SupervisionRefused(_("该单位仍不符合以下标准，恢复后会再次摘牌，请先更正数据：%(list)s") % {
             "list": pgettext("分句分隔", "；").join(f"{profile.get(c.id).name}（{c.id}）：{c.detail}" for c in failing)})
     old_on = t.withdrawn_on
-    t.withdrawn_on, t.withdrawn_reason = None, ""
-    t.save(update_fields=["withdrawn_on", "withdrawn_reason"])
+    t.withdrawn_on, t.withdrawn_reason, t.withdrawn_form = None, "", None
+    t.save(update_fields=["withdrawn_on", "withdrawn_reason", "withdrawn_form"])
     TitleEvent.objects.create(title=t, unit=unit, kind=TitleEventKind.REINSTATED, on=on, reason=reason,
                               source="manual", actor=actor)
     audit.record(actor=actor, action="supervision.reinstate", target=t, unit=unit,

@@ -28,6 +28,9 @@ class Warning(models.Model):
                               related_name="warnings")
     criterion = models.CharField(_("标准编号"), max_length=40)
     detail = models.TextField(_("情况"))
+    # The machine form of the text the system wrote (``wuyiqu.standards.criteria.render``: the page
+    # shows it in the reader's language); null: a person's words or a row older than the forms.
+    detail_form = models.JSONField(null=True, blank=True)
     opened_on = models.DateField(_("警示日期"))
     deadline = models.DateField(_("整改期限"))
     status = models.CharField(_("状态"), max_length=12, choices=WarningStatus.choices, default=WarningStatus.OPEN)
@@ -51,6 +54,12 @@ class Warning(models.Model):
     def __str__(self) -> str:
         return f"{self.unit_id} {self.criterion} {self.status}"
 
+    @property
+    def shown_detail(self) -> str:
+        from wuyiqu.standards.criteria import shown
+
+        return shown(self.detail, self.detail_form)
+
 
 class TitleEventKind(models.TextChoices):
     WITHDRAWN = "withdrawn", _("摘牌")
@@ -67,6 +76,9 @@ class TitleEvent(models.Model):
     on = models.DateField(_("日期"))
     at = models.DateTimeField(default=timezone.now)
     reason = models.TextField(_("原因"))
+    # The machine form of the text the system wrote (``wuyiqu.standards.criteria.render``: the page
+    # shows it in the reader's language); null: a person's words or a row older than the forms.
+    reason_form = models.JSONField(null=True, blank=True)
     criteria = models.JSONField(default=list)
     source = models.CharField(_("来源"), max_length=60)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -79,3 +91,9 @@ class TitleEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit_id} {self.kind} {self.on}"
+
+    @property
+    def shown_reason(self) -> str:
+        from wuyiqu.standards.criteria import shown
+
+        return shown(self.reason, self.reason_form)

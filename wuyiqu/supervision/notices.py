@@ -33,16 +33,18 @@ class Notices:
     def add(self, unit, text: Callable[[], tuple[str, dict]], *, to_command: bool = False) -> None:
         self.items.append((unit.path, unit.code, text, to_command))
 
-    def withdrawn(self, unit, title: str, on: dt.date, reason: str) -> None:
-        # The command is told too: it named the title (SPEC: 指挥部命名、摘牌).
+    def withdrawn(self, unit, title: str, on: dt.date, reason: str, form: str | None = None) -> None:
+        # The command is told too: it named the title (SPEC: 指挥部命名、摘牌). ``form``: the reason's
+        # machine form, rendered in the reader's language (``texts.TRANSLATED``).
         self.add(unit, lambda: ("supervision.withdrawn", {"unit": unit.name, "title": title, "on": f"{on:%Y-%m-%d}",
-                                                          "reason": reason}), to_command=True)
+                                                          "reason": form or reason}), to_command=True)
 
     def warned(self, unit, criterion, profile, deadline: dt.date) -> None:
         def text() -> tuple[str, dict]:
             spec = profile.get(criterion.id)
             return ("supervision.warned", {"unit": unit.name, "criterion": spec.name if spec else criterion.id,
-                                           "detail": criterion.detail, "deadline": f"{deadline:%Y-%m-%d}"})
+                                           "detail": criterion.machine or criterion.detail,
+                                           "deadline": f"{deadline:%Y-%m-%d}"})
 
         self.add(unit, text)
 

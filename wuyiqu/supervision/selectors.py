@@ -9,6 +9,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from wuyiqu.standards.criteria import shown
 from wuyiqu.units import selectors as unit_selectors
 from wuyiqu.units.models import TITLE_BY_KIND, district_of
 
@@ -57,8 +58,9 @@ def _who(user) -> str:
 def history(unit, *, evaluations: int = 60) -> list[Entry]:
     """Applications (and their review steps), namings, warnings, withdrawals, reinstatements and the
     last ``evaluations`` stored daily evaluations of ``unit``, in date order (a fixed number of queries).
-    Labels and the texts around the records are in the active language; what the records hold
-    (reasons, opinions, stored evaluations) stays in the language it was written in (Chinese)."""
+    Labels and the texts around the records are in the active language, and so are the reasons the
+    system wrote (warnings, withdrawals, stored evaluations: rendered from their machine form); what
+    people wrote (opinions, notes, a manual warning or withdrawal's words) stays as written."""
     from django.utils import timezone
 
     from wuyiqu.applications.models import Application, ReviewStep
@@ -80,7 +82,7 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
         out.append(Entry(t.named_on, "named", _("命名"), text))
     for w in Warning.objects.filter(unit=unit).select_related("opened_by", "closed_by").order_by("opened_on", "id"):
         out.append(Entry(w.opened_on, "warning", _("警示提醒"), _("%(criterion)s：%(detail)s（整改期限 %(deadline)s）") % {
-            "criterion": names.get(w.criterion, w.criterion), "detail": w.detail, "deadline": f"{w.deadline:%Y-%m-%d}"},
+            "criterion": names.get(w.criterion, w.criterion), "detail": w.shown_detail, "deadline": f"{w.deadline:%Y-%m-%d}"},
             _who(w.opened_by), {"warning": w}))
         if w.closed_on:
             out.append(Entry(w.closed_on, "warning_closed", w.get_status_display(),
@@ -89,13 +91,17 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
                              if w.closed_note else names.get(w.criterion, w.criterion),
                              _who(w.closed_by) if w.closed_by_id else _("系统")))
     for e in TitleEvent.objects.filter(unit=unit).select_related("actor").order_by("at", "id"):
-        out.append(Entry(e.on, e.kind, e.get_kind_display(), e.reason, _who(e.actor), {"source": e.source}))
+        out.append(Entry(e.on, e.kind, e.get_kind_display(), e.shown_reason, _who(e.actor), {"source": e.source}))
     stored = list(Evaluation.objects.filter(district_code=district_of(unit.path), unit=unit)
                   .order_by("-on")[:evaluations])
     for ev in stored:
-        # The stored reasons are Chinese (the language the day's evaluation was made in).
+        # The stored reasons: zh-hans, shown in the reader's language from their machine form when
+        # the row has it (rows stored before the forms show the text as stored).
+        forms = ev.detail_forms or {}
         text = _("达标") if ev.eligible else _("未达标：%(reasons)s") % {
-            "reasons": "；".join(f"{names.get(k, k)}：{v}" for k, v in (ev.details or {}).items())}
+            "reasons": pgettext("分句分隔", "；").join(
+                _("%(criterion)s：%(detail)s") % {"criterion": names.get(k, k), "detail": shown(v, forms.get(k))}
+                for k, v in (ev.details or {}).items())}
         out.append(Entry(ev.on, "evaluation", _("每日评估"), text, "", {"named": ev.named}))
     order = {"application": 0, "review": 1, "named": 2, "evaluation": 3, "warning": 4, "warning_closed": 5,
              "withdrawn": 6, "reinstated": 7}

@@ -45,6 +45,7 @@ from django.utils import timezone, translation
 from wuyiqu.audit import actions as audit
 from wuyiqu.certification.models import Title
 from wuyiqu.lib.dates import today
+from wuyiqu.standards import criteria as C
 from wuyiqu.standards.criteria import CriterionResult
 from wuyiqu.standards.evaluator import (
     _Evaluator,
@@ -324,6 +325,7 @@ class OpenWarning:
     opened_on: dt.date
     deadline: dt.date
     unit: _UnitLabel
+    detail_form: str | None = None  # its machine form (None: a person's words, or an older row)
 
 
 def _open_warnings(on: dt.date, targets: set[int] | None, scope: str | None = None) -> dict[int, list[OpenWarning]]:
@@ -337,11 +339,12 @@ def _open_warnings(on: dt.date, targets: set[int] | None, scope: str | None = No
     # The race: a daily run and a fact import closing/opening the same warnings; the lock makes the
     # second wait and then see the first one's changes.
     found: dict[int, list[OpenWarning]] = defaultdict(list)
-    for pk, uid, criterion, detail, opened_on, deadline, path, code, name in (
+    for pk, uid, criterion, detail, opened_on, deadline, path, code, name, form in (
             qs.select_for_update(of=("self",)).order_by("id").values_list(
                 "id", "unit_id", "criterion", "detail", "opened_on", "deadline", "unit__path", "unit__code",
-                "unit__name")):
-        found[uid].append(OpenWarning(pk, uid, criterion, detail, opened_on, deadline, _UnitLabel(path, code, name)))
+                "unit__name", "detail_form")):
+        found[uid].append(OpenWarning(pk, uid, criterion, detail, opened_on, deadline, _UnitLabel(path, code, name),
+                                      form if isinstance(form, str) else None))
     return found
 
 
@@ -362,8 +365,12 @@ def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor
         units = {r: Unit(path=r, code=r.strip("/").rsplit("/", 1)[-1]) for r in roots if r != "/"}
         t = time.perf_counter()
         results = []
-        for path in roots:
-            results += _SupervisingEvaluator(on, profile, units.get(path), decide).run()
+        # The reasons in their machine form, then in zh-hans beside it (``C.localise``): what is
+        # stored (warnings, withdrawals, evaluations) keeps both, pages show the reader's language.
+        with C.machine_reasons():
+            for path in roots:
+                results += _SupervisingEvaluator(on, profile, units.get(path), decide).run()
+        C.localise(results)
         out.evaluate_seconds = time.perf_counter() - t
         out.evaluated = len(results)
         out.results = results
@@ -393,6 +400,7 @@ def _judge_above(decide: _Decider, profile: Profile, results, above: set[int]) -
     ``children_free`` failed because one ended up neither named nor eligible."""
     if not above:
         return
+    m = C.machine_messages()
     committees = [e for e in results if e.unit.kind in COMMITTEE_KINDS]
     for uid, path, kind in Unit.objects.filter(pk__in=above).values_list("id", "path", "kind"):
         ids = {c.id for c in profile.criteria_for(kind) if decide.severity.get(c.id) == "revoke"}
@@ -401,27 +409,45 @@ def _judge_above(decide: _Decider, profile: Profile, results, above: set[int]) -
         for cid in ROLL_UP:
             failing = [(e, c) for e in below for c in e.criteria if c.id == cid and not c.passed]
             if cid in ids and failing:
-                revoke.append(CriterionResult(cid, False, "；".join(f"{e.unit.name}：{c.detail}" for e, c in failing)))
+                revoke.append(_composed(cid, m.text("semicolon").join(
+                    m.text("unit_reason", unit=C.plain(e.unit.name), detail=c.machine or C.plain(c.detail))
+                    for e, c in failing)))
         gone = [e for e in below if not e.named and not e.eligible]
         if "children_free" in ids and gone:
-            revoke.append(CriterionResult("children_free", False, "、".join(e.unit.name for e in gone)
-                                          + " 既未获称号也未达标"))
+            revoke.append(_composed("children_free", m.text("below_neither", list=m.text("and").join(
+                C.plain(e.unit.name) for e in gone))))
         if revoke:
             decide.withdrawn[uid] = Withdrawal(None, revoke, [])
 
 
-def withdrawal_reason(w: Withdrawal, profile: Profile) -> str:
-    """The Chinese reason of a withdrawal: each failed revoke criterion with its name and detail, and
-    each expired warning (names, not ids: the reason is shown on pages and in notices)."""
+def _composed(cid: str, form: str) -> CriterionResult:
+    """A result whose reason supervision composed in the machine form, with its zh-hans text."""
+    result = CriterionResult(cid, False, form)
+    result.localise()
+    return result
+
+
+def withdrawal_form(w: Withdrawal, profile: Profile) -> str:
+    """The machine form of a withdrawal's reason: each failed revoke criterion with its name and
+    detail, and each expired warning (names, not ids: the reason is shown on pages and in notices)."""
+    m = C.machine_messages()
     parts = []
     for c in w.revoke:
         spec = profile.get(c.id)
-        parts.append(f"{spec.name if spec else c.id}：{c.detail}")
+        parts.append(m.text("criterion_reason", criterion=C.label(spec.name) if spec else C.plain(c.id),
+                            detail=c.machine or C.plain(c.detail)))
     for warning in w.expired:
         spec = profile.get(warning.criterion)
-        parts.append(f"警示逾期未整改：{spec.name if spec else warning.criterion}，"
-                     f"{warning.opened_on:%Y-%m-%d} 警示，整改期限 {warning.deadline:%Y-%m-%d}：{warning.detail}")
-    return "；".join(parts)
+        parts.append(m.text("warning_expired", criterion=C.label(spec.name) if spec else C.plain(warning.criterion),
+                            opened=f"{warning.opened_on:%Y-%m-%d}", deadline=f"{warning.deadline:%Y-%m-%d}",
+                            detail=warning.detail_form or C.plain(warning.detail)))
+    return m.text("semicolon").join(parts)
+
+
+def withdrawal_reason(w: Withdrawal, profile: Profile) -> str:
+    """The zh-hans reason of a withdrawal (``withdrawal_form`` written out)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return C.render(withdrawal_form(w, profile))
 
 
 def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: str, out: Outcome) -> None:
@@ -447,25 +473,29 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
             if t is None:
                 continue
             pk, title, unit = t
-            reason = withdrawal_reason(w, profile)
+            form = withdrawal_form(w, profile)
+            reason = C.render(form)  # zh-hans: the pass runs in LANGUAGE_CODE
             gone.add(uid)
-            updates.append((pk, reason))
+            updates.append((pk, reason, json.dumps(form, ensure_ascii=False)))
             criteria = [c.id for c in w.revoke] + [x.criterion for x in w.expired]
-            events.append((pk, uid, TitleEventKind.WITHDRAWN.value, day, now, reason, json.dumps(criteria),
+            events.append((pk, uid, TitleEventKind.WITHDRAWN.value, day, now, reason,
+                           json.dumps(form, ensure_ascii=False), json.dumps(criteria),
                            source[:60], actor_id, w.expired[0].pk if w.expired else None))
-            notices.withdrawn(unit, title, on, reason)
+            notices.withdrawn(unit, title, on, reason, form)
         # Plain rows (one statement on PostgreSQL): bulk_update's CASE WHEN and model instances cost
         # more than the evaluation itself.
         if connection.vendor == "postgresql":
-            _executemany(f"UPDATE {Title._meta.db_table} t SET withdrawn_on = %s, withdrawn_reason = v.r->>1 "
+            _executemany(f"UPDATE {Title._meta.db_table} t SET withdrawn_on = %s, withdrawn_reason = v.r->>1, "
+                         f"withdrawn_form = (v.r->>2)::jsonb "
                          f"FROM json_array_elements(%s::json) AS v(r) WHERE t.id = (v.r->>0)::bigint",
                          [(day, _json_rows(updates))])
         else:
-            _executemany(f"UPDATE {Title._meta.db_table} SET withdrawn_on = %s, withdrawn_reason = %s WHERE id = %s",
-                         [(day, reason, pk) for pk, reason in updates])
+            _executemany(f"UPDATE {Title._meta.db_table} SET withdrawn_on = %s, withdrawn_reason = %s, "
+                         f"withdrawn_form = %s WHERE id = %s",
+                         [(day, reason, form, pk) for pk, reason, form in updates])
         _insert(TitleEvent._meta.db_table, [("title_id", "bigint"), ("unit_id", "bigint"), ("kind", "text"),
                                             ("on", "date"), ("at", "timestamptz"), ("reason", "text"),
-                                            ("criteria", "jsonb"), ("source", "text"), ("actor_id", "bigint"),
+                                            ("reason_form", "jsonb"), ("criteria", "jsonb"), ("source", "text"), ("actor_id", "bigint"),
                                             ("warning_id", "bigint")], events)
         out.withdrawn = sorted(titles[u][2].code for u in gone)
 
@@ -495,25 +525,25 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
     out.expired += len(to_close.get(WarningStatus.EXPIRED, []))
     out.closed += len(to_close.get(WarningStatus.CLOSED, []))
 
-    new: list[tuple[int, str, str]] = []  # (unit id, criterion, detail)
+    new: list[tuple[int, str, str, str | None]] = []  # (unit id, criterion, detail, its machine form)
     deadline = on + dt.timedelta(days=days)
     for uid, ev in decide.kept.items():
         have = {w.criterion for w in decide.open.get(uid, ())}
         for c in ev.criteria:
             if not c.passed and c.id not in have and decide.severity.get(c.id) == "warn":
-                new.append((uid, c.id, c.detail))
+                new.append((uid, c.id, c.detail, json.dumps(c.machine, ensure_ascii=False) if c.machine else None))
                 notices.warned(ev.unit, c, profile, deadline)
     if new:
-        title_ids = dict(Title.objects.filter(unit_id__in={uid for uid, _c, _d in new}, withdrawn_on__isnull=True)
+        title_ids = dict(Title.objects.filter(unit_id__in={uid for uid, *_rest in new}, withdrawn_on__isnull=True)
                          .values_list("unit_id", "id"))
         # Ignoring conflicts: a concurrent recheck that opened the same warning first wins (the
         # partial unique index one_open_warning_per_criterion decides).
         until = connection.ops.adapt_datefield_value(deadline)
         _insert(Warning._meta.db_table, [("unit_id", "bigint"), ("title_id", "bigint"), ("criterion", "text"),
-                                         ("detail", "text"), ("opened_on", "date"), ("deadline", "date"),
+                                         ("detail", "text"), ("detail_form", "jsonb"), ("opened_on", "date"), ("deadline", "date"),
                                          ("status", "text"), ("closed_note", "text"), ("created_at", "timestamptz")],
-                [(uid, title_ids.get(uid), cid, detail, day, until, WarningStatus.OPEN.value, "", now)
-                 for uid, cid, detail in new], ignore_conflicts=True)
+                [(uid, title_ids.get(uid), cid, detail, form, day, until, WarningStatus.OPEN.value, "", now)
+                 for uid, cid, detail, form in new], ignore_conflicts=True)
     out.opened += len(new)
     notices.send()
 
