@@ -1,7 +1,8 @@
 """Generated text in English when English is chosen, Chinese by default: the criteria's reasons (built
 from a table of catalogue texts resolved once per language), the self-assessment, supervision history
 and dashboard pages, the dashboard's chart texts; `wuyiqu evaluate --json`, the API's evaluations and
-stored records stay Chinese whatever the caller's language."""
+stored records stay Chinese whatever the caller's language (stored reasons also keep a machine form,
+which the pages render in the reader's language)."""
 
 from __future__ import annotations
 
@@ -272,6 +273,12 @@ def test_stored_evaluations_keep_chinese_when_english_was_active(supervised):
 
     row = Evaluation.objects.get(unit=supervised, on=today())
     assert row.details and all(chinese(v) for v in row.details.values())
+    # Beside each, its machine form: the same text in zh-hans, the English one in English.
+    assert set(row.detail_forms) == set(row.details)
+    for cid, text in row.details.items():
+        assert C.render(row.detail_forms[cid], "zh-hans") == text
+        english = C.render(row.detail_forms[cid], "en")
+        assert english != text and not chinese(re.sub(r"[\u4e00-\u9fff\d]+室", "", english)), english  # but rooms
 
 
 def test_the_supervision_history_labels_are_english_when_english_is_chosen(client, supervised, carol):
@@ -286,10 +293,23 @@ def test_the_supervision_history_labels_are_english_when_english_is_chosen(clien
     assert "Named Epidemic-free building (certificate WYQ-TEST-1)" in en_html
     assert "获无疫楼栋称号（证书 WYQ-TEST-1）" in zh_html
     assert "(rectify by " in en_html and "Epidemic-free building" in en_html
-    # What the records hold stays as written: the person's reason and the stored reasons (Chinese).
+    # What a person wrote stays as written; the reasons the system stored read in English.
     assert "楼道堆放杂物，请清理" in en_html
-    assert re.search(r"Does not meet the standard: [^<：]+：[^<]*[\u4e00-\u9fff]", en_html)
+    reasons = re.search(r"Does not meet the standard: ([^<]*)<", en_html).group(1)
+    assert reasons and not chinese(re.sub(r"[\u4e00-\u9fff\d]+室", "", reasons)), reasons  # but rooms
     assert "未达标：" in zh_html and "Does not meet the standard" not in zh_html
+
+
+def test_a_stored_evaluation_without_its_machine_form_shows_its_stored_text(client, supervised, carol):
+    """A row stored before the machine forms: its Chinese text, quoted in the English frame."""
+    from wuyiqu.standards.models import Evaluation
+
+    row = Evaluation.objects.get(unit=supervised, on=today())
+    Evaluation.objects.filter(pk=row.pk).update(detail_forms={})
+    client.force_login(carol)
+    en_html = page(client, f"/units/{supervised.code}/history/", "en")
+    assert next(iter(row.details.values())) in en_html
+    assert re.search(r"Does not meet the standard: [^<：]+: [^<]*[\u4e00-\u9fff]", en_html)
 
 
 def test_a_refused_supervision_action_says_why_in_english(client, supervised, carol):

@@ -5,8 +5,10 @@ the other apps render in English when English is chosen."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import gettext
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -335,10 +337,55 @@ def visible_texts(html: str) -> list[str]:
     return parser.texts
 
 
-def names_pattern(side) -> re.Pattern:
-    """Names of units, people and places, and what people typed into the side's records (a warning's
-    detail, a withdrawal's reason, a negative opinion, an import's refusal, a notification without a
-    template): shown as written in every language (DEVELOPERS.md, "Translations")."""
+@dataclass
+class StoredTexts:
+    """The records the system wrote in the walk's world (their zh-hans text), and what people typed."""
+
+    warned: object  # a building under automatic warnings (the daily run)
+    withdrawn: object  # a building whose title the command withdrew
+    warnings: list  # the automatic warnings
+    events: list  # the withdrawals' events (automatic: the compound; by the command)
+    typed: str  # the command's words
+
+
+@pytest.fixture
+def stored_texts(crew, erin):  # noqa: F811
+    """alice's side with the records the system writes itself: the daily run (its evaluations stored)
+    withdraws the side's compound automatically (a resident under home quarantine: a ``revoke``
+    criterion) and warns a second building named 20 days ago (``warn`` criteria: households not
+    verified, no inspections …); before it, the command withdraws the community's title with its words."""
+    from wuyiqu.certification.models import Title
+    from wuyiqu.lib.dates import today
+    from wuyiqu.supervision.actions import do_withdraw_title
+    from wuyiqu.supervision.models import MANUAL, TitleEvent, Warning
+    from wuyiqu.supervision.services import run_daily
+    from wuyiqu.units.models import TITLE_BY_KIND, Unit, UnitKind
+
+    side, _people = crew
+    on = today()
+    warned = Unit.objects.filter(path__startswith=side.community.path, kind=UnitKind.BUILDING).exclude(
+        pk=side.building.pk).order_by("code").first()
+    withdrawn = side.community
+    for i, unit in enumerate((warned, withdrawn)):
+        Title.objects.create(unit=unit, title=TITLE_BY_KIND[unit.kind], named_on=on - dt.timedelta(days=20),
+                             certificate_number=f"WYQ-S-{i}")
+    typed = "门岗无人值守，经核查属实"
+    do_withdraw_title(actor=erin, unit=withdrawn, reason=typed)
+    run_daily(on=on)
+    warnings = list(Warning.objects.exclude(criterion=MANUAL).filter(unit=warned))
+    events = list(TitleEvent.objects.filter(unit__in=[side.compound, withdrawn], kind="withdrawn").order_by("id"))
+    assert warnings and all(w.detail_form for w in warnings)
+    assert {e.unit_id for e in events} == {side.compound.pk, withdrawn.pk} and all(e.reason_form for e in events)
+    assert Title.objects.get(pk=side.title.pk).withdrawn_form
+    return StoredTexts(warned, withdrawn, warnings, events, typed)
+
+
+def names_pattern(side, *typed: str) -> re.Pattern:
+    """Names of units, people and places, and what people typed into the side's records (a manual
+    warning's detail, the words of a withdrawal made by hand, a negative opinion, an import's refusal,
+    a notification without a template): shown as written in every language (DEVELOPERS.md,
+    "Translations"). What the system wrote (automatic warnings and withdrawals, the frame of the
+    command's withdrawal, stored evaluations) is not among them: it reads in English."""
     from wuyiqu.accounts.models import User
     from wuyiqu.units.models import Household, HouseholdVerification, Resident, Unit
 
@@ -349,6 +396,7 @@ def names_pattern(side) -> re.Pattern:
     names |= set(Household.objects.exclude(address="").values_list("address", flat=True))
     names |= set(HouseholdVerification.objects.values_list("verifier", flat=True))  # who verified (核实人), as written
     names |= {side.warning.detail, side.withdrawn.withdrawn_reason, side.opinion.description, side.notification.text}
+    names |= set(typed)  # more words people typed (a command's reason for a withdrawal)
     names |= {e["message"] for e in side.job.errors}
     # The column headers of the import files: the files' own format, in Chinese in every language.
     from wuyiqu.imports.registry import all_kinds
@@ -363,21 +411,28 @@ def chinese_left(html: str, names: re.Pattern) -> list[str]:
     return [t for t in visible_texts(html) if CJK.search(names.sub("", t))]
 
 
-def test_every_roles_main_pages_read_in_english_but_for_names(crew, client):  # noqa: F811
+def _own_pages(side, stored: StoredTexts) -> list[str]:
+    b, c, comm = side.building.code, side.compound.code, side.community.code
+    return [f"/units/{comm}/", f"/units/{c}/", f"/units/{b}/", f"/households/{side.household.code}/",
+            f"/units/{b}/assessment/", f"/units/{comm}/assessment/", f"/units/{comm}/measures/",
+            f"/units/{comm}/testing/", f"/units/{comm}/ledger/", f"/units/{c}/history/", f"/units/{b}/history/",
+            f"/units/{comm}/blockers/", f"/applications/{side.application.pk}/", f"/imports/{side.job.pk}/",
+            f"/units/{b}/inspections/", f"/units/{stored.warned.code}/history/",
+            f"/units/{stored.withdrawn.code}/history/"]
+
+
+def test_every_roles_main_pages_read_in_english_but_for_names(crew, stored_texts, client):  # noqa: F811
     """English chosen: the header's pages of every role and the pages about its side's units (unit,
     household, self-assessment, measures, tests, ledger, supervision record, application, import),
     and the public sign-in and co-signing pages, show no Chinese character except in names of units,
-    people and places and in what people wrote into records."""
+    people and places and in what people wrote into records — in a world where the system wrote its
+    own records too (automatic warnings, an automatic withdrawal, a command's withdrawal, the day's
+    stored evaluations, the notices of them): those read in English."""
     from wuyiqu.accounts.models import Role
 
     side, people = crew
-    names = names_pattern(side)
-    b, c, comm = side.building.code, side.compound.code, side.community.code
-    own = [f"/units/{comm}/", f"/units/{c}/", f"/units/{b}/", f"/households/{side.household.code}/",
-           f"/units/{b}/assessment/", f"/units/{comm}/assessment/", f"/units/{comm}/measures/",
-           f"/units/{comm}/testing/", f"/units/{comm}/ledger/", f"/units/{c}/history/", f"/units/{b}/history/",
-           f"/units/{comm}/blockers/", f"/applications/{side.application.pk}/", f"/imports/{side.job.pk}/",
-           f"/units/{b}/inspections/"]
+    names = names_pattern(side, stored_texts.typed)
+    own = _own_pages(side, stored_texts)
     left: dict[str, list[str]] = {}
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     for url in ("/login/", f"/s/{side.application.token}/", f"/verify/{side.title.certificate_number}/"):
@@ -401,3 +456,41 @@ def test_every_roles_main_pages_read_in_english_but_for_names(crew, client):  # 
                 left[f"{role} {url}"] = found
     assert opened >= 60
     assert left == {}
+
+
+def test_the_chinese_pages_show_the_stored_texts_as_written(crew, stored_texts, client):  # noqa: F811
+    """zh-hans (the default): the supervision records and the notices show exactly the zh-hans text
+    stored on the rows (the machine form writes out to it), the command's words included."""
+    from django.utils.html import escape
+
+    from wuyiqu.certification.models import Title
+    from wuyiqu.notifications.models import Notification
+    from wuyiqu.standards.models import Evaluation
+
+    side, people = crew
+    client.force_login(people["command"])
+    pages = {u: client.get(u).content.decode() for u in (f"/units/{side.compound.code}/history/",
+                                                         f"/units/{stored_texts.warned.code}/history/",
+                                                         f"/units/{stored_texts.withdrawn.code}/history/")}
+    for html in pages.values():
+        assert '<html lang="zh-hans">' in html
+    shown = "".join(pages.values())
+    for record in stored_texts.warnings:
+        assert escape(record.detail) in shown, record.detail
+    for event in stored_texts.events:
+        assert escape(event.reason) in shown, event.reason
+    assert escape(f"指挥部摘牌：{stored_texts.typed}") in shown
+    withdrawn = Title.objects.get(unit=stored_texts.withdrawn)
+    assert withdrawn.withdrawn_reason == f"指挥部摘牌：{stored_texts.typed}"
+    assert escape(withdrawn.withdrawn_reason) in pages[f"/units/{stored_texts.withdrawn.code}/history/"]
+    stored = Evaluation.objects.get(unit=stored_texts.warned, on=stored_texts.warnings[0].opened_on)
+    assert stored.details and all(escape(v) in pages[f"/units/{stored_texts.warned.code}/history/"]
+                                  for v in stored.details.values())
+    # The inbox of the command: each notice as it was stored (and e-mailed).
+    inbox = client.get("/notifications/").content.decode()
+    notices = list(Notification.objects.filter(user=people["command"], template__startswith="supervision."))
+    assert notices and all(escape(n.text) in inbox for n in notices)
+    # The same pages in English carry the English texts, the command's words as written.
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = client.get(f"/units/{stored_texts.withdrawn.code}/history/").content.decode()
+    assert escape(f"Withdrawn by the command: {stored_texts.typed}") in english

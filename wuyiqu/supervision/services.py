@@ -433,6 +433,7 @@ def withdrawal_form(w: Withdrawal, profile: Profile) -> str:
     m = C.machine_messages()
     parts = []
     for c in w.revoke:
+        c.localise()  # the verdict that withdrew the unit (judged again since, so not among the results)
         spec = profile.get(c.id)
         parts.append(m.text("criterion_reason", criterion=C.label(spec.name) if spec else C.plain(c.id),
                             detail=c.machine or C.plain(c.detail)))
@@ -531,6 +532,7 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
         have = {w.criterion for w in decide.open.get(uid, ())}
         for c in ev.criteria:
             if not c.passed and c.id not in have and decide.severity.get(c.id) == "warn":
+                c.localise()
                 new.append((uid, c.id, c.detail, json.dumps(c.machine, ensure_ascii=False) if c.machine else None))
                 notices.warned(ev.unit, c, profile, deadline)
     if new:
