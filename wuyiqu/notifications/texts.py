@@ -4,7 +4,7 @@ templates, the template id and its parameters, so that the inbox renders it agai
 language. Parameters named below are translated at display (a title, a status, a criterion's
 name, and the reasons the system wrote, given in their machine form); the others are shown as given
 — names of units and people, dates, numbers, and the words of people (a reviewer's opinion, a
-manual warning), which are quoted as written (docs/i18n.md)."""
+manual warning), which are quoted as written (DEVELOPERS.md, "Translations")."""
 
 from __future__ import annotations
 
