@@ -48,9 +48,8 @@ def test_localise_keeps_the_form_and_writes_zh_hans_once():
 
 
 def test_passing_results_in_machine_form_are_shared_and_render_in_both_languages():
-    from decimal import Decimal
-
     import datetime as dt
+    from decimal import Decimal
 
     on = dt.date(2022, 11, 28)
     with C.machine_reasons():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -223,6 +224,7 @@ M_START, M_ARG, M_SEP, M_END = "\ue010", "\ue011", "\ue012", "\ue013"
 _MARKS = re.compile("[\ue010-\ue013]")
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _MACHINE: ContextVar[bool] = ContextVar("machine_reasons", default=False)
+_LOCALISING = threading.Lock()
 
 
 def plain(text: str) -> str:
@@ -548,9 +550,12 @@ class CriterionResult:
         ``detail`` and ``named`` in the active language. Once: results are shared between units."""
         if self.machine or M_START not in self.detail + self.named:
             return
-        self.machine = self.detail
-        self.detail = render(self.detail)
-        self.named = render(self.named)
+        with _LOCALISING:  # a passing result is shared between the threads of a server too
+            if self.machine or M_START not in self.detail + self.named:
+                return
+            form, named = self.detail, self.named
+            self.detail, self.named = render(form), render(named)
+            self.machine = form
 
 
 def localise(evaluations) -> None:
