@@ -58,8 +58,9 @@ class Evaluation(models.Model):
     named = models.BooleanField(_("已命名"))
     failed = models.JSONField(default=list)  # ids of the failed criteria
     details = models.JSONField(default=dict)  # {criterion id: Chinese reason} of the failed criteria
-    # {criterion id: the reason's machine form} (``wuyiqu.standards.criteria.render``); empty: shown as stored.
-    detail_forms = models.JSONField(default=dict, blank=True)
+    # {criterion id: the reason's machine form} (``wuyiqu.standards.criteria.render``); null or missing:
+    # shown as stored. Nullable: rows written in the earlier shape (no such column) stay valid.
+    detail_forms = models.JSONField(null=True, blank=True)
     profile = models.ForeignKey(PolicyProfile, null=True, on_delete=models.SET_NULL, related_name="+")
     profile_version = models.CharField(max_length=110)  # "name version", kept if the profile row goes
     # Villages/communities only: the facts rolled up over the subtree (households, unverified
