@@ -90,6 +90,16 @@ def told(response, words: str) -> bool:
     return response.status_code == 302 and any(words in str(m) for m in get_messages(response.wsgi_request))
 
 
+def told_an_id(response) -> bool:
+    """The message names a criterion by its id (``no_case``), which no user reads (issue 18)."""
+    import re
+
+    from django.contrib.messages import get_messages
+
+    ids = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
+    return any(ids.search(str(m)) for m in get_messages(response.wsgi_request))
+
+
 def _second_building(side: Side) -> Unit:
     return (Unit.objects.filter(path__startswith=side.compound.path, kind=UnitKind.BUILDING)
             .exclude(pk=side.building.pk).order_by("code").first())
@@ -186,7 +196,7 @@ STEPS: dict[str, Step] = {
         reverse("supervision:withdraw", args=[s.compound.code]), {"reason": "材料不实"}), "supervision.withdraw"),
     "supervision:reinstate": Step(frozenset({Role.COMMAND}), lambda s, u: (
         reverse("supervision:reinstate", args=[s.building.code]), {"reason": "误摘"}), None,
-        passes=lambda r: told(r, "该单位仍不符合以下标准")),
+        passes=lambda r: told(r, "该单位仍不符合以下标准") and not told_an_id(r)),
     "health:end_measure_early": Step(HEALTH, lambda s, u: (
         reverse("health:end_measure_early", args=[_fresh_measure(s).pk]), {"on": today().isoformat(), "reason": "核实"}),
         "health.end_measure_early"),

@@ -179,7 +179,7 @@ def do_reinstate_title(*, actor, title: Title, reason: str) -> Title:
     failing = [c for c in (ev.criteria if ev else []) if not c.passed and severity.get(c.id) == "revoke"]
     if failing:
         raise SupervisionRefused(_("该单位仍不符合以下标准，恢复后会再次摘牌，请先更正数据：%(list)s") % {
-            "list": pgettext("分句分隔", "；").join(f"{profile.get(c.id).name}（{c.id}）：{c.detail}" for c in failing)})
+            "list": pgettext("分句分隔", "；").join(f"{_(profile.get(c.id).name)}：{c.detail}" for c in failing)})
     old_on = t.withdrawn_on
     t.withdrawn_on, t.withdrawn_reason, t.withdrawn_form = None, "", None
     t.save(update_fields=["withdrawn_on", "withdrawn_reason", "withdrawn_form"])
