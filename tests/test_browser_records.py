@@ -140,3 +140,34 @@ def test_the_one_tap_verification_works_without_javascript(live_server, world, a
         assert "今日已核实" in page.locator(f"#verify-{household.pk}").inner_text()
         browser.close()
     assert HouseholdVerification.objects.filter(household=household).count() == 1
+
+
+def test_the_inspection_form_sets_each_items_answers_in_one_row_on_a_phone(live_server, world, alice, phone):
+    """Issue 18: the radios sat above their words and ran very long on a phone. Each item's answers
+    (未检查 / 合格 / 不合格) now share one row, every radio left of its own word, and the form fits."""
+    building = Unit.objects.filter(path__startswith=f"/500110/500110002/{WENLONG_COMMUNITY}/",
+                                   kind=UnitKind.BUILDING).order_by("code").first()
+    page = phone
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_load_state()
+    page.goto(f"{live_server.url}/units/{building.code}/inspections/")
+    items = page.locator("fieldset.item")
+    assert items.count() >= 2
+    for i in range(items.count()):
+        radios = items.nth(i).locator("input[type=radio]")
+        assert radios.count() == 3
+        boxes = [radios.nth(k).bounding_box() for k in range(3)]
+        tops = {round(b["y"]) for b in boxes}
+        assert max(tops) - min(tops) <= 4, f"item {i}: the answers are not in one row: {boxes}"
+        for k in range(3):
+            label = radios.nth(k).locator("xpath=ancestor::label[1]").bounding_box()
+            box = boxes[k]
+            # the word is to the right of its radio, on the same line (not below it)
+            assert label["x"] + label["width"] > box["x"] + box["width"] + 8
+            assert label["y"] <= box["y"] and box["y"] + box["height"] <= label["y"] + label["height"]
+        assert items.nth(i).bounding_box()["height"] < 110
+    assert fits_the_phone(page)
+    page.screenshot(path=str(SCREENS / "phone-inspection-form.png"), full_page=True)
