@@ -494,3 +494,15 @@ def test_the_chinese_pages_show_the_stored_texts_as_written(crew, stored_texts, 
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     english = client.get(f"/units/{stored_texts.withdrawn.code}/history/").content.decode()
     assert escape(f"Withdrawn by the command: {stored_texts.typed}") in english
+
+
+def test_the_api_documentation_page_reads_in_the_chosen_language(client):
+    """The API's documentation page (Swagger UI, public) is titled and tagged in the reader's language."""
+    from django.conf import settings
+
+    zh = client.get("/api/v1/docs").content.decode()
+    assert '<html lang="zh-hans">' in zh and "接口文档" in zh
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    en = client.get("/api/v1/docs").content.decode()
+    assert '<html lang="en">' in en and "API documentation" in en
+    assert not re.search(r"[\u4e00-\u9fff]", en)
