@@ -125,8 +125,9 @@ def test_a_title_still_failing_a_revoke_criterion_is_not_reinstated(street):
     u = street
     with at(D):
         do_record_case(actor=None, reported_on=D, case_type="confirmed", unit=u["B9"])
-        with pytest.raises(SupervisionRefused, match="no_case"):
+        with pytest.raises(SupervisionRefused, match="近8天无疫情：近8天有 1 例") as refused:
             do_reinstate_title(actor=u["command"], title=Title.objects.get(unit=u["B9"]), reason="误摘")
+        assert "no_case" not in str(refused.value)  # the criterion by its name, never its id (issue 18)
     assert Title.objects.get(unit=u["B9"]).withdrawn_on == D
 
 
