@@ -2,9 +2,9 @@
 """Set up the project's virtualenv and run the demo or the whole test suite. Standard library only.
 
     python3 scripts/dev.py demo [--residents N] [...]   make .venv, then `wuyiqu demo ...`
-    python3 scripts/dev.py test [--postgres URL [--postgres-only]] [--no-browser] [pytest args]
-                                                       make .venv, run pytest on SQLite (and on
-                                                       PostgreSQL), then `ruff check .`
+    python3 scripts/dev.py test [--postgres URL [--postgres-only]] [--no-browser] [--one-at-a-time]
+                                [pytest args]          make .venv, run pytest on SQLite (and on
+                                                       PostgreSQL, side by side), then `ruff check .`
 
 The virtualenv uses the newest Python >= 3.12 on the machine (Django 6), else the Python running
 this script when it is >= 3.11 (pip then resolves Django 5.2 LTS). WUYIQU_DEV_PYTHON=/path/to/python
@@ -12,7 +12,9 @@ chooses the interpreter instead. `pip install -e '.[test]'` runs again only when
 changed since the last install.
 
 `test` runs pytest once per database: SQLite (unless --postgres-only), PostgreSQL too when
-DATABASE_URL is set or --postgres URL is given. It exits non-zero when any run fails or ruff finds anything.
+DATABASE_URL is set or --postgres URL is given. The two runs go side by side (each in its own temporary
+directory; the second one's output is shown whole after the first's), or one after the other with
+--one-at-a-time. It exits non-zero when any run fails or ruff finds anything.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -233,27 +236,95 @@ COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpa
 CLOSING = re.compile(r"(\d+ (passed|failed|errors?|skipped|deselected)|no tests ran).* in [\d.]+s")
 
 
+class Pass:
+    """One pytest run on one database, started at once, its output in a log file of its own.
+
+    The passes of one ``dev.py test`` run side by side (``--one-at-a-time`` runs them in turn): on a
+    machine with two cores or more the SQLite pass and the PostgreSQL pass take little more than the
+    longer of them instead of their sum. Each has its own pytest base temporary directory and its own
+    WUYIQU_DATA_DIR (uploads), so that the two never share a file.
+    """
+
+    def __init__(self, label: str, database_url: str | None, args: list[str]):
+        self.label, self.database_url, self.args = label, database_url, list(args)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"wuyiqu-test-{label}-"))
+        self.log_path = self.tmp / "pytest.log"
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        if database_url:
+            env["DATABASE_URL"] = database_url
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("WUYIQU_DATA_DIR", str(self.tmp / "var"))
+        extra = [] if any(a == "--basetemp" or a.startswith("--basetemp=") for a in args) \
+            else [f"--basetemp={self.tmp / 'pytest'}"]
+        self.cmd = [str(VENV_PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *extra, *args]
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.t0 = 0.0
+        self.ended_at: float | None = None
+
+    def start(self) -> None:
+        where = f" ({redact(self.database_url)})" if self.database_url else ""
+        say(f"pytest on {self.label}{where}: {' '.join(self.cmd[1:])}")
+        self.t0 = time.monotonic()
+        self.log = open(self.log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 (closed in result)
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def ended(self) -> bool:
+        assert self.proc is not None
+        if self.ended_at is None and self.proc.poll() is not None:
+            self.ended_at = time.monotonic()
+        return self.ended_at is not None
+
+    def follow(self, beside: list[Pass]) -> None:
+        """Copy the log to stdout as it grows, until the run has ended and the log is read to its end
+        (noting meanwhile when the passes ``beside`` it end)."""
+        with open(self.log_path, encoding="utf-8", errors="replace") as log:
+            while True:
+                ended = self.ended()
+                for other in beside:
+                    other.ended()
+                chunk = log.read()
+                if chunk:
+                    sys.stdout.write(chunk)
+                    sys.stdout.flush()
+                elif ended:
+                    break
+                else:
+                    time.sleep(0.5)
+
+    def result(self) -> tuple[bool, str]:
+        assert self.proc is not None
+        code = self.proc.wait()
+        self.log.close()
+        closing = ""
+        with open(self.log_path, encoding="utf-8", errors="replace") as log:
+            for line in log:
+                if CLOSING.search(line):
+                    closing = line
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.ended()
+        return summarise(self.label, code, closing, (self.ended_at or time.monotonic()) - self.t0)
+
+
+def run_passes(passes: list[Pass], *, side_by_side: bool) -> list[tuple[bool, str]]:
+    """Run the passes (side by side, or one after the other) and echo each one's output whole, in
+    order: the first as it runs, the others once the one before them has been echoed."""
+    if side_by_side:
+        for p in passes:
+            p.start()
+    for i, p in enumerate(passes):
+        if not side_by_side:
+            p.start()
+        elif i:
+            say(f"the {p.label} pass, which ran beside the {passes[0].label} pass:")
+        p.follow([q for q in passes if q is not p and q.proc is not None])
+    return [p.result() for p in passes]
+
+
 def pytest_once(label: str, database_url: str | None, args: list[str]) -> tuple[bool, str]:
     """Run the suite on one database, echoing its output; returns (ok, the one-line summary)."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    env["PYTHONUNBUFFERED"] = "1"
-    cmd = [str(VENV_PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *args]
-    where = f" ({redact(database_url)})" if database_url else ""
-    say(f"pytest on {label}{where}: {' '.join(cmd[1:])}")
-    t0 = time.monotonic()
-    closing = ""
-    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace") as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            if CLOSING.search(line):
-                closing = line
-        code = proc.wait()
-    return summarise(label, code, closing, time.monotonic() - t0)
+    return run_passes([Pass(label, database_url, args)], side_by_side=False)[0]
 
 
 def summarise(label: str, code: int, closing: str, seconds: float) -> tuple[bool, str]:
@@ -276,10 +347,29 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
 
 
+def with_no_browser(args: list[str]) -> list[str]:
+    """pytest ARGS that also deselect the browser tests. pytest keeps only the last ``-m``, so a marker
+    expression given in ARGS is joined to ``not browser`` rather than put beside it."""
+    out, marked = [], False
+    it = iter(args)
+    for arg in it:
+        if arg == "-m":
+            expression = next(it, "")
+            out += ["-m", f"({expression}) and not browser"]
+            marked = True
+        elif arg.startswith("-m") and len(arg) > 2:
+            out += ["-m", f"({arg[2:].lstrip('=')}) and not browser"]
+            marked = True
+        else:
+            out.append(arg)
+    return out if marked else ["-m", "not browser", *out]
+
+
 def cmd_test(argv: list[str]) -> int:
     postgres = os.environ.get("DATABASE_URL") or None
     browser = True
     sqlite = True
+    side_by_side = True
     pytest_args: list[str] = []
     it = iter(argv)
     for arg in it:
@@ -293,6 +383,8 @@ def cmd_test(argv: list[str]) -> int:
             browser = False
         elif arg == "--postgres-only":
             sqlite = False
+        elif arg == "--one-at-a-time":
+            side_by_side = False
         else:
             pytest_args.append(arg)
     if postgres and not postgres.startswith(("postgres://", "postgresql://")):
@@ -302,10 +394,12 @@ def cmd_test(argv: list[str]) -> int:
     ensure_venv()
     ensure_system_tools(browser=browser)
     if not browser:
-        pytest_args = ["-m", "not browser", *pytest_args]
-    results = [pytest_once("sqlite", None, pytest_args)] if sqlite else []
-    if postgres:
-        results.append(pytest_once("postgres", postgres, pytest_args))
+        pytest_args = with_no_browser(pytest_args)
+    if not any(a.startswith("--durations") for a in pytest_args):
+        pytest_args = ["--durations=15", *pytest_args]  # the slowest tests, to keep the suite's time in view
+    passes = ([Pass("sqlite", None, pytest_args)] if sqlite else []) + \
+        ([Pass("postgres", postgres, pytest_args)] if postgres else [])
+    results = run_passes(passes, side_by_side=side_by_side and len(passes) > 1)
     say("ruff check .")
     ruff = subprocess.run([str(VENV / "bin" / "ruff"), "check", "."], cwd=ROOT, stdin=subprocess.DEVNULL)
     print()

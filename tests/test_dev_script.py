@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import time
@@ -105,11 +106,18 @@ def test_a_lock_held_past_the_limit_fails_with_a_message(dev, monkeypatch, capsy
 
 
 def _runs(dev, monkeypatch, argv):
-    """The databases `dev.py test ARGV` would run pytest on, and with which arguments."""
+    """The databases `dev.py test ARGV` would run pytest on, with which arguments, and whether side by side."""
     runs = []
+
+    def fake_run_passes(passes, side_by_side):
+        for p in passes:
+            runs.append((p.label, p.database_url, p.args, side_by_side))
+            shutil.rmtree(p.tmp)
+        return [(True, p.label) for p in passes]
+
     monkeypatch.setattr(dev, "ensure_venv", lambda: None)
     monkeypatch.setattr(dev, "ensure_system_tools", lambda browser: None)
-    monkeypatch.setattr(dev, "pytest_once", lambda label, url, args: runs.append((label, url, args)) or (True, label))
+    monkeypatch.setattr(dev, "run_passes", fake_run_passes)
     monkeypatch.setattr(dev.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     return dev.cmd_test(argv), runs
@@ -119,12 +127,60 @@ def test_postgres_only_runs_the_postgres_pass_alone(dev, monkeypatch):
     url = "postgres://postgres@127.0.0.1:5432/x"
     code, runs = _runs(dev, monkeypatch, ["--no-browser", "--postgres", url, "--postgres-only", "-m", "clock"])
     assert code == 0
-    assert runs == [("postgres", url, ["-m", "not browser", "-m", "clock"])]
+    assert runs == [("postgres", url, ["--durations=15", "-m", "(clock) and not browser"], False)]
     code, runs = _runs(dev, monkeypatch, ["--postgres", url])
-    assert [label for label, _, _ in runs] == ["sqlite", "postgres"]
+    assert [(label, side) for label, _, _, side in runs] == [("sqlite", True), ("postgres", True)]
+    code, runs = _runs(dev, monkeypatch, ["--postgres", url, "--one-at-a-time", "--durations=3", "-k", "x"])
+    assert runs == [("sqlite", None, ["--durations=3", "-k", "x"], False), ("postgres", url, ["--durations=3", "-k", "x"], False)]
+
+
+def test_no_browser_is_joined_to_a_marker_expression(dev):
+    # pytest keeps only the last -m: "-m 'not browser' -m clock" would run the browser tests.
+    assert dev.with_no_browser(["-q"]) == ["-m", "not browser", "-q"]
+    assert dev.with_no_browser(["-m", "clock", "-q"]) == ["-m", "(clock) and not browser", "-q"]
+    assert dev.with_no_browser(["-mclock or screens"]) == ["-m", "(clock or screens) and not browser"]
 
 
 def test_postgres_only_without_a_database_is_refused(dev, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         _runs(dev, monkeypatch, ["--postgres-only"])
     assert "--postgres-only needs --postgres URL" in capsys.readouterr().err
+
+
+def _script_pass(dev, label, code):
+    """A Pass whose "pytest" is a small script: it prints where its files go, then CODE."""
+    p = dev.Pass(label, None, [])
+    p.cmd = [sys.executable, "-c", (
+        "import os, sys, time\n"
+        f"print('{label} starts', flush=True)\n"
+        f"{code}\n"
+        f"print('{label} data', os.environ['WUYIQU_DATA_DIR'], [a for a in sys.argv if a.startswith('--basetemp')])\n"
+        f"print('===== 3 passed in 1.00s =====')\n"), f"--basetemp={p.tmp / 'pytest'}"]
+    return p
+
+
+def test_passes_run_side_by_side_and_are_echoed_whole_in_order(dev, capsys):
+    first = _script_pass(dev, "sqlite", "time.sleep(2.0)")
+    second = _script_pass(dev, "postgres", "time.sleep(1.5)")
+    dirs = [first.tmp, second.tmp]
+    t0 = time.monotonic()
+    results = dev.run_passes([first, second], side_by_side=True)
+    took = time.monotonic() - t0
+    assert took < 3.3, took  # 2.0 s and 1.5 s one after the other would be 3.5 s and more
+    assert [ok for ok, _ in results] == [True, True]
+    assert results[0][1].startswith("sqlite: 3 passed, 0 failed")
+    assert results[1][1].startswith("postgres: 3 passed, 0 failed")
+    out = capsys.readouterr().out
+    # The second pass's output comes whole, after the first's, and each pass had its own directories.
+    assert out.index("sqlite starts") < out.index("sqlite data") < out.index("postgres starts") < out.index("postgres data")
+    data = [line.split()[2] for line in out.splitlines() if " data " in line]
+    assert data == [str(dirs[0] / "var"), str(dirs[1] / "var")]
+    assert not any(d.exists() for d in dirs)  # the temporary directories are removed afterwards
+
+
+def test_a_failing_pass_beside_another_is_reported(dev, capsys):
+    first = _script_pass(dev, "sqlite", "pass")
+    second = _script_pass(dev, "postgres", "sys.exit(1)")
+    results = dev.run_passes([first, second], side_by_side=True)
+    assert results[0][0] is True
+    assert results[1][0] is False and "FAILED (pytest exit 1)" in results[1][1]
