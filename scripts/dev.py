@@ -253,7 +253,7 @@ class Pass:
         if database_url:
             env["DATABASE_URL"] = database_url
         env["PYTHONUNBUFFERED"] = "1"
-        env.setdefault("WUYIQU_DATA_DIR", str(self.tmp / "var"))
+        env["WUYIQU_DATA_DIR"] = str(self.tmp / "var")
         extra = [] if any(a == "--basetemp" or a.startswith("--basetemp=") for a in args) \
             else [f"--basetemp={self.tmp / 'pytest'}"]
         self.cmd = [str(VENV_PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *extra, *args]

@@ -77,6 +77,14 @@ def post_form(url: str, fields: dict, cookie: str, timeout: float = 120) -> tupl
         return e.code, e.read().decode()
 
 
+def deep_backlog(live_server) -> None:
+    """Let the live server's socket queue every client that connects at once. Django's test server
+    listens with a backlog of 10: 50 phones connecting together overflow it and, on a busy machine
+    whose server thread accepts slowly, the kernel resets some connections (ConnectionResetError) —
+    the test harness's limit, not the product's (gunicorn listens with a backlog of 2048)."""
+    live_server.thread.httpd.socket.listen(1024)
+
+
 def serialise_on_sqlite(live_server) -> None:
     """Wrap the live server's application in a lock when the test database is SQLite in memory."""
     if connection.vendor != "sqlite":
@@ -96,6 +104,7 @@ def test_500_households_sign_at_once(transactional_db, live_server):
     from wuyiqu.accounts.models import Role
 
     serialise_on_sqlite(live_server)
+    deep_backlog(live_server)
     building, pins = big_building(HOUSEHOLDS)
     head = do_create_user(actor=None, username="head", password="correct-horse-battery", role=Role.BUILDING_HEAD,
                           unit=building)
