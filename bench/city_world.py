@@ -339,12 +339,12 @@ def _facts(cur, d: District, nat_every: int) -> dict:
         # One round every nat_every days per resident over D-7 … D, at a time of day between 07:00
         # and 19:00 local; 2 % never tested.
         "health_natresult": f"""
-            INSERT INTO health_natresult (id_hash, resident_id, unit_id, sampled_at, sampled_on, result)
-            SELECT r.id_hash, r.id, h.unit_id,
+            INSERT INTO health_natresult (district_code, id_hash, resident_id, unit_id, sampled_at, sampled_on, result)
+            SELECT split_part(u.path, '/', 2), r.id_hash, r.id, h.unit_id,
                    (({day} - d.d) + TIME '07:00' + make_interval(secs => (r.id * 7919) % 43200))
                        AT TIME ZONE 'Asia/Shanghai',
                    {day} - d.d, 'negative'
-            FROM units_resident r JOIN units_household h ON h.id = r.household_id
+            FROM units_resident r JOIN units_household h ON h.id = r.household_id JOIN units_unit u ON u.id = h.unit_id
             JOIN generate_series(0, 7) AS d(d) ON (r.id + d.d) % {nat_every} = 0
             WHERE {r_in} AND {h_in} AND r.id % 50 <> 0""",
         "health_positivecase": f"""

@@ -159,9 +159,12 @@ def build() -> None:
     with transaction.atomic(), connection.cursor() as cur:
         at = (f"((DATE '{d}' - d.d) + TIME '01:00')::timestamp AT TIME ZONE 'UTC'" if pg
               else f"date('{d}', '-' || d.d || ' days') || ' 01:00:00'")
-        _sql(cur, f"""INSERT INTO health_natresult (id_hash, resident_id, unit_id, sampled_at, sampled_on, result)
-            SELECT r.id_hash, r.id, h.unit_id, {at}, {date_minus('d.d')}, 'negative'
-            FROM units_resident r JOIN units_household h ON h.id = r.household_id JOIN days d ON (r.id + d.d) % 2 = 0
+        district = "split_part(u.path, '/', 2)" if pg else "substr(u.path, 2, instr(substr(u.path, 2), '/') - 1)"
+        _sql(cur, f"""INSERT INTO health_natresult (district_code, id_hash, resident_id, unit_id, sampled_at, sampled_on,
+                result)
+            SELECT {district}, r.id_hash, r.id, h.unit_id, {at}, {date_minus('d.d')}, 'negative'
+            FROM units_resident r JOIN units_household h ON h.id = r.household_id JOIN units_unit u ON u.id = h.unit_id
+            JOIN days d ON (r.id + d.d) % 2 = 0
             WHERE r.id % 50 <> 0""")
     with transaction.atomic(), connection.cursor() as cur:
         _sql(cur, f"""INSERT INTO health_positivecase (resident_id, unit_id, id_hash, id_masked, source, created_at,

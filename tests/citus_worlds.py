@@ -146,6 +146,74 @@ def applications_world() -> dict:
     return rolled_back(run)
 
 
+def results_world() -> dict:
+    """Nucleic-acid results through every write path (docs/scaling.md: each kept in its district): an
+    unscoped import (a resident of T, one of S, a stranger), a scoped one from S's community (a
+    stranger, and T's resident: outside the scope, held), the same file again (nothing added), the
+    stranger registered in T (linked: moved from "" to T), the other registered in S (linked inside
+    S), T's resident moved to S (their results move along); then the participation of both
+    districts, the testing list and the rows as kept."""
+    from test_standards_world import D, build_street, id_number
+    from test_supervision_world import at
+
+    from wuyiqu.health.linking import hold_facts, link_facts
+    from wuyiqu.health.models import HeldFacts, NatResult
+    from wuyiqu.health.nat_import import write_nat_rows
+    from wuyiqu.health.selectors import testing_status
+    from wuyiqu.standards.evaluator import evaluate
+    from wuyiqu.units.actions import Move, move_residents
+    from wuyiqu.units.models import Household, Resident, Unit
+
+    def person(name: str, number: str, household: str) -> Resident:
+        r = Resident(household=Household.objects.get(code=household), name=name, sex="M")
+        r.set_id_number(number)
+        r.set_phone("")
+        r.save()
+        return r
+
+    def run():
+        u = build_street(D)
+        second_district(D)
+        numbers = {name: id_number(dt.date(1990, 1, n + 1)) for n, name in enumerate("甲乙丙丁")}
+        jia = person("甲", numbers["甲"], "T1C-C1-B1-101")
+        person("乙", numbers["乙"], "S1C-B1-101")
+        day = f"{D:%Y-%m-%d}"
+        out = {}
+        with at(D):
+            rows = [(numbers["甲"], f"{day} 10:00:00", "negative"), (numbers["乙"], f"{day} 10:00:00", "negative"),
+                    (numbers["丙"], f"{day} 10:00:00", "negative")]
+            c = write_nat_rows(rows)
+            out["unscoped"] = [c.created, c.unchanged, c.unmatched]
+            s1c = Unit.objects.get(code="S1C")
+            c = write_nat_rows([(numbers["丁"], f"{day} 11:00:00", "negative"),
+                                (numbers["甲"], f"{day} 11:00:00", "negative")], scope=s1c)
+            out["scoped"] = [c.created, c.unchanged, c.unmatched]
+            c = write_nat_rows(rows)
+            out["again"] = [c.created, c.unchanged, c.unmatched]
+            bing = person("丙", numbers["丙"], "T1C-B9-101")
+            ding = person("丁", numbers["丁"], "S1C-B1-102")
+            out["linked"] = [link_facts([bing.id_hash]).results, link_facts([ding.id_hash]).results]
+            hold_facts([jia.id_hash])
+            out["held"] = sorted([h.resident.name, h.results] for h in HeldFacts.objects.select_related("resident"))
+            to = Household.objects.get(code="S1C-B1-102")
+            out["moved_units"] = len(move_residents([Move(jia.pk, jia.household_id, jia.moved_on, to.pk, D)]))
+            names = dict(Resident.objects.values_list("pk", "name"))
+            out["rows"] = sorted([r.district_code, names.get(r.resident_id, "") if r.resident_id else "",
+                                  str(r.sampled_on), r.sampled_at.isoformat(), r.result]
+                                 for r in NatResult.objects.all())
+            out["participation"] = {code: [[v.unit.code, [[c.passed, str(c.detail)] for c in v.criteria
+                                                           if c.id == "nat_participation"]]
+                                           for v in evaluate(D, root=Unit.objects.get(code=code))]
+                                    for code in ("T", "S", "T1C")}
+            status = testing_status(Unit.objects.get(code="S1C"), on=D, days=7)
+            out["testing_S1C"] = [status.non_exempt_total, status.tested_within,
+                                  sorted([r.resident.name, str(r.last_sampled_on)] for r in status.rows)]
+        del u
+        return out
+
+    return rolled_back(run)
+
+
 # --- the daily run of two districts, and a worker stopped in the middle of one -----------------------
 
 def second_district(on: dt.date) -> None:
@@ -251,7 +319,7 @@ def main(argv: list[str]) -> int:
     what, target = argv[0], Path(argv[1])
     if what == "worlds":
         result = {"standards": standards_world(), "supervision": supervision_world(),
-                  "applications": applications_world()}
+                  "applications": applications_world(), "results": results_world()}
     elif what == "daily":
         result = daily(argv[3] if len(argv) > 3 and argv[2] == "--stop-worker" else None)
     else:

@@ -84,6 +84,21 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
     pkey = cluster.sql(cluster.coordinator, "wuyiqu_citus",
                        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'standards_evaluation_pkey'")
     assert pkey == "PRIMARY KEY (district_code, id)"
+    # The nucleic-acid results: partitioned by week and distributed by district, every partition
+    # with them, all in the evaluations' co-location group, the district leading the key.
+    assert "distributed table: health_natresult by district_code" in out
+    assert status["health_natresult"] == "distributed"
+    sql = lambda q: cluster.sql(cluster.coordinator, "wuyiqu_citus", q)  # noqa: E731
+    assert sql("SELECT relkind FROM pg_class WHERE relname = 'health_natresult'") == "p"
+    assert sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'health_natresult'::regclass") != "0"
+    assert sql("SELECT count(*) FROM pg_inherits i LEFT JOIN pg_dist_partition d ON d.logicalrelid = i.inhrelid "
+               "WHERE i.inhparent = 'health_natresult'::regclass AND d.logicalrelid IS NULL") == "0"
+    assert sql("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN "
+               "('standards_evaluation'::regclass, 'health_natresult'::regclass, 'health_natresult_default'::regclass)") == "1"
+    assert sql("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'health_natresult_pkey'") == \
+        "PRIMARY KEY (id_hash, sampled_on, sampled_at, district_code)"
+    # The application's sessions run multi-shard statements over one connection per node (ops.citus).
+    assert sql("SHOW citus.multi_shard_modify_mode") == "sequential"
     # Running it again changes nothing.
     assert "distributed table" not in run(["-m", "wuyiqu", "citus", "distribute"], databases["citus"]).stdout
 
@@ -99,7 +114,17 @@ def test_the_worlds_give_the_same_verdicts_titles_and_warnings_as_plain_postgres
     assert len(plain["standards"]["good"]["stored"]) == 8
     assert [a[0] for a in plain["applications"]["applications"].values()] == ["named", "named"]
     assert {e[3] for e in plain["standards"]["good"]["stored"].values()} == {"T"}  # district_code
-    for world in ("standards", "supervision", "applications"):
+    # The results world went through every write path (tests/citus_worlds.py): an unscoped import (3
+    # new, a stranger unmatched), one from S's community (a stranger, and T's 甲 registered outside
+    # it: both unmatched, 甲's held), the same file again (nothing new), 丙 and 丁 registered
+    # (linked), 甲 moved to S — each result kept in its resident's district, else its submitter's.
+    res = plain["results"]
+    assert (res["unscoped"], res["scoped"], res["again"]) == ([3, 0, 1], [2, 0, 2], [0, 3, 1])
+    assert res["linked"] == [1, 1] and res["held"] == [["甲", 1]]
+    assert {(name, at[11:16]): district for district, name, _on, at, _r in res["rows"] if name != "张三"} == {
+        ("甲", "02:00"): "S", ("", "03:00"): "S", ("乙", "02:00"): "S", ("丙", "02:00"): "T", ("丁", "03:00"): "S"}
+    assert res["testing_S1C"] == [5, 5, []]  # 甲 among S's tested residents, read on S's shard
+    for world in ("standards", "supervision", "applications", "results"):
         assert results["citus"][world] == plain[world], world
 
 

@@ -215,7 +215,7 @@ def test_the_command_links_facts_stored_before_and_a_second_run_changes_nothing(
     assert AuditEvent.objects.filter(action="health.relink_facts").count() == 2
 
 
-def test_linking_is_one_update_per_fact_table_for_a_whole_batch(tmp_path):
+def test_linking_is_one_statement_per_fact_table_for_a_whole_batch(tmp_path):
     build_street()
     numbers = [id_number(dt.date(1970, 1, 1) + days(i)) for i in range(30)]
     import_facts(tmp_path, *numbers)
@@ -228,7 +228,13 @@ def test_linking_is_one_update_per_fact_table_for_a_whole_batch(tmp_path):
     assert job.status == ImportStatus.SUCCEEDED and job.created == 30
     updates = [x["sql"] for x in q.captured_queries if x["sql"].lstrip().upper().startswith("UPDATE")
                and ("health_" in x["sql"])]
-    assert len(updates) == 3, updates  # results, cases, measures: one statement each for 30 people
+    assert len(updates) == 2, updates  # cases, measures: one statement each for 30 people
+    # Results move into the person's district (NatResult's docstring): one delete where they were
+    # kept (one district here, "" of the unscoped import) and one insert, for the 30 people.
+    moves = [x["sql"].lstrip()[:40] for x in q.captured_queries if "health_natresult" in x["sql"]
+             and x["sql"].lstrip().upper().startswith(("DELETE", "INSERT", "UPDATE"))]
+    assert [m.split()[0].upper() for m in moves] == ["DELETE", "INSERT"], moves
+    assert set(NatResult.objects.values_list("district_code", flat=True)) == {"T"}
     assert NatResult.objects.filter(resident_id__isnull=True).count() == 0
     assert PositiveCase.objects.filter(resident_id__isnull=True).count() == 0
 

@@ -4,10 +4,13 @@ the row's unit. The cluster itself: tests/test_citus.py (WUYIQU_CITUS=1)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core.management import CommandError, call_command
 from test_standards_world import D, build_street
 
+from wuyiqu.lib import crypto
 from wuyiqu.ops.citus import DISTRIBUTED, REFERENCE, citus_version, tables
 from wuyiqu.standards.actions import do_store_evaluations
 from wuyiqu.standards.models import Evaluation
@@ -45,3 +48,67 @@ def test_district_code_is_the_first_segment_of_the_path_and_filled_on_every_writ
     # A stored day of the district is replaced within the district.
     assert do_store_evaluations(on=D, root=u["T"]) == 8
     assert Evaluation.objects.filter(on=D).count() == 8
+
+
+def test_a_result_is_kept_in_its_residents_district_or_its_submitters_and_moves_with_them():
+    """NatResult's docstring, on every write path: the import (unscoped and scoped, the same rows again),
+    linking when the person is registered, a move to another district, a removal."""
+    from test_standards_world import id_number, make_unit
+    from test_supervision_world import at
+
+    from wuyiqu.health.linking import link_facts
+    from wuyiqu.health.models import NatResult
+    from wuyiqu.health.nat_import import write_nat_rows
+    from wuyiqu.standards.evaluator import evaluate
+    from wuyiqu.units.actions import Move, do_remove_resident, move_residents
+    from wuyiqu.units.models import Household, Resident
+
+    u = build_street(D)
+    s = make_unit("S", "district", name="另一区")
+    s1c = make_unit("S1C", "community", make_unit("S1", "street", s), "另一社区")
+    s_home = Household.objects.create(code="S1C-101", unit=s1c, address="另一社区101")
+    numbers = [id_number(dt.date(1991, 2, n)) for n in (1, 2, 3)]
+    t_person = Resident.objects.filter(household__unit=u["B1"]).first()
+
+    # Unscoped: a stranger's result goes to "", T's resident's to T; from S's community: a stranger's
+    # to S, and T's resident's too (registered outside the scope: unmatched, held).
+    with at(D):
+        t_number = crypto.cipher().decrypt(t_person.id_enc)
+        day = f"{D:%Y-%m-%d}"
+        write_nat_rows([(numbers[0], f"{day} 09:00:00", "negative"), (t_number, f"{day} 09:00:00", "negative")])
+        write_nat_rows([(numbers[1], f"{day} 10:00:00", "negative"), (t_number, f"{day} 10:00:00", "negative")],
+                       scope=s1c)
+        again = write_nat_rows([(numbers[0], f"{day} 09:00:00", "negative"), (t_number, f"{day} 09:00:00", "negative")])
+    assert (again.created, again.unchanged) == (0, 2)
+    rows = {(r.id_hash, r.sampled_at.hour + 8): r for r in NatResult.objects.filter(sampled_on=D)
+            if r.sampled_at.hour + 8 in (9, 10)}
+    t_hash = t_person.id_hash
+    h0, h1 = (crypto.cipher().lookup_hash(n) for n in numbers[:2])
+    assert {k: (r.district_code, r.resident_id, r.scope_unit_id) for k, r in rows.items()} == {
+        (h0, 9): ("", None, None), (t_hash, 9): ("T", t_person.pk, None),
+        (h1, 10): ("S", None, s1c.pk), (t_hash, 10): ("S", None, s1c.pk)}
+    # The strangers registered: the unscoped one in T (moved from "" to T), S's in S (stays in S).
+    a = Resident(household=Household.objects.get(code="T1C-B9-101"), name="甲", sex="M")
+    b = Resident(household=s_home, name="乙", sex="M")
+    for r, n in ((a, numbers[0]), (b, numbers[1])):
+        r.set_id_number(n)
+        r.set_phone("")
+        r.save()
+    assert link_facts([a.id_hash, b.id_hash]).results == 2
+    assert NatResult.objects.get(id_hash=h0).district_code == "T"
+    assert (NatResult.objects.get(id_hash=h1).district_code, NatResult.objects.get(id_hash=h1).resident_id) == \
+        ("S", b.pk)
+    # T's resident moves to S: their results go along (the held one, unmatched, stays where it is).
+    before = evaluate(D, root=s)
+    move_residents([Move(t_person.pk, t_person.household_id, t_person.moved_on, s_home.pk, D)])
+    mine = NatResult.objects.filter(resident_id=t_person.pk)
+    assert mine.count() == 2 and set(mine.values_list("district_code", flat=True)) == {"S"}
+    assert NatResult.objects.filter(id_hash=t_hash, resident_id=None).get().district_code == "S"
+    # …and S's participation, which reads S's results only, counts them.
+    after = {v.unit.code: v for v in evaluate(D, root=s)}
+    assert "S1C" in after and {v.unit.code for v in before} <= set(after)
+    nat = next(c for c in after["S1C"].criteria if c.id == "nat_participation")
+    assert nat.passed, nat.detail
+    # Taken off the register: the results stay in the district of the last home, unmatched.
+    do_remove_resident(actor=None, resident=Resident.objects.get(pk=t_person.pk), reason="迁出本市")
+    assert set(NatResult.objects.filter(id_hash=t_hash).values_list("district_code", "resident_id")) == {("S", None)}

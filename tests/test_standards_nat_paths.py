@@ -50,15 +50,20 @@ def test_whole_tree_and_subtree_count_the_same_residents():
     assert whole[b8.pk] == (4, 2)
     assert street == {uid: c for uid, c in whole.items() if uid in street}
     assert set(street) == set(whole)  # the test world is this one street
-    assert "DISTINCT ON" not in street_sql and "EXISTS" in street_sql
+    # A subtree: the window's tested residents of its district (where they are kept, and on Citus the
+    # one shard to read), of the subtree's residents; uncorrelated (Citus refuses a correlated probe).
+    tested = "r.id IN (SELECT n.resident_id FROM health_natresult n WHERE "
+    assert "DISTINCT ON" not in street_sql and tested in street_sql and "n.district_code = " in street_sql
+    assert "EXISTS (SELECT 1 FROM health_natresult" not in street_sql
     if connection.vendor == "postgresql":
         # The residents in their households of D: no probe per resident. (The people who lived on D
-        # in a household they have left since, after UNION ALL, are few and probed one by one.)
+        # in a household they have left since, after UNION ALL, are few: their results are read on
+        # every district's shard, for their ids only.)
         current = whole_sql.split(" UNION ALL ")[0]
-        assert "DISTINCT ON" in current and "EXISTS" not in current
+        assert "DISTINCT ON" in current and "health_natresult n" not in current
         assert "LATERAL" in street_sql  # unit by unit through the indexes (Gather.by_unit)
     else:
-        assert "EXISTS" in whole_sql
+        assert tested in whole_sql and "n.district_code" not in whole_sql.split(" UNION ALL ")[0]
 
 
 def test_a_subtree_reads_its_households_unit_by_unit_with_the_whole_trees_counts():

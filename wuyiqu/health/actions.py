@@ -32,7 +32,7 @@ from wuyiqu.lib.idcard import InvalidIdNumber, mask_id_number, parse_id_number
 from wuyiqu.supervision import services as supervision
 from wuyiqu.units.residence import units_on
 
-from .linking import LinkedFacts, hold_facts, hold_registry_for_matching, link_facts
+from .linking import LinkedFacts, hold_facts, hold_registry_for_matching, link_facts, move_results
 from .models import (
     CaseType,
     FactSource,
@@ -555,7 +555,7 @@ def do_decide_held_facts(held: HeldFacts, *, actor, confirm: bool, reason: str =
     street or health-commission user whose scope covers both the submitting scope and the person's
     household decides (community staff when both lie in their community; FactRefused otherwise, as
     for a row already decided); discarding needs a reason. One audit row; returns the decided row."""
-    from wuyiqu.units.models import Resident, Unit
+    from wuyiqu.units.models import Resident, Unit, district_of
 
     # The race: two deciders pressing at once; the second sees the row decided.
     row = HeldFacts.objects.select_for_update().get(pk=held.pk)
@@ -574,7 +574,12 @@ def do_decide_held_facts(held: HeldFacts, *, actor, confirm: bool, reason: str =
     counts = {}
     for name, model in _held_fact_tables():
         facts = model.objects.filter(id_hash=row.id_hash, scope_unit_id=row.scope_unit_id, resident_id__isnull=True)
-        if confirm:
+        if confirm and model is NatResult:
+            # Into the person's district, where their results are kept (NatResult's docstring).
+            district = district_of(resident.household.unit.path)
+            counts[name] = move_results([(r, {"resident_id": resident.pk, "unit_id": home_unit, "district_code": district})
+                                         for r in facts])
+        elif confirm:
             counts[name] = facts.update(resident_id=resident.pk, unit_id=home_unit)
         else:
             counts[name] = facts.delete()[0]

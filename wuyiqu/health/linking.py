@@ -10,10 +10,12 @@ no unit, because the evaluator counts participation by ``resident_id`` and place
   after the registration, which takes the household's unit at the time it is recorded. A fact
   keeps a unit it already has.
 
-Set-based: one ``UPDATE … FROM`` per fact table for a batch of ID hashes (``id_hash = ANY(%s)`` on
-PostgreSQL, ``IN (…)`` on SQLite), never a statement per person. On the weekly-partitioned results
-table the hash is the leading column of every partition's primary key, so each partition is entered
-by an index scan on the hashes (EXPLAIN in docs/facts.md, "Facts before the person").
+Set-based, a chunk of ID hashes at a time, never a statement per person: the residents, the
+unmatched facts of each table, then the linked ones written — cases and measures one UPDATE per
+table, results moved into the person's district (they are kept in a district, NatResult's docstring:
+a delete and an insert, ``move_results``, as on Citus the district is the distribution column). The
+scope test (below) is made on what was read: Citus refuses an UPDATE of a coordinator's table joined
+with the units, a reference table there.
 
 **Only inside the submitter's scope.** A fact submitted from a scope (``scope_unit_id``: a community's
 import, form or API token) is linked only to a person whose household lies inside that scope, so one
@@ -92,7 +94,9 @@ def _hold_registry_for_linking() -> None:
 
 
 def link_statement(table: str, *, by_hash: bool, returning: bool) -> str:
-    """The UPDATE that links ``table``'s unmatched facts to residents with the same ``id_hash``.
+    """The UPDATE that links ``table``'s unmatched facts to residents with the same ``id_hash`` in one
+    statement: how plain PostgreSQL and SQLite linked before the Citus deployment (``link_facts`` now
+    reads and writes per chunk); kept for bench/relink_residents.py, which measures it.
     ``by_hash``: only the hashes passed as the parameter(s) (PostgreSQL: one array, twice; SQLite: a
     ``{}`` to fill with placeholders); otherwise every unmatched fact whose person is registered."""
     from wuyiqu.units.models import Household, Resident, Unit
@@ -121,42 +125,100 @@ def link_statement(table: str, *, by_hash: bool, returning: bool) -> str:
 def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
     """Link the unmatched facts of the residents holding ``hashes`` (None: of every resident) to them.
     Returns what was linked. Facts already linked are left alone, so running it again links nothing.
-    Runs inside the caller's transaction (see the module docstring)."""
+    Runs inside the caller's transaction (see the module docstring).
+
+    Per chunk of hashes, a fixed number of statements: the residents with their household's unit and
+    path, the scopes' paths, then per fact table the unmatched facts read and the linked ones written
+    (results moved into the person's district, ``move_results``; cases and measures one UPDATE of
+    their resident and unit). The scope test is done in Python on what was read: on Citus an UPDATE
+    of a coordinator's table joined with the units (a reference table) is refused."""
+    from wuyiqu.units.models import Resident, Unit, district_of
+
     out = LinkedFacts()
     if hashes is not None:
         hashes = sorted({h for h in hashes if h})
         if not hashes:
             return out
     _hold_registry_for_linking()
-    tables: Sequence[tuple[str, str]] = (
-        ("results", NatResult._meta.db_table),
-        ("cases", PositiveCase._meta.db_table),
-        ("measures", Measure._meta.db_table),
-    )
-    with connection.cursor() as cur:
-        for name, table in tables:
-            returning = name != "results"  # a result moves no verdict at once (see LinkedFacts)
-            for params, sql in _statements(table, hashes, returning=returning):
-                cur.execute(sql, params)
-                if returning:
-                    units = [u for (u,) in cur.fetchall()]
-                    setattr(out, name, getattr(out, name) + len(units))
-                    out.unit_ids.update(u for u in units if u is not None)
-                else:
-                    setattr(out, name, getattr(out, name) + cur.rowcount)
+    if hashes is None:
+        hashes = sorted({h for model in (NatResult, PositiveCase, Measure)
+                         for h in model.objects.filter(resident_id__isnull=True).exclude(id_hash="")
+                         .values_list("id_hash", flat=True).distinct()})
+    for i in range(0, len(hashes), _SQLITE_CHUNK):
+        chunk = hashes[i:i + _SQLITE_CHUNK]
+        people = {h: (rid, unit_id, path) for h, rid, unit_id, path in Resident.objects.filter(id_hash__in=chunk)
+                  .values_list("id_hash", "pk", "household__unit_id", "household__unit__path")}
+        if not people:
+            continue
+        known = sorted(people)
+        facts = {"results": list(NatResult.objects.filter(id_hash__in=known, resident_id__isnull=True)),
+                 "cases": list(PositiveCase.objects.filter(id_hash__in=known, resident__isnull=True)
+                               .only("id", "id_hash", "unit_id", "scope_unit_id")),
+                 "measures": list(Measure.objects.filter(id_hash__in=known, resident__isnull=True)
+                                  .only("id", "id_hash", "unit_id", "scope_unit_id"))}
+        scopes = dict(Unit.objects.filter(pk__in={f.scope_unit_id for rows in facts.values() for f in rows
+                                                  if f.scope_unit_id is not None}).values_list("pk", "path"))
+
+        def inside(fact, people=people, scopes=scopes) -> bool:
+            """Only inside the submitter's scope (the module docstring)."""
+            if fact.scope_unit_id is None:
+                return True
+            scope = scopes.get(fact.scope_unit_id)
+            return scope is not None and people[fact.id_hash][2].startswith(scope)
+
+        moves = []
+        for r in facts["results"]:
+            if inside(r):
+                rid, home_unit, home_path = people[r.id_hash]
+                moves.append((r, {"resident_id": rid, "unit_id": r.unit_id or home_unit,
+                                  "district_code": district_of(home_path)}))
+        out.results += move_results(moves)
+        for name, model in (("cases", PositiveCase), ("measures", Measure)):
+            linked = [f for f in facts[name] if inside(f)]
+            for f in linked:
+                rid, home_unit, _path = people[f.id_hash]
+                f.resident_id, f.unit_id = rid, f.unit_id or home_unit
+            model.objects.bulk_update(linked, ["resident", "unit"], batch_size=1000)
+            setattr(out, name, getattr(out, name) + len(linked))
+            out.unit_ids.update(f.unit_id for f in linked if f.unit_id is not None)
     return out
 
 
-def _statements(table: str, hashes: list[str] | None, *, returning: bool):
-    if hashes is None:
-        yield [], link_statement(table, by_hash=False, returning=returning)
-    elif connection.vendor == "postgresql":
-        yield [hashes, hashes], link_statement(table, by_hash=True, returning=returning)
-    else:
-        template = link_statement(table, by_hash=True, returning=returning)
-        for i in range(0, len(hashes), _SQLITE_CHUNK):
-            chunk = hashes[i:i + _SQLITE_CHUNK]
-            yield chunk, template.format(", ".join(["%s"] * len(chunk)))
+def move_results(moves: Sequence[tuple[NatResult, dict]]) -> int:
+    """Write each result of ``moves`` (as read from the table) again with the changed fields of its
+    dict — a person, a unit, the district it is kept in — in the caller's transaction. A district on
+    Citus is the distribution column, never updated in place: the rows are deleted where they are
+    kept and inserted where they now belong (a result already stored there, the same sample linked
+    from two scopes, is kept once). Returns how many were moved."""
+    if not moves:
+        return 0
+    by_district: dict[str, list[tuple]] = {}
+    new = []
+    for r, changes in moves:
+        by_district.setdefault(r.district_code, []).append((r.id_hash, r.sampled_on, r.sampled_at, r.district_code))
+        fields = {f.attname: getattr(r, f.attname) for f in NatResult._meta.concrete_fields}
+        new.append(NatResult(**{**fields, **changes}))
+    for district, keys in by_district.items():
+        for i in range(0, len(keys), 500):
+            # The district named: on Citus each statement goes to that district's shard only.
+            NatResult.objects.filter(district_code=district, pk__in=keys[i:i + 500]).delete()
+    NatResult.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    return len(moves)
+
+
+def rehome_results(resident_districts: dict[int, str]) -> int:
+    """After residents moved to another district (resident id -> their new district): their matched
+    results move along (``move_results``), so that a district's participation finds every result of
+    the people who live in it on its own shard. Read on every shard (a few rows a person)."""
+    if not resident_districts:
+        return 0
+    moves = []
+    ids = sorted(resident_districts)
+    for i in range(0, len(ids), _SQLITE_CHUNK):
+        for r in NatResult.objects.filter(resident_id__in=ids[i:i + _SQLITE_CHUNK]):
+            if r.district_code != resident_districts[r.resident_id]:
+                moves.append((r, {"district_code": resident_districts[r.resident_id]}))
+    return move_results(moves)
 
 
 def hold_facts(hashes: Collection[str] | None) -> list:
@@ -175,11 +237,12 @@ def hold_facts(hashes: Collection[str] | None) -> list:
         if not hashes:
             return []
     counts: dict[tuple[str, int], dict[str, int]] = {}
-    resident = Resident._meta.db_table
     with connection.cursor() as cur:
         for name, table in (("results", NatResult._meta.db_table), ("cases", PositiveCase._meta.db_table),
                             ("measures", Measure._meta.db_table)):
-            sql = (f"SELECT f.id_hash, f.scope_unit_id, count(*) FROM {table} f JOIN {resident} r ON r.id_hash = f.id_hash "
+            # The registered people are kept below (``residents``): no join with the registry here,
+            # which Citus would plan by shipping the registry to the results' shards.
+            sql = (f"SELECT f.id_hash, f.scope_unit_id, count(*) FROM {table} f "
                    "WHERE f.resident_id IS NULL AND f.scope_unit_id IS NOT NULL")
             chunks = [None] if hashes is None else [hashes[i:i + _SQLITE_CHUNK]
                                                    for i in range(0, len(hashes), _SQLITE_CHUNK)]
@@ -192,9 +255,13 @@ def hold_facts(hashes: Collection[str] | None) -> list:
                 cur.execute(text + " GROUP BY f.id_hash, f.scope_unit_id", params)
                 for h, scope_id, n in cur.fetchall():
                     counts.setdefault((h, scope_id), {"results": 0, "cases": 0, "measures": 0})[name] = n
+    residents: dict[str, int] = {}
+    known = sorted({h for h, _s in counts})
+    for i in range(0, len(known), _SQLITE_CHUNK):
+        residents.update(Resident.objects.filter(id_hash__in=known[i:i + _SQLITE_CHUNK]).values_list("id_hash", "pk"))
+    counts = {key: n for key, n in counts.items() if key[0] in residents}
     if not counts:
         return []
-    residents = dict(Resident.objects.filter(id_hash__in=sorted({h for h, _s in counts})).values_list("id_hash", "pk"))
     open_rows = {(row.id_hash, row.scope_unit_id): row for row in HeldFacts.objects.filter(
         status=HeldStatus.PENDING, id_hash__in=sorted({h for h, _s in counts}))}
     new, changed = [], []

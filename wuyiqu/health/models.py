@@ -16,6 +16,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from wuyiqu.units.models import DistrictCodeField
+
 
 class FactSource(models.TextChoices):
     IMPORT = "import", _("导入")
@@ -156,9 +158,27 @@ class NatResult(models.Model):
     which is also what makes a re-import add nothing — and there is no surrogate ``id``: nothing
     points at a result, and a sequence would only cost time on every one of millions of rows. The
     same composite key works unchanged on SQLite (an ordinary table there).
+
+    ``district_code`` (migration 0005) is the district the row is kept in — the distribution column
+    on Citus, where the table is distributed by it, partitions and all, co-located with the stored
+    evaluations (``wuyiqu citus distribute``; docs/scaling.md, "Running on Citus"), so it is in the
+    primary key (id_hash, sampled_on, sampled_at, district_code) on every database — last, so that
+    the lookups by ID hash (linking, a person's page, the held facts) still enter the key by its
+    first column. A district's reads name the district (routing on Citus) and find its rows through
+    its residents' ids and the (resident_id, sampled_on) index. A matched result
+    is kept in the district of its resident's household: where it was recorded, and moved along
+    (``health.linking.move_results``) when the person moves to another district, so that a
+    district's participation reads its own shard. An unmatched result is kept in its submitter's
+    scope's district ("" for an unscoped submitter: the console, an administrator, a city-wide
+    laboratory) — the only district where it may be linked without a decision (``health.linking``) —
+    and moved to its person's district when it is linked. A Citus distribution value is never
+    updated in place: every change of district is a delete and an insert.
     """
 
-    pk = models.CompositePrimaryKey("id_hash", "sampled_on", "sampled_at")
+    pk = models.CompositePrimaryKey("id_hash", "sampled_on", "sampled_at", "district_code")
+    # The database's default "" (an unscoped stranger's) keeps raw loaders that leave the column out
+    # working (bench/); every writer of the product names the district.
+    district_code = DistrictCodeField(unit_field="unit_id,scope_unit_id", db_default="")
     id_hash = models.CharField(max_length=64)
     resident_id = models.BigIntegerField(null=True)  # no FK: a partitioned fact table stays cheap to load
     unit_id = models.BigIntegerField(null=True)

@@ -9,8 +9,9 @@ rule of an import (all-or-nothing, each bad row reported with its line, re-impor
 - ``write`` hashes the numbers (HMAC, the registry's lookup hash), streams the batch into a temporary
   staging table (PostgreSQL ``COPY``, SQLite ``executemany``) and merges it with ONE
   ``INSERT … SELECT … ON CONFLICT DO NOTHING`` that matches residents by a join on ``id_hash``:
-  set-based, never a query per row. The primary key (id_hash, sampled_on, sampled_at) is what makes
-  a second import of the same result add nothing.
+  set-based, never a query per row. The primary key (id_hash, sampled_on, sampled_at, district_code)
+  is what makes a second import of the same result add nothing; each row is written with the district
+  it is kept in (NatResult's docstring: its resident's, else the submitter's scope's).
 - A positive result is also a positive case on its sample date (SPEC §7): it is handed to
   ``health.actions.write_cases`` (type 无症状 unless a case is already recorded that day).
 - A number that matches no resident is kept (a person tested here who is not on the register) with
@@ -43,6 +44,8 @@ from wuyiqu.imports.registry import (
 )
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import IdNumberReader, InvalidIdNumber, normalise_id_number
+from wuyiqu.ops.citus import is_distributed
+from wuyiqu.units.models import district_of
 
 from .linking import hold_registry_for_matching
 from .models import NatResult, NatResultValue
@@ -121,9 +124,15 @@ def ensure_nat_partitions(first: dt.date, last: dt.date) -> list[str]:
             # CREATE … (LIKE) + ATTACH rather than CREATE … PARTITION OF: ATTACH takes only a SHARE
             # UPDATE EXCLUSIVE lock on the parent, so readers and other imports are not blocked.
             cur.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-            cur.execute(
-                f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE sampled_on >= '{lo}' AND sampled_on < '{hi}' "
-                f"RETURNING *) INSERT INTO {name} SELECT * FROM moved")
+            # Only when there is something to move (rows written raw, without the week's partition):
+            # on Citus the DEFAULT partition is distributed and the new table not yet, and a
+            # statement that deletes from the one into the other is refused; ATTACH distributes it.
+            cur.execute(f"SELECT EXISTS (SELECT 1 FROM {DEFAULT_PARTITION} WHERE sampled_on >= '{lo}' "
+                        f"AND sampled_on < '{hi}')")
+            if cur.fetchone()[0]:
+                cur.execute(
+                    f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE sampled_on >= '{lo}' "
+                    f"AND sampled_on < '{hi}' RETURNING *) INSERT INTO {name} SELECT * FROM moved")
             cur.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM ('{lo}') TO ('{hi}')")
         created.append(name)
     return created
@@ -297,10 +306,12 @@ def write_nat_rows(rows: Sequence[NatRow], *, hasher: IdHasher | None = None, sc
     outside = residents_in_scope_check(hashes, scope) if scope is not None else set()
     match_in = scope.path if outside else None
     scope_id = scope.pk if scope is not None else None
+    # Where an unmatched result is kept (NatResult's docstring): the submitter's scope's district.
+    stranger_district = district_of(scope.path) if scope is not None else ""
     if connection.vendor == "postgresql":
-        created, unmatched = _merge_postgres(rows, hashes, match_in, scope_id)
+        created, unmatched = _merge_postgres(rows, hashes, match_in, scope_id, stranger_district)
     else:
-        created, unmatched = _merge_sqlite(rows, hashes, match_in, scope_id)
+        created, unmatched = _merge_sqlite(rows, hashes, match_in, scope_id, stranger_district)
     counts.created = created
     counts.unchanged = len(rows) - created
     counts.unmatched = unmatched
@@ -316,17 +327,25 @@ def write_nat_rows(rows: Sequence[NatRow], *, hasher: IdHasher | None = None, sc
 
 def _resident_join(match_in: str | None) -> tuple[str, list[str]]:
     """The join of the staged rows ``s`` to their residents ``r`` (``r.id``, ``r.unit_id``: the
-    household's unit), only those whose household lies below the path ``match_in`` when given."""
+    household's unit, ``r.path``: that unit's path), only those whose household lies below the path
+    ``match_in`` when given."""
+    sql = ("LEFT JOIN (SELECT r.id, r.id_hash, h.unit_id, u.path FROM units_resident r "
+           "JOIN units_household h ON h.id = r.household_id JOIN units_unit u ON u.id = h.unit_id{}) r "
+           "ON r.id_hash = s.id_hash")
     if match_in is None:
-        return ("LEFT JOIN (SELECT r.id, r.id_hash, h.unit_id FROM units_resident r "
-                "JOIN units_household h ON h.id = r.household_id) r ON r.id_hash = s.id_hash"), []
-    return ("LEFT JOIN (SELECT r.id, r.id_hash, h.unit_id FROM units_resident r "
-            "JOIN units_household h ON h.id = r.household_id JOIN units_unit u ON u.id = h.unit_id "
-            "WHERE substr(u.path, 1, %s) = %s) r ON r.id_hash = s.id_hash"), [len(match_in), match_in]
+        return sql.format(""), []
+    return sql.format(" WHERE substr(u.path, 1, %s) = %s"), [len(match_in), match_in]
+
+
+def _district_sql(path: str) -> str:
+    """SQL for the district (``district_of``) of the unit path expression ``path``, on both databases:
+    the text between the first two slashes."""
+    return f"substr({path}, 2, instr(substr({path}, 2), '/') - 1)" if connection.vendor == "sqlite" \
+        else f"split_part({path}, '/', 2)"
 
 
 def _merge_postgres(rows: Sequence[NatRow], hashes: list[str], match_in: str | None,
-                    scope_id: int | None) -> tuple[int, int]:
+                    scope_id: int | None, stranger_district: str) -> tuple[int, int]:
     with transaction.atomic(), connection.cursor() as cur:
         # One writer of results at a time (file imports and API batches alike), until its
         # transaction ends. With that, the existence check below sees every row another import
@@ -369,29 +388,46 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str], match_in: str | N
             f"""
             CREATE TEMP TABLE {SOURCE} AS
             SELECT DISTINCT ON (s.id_hash, s.sampled_on, s.sampled_local)
+                   COALESCE({_district_sql("r.path")}, %s) AS district_code,
                    s.id_hash, r.id AS resident_id, r.unit_id, s.sampled_local AT TIME ZONE %s AS sampled_at,
                    s.sampled_on, s.result
             FROM {STAGE} s {join}
             ORDER BY s.id_hash, s.sampled_on, s.sampled_local
-            """, [settings.TIME_ZONE, *join_params])
+            """, [stranger_district, settings.TIME_ZONE, *join_params])
         cur.execute("SELECT set_config('random_page_cost', %s, true)", [page_cost])
-        # Insert what is not stored yet. The LATERAL … LIMIT 1 keeps the existence check an index
-        # probe per row (PostgreSQL would otherwise sort or hash the whole stored table for an
-        # anti-join), and the probes and inserts go in key order, so each index page is visited
-        # once. A plain INSERT: the advisory lock above rules out a concurrent writer.
-        cur.execute(
-            f"""
-            INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result, scope_unit_id)
-            SELECT src.id_hash, src.resident_id, src.unit_id, src.sampled_at, src.sampled_on, src.result, %s
-            FROM {SOURCE} src
-            LEFT JOIN LATERAL (
-                SELECT 1 AS stored FROM {TABLE} t
-                WHERE t.id_hash = src.id_hash AND t.sampled_on = src.sampled_on AND t.sampled_at = src.sampled_at
-                LIMIT 1
-            ) e ON true
-            WHERE e.stored IS NULL
-            """, [scope_id])
-        created = cur.rowcount
+        columns = "district_code, id_hash, resident_id, unit_id, sampled_at, sampled_on, result, scope_unit_id"
+        if is_distributed(TABLE):
+            # Citus: the rows go to their districts' shards through the coordinator and each shard
+            # skips what it holds already (ON CONFLICT runs there); a per-row probe as below would
+            # be a query per row to a worker, and a correlated subquery over a distributed table
+            # from a table of the coordinator is refused.
+            # Its row count is of the rows sent, not of those inserted: the inserted ones are counted
+            # from RETURNING (one small value a new row).
+            cur.execute(
+                f"INSERT INTO {TABLE} ({columns}) SELECT src.district_code, src.id_hash, src.resident_id, "
+                f"src.unit_id, src.sampled_at, src.sampled_on, src.result, %s FROM {SOURCE} src "
+                "ON CONFLICT DO NOTHING RETURNING true", [scope_id])
+            created = len(cur.fetchall())
+        else:
+            # Insert what is not stored yet. The LATERAL … LIMIT 1 keeps the existence check an index
+            # probe per row (PostgreSQL would otherwise sort or hash the whole stored table for an
+            # anti-join), and the probes and inserts go in key order, so each index page is visited
+            # once. A plain INSERT: the advisory lock above rules out a concurrent writer.
+            cur.execute(
+                f"""
+                INSERT INTO {TABLE} ({columns})
+                SELECT src.district_code, src.id_hash, src.resident_id, src.unit_id, src.sampled_at, src.sampled_on,
+                       src.result, %s
+                FROM {SOURCE} src
+                LEFT JOIN LATERAL (
+                    SELECT 1 AS stored FROM {TABLE} t
+                    WHERE t.district_code = src.district_code AND t.id_hash = src.id_hash
+                      AND t.sampled_on = src.sampled_on AND t.sampled_at = src.sampled_at
+                    LIMIT 1
+                ) e ON true
+                WHERE e.stored IS NULL
+                """, [scope_id])
+            created = cur.rowcount
         cur.execute(f"SELECT count(*) FROM {SOURCE} WHERE resident_id IS NULL")
         (unmatched,) = cur.fetchone()
         cur.execute(f"DROP TABLE {SOURCE}")
@@ -399,7 +435,7 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str], match_in: str | N
 
 
 def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str], match_in: str | None,
-                  scope_id: int | None) -> tuple[int, int]:
+                  scope_id: int | None, stranger_district: str) -> tuple[int, int]:
     utc_text = UtcText(timezone.get_default_timezone())
     with connection.cursor() as cur:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (id_hash text, sampled_at text, sampled_on text, "
@@ -413,9 +449,10 @@ def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str], match_in: str | Non
         # "WHERE true" before ON CONFLICT: SQLite's grammar needs it after a SELECT with a join.
         join, join_params = _resident_join(match_in)
         cur.execute(
-            f"INSERT INTO {TABLE} (id_hash, resident_id, unit_id, sampled_at, sampled_on, result, scope_unit_id) "
-            f"SELECT s.id_hash, r.id, r.unit_id, s.sampled_at, s.sampled_on, s.result, %s FROM {STAGE} s "
-            f"{join} WHERE true ON CONFLICT DO NOTHING", [scope_id, *join_params])
+            f"INSERT INTO {TABLE} (district_code, id_hash, resident_id, unit_id, sampled_at, sampled_on, result, "
+            f"scope_unit_id) SELECT COALESCE({_district_sql('r.path')}, %s), s.id_hash, r.id, r.unit_id, "
+            f"s.sampled_at, s.sampled_on, s.result, %s FROM {STAGE} s {join} WHERE true ON CONFLICT DO NOTHING",
+            [stranger_district, scope_id, *join_params])
         created = cur.rowcount
         cur.execute(f"SELECT count(*) FROM {STAGE} s {join} WHERE r.id IS NULL", join_params)
         (unmatched,) = cur.fetchone()

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from wuyiqu.accounts.models import Role
 from wuyiqu.lib import dates
 from wuyiqu.units import selectors as unit_selectors
-from wuyiqu.units.models import Resident, SpecialPopulationEntry, Unit
+from wuyiqu.units.models import Resident, SpecialPopulationEntry, Unit, district_of
 
 from .models import Measure, MeasureChange, NatResult, PositiveCase, RiskZone
 
@@ -95,10 +95,15 @@ def risk_zones_covering(unit: Unit, *, on: dt.date) -> QuerySet[RiskZone]:
             .filter(covering(on)).select_related("unit").order_by("start_on", "id"))
 
 
-def latest_test_dates(residents: QuerySet[Resident], *, on: dt.date | None = None) -> dict[int, dt.date]:
+def latest_test_dates(residents: QuerySet[Resident], *, on: dt.date | None = None,
+                      district: str | None = None) -> dict[int, dt.date]:
     """resident id -> latest sample date (on or before ``on``), for the residents of the queryset that
-    have one. One aggregate query: MAX(sampled_on) GROUP BY resident_id over the residents in scope."""
+    have one. One aggregate query: MAX(sampled_on) GROUP BY resident_id over the residents in scope.
+    ``district``: the residents all live in it, so their results are kept there (NatResult's
+    docstring) — named, the query goes to that district's shard alone on Citus."""
     qs = NatResult.objects.filter(resident_id__in=residents.order_by().values("pk"))
+    if district is not None:
+        qs = qs.filter(district_code=district)
     if on is not None:
         qs = qs.filter(sampled_on__lte=on)
     return dict(qs.values("resident_id").annotate(last=Max("sampled_on")).order_by().values_list("resident_id", "last"))
@@ -128,7 +133,7 @@ def testing_status(unit: Unit, *, on: dt.date, days: int | None = None) -> Testi
     """The latest test of every resident of ``unit``'s subtree; with ``days``, the non-exempt rows are
     only those not tested within ``days`` days ending on ``on``. Two queries (residents, aggregate)."""
     residents_qs = Resident.objects.filter(household__unit__path__startswith=unit.path)
-    latest = latest_test_dates(residents_qs, on=on)
+    latest = latest_test_dates(residents_qs, on=on, district=district_of(unit.path))
     start = dates.window_start(on, days) if days else None
     status = TestingStatus(on=on, days=days)
     for r in residents_qs.select_related("household").order_by("household__code", "id"):

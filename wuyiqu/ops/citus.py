@@ -4,8 +4,11 @@ database migrated as usual (``wuyiqu migrate`` then ``wuyiqu citus distribute``)
 
 - **Distributed by ``district_code``, co-located** (``DISTRIBUTED``): the tables that carry the
   district in the row and in every primary and unique key (their migrations add it, on every
-  database). A district's rows of all of them live on one node, and a statement that names the
-  district is routed to that node alone.
+  database): the stored evaluations and the nucleic-acid results — the latter partitioned by week,
+  which Citus keeps: the parent and every partition (the DEFAULT one, and each week
+  ``nat_import.ensure_nat_partitions`` attaches later) are distributed, each sharded by district. A
+  district's rows of all of them live on one node, and a statement that names the district is
+  routed to that node alone.
 - **Reference tables** (``REFERENCE``): small, shared, read by every district's queries — the unit
   tree, the users (a user's scope is a unit), the policy profiles and their activations. Copied to
   every node; a distributed table may keep its foreign keys to them.
@@ -25,7 +28,9 @@ from django.db import connection
 
 DISTRIBUTION_COLUMN = "district_code"
 # The first is the co-location group's anchor: each other one is created with colocate_with => it.
-DISTRIBUTED = ["standards_evaluation"]
+DISTRIBUTED = ["standards_evaluation", "health_natresult"]
+# citus.multi_shard_modify_mode for the application's sessions (``distribute``).
+SHARD_MODE = "sequential"
 # Order matters: a reference table's foreign keys must point at tables already reference tables.
 REFERENCE = ["units_unit", "accounts_user", "standards_policyprofile", "standards_policyactivation"]
 
@@ -42,6 +47,18 @@ def citus_version() -> str | None:
         cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'citus'")
         row = cur.fetchone()
     return row[0] if row else None
+
+
+def is_distributed(table: str) -> bool:
+    """Whether ``table`` is distributed by Citus in this database (False on SQLite and plain
+    PostgreSQL). Two catalogue reads; for the few statements that must be shaped differently on a
+    distributed table (nat_import's existence check)."""
+    if not citus_version():
+        return False
+    with connection.cursor() as cur:
+        cur.execute("SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = %s::regclass "
+                    "AND partmethod = 'h')", [table])
+        return cur.fetchone()[0]
 
 
 def tables() -> dict[str, str]:
@@ -76,4 +93,13 @@ def distribute(*, log=print) -> dict[str, str]:
             log(f"distributed table: {table} by {DISTRIBUTION_COLUMN}")
             cur.execute("SELECT create_distributed_table(%s, %s, colocate_with => %s)",
                         [table, DISTRIBUTION_COLUMN, "default" if table == anchor else anchor])
+        # Every session of the application's database: multi-shard statements over one connection per
+        # node. A transaction that read a distributed table on several shards in parallel (the
+        # participation of the people who moved away, read on every shard) may not then modify a
+        # coordinator's table that other tables reference (titles, warnings: "cannot modify table …
+        # because there was a parallel operation on a distributed table"); sequential mode is Citus's
+        # way to keep such transactions, and a district's own statements go to one shard anyway.
+        cur.execute("SELECT current_database()")
+        database = connection.ops.quote_name(cur.fetchone()[0])
+        cur.execute(f"ALTER DATABASE {database} SET citus.multi_shard_modify_mode TO '{SHARD_MODE}'")
     return tables()

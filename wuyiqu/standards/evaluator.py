@@ -330,38 +330,37 @@ class _Gather:
         counts, counts_p = residence.registered("h", self.on)
         if self.by_unit():
             # Per household of each unit of the subtree (see ``by_unit``): its non-exempt residents
-            # and how many of them have a test in the window, one index probe each.
+            # and how many of them are among the window's tested residents (``_tested_sql``).
             cond, p = self.path_sql("u.path")
+            tested, tested_p = self._tested_sql("r.id", start)
             sql = (f"SELECT h.unit_id, SUM(c.required)::bigint, SUM(c.tested)::bigint FROM {t['unit']} u "
                    f"CROSS JOIN LATERAL (SELECT h.id, h.unit_id FROM {t['household']} h WHERE h.unit_id = u.id "
                    f"AND {counts} OFFSET 0) h "
-                   f"CROSS JOIN LATERAL (SELECT COUNT(*) AS required, COUNT(*) FILTER (WHERE EXISTS (SELECT 1 "
-                   f"FROM {t['nat']} n WHERE n.resident_id = r.id AND n.sampled_on >= %s AND n.sampled_on <= %s)) "
+                   f"CROSS JOIN LATERAL (SELECT COUNT(*) AS required, COUNT(*) FILTER (WHERE {tested}) "
                    f"AS tested FROM {t['resident']} r WHERE r.household_id = h.id AND r.bedridden = %s "
                    f"AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {arrived}) c "
                    f"WHERE {cond} GROUP BY h.unit_id HAVING SUM(c.required) > 0 UNION ALL {moved_sql}")
-            with connection.cursor() as cur:
-                cur.execute(sql, [*counts_p, *params, False, grown_by, *arrived_p, *p, *moved_p])
-                return cur.fetchall()
+            return self._with_hashed_tested(sql, [*counts_p, *tested_p, False, grown_by, *arrived_p, *p, *moved_p])
         if connection.vendor == "postgresql" and self.root is None:
             # The whole tree: the window's tested residents once, in resident order. DISTINCT ON
             # can only be done sorted, so it reads the (resident_id, sampled_on) index of each
             # pruned partition in order (Merge Append of index-only scans + Unique: no hash table
             # of a million residents, no sort) and is merge- or hash-joined to the residents: ~35 %
             # less backend CPU than one index probe per resident on the benchmark world
-            # (docs/benchmarks.md). A subtree (the chain, a street) probes per resident instead:
-            # it has a small part of the residents, and this would still read the whole window.
+            # (docs/benchmarks.md). A subtree (a district, a street, the chain) reads its district's
+            # results instead (``_tested_sql``). On Citus this subquery is run on every shard and
+            # its rows merged on the coordinator (the whole tree is every district).
             tested = (f"LEFT JOIN (SELECT DISTINCT ON (resident_id) resident_id FROM {t['nat']} "
                       f"WHERE sampled_on >= %s AND sampled_on <= %s ORDER BY resident_id) t "
                       f"ON t.resident_id = r.id ")
             sql = (f"SELECT h.unit_id, COUNT(*), COUNT(t.resident_id) FROM {t['resident']} r "
                    f"JOIN {t['household']} h ON h.id = r.household_id {tested}")
         else:
-            # One probe of the (resident_id, sampled_on) index per resident (SQLite has no
-            # DISTINCT ON; its probes are cheap, the database being in-process).
-            count_tested = (f"SUM(CASE WHEN EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id "
-                            f"AND n.sampled_on >= %s AND n.sampled_on <= %s) THEN 1 ELSE 0 END)")
-            sql = (f"SELECT h.unit_id, COUNT(*), {count_tested} FROM {t['resident']} r "
+            # SQLite (no DISTINCT ON): the window's tested residents once (of the district, with a
+            # root), an uncorrelated IN that SQLite keeps as a temporary index.
+            tested, tested_p = self._tested_sql("r.id", start)
+            params = tested_p
+            sql = (f"SELECT h.unit_id, COUNT(*), SUM(CASE WHEN {tested} THEN 1 ELSE 0 END) FROM {t['resident']} r "
                    f"JOIN {t['household']} h ON h.id = r.household_id ")
         if self.root is not None:
             sql += f"JOIN {t['unit']} u ON u.id = h.unit_id "
@@ -394,18 +393,58 @@ class _Gather:
                         [parallel, work_mem])
             return rows
 
+    def _tested_sql(self, resident: str, start: dt.date) -> tuple[str, list[Any]]:
+        """A condition (and params): the resident id ``resident`` has a result sampled in the window
+        ``start``…D. Uncorrelated — ``resident IN (SELECT … FROM results …)``, read once per statement
+        — and, with a root, naming the root's district: the results of the people who live in a
+        district are kept in it (NatResult's docstring), so on Citus the subquery goes to that
+        district's shard alone (a correlated probe of a distributed table from the coordinator's
+        tables is refused there). It reads only the results of the subtree's residents: their ids
+        are found first (on Citus: on the coordinator, shipped with the statement) and enter the
+        (resident_id, sampled_on) index (the district is no index's first column)."""
+        t = _tables()
+        sql = f"SELECT n.resident_id FROM {t['nat']} n WHERE n.sampled_on >= %s AND n.sampled_on <= %s"
+        params: list[Any] = [start, self.on]
+        if self.root is not None:
+            from wuyiqu.units.models import district_of
+
+            cond, p = self.path_sql("su.path")
+            sql += (f" AND n.district_code = %s AND n.resident_id IN (SELECT sr.id FROM {t['resident']} sr "
+                    f"JOIN {t['household']} sh ON sh.id = sr.household_id JOIN {t['unit']} su ON su.id = sh.unit_id "
+                    f"WHERE {cond})")
+            params += [district_of(self.root.path), *p]
+        return f"{resident} IN ({sql})", params
+
+    @staticmethod
+    def _with_hashed_tested(sql: str, params: list[Any]) -> list[tuple]:
+        """Run ``sql`` (PostgreSQL) with enough memory for the planner to keep ``_tested_sql``'s
+        residents in a hash (a "hashed SubPlan", built once): at the default 4MB a district's million
+        tested residents would not fit, and an unhashed IN subplan is scanned once per resident.
+        Only for this statement (put back at once, as in ``_nat_current``)."""
+        with transaction.atomic(savepoint=False), connection.cursor() as cur:
+            cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', '256MB', true)")
+            work_mem = cur.fetchone()[0]
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            cur.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+            return rows
+
     def _nat_moved_away(self, start: dt.date, grown_by: dt.date) -> tuple[str, list[Any]]:
         """The query (and params) of ``nat`` for the people who lived on D in a household they have
-        left since (their past spell covers D): few, none at all for today (``residence.past_spells_on``)."""
+        left since (their past spell covers D): few, none at all for today (``residence.past_spells_on``).
+        Their results are kept where they live now, which may be another district: read on every
+        shard, for these people only (their ids found first, as in ``_tested_sql``)."""
         t = _tables()
         covers, covers_p = residence.past_spells_on("p", self.on)
+        moved, moved_p = residence.past_spells_on("mp", self.on)
         counts, counts_p = residence.registered("h", self.on)
         join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy=True)
-        sql = (f"SELECT h.unit_id, COUNT(*), SUM(CASE WHEN EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id "
-               f"AND n.sampled_on >= %s AND n.sampled_on <= %s) THEN 1 ELSE 0 END) FROM {t['past']} p "
+        sql = (f"SELECT h.unit_id, COUNT(*), SUM(CASE WHEN r.id IN (SELECT n.resident_id FROM {t['nat']} n "
+               f"WHERE n.sampled_on >= %s AND n.sampled_on <= %s AND n.resident_id IN (SELECT mp.resident_id "
+               f"FROM {t['past']} mp WHERE {moved})) THEN 1 ELSE 0 END) FROM {t['past']} p "
                f"JOIN {t['resident']} r ON r.id = p.resident_id JOIN {t['household']} h ON h.id = p.household_id{join} "
                f"WHERE {covers} AND r.bedridden = %s AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {counts}{cond} GROUP BY h.unit_id")
-        return sql, [start, self.on, *covers_p, False, grown_by, *counts_p, *scope_p]
+        return sql, [start, self.on, *moved_p, *covers_p, False, grown_by, *counts_p, *scope_p]
 
     def _located(self, select: str, table: str, alias: str, where: str, params: list[Any], day, *,
                  heavy: bool = False, also: tuple[str, list[Any]] = ("", [])) -> list[tuple]:
@@ -640,18 +679,36 @@ class _Gather:
         arrived, arrived_p = residence.arrived("r", self.on)
         counts, counts_p = residence.registered("h", self.on)
         if connection.vendor == "postgresql":
-            source, unit, params = "unnest(%s::bigint[]) AS p(unit_id)", "p.unit_id", [unit_ids]
+            def units(a: str) -> tuple[str, str]:
+                return f"unnest(%s::bigint[]) AS {a}(unit_id)", f"{a}.unit_id"
+
+            params = [unit_ids]
         else:
             import json
 
-            source, unit, params = "json_each(%s) AS p", "p.value", [json.dumps(unit_ids)]
-        sql = (f"SELECT h.unit_id, r.id, r.name, r.id_masked, r.bedridden, r.turns_three_on, "
-               f"EXISTS (SELECT 1 FROM {t['nat']} n WHERE n.resident_id = r.id AND n.sampled_on >= %s "
-               f"AND n.sampled_on <= %s) FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
+            def units(a: str) -> tuple[str, str]:
+                return f"json_each(%s) AS {a}", f"{a}.value"
+
+            params = [json.dumps(unit_ids)]
+        (source, unit), (t_source, t_unit) = units("p"), units("tp")
+        # Tested: among the results of these units' residents (their ids found first, then the
+        # (resident_id, sampled_on) index; uncorrelated, as ``_tested_sql`` and for the same reason),
+        # in the root's district where there is one.
+        district, district_p = "", []
+        if self.root is not None:
+            from wuyiqu.units.models import district_of
+
+            district, district_p = " AND n.district_code = %s", [district_of(self.root.path)]
+        tested = (f"r.id IN (SELECT n.resident_id FROM {t['nat']} n WHERE n.sampled_on >= %s AND n.sampled_on <= %s"
+                  f"{district} AND n.resident_id IN (SELECT tr.id FROM {t_source} "
+                  f"JOIN {t['household']} th ON th.unit_id = {t_unit} "
+                  f"JOIN {t['resident']} tr ON tr.household_id = th.id))")
+        sql = (f"SELECT h.unit_id, r.id, r.name, r.id_masked, r.bedridden, r.turns_three_on, {tested} "
+               f"FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
                f"JOIN {t['resident']} r ON r.household_id = h.id "
                f"WHERE {arrived} AND {counts} ORDER BY r.id")
         with connection.cursor() as cur:
-            cur.execute(sql, [start, self.on, *params, *arrived_p, *counts_p])
+            cur.execute(sql, [start, self.on, *district_p, *params, *params, *arrived_p, *counts_p])
             return cur.fetchall()
 
     def surveys(self):

@@ -28,7 +28,7 @@ from wuyiqu.lib.idcard import (
 )
 
 from .generator import UnitRow, World
-from .models import Household, HouseholdVerification, PastResidence, Resident, Unit, path_for
+from .models import Household, HouseholdVerification, PastResidence, Resident, Unit, district_of, path_for
 from .residence import closed_spell, move_problem
 
 User = get_user_model()
@@ -231,7 +231,15 @@ def move_residents(moves: Sequence[Move]) -> set[int]:
         cur.executemany(f"UPDATE {Resident._meta.db_table} SET household_id = %s, moved_on = %s WHERE id = %s",
                         [(m.to_household_id, m.moved_on, m.resident_id) for m in moves])
     households = {m.from_household_id for m in moves} | {m.to_household_id for m in moves}
-    return set(Household.objects.filter(pk__in=households).values_list("unit_id", flat=True))
+    homes = {pk: (unit_id, path) for pk, unit_id, path in Household.objects.filter(pk__in=households)
+             .values_list("pk", "unit_id", "unit__path")}
+    # A person's results are kept in the district they live in (NatResult's docstring): a move to
+    # another district takes them along.
+    from wuyiqu.health.linking import rehome_results
+
+    rehome_results({m.resident_id: district_of(homes[m.to_household_id][1]) for m in moves
+                    if district_of(homes[m.from_household_id][1]) != district_of(homes[m.to_household_id][1])})
+    return {unit_id for unit_id, _path in homes.values()}
 
 
 @transaction.atomic
@@ -428,7 +436,9 @@ def do_remove_resident(*, actor, resident: Resident, reason: str) -> dict[str, i
     unlinked = {
         "measures": Measure.objects.filter(resident_id=locked.pk).update(resident=None, unit=None),
         "cases": PositiveCase.objects.filter(resident_id=locked.pk).update(resident=None),
-        "nat_results": NatResult.objects.filter(resident_id=locked.pk).update(resident_id=None),
+        # Kept in the district of the person's home (NatResult's docstring): named, one shard on Citus.
+        "nat_results": NatResult.objects.filter(district_code=district_of(household.unit.path),
+                                                resident_id=locked.pk).update(resident_id=None),
     }
     audit.record(actor=actor, action="units.remove_resident", target=locked, unit=household.unit,
                  detail={"household": household.code, "id_masked": locked.id_masked, "reason": reason, **unlinked})

@@ -124,10 +124,23 @@ class DistrictCodeField(models.CharField):
     def pre_save(self, model_instance, add):
         value = getattr(model_instance, self.attname)
         if not value:
-            unit = getattr(model_instance, self.unit_field)
-            value = district_of(unit.path) if unit is not None else ""
+            value = self.district_from(model_instance)
             setattr(model_instance, self.attname, value)
         return value
+
+    def district_from(self, model_instance) -> str:
+        """The district of the first unit named by ``unit_field`` — a relation (``unit``) or plain unit
+        id columns, comma-separated, the first one set wins (``unit_id,scope_unit_id``: a nucleic-acid
+        result's household unit, else its submitter's scope); "" when none is set."""
+        for name in self.unit_field.split(","):
+            unit = getattr(model_instance, name.strip())
+            if unit is None:
+                continue
+            if isinstance(unit, int):
+                path = Unit.objects.filter(pk=unit).values_list("path", flat=True).first()
+                return district_of(path) if path else ""
+            return district_of(unit.path)
+        return ""
 
 
 class Unit(models.Model):
