@@ -57,6 +57,10 @@ PARTS = ("evaluate", "city", "supervise", "one_pass", "nat", "dashboard")
 WHOLE_CITY_PARTS = ("city", "one_pass")  # hold the whole city in memory: run when it fits
 NAT_DAY = D + dt.timedelta(days=7)  # a week of its own: its partition is emptied between runs
 NAT_RESIDENTS = 990_000
+# Rounds of the district's residents in the import file, on NAT_DAY and the days after it (same week):
+# BENCH_NAT_ROUNDS=5 makes ~1 M results of a district of ~200,000 (bench/citus_compare.py).
+NAT_ROUNDS = int(os.environ.get("BENCH_NAT_ROUNDS", "1"))
+NAT_LAST = NAT_DAY + dt.timedelta(days=NAT_ROUNDS - 1)
 QIJIANG = "500110"
 
 
@@ -342,15 +346,22 @@ def _empty_nat_day() -> None:
     from wuyiqu.health.nat_import import partition_name, week_start
 
     with connection.cursor() as cur:
+        # Emptied between runs, and never analysed by autovacuum meanwhile: analysed empty (after a
+        # TRUNCATE, before the import fills it) the week's partition made the import's per-row
+        # existence probe plan a scan of the day's rows by the (resident_id, sampled_on) index instead
+        # of the primary key — quadratic: a second run of 1 M rows did not finish in 5 min (25 s the
+        # first time, the partition new). A freshly made week, as an import meets it, is never analysed.
+        cur.execute(f"ALTER TABLE {partition_name(week_start(NAT_DAY))} SET (autovacuum_enabled = false)")
         cur.execute(f"TRUNCATE {partition_name(week_start(NAT_DAY))}")
-        cur.execute("DELETE FROM health_positivecase WHERE source = 'nat' AND reported_on = %s", [NAT_DAY])
+        cur.execute("DELETE FROM health_positivecase WHERE source = 'nat' AND reported_on BETWEEN %s AND %s",
+                    [NAT_DAY, NAT_LAST])
 
 
 def _nat_count() -> int:
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("SELECT count(*) FROM health_natresult WHERE sampled_on = %s", [NAT_DAY])
+        cur.execute("SELECT count(*) FROM health_natresult WHERE sampled_on BETWEEN %s AND %s", [NAT_DAY, NAT_LAST])
         return cur.fetchone()[0]
 
 
@@ -358,10 +369,11 @@ def part_nat() -> dict:
     import nat_world
     from django.db import connection, transaction
 
-    from wuyiqu.health.nat_import import ensure_nat_partitions
+    from wuyiqu.health.nat_import import ensure_nat_partitions, week_start
     from wuyiqu.lib import crypto
 
-    ensure_nat_partitions(NAT_DAY, NAT_DAY)
+    assert 1 <= NAT_ROUNDS and week_start(NAT_LAST) == week_start(NAT_DAY), "rounds within NAT_DAY's week"
+    ensure_nat_partitions(NAT_DAY, NAT_LAST)
     _empty_nat_day()
     c = crypto.cipher()
     t = time.perf_counter()
@@ -381,24 +393,27 @@ def part_nat() -> dict:
     raw: list[str] = []  # the rows as the import stores them (COPY text)
     stage: list[str] = []  # hash, local time, date and result: the import's own staging rows
     lines = ["身份证号,采样时间,检测结果\n"]
-    for i, (number, (rid, _enc, h, uid)) in enumerate(zip(numbers, people, strict=True)):
-        secs = 7 * 3600 + (i * 7919) % (12 * 3600)
-        at = f"{NAT_DAY} {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
-        positive = i % 20_000 == 17
-        lines.append(f"{number},{at},{'阳性' if positive else '阴性'}\n")
-        value = "positive" if positive else "negative"
-        raw.append(f"{h}\t{rid}\t{uid}\t{at}+08\t{NAT_DAY}\t{value}\n")
-        stage.append(f"{h}\t{at}\t{NAT_DAY}\t{value}\n")
-        if i % 99 == 0:  # 1 % people not on the register (kept unmatched)
-            stranger = nat_world.stranger_id_number(i)
-            lines.append(f"{stranger},{at},阴性\n")
-            sh = c.lookup_hash(stranger)
-            raw.append(f"{sh}\t\\N\t\\N\t{at}+08\t{NAT_DAY}\tnegative\n")
-            stage.append(f"{sh}\t{at}\t{NAT_DAY}\tnegative\n")
+    strangers = [(nat_world.stranger_id_number(i), c.lookup_hash(nat_world.stranger_id_number(i)))
+                 for i in range(0, len(people), 99)]
+    for k in range(NAT_ROUNDS):
+        day = NAT_DAY + dt.timedelta(days=k)
+        for i, (number, (rid, _enc, h, uid)) in enumerate(zip(numbers, people, strict=True)):
+            secs = 7 * 3600 + (i * 7919) % (12 * 3600)
+            at = f"{day} {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+            positive = i % 20_000 == 17 and k == 0
+            lines.append(f"{number},{at},{'阳性' if positive else '阴性'}\n")
+            value = "positive" if positive else "negative"
+            raw.append(f"{district}\t{h}\t{rid}\t{uid}\t{at}+08\t{day}\t{value}\n")
+            stage.append(f"{h}\t{at}\t{day}\t{value}\n")
+            if i % 99 == 0:  # 1 % people not on the register (kept unmatched)
+                stranger, sh = strangers[i // 99]
+                lines.append(f"{stranger},{at},阴性\n")
+                raw.append(f"\t{sh}\t\\N\t\\N\t{at}+08\t{day}\tnegative\n")  # unscoped: district ""
+                stage.append(f"{sh}\t{at}\t{day}\tnegative\n")
     path.write_text("".join(lines), encoding="utf-8")
     n = len(raw)
-    print(f"  {n:,} results: {len(people):,} residents of district {district}, numbers decrypted from the registry "
-          f"in {decrypt_s:.0f} s, and {n - len(people):,} people not on the register; file "
+    print(f"  {n:,} results: {NAT_ROUNDS} day(s) of {len(people):,} residents of district {district}, numbers "
+          f"decrypted from the registry in {decrypt_s:.0f} s, and of {len(strangers):,} people not on the register; file "
           f"{path.stat().st_size / 1e6:.0f} MB", flush=True)
     del people, numbers, lines
 
@@ -407,8 +422,8 @@ def part_nat() -> dict:
     t = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cur:
         buf = "".join(raw)
-        with cur.cursor.copy("COPY health_natresult (id_hash, resident_id, unit_id, sampled_at, sampled_on, result) "
-                             "FROM STDIN") as copy:
+        with cur.cursor.copy("COPY health_natresult (district_code, id_hash, resident_id, unit_id, sampled_at, "
+                             "sampled_on, result) FROM STDIN") as copy:
             for i in range(0, len(buf), 1 << 22):
                 copy.write(buf[i:i + (1 << 22)])
     raw_s = time.perf_counter() - t
@@ -424,10 +439,12 @@ def part_nat() -> dict:
                     "ON COMMIT DROP")
         with cur.cursor.copy("COPY bench_nat FROM STDIN") as copy:
             copy.write("".join(stage))
-        cur.execute("INSERT INTO health_natresult (id_hash, resident_id, unit_id, sampled_at, sampled_on, result) "
-                    "SELECT s.id_hash, r.id, h.unit_id, s.sampled_local AT TIME ZONE 'Asia/Shanghai', s.sampled_on, "
+        cur.execute("INSERT INTO health_natresult (district_code, id_hash, resident_id, unit_id, sampled_at, "
+                    "sampled_on, result) "
+                    "SELECT COALESCE(split_part(u.path, '/', 2), ''), s.id_hash, r.id, h.unit_id, "
+                    "s.sampled_local AT TIME ZONE 'Asia/Shanghai', s.sampled_on, "
                     "s.result FROM bench_nat s LEFT JOIN units_resident r ON r.id_hash = s.id_hash "
-                    "LEFT JOIN units_household h ON h.id = r.household_id")
+                    "LEFT JOIN units_household h ON h.id = r.household_id LEFT JOIN units_unit u ON u.id = h.unit_id")
     matched_s = time.perf_counter() - t
     assert _nat_count() == n
     del stage
