@@ -366,9 +366,9 @@ def _facts(cur, d: District, nat_every: int) -> dict:
             SELECT u.id, 'high', {day} - 3, CASE WHEN u.id % 2 = 0 THEN NULL ELSE {day} + 2 END, now()
             FROM units_unit u WHERE {u_in} AND u.kind = 'compound' AND u.id % 300 = 5""",
         "inspections_inspection": f"""
-            INSERT INTO inspections_inspection (unit_id, inspected_on, item, passed, inspector, note, evidence,
-                created_at)
-            SELECT u.id, {day} - b.back, i.item, u.id % 23 <> 0, '', '', '', now()
+            INSERT INTO inspections_inspection (district_code, unit_id, inspected_on, item, passed, inspector, note,
+                evidence, created_at)
+            SELECT split_part(u.path, '/', 2), u.id, {day} - b.back, i.item, u.id % 23 <> 0, '', '', '', now()
             FROM units_unit u JOIN (VALUES {items_sql}) AS i(kind, item) ON i.kind = u.kind
             CROSS JOIN LATERAL (VALUES ((u.id % 5)::int), ((10 + u.id % 3)::int)) AS b(back)
             WHERE {u_in}""",
@@ -379,8 +379,8 @@ def _facts(cur, d: District, nat_every: int) -> dict:
                    CASE WHEN u.id % 2 = 0 THEN 'fight' ELSE 'negative_opinion' END, '', '', now()
             FROM units_unit u WHERE {u_in} AND u.kind = 'building' AND u.id % 400 = 9""",
         "inspections_survey": f"""
-            INSERT INTO inspections_survey (unit_id, surveyed_on, awareness, approval, participation)
-            SELECT u.id, {day} - (u.id % 40)::int, 0.95, CASE WHEN u.id % 7 = 0 THEN 0.85 ELSE 0.93 END, 0.92
+            INSERT INTO inspections_survey (district_code, unit_id, surveyed_on, awareness, approval, participation)
+            SELECT split_part(u.path, '/', 2), u.id, {day} - (u.id % 40)::int, 0.95, CASE WHEN u.id % 7 = 0 THEN 0.85 ELSE 0.93 END, 0.92
             FROM units_unit u WHERE {u_in} AND u.kind IN ('village', 'community')""",
         "applications_application": f"""
             INSERT INTO applications_application (unit_id, title, status, opened_at, unit_signed_on)

@@ -159,10 +159,10 @@ def build() -> None:
     with transaction.atomic(), connection.cursor() as cur:
         at = (f"((DATE '{d}' - d.d) + TIME '01:00')::timestamp AT TIME ZONE 'UTC'" if pg
               else f"date('{d}', '-' || d.d || ' days') || ' 01:00:00'")
-        district = "split_part(u.path, '/', 2)" if pg else "substr(u.path, 2, instr(substr(u.path, 2), '/') - 1)"
+        district_sql = "split_part(u.path, '/', 2)" if pg else "substr(u.path, 2, instr(substr(u.path, 2), '/') - 1)"
         _sql(cur, f"""INSERT INTO health_natresult (district_code, id_hash, resident_id, unit_id, sampled_at, sampled_on,
                 result)
-            SELECT {district}, r.id_hash, r.id, h.unit_id, {at}, {date_minus('d.d')}, 'negative'
+            SELECT {district_sql}, r.id_hash, r.id, h.unit_id, {at}, {date_minus('d.d')}, 'negative'
             FROM units_resident r JOIN units_household h ON h.id = r.household_id JOIN units_unit u ON u.id = h.unit_id
             JOIN days d ON (r.id + d.d) % 2 = 0
             WHERE r.id % 50 <> 0""")
@@ -187,16 +187,17 @@ def build() -> None:
                   ("masks", "environment", "garbage", "weekly_cleaning")]
         cur.executemany("INSERT INTO items (kind, item) VALUES (%s, %s)", pairs)
         for back in ("u.id % 5", "10 + u.id % 3"):
-            _sql(cur, f"""INSERT INTO inspections_inspection (unit_id, inspected_on, item, passed, inspector, note,
-                    evidence, created_at)
-                SELECT u.id, {date_minus(back)}, i.item, u.id % 23 <> 0, '', '', '', {now}
+            _sql(cur, f"""INSERT INTO inspections_inspection (district_code, unit_id, inspected_on, item, passed,
+                    inspector, note, evidence, created_at)
+                SELECT {district_sql}, u.id, {date_minus(back)}, i.item, u.id % 23 <> 0, '', '', '', {now}
                 FROM units_unit u JOIN items i ON i.kind = u.kind""")
         _sql(cur, f"""INSERT INTO inspections_incident (unit_id, occurred_on, incident_type, description, evidence,
                 created_at)
             SELECT id, {date_minus('id % 12')}, CASE WHEN id % 2 = 0 THEN 'fight' ELSE 'negative_opinion' END, '', '', {now}
             FROM units_unit WHERE kind = 'building' AND id % 400 = 9""")
-        _sql(cur, f"""INSERT INTO inspections_survey (unit_id, surveyed_on, awareness, approval, participation)
-            SELECT id, {date_minus('id % 40')}, 0.95, CASE WHEN id % 7 = 0 THEN 0.85 ELSE 0.93 END, 0.92
+        _sql(cur, f"""INSERT INTO inspections_survey (district_code, unit_id, surveyed_on, awareness, approval,
+                participation)
+            SELECT {district_sql.replace('u.path', 'path')}, id, {date_minus('id % 40')}, 0.95, CASE WHEN id % 7 = 0 THEN 0.85 ELSE 0.93 END, 0.92
             FROM units_unit WHERE kind IN ('village', 'community')""")
         title = ("CASE u.kind WHEN 'building' THEN '无疫楼栋' WHEN 'compound' THEN '无疫小区' WHEN 'group' THEN '无疫社' "
                  "WHEN 'village' THEN '无疫村' WHEN 'community' THEN '无疫社区' ELSE '无疫街道' END")

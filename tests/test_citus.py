@@ -93,8 +93,14 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
     assert sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'health_natresult'::regclass") != "0"
     assert sql("SELECT count(*) FROM pg_inherits i LEFT JOIN pg_dist_partition d ON d.logicalrelid = i.inhrelid "
                "WHERE i.inhparent = 'health_natresult'::regclass AND d.logicalrelid IS NULL") == "0"
+    # The unit-keyed facts distributed so far: the inspections and the surveys, their keys (district_code, id).
+    for table in ("inspections_inspection", "inspections_survey"):
+        assert status[table] == "distributed", table
+        assert sql(f"SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = '{table}_pkey'") == \
+            "PRIMARY KEY (district_code, id)"
     assert sql("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN "
-               "('standards_evaluation'::regclass, 'health_natresult'::regclass, 'health_natresult_default'::regclass)") == "1"
+               "('standards_evaluation'::regclass, 'health_natresult'::regclass, 'health_natresult_default'::regclass, "
+               "'inspections_inspection'::regclass, 'inspections_survey'::regclass)") == "1"
     assert sql("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'health_natresult_pkey'") == \
         "PRIMARY KEY (id_hash, sampled_on, sampled_at, district_code)"
     # The application's sessions run multi-shard statements over one connection per node (ops.citus).

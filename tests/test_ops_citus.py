@@ -32,6 +32,7 @@ def test_the_lists_name_existing_tables_once():
 
     names = {m._meta.db_table for m in apps.get_models()}
     assert set(DISTRIBUTED) <= names and set(REFERENCE) <= names
+    assert {"inspections_inspection", "inspections_survey", "health_natresult"} <= set(DISTRIBUTED)
     assert not set(DISTRIBUTED) & set(REFERENCE)
 
 
@@ -112,3 +113,29 @@ def test_a_result_is_kept_in_its_residents_district_or_its_submitters_and_moves_
     # Taken off the register: the results stay in the district of the last home, unmatched.
     do_remove_resident(actor=None, resident=Resident.objects.get(pk=t_person.pk), reason="迁出本市")
     assert set(NatResult.objects.filter(id_hash=t_hash).values_list("district_code", "resident_id")) == {("S", None)}
+
+
+def test_inspections_and_surveys_carry_their_units_district_on_every_write(tmp_path):
+    """Distributed by district on Citus (ops.citus.DISTRIBUTED): the form's action, the imports (raw
+    rows built with the district) and the ORM all write it; a second import of the same day updates
+    the row within its district."""
+    from test_supervision_world import at
+
+    from wuyiqu.imports.services import run_import
+    from wuyiqu.inspections.actions import do_record_inspection
+    from wuyiqu.inspections.models import Inspection, Survey
+
+    u = build_street(D)
+    do_record_inspection(actor=None, unit=u["B9"], inspected_on=D, results={"masks": False}, inspector="王")
+    (tmp_path / "i.csv").write_text(f"unit_code,inspected_on,item,passed\n{u['C1'].code},{D},visitors,不合格\n"
+                                    f"{u['B1'].code},{D - dt.timedelta(days=20)},masks,合格\n", encoding="utf-8")
+    (tmp_path / "s.csv").write_text("unit_code,surveyed_on,awareness,approval,participation\n"
+                                    f"{u['T1C'].code},{D - dt.timedelta(days=40)},0.9,0.9,0.9\n", encoding="utf-8")
+    with at(D):
+        for kind, name in (("inspections", "i.csv"), ("surveys", "s.csv"), ("inspections", "i.csv")):
+            job = run_import(kind=kind, path=tmp_path / name)
+            assert job.status == "succeeded", job.message
+    assert set(Inspection.objects.values_list("district_code", flat=True)) == {"T"}
+    assert set(Survey.objects.values_list("district_code", flat=True)) == {"T"}
+    assert Inspection.objects.filter(unit=u["C1"], item="visitors", inspected_on=D, passed=False).count() == 1
+    assert Inspection.objects.get(unit=u["B9"], item="masks", inspected_on=D).passed is False

@@ -19,7 +19,15 @@ from wuyiqu.health.models import NatResult
 from wuyiqu.inspections.models import Inspection, Survey
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import check_digit, kept_third_birthday
-from wuyiqu.units.models import TITLE_BY_KIND, Household, HouseholdVerification, Resident, Unit, path_for
+from wuyiqu.units.models import (
+    TITLE_BY_KIND,
+    Household,
+    HouseholdVerification,
+    Resident,
+    Unit,
+    district_of,
+    path_for,
+)
 
 D = dt.date(2022, 11, 28)
 _seq = itertools.count(1)
@@ -63,7 +71,16 @@ COMMITTEE_ITEMS = ["masks", "environment", "garbage", "weekly_cleaning"]
 
 def inspect(unit: Unit, items, on: dt.date, passed: bool = True) -> None:
     for item in items:
-        Inspection.objects.update_or_create(unit=unit, item=item, inspected_on=on, defaults={"passed": passed})
+        # Not update_or_create: its row lock (FOR UPDATE) needs the district to be routed on Citus, and
+        # its save sets every field with a pre_save (the district too), which Citus refuses for a
+        # distribution column; an existing row is saved with its changed field only.
+        row = Inspection.objects.filter(district_code=district_of(unit.path), unit=unit, item=item,
+                                        inspected_on=on).first()
+        if row is None:
+            Inspection.objects.create(unit=unit, item=item, inspected_on=on, passed=passed)
+        elif row.passed != passed:
+            row.passed = passed
+            row.save(update_fields=["passed"])
 
 
 def build_street(on: dt.date = D, *, good: bool = True) -> dict[str, Unit]:

@@ -16,6 +16,7 @@ from wuyiqu.audit import actions as audit
 from wuyiqu.lib import uploads
 from wuyiqu.lib.dates import today
 from wuyiqu.supervision import services as supervision
+from wuyiqu.units.models import district_of
 
 from .models import Incident, IncidentType, Inspection, InspectionItem
 
@@ -75,8 +76,9 @@ def do_record_inspection(*, actor, unit, inspected_on: dt.date, results: dict[st
         with transaction.atomic():
             # Two people recording the same unit and day at once: lock the day's rows so the
             # second update sees the first (the unique constraint backs up the creates).
+            # The district named: one shard on Citus (where SELECT … FOR UPDATE must be routed).
             existing = {i.item: i for i in Inspection.objects.select_for_update().filter(
-                unit=unit, inspected_on=inspected_on, item__in=list(results))}
+                district_code=district_of(unit.path), unit=unit, inspected_on=inspected_on, item__in=list(results))}
             rows = []
             for item, passed in results.items():
                 row = existing.get(item)

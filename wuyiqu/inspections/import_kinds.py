@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from wuyiqu.imports import fields
 from wuyiqu.imports.registry import Column, ImportKind, RowError, WriteCounts, register_kind
 from wuyiqu.lib.dates import today
+from wuyiqu.units.models import district_of
 
 from .models import Incident, IncidentType, Inspection, InspectionItem, Survey
 
@@ -100,8 +101,8 @@ class InspectionKind(ImportKind):
         for key, p in wanted.items():
             old = existing.get(key)
             if old is None:
-                new.append(Inspection(unit_id=key[0], item=p.item, inspected_on=p.inspected_on, passed=p.passed,
-                                      inspector=p.inspector))
+                new.append(Inspection(unit_id=key[0], district_code=district_of(units[p.unit_code].path), item=p.item,
+                                      inspected_on=p.inspected_on, passed=p.passed, inspector=p.inspector))
             elif (old.passed, old.inspector) != (p.passed, p.inspector):
                 old.passed, old.inspector = p.passed, p.inspector
                 changed.append(old)
@@ -261,8 +262,9 @@ class SurveyKind(ImportKind):
             old = existing.get(key)
             rates = (p.awareness, p.approval, p.participation)
             if old is None:
-                new.append(Survey(unit_id=key[0], surveyed_on=p.surveyed_on, awareness=p.awareness,
-                                  approval=p.approval, participation=p.participation))
+                new.append(Survey(unit_id=key[0], district_code=district_of(units[p.unit_code].path),
+                                  surveyed_on=p.surveyed_on, awareness=p.awareness, approval=p.approval,
+                                  participation=p.participation))
             elif (Decimal(old.awareness), Decimal(old.approval), Decimal(old.participation)) != rates:
                 old.awareness, old.approval, old.participation = rates
                 changed.append(old)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from wuyiqu.units.models import DistrictCodeField
+
 
 class InspectionItem(models.TextChoices):
     ENTRANCE = "entrance", _("出入口值守")
@@ -19,6 +21,8 @@ class InspectionItem(models.TextChoices):
 
 class Inspection(models.Model):
     unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="inspections")
+    # The unit's district: the distribution column on Citus (migration 0005, docs/scaling.md).
+    district_code = DistrictCodeField()
     inspected_on = models.DateField(_("检查日期"))
     item = models.CharField(_("检查项"), max_length=16, choices=InspectionItem.choices)
     passed = models.BooleanField(_("合格"))
@@ -29,7 +33,8 @@ class Inspection(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["unit", "item", "inspected_on"], name="inspection_once_a_day"),
+            models.UniqueConstraint(fields=["district_code", "unit", "item", "inspected_on"],
+                                    name="inspection_once_a_day"),
         ]
         indexes = [models.Index(fields=["unit", "item", "inspected_on"], name="inspection_latest")]
 
@@ -101,13 +106,15 @@ class Survey(models.Model):
     """知晓度、认可度、参与度 of a village/community, rates 0–1."""
 
     unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="surveys")
+    district_code = DistrictCodeField()  # as Inspection's
     surveyed_on = models.DateField(_("调查日期"))
     awareness = models.DecimalField(_("知晓度"), max_digits=4, decimal_places=3)
     approval = models.DecimalField(_("认可度"), max_digits=4, decimal_places=3)
     participation = models.DecimalField(_("参与度"), max_digits=4, decimal_places=3)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["unit", "surveyed_on"], name="survey_once_a_day")]
+        constraints = [models.UniqueConstraint(fields=["district_code", "unit", "surveyed_on"],
+                                               name="survey_once_a_day")]
 
     def __str__(self) -> str:
         return f"{self.unit_id} {self.surveyed_on}"

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from wuyiqu.accounts.models import Role
 from wuyiqu.lib import dates
 from wuyiqu.units import selectors
+from wuyiqu.units.models import district_of
 
 from . import actions
 from .forms import IncidentForm, InspectionForm
@@ -55,7 +56,8 @@ def record_inspection(request, code: str):
             else:
                 messages.success(request, _("检查结果已记录"))
                 return redirect("inspections:record", code=unit.code)
-    recent = Inspection.objects.filter(unit=unit).order_by("-inspected_on", "item")[:30]
+    recent = Inspection.objects.filter(district_code=district_of(unit.path), unit=unit).order_by(
+        "-inspected_on", "item")[:30]
     return render(request, "inspections/record.html", {
         "unit": unit, "form": form, "recent": recent, "may_record": _may_record(request.user)},
         status=400 if request.method == "POST" else 200)

@@ -28,7 +28,7 @@ from django.db import connection
 
 DISTRIBUTION_COLUMN = "district_code"
 # The first is the co-location group's anchor: each other one is created with colocate_with => it.
-DISTRIBUTED = ["standards_evaluation", "health_natresult"]
+DISTRIBUTED = ["standards_evaluation", "health_natresult", "inspections_inspection", "inspections_survey"]
 # citus.multi_shard_modify_mode for the application's sessions (``distribute``).
 SHARD_MODE = "sequential"
 # Order matters: a reference table's foreign keys must point at tables already reference tables.

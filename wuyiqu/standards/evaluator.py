@@ -184,6 +184,15 @@ class _Gather:
             return Q(**{f"{field}__gte": path, f"{field}__lt": _path_upper(path)})
         return Q(**{f"{field}__startswith": path})
 
+    def in_district(self, qs):
+        """``qs`` (of a table distributed by district on Citus) restricted to the root's district, which
+        routes it to that district's shard; all of it without a root."""
+        if self.root is None:
+            return qs
+        from wuyiqu.units.models import district_of
+
+        return qs.filter(district_code=district_of(self.root.path))
+
     def scoped(self, qs, field: str, heavy: bool = False):
         """``qs`` restricted to rows whose ``field`` (a unit path) lies in the root's subtree (with
         ``heavy`` and a live unit: in the live unit's subtree or on the root unit itself)."""
@@ -625,7 +634,7 @@ class _Gather:
         from wuyiqu.inspections.models import Inspection
 
         start = window_start(self.on, self.param("inspection_days", 7))
-        qs = Inspection.objects.filter(inspected_on__gte=start, inspected_on__lte=self.on)
+        qs = self.in_district(Inspection.objects.filter(inspected_on__gte=start, inspected_on__lte=self.on))
         sql, params = self.scoped(qs, "unit__path", heavy=True).order_by("inspected_on").values_list(
             "unit_id", "item", "inspected_on", "passed").query.sql_with_params()
         with connection.cursor() as cur:  # plain rows: no per-row converters on 100,000s of rows
@@ -644,10 +653,15 @@ class _Gather:
             import json
 
             source, unit, params = "json_each(%s) AS p", "p.value", [json.dumps(unit_ids)]
+        district, district_p = "", []
+        if self.root is not None:  # the root's district named: one shard on Citus
+            from wuyiqu.units.models import district_of
+
+            district, district_p = " AND i.district_code = %s", [district_of(self.root.path)]
         sql = (f"SELECT i.unit_id, i.item, MAX(i.inspected_on) FROM {source} JOIN {table} i ON i.unit_id = {unit} "
-               f"WHERE i.inspected_on < %s GROUP BY i.unit_id, i.item")
+               f"WHERE i.inspected_on < %s{district} GROUP BY i.unit_id, i.item")
         with connection.cursor() as cur:
-            cur.execute(sql, [*params, before])
+            cur.execute(sql, [*params, before, *district_p])
             return [(u, item, _as_date(d)) for u, item, d in cur.fetchall()]
 
     def incidents(self):
@@ -715,7 +729,7 @@ class _Gather:
         from wuyiqu.inspections.models import Survey
 
         start = window_start(self.on, self.param("survey_days", 30))
-        qs = Survey.objects.filter(surveyed_on__gte=start, surveyed_on__lte=self.on)
+        qs = self.in_district(Survey.objects.filter(surveyed_on__gte=start, surveyed_on__lte=self.on))
         return list(self.scoped(qs, "unit__path", heavy=True).order_by("surveyed_on").values_list(
             "unit_id", "surveyed_on", "awareness", "approval", "participation"))
 
