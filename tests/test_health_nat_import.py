@@ -216,6 +216,35 @@ def test_partitions_on_postgres_or_an_ordinary_table_on_sqlite(world, tmp_path):
     assert Unit.objects.exists()
 
 
+def test_the_existence_probe_enters_the_primary_key_even_in_a_week_analysed_empty(world):
+    """PostgreSQL: the import's per-row existence probe runs with sequential and bitmap scans off (a
+    week's partition analysed while empty made the planner scan it per row while the INSERT filled it:
+    quadratic, 64 s instead of 1.1 s for 100,000 rows measured by hand) and puts them back after."""
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    rows = [(number, f"2022-11-2{i % 3} 0{i % 9}:00:00", "negative") for i, (_r, number) in enumerate(_people(12))]
+    if connection.vendor == "postgresql":
+        nat_import.ensure_nat_partitions(dt.date(2022, 11, 20), dt.date(2022, 11, 22))
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE health_natresult_w20221114, health_natresult_w20221121")  # empty, as autovacuum may
+    with transaction.atomic(), CaptureQueriesContext(connection) as q:
+        counts = nat_import.write_nat_rows(rows)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan')")
+                assert cur.fetchone() == ("on", "on")  # put back within the caller's transaction
+    assert (counts.created, NatResult.objects.count()) == (12, 12)
+    sqls = [x["sql"] for x in q.captured_queries]
+    if connection.vendor != "postgresql":
+        assert not any("enable_seqscan" in sql for sql in sqls)
+        return
+    at = next(i for i, sql in enumerate(sqls) if sql.lstrip().startswith("INSERT INTO health_natresult"))
+    assert "set_config('enable_seqscan', 'off', true)" in sqls[at - 1]
+    assert "set_config('enable_bitmapscan', 'off', true)" in sqls[at - 1]
+    assert sqls[at + 1].startswith("SELECT set_config('enable_seqscan', 'on', true)")
+
+
 def test_local_times_become_the_utc_text_django_stores_in_sqlite():
     from zoneinfo import ZoneInfo
 

@@ -413,6 +413,15 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str], match_in: str | N
             # probe per row (PostgreSQL would otherwise sort or hash the whole stored table for an
             # anti-join), and the probes and inserts go in key order, so each index page is visited
             # once. A plain INSERT: the advisory lock above rules out a concurrent writer.
+            # The probe must enter each partition's primary key: for a week's partition analysed
+            # while empty (autovacuum, between a TRUNCATE or a new week and the import) the planner
+            # chose a scan of it — or of the day's rows through the (resident_id, sampled_on) index —
+            # per probe, while this INSERT fills it: quadratic (a 1 M-row import did not finish in 5
+            # min, 22 s otherwise; docs/benchmarks.md "Citus"). Sequential and bitmap scans are off
+            # for this statement only (the staging table is scanned in full all the same).
+            cur.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan'), "
+                        "set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)")
+            seqscan, bitmapscan = cur.fetchone()[:2]
             cur.execute(
                 f"""
                 INSERT INTO {TABLE} ({columns})
@@ -428,6 +437,8 @@ def _merge_postgres(rows: Sequence[NatRow], hashes: list[str], match_in: str | N
                 WHERE e.stored IS NULL
                 """, [scope_id])
             created = cur.rowcount
+            cur.execute("SELECT set_config('enable_seqscan', %s, true), set_config('enable_bitmapscan', %s, true)",
+                        [seqscan, bitmapscan])
         cur.execute(f"SELECT count(*) FROM {SOURCE} WHERE resident_id IS NULL")
         (unmatched,) = cur.fetchone()
         cur.execute(f"DROP TABLE {SOURCE}")
