@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import time_machine
@@ -10,7 +11,7 @@ from django.db import connection
 
 from wuyiqu.health import nat_import
 from wuyiqu.health.models import CaseType, FactSource, HeldFacts, NatResult, PositiveCase
-from wuyiqu.imports.models import ImportStatus
+from wuyiqu.imports.models import ImportJob, ImportStatus
 from wuyiqu.imports.registry import RowError
 from wuyiqu.imports.services import run_import
 from wuyiqu.lib import crypto
@@ -124,6 +125,171 @@ def test_a_bad_row_is_reported_with_its_line_and_nothing_is_imported(world, tmp_
     assert [(e["line"], e["field"]) for e in job.errors] == [(3, field)]
     assert reason in job.errors[0]["message"]
     assert NatResult.objects.count() == 0
+
+
+def _merges(monkeypatch) -> list[tuple[str, int]]:
+    """(thread name, rows) of every merge of a batch: PostgreSQL's match and insert (the rows are
+    those staged just before), or SQLite's merge."""
+    ran: list[tuple[str, int]] = []
+    staged: list[int] = []
+    real_stage, real_match, real_sqlite = nat_import._stage, nat_import._match_and_insert, nat_import._merge_sqlite
+
+    def stage(cur, text):
+        staged.append(sum(chunk.count("\n") for chunk in text))
+        return real_stage(cur, text)
+
+    def match(*args, **kwargs):
+        ran.append((threading.current_thread().name, staged[-1]))
+        return real_match(*args, **kwargs)
+
+    def sqlite(*args):
+        ran.append((threading.current_thread().name, len(args[0])))
+        return real_sqlite(*args)
+
+    monkeypatch.setattr(nat_import, "_stage", stage)
+    monkeypatch.setattr(nat_import, "_match_and_insert", match)
+    monkeypatch.setattr(nat_import, "_merge_sqlite", sqlite)
+    return ran
+
+
+def test_a_bad_row_in_a_later_batch_rolls_back_the_batches_merged_before_it(world, tmp_path, monkeypatch):
+    # On PostgreSQL the batches are merged as pass 1 checks them (``MergeAhead``): the first two
+    # batches, a positive among them, are in the database when line 7 turns out bad — and all of
+    # it is rolled back. On SQLite nothing is written before every row is checked.
+    monkeypatch.setattr(nat_import.NatResultKind, "batch_size", 2)
+    ran = _merges(monkeypatch)
+    people = [n for _r, n in _people(5)]
+    lines = [f"{n},2022-11-24 08:3{i},{'阳性' if i == 0 else '阴性'}" for i, n in enumerate(people)]
+    lines.append(f"{STRANGER},2022-11-24 上午,阴性")
+    job = run_import(kind="nat-results", path=_csv(tmp_path, lines))
+    assert job.status == ImportStatus.FAILED
+    assert [(e["line"], e["field"]) for e in job.errors] == [(7, "sampled_at")]
+    assert "未导入任何数据" in job.message
+    assert NatResult.objects.count() == 0 and PositiveCase.objects.count() == 0
+    if connection.vendor == "postgresql":
+        assert [n for _t, n in ran] == [2, 2] and all(t.startswith("nat-merge") for t, _n in ran)
+    else:
+        assert ran == []
+
+
+def test_merged_ahead_batch_by_batch_the_counts_are_those_of_one_merge(world, tmp_path, monkeypatch, alice):
+    # Seven rows in batches of two, a bad row skipped, a duplicate, a stranger, someone registered
+    # outside the importer's scope (held), a positive: the counts add up over the batches, and a
+    # second import of the same file adds nothing.
+    monkeypatch.setattr(nat_import.NatResultKind, "batch_size", 2)
+    ran = _merges(monkeypatch)
+    inside = [r.reveal_id_number() for r in Resident.objects.filter(
+        household__unit__path__startswith=alice.unit.path).order_by("id")[:4]]
+    outsider = Resident.objects.exclude(household__unit__path__startswith=alice.unit.path).first()
+    lines = [f"{inside[0]},2022-11-24 08:30,阳性", f"{inside[1]},2022-11-24 08:31,阴性",
+             f"{inside[0]},2022-11-24 08:30,阴性",  # the same person and time: a duplicate
+             f"{STRANGER},2022-11-24 08:32,阴性", "12345,2022-11-24 08:33,阴性",
+             f"{outsider.reveal_id_number()},2022-11-24 08:34,阴性", f"{inside[2]},2022-11-24 08:35,阴性",
+             f"{inside[3]},2022-11-24 08:36,阴性"]
+    path = _csv(tmp_path, lines)
+    job = run_import(kind="nat-results", path=path, actor=alice, scope=alice.unit, skip_invalid=True)
+    assert job.status == ImportStatus.SUCCEEDED, job.message
+    assert (job.rows_total, job.created, job.unchanged, job.unmatched, job.invalid, job.duplicate) == (8, 6, 0, 2, 1, 1)
+    assert NatResult.objects.count() == 6
+    assert NatResult.objects.filter(resident_id__isnull=False).count() == 4
+    assert PositiveCase.objects.get().reported_on == dt.date(2022, 11, 24)
+    assert list(HeldFacts.objects.values_list("resident_id", "results", "cases")) == [(outsider.pk, 1, 0)]
+    again = run_import(kind="nat-results", path=path, actor=alice, scope=alice.unit, skip_invalid=True)
+    assert (again.created, again.unchanged, again.unmatched) == (0, 6, 2)
+    assert NatResult.objects.count() == 6 and PositiveCase.objects.count() == 1
+    assert list(HeldFacts.objects.values_list("resident_id", "results", "cases")) == [(outsider.pk, 1, 0)]
+    # Pass 1's batches of two parsed rows, less the duplicate: four merges per import.
+    assert [n for _t, n in ran] == [2, 1, 2, 1] * 2
+    assert all(t.startswith("nat-merge") for t, _n in ran) == (connection.vendor == "postgresql")
+
+
+def test_the_database_merges_a_batch_while_pass_1_parses_the_next(world, tmp_path, monkeypatch):
+    # PostgreSQL: the merge of batch 1 is held until pass 1 has parsed a row of batch 2; without the
+    # overlap that row would never be parsed before the merge ends. SQLite: every row is parsed
+    # before the first write.
+    monkeypatch.setattr(nat_import.NatResultKind, "batch_size", 2)
+    parsed = []
+    second_batch = threading.Event()
+    real_parse = nat_import.NatResultKind.parse_row
+
+    def parse_row(self, raw, ctx):
+        parsed.append(raw["id_number"])
+        if len(parsed) == 3:
+            second_batch.set()
+        return real_parse(self, raw, ctx)
+
+    monkeypatch.setattr(nat_import.NatResultKind, "parse_row", parse_row)
+    seen = []
+    for name in ("_match_and_insert", "_merge_sqlite"):
+        real = getattr(nat_import, name)
+
+        def held(*args, real=real, **kwargs):
+            seen.append((len(parsed), second_batch.wait(timeout=10)))  # (the count is racy on PostgreSQL)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(nat_import, name, held)
+    people = [n for _r, n in _people(4)]
+    job = run_import(kind="nat-results", path=_csv(tmp_path, [f"{n},2022-11-24 08:3{i},阴性"
+                                                             for i, n in enumerate(people)]))
+    assert (job.status, job.created) == (ImportStatus.SUCCEEDED, 4)
+    if connection.vendor == "postgresql":
+        assert [waited for _n, waited in seen] == [True, True]  # row 3 was parsed while batch 1 was merging
+    else:
+        assert seen == [(4, True), (4, True)]
+
+
+def test_an_error_in_a_merge_leaves_nothing_written(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(nat_import.NatResultKind, "batch_size", 2)
+    calls = []
+    for name in ("_match_and_insert", "_merge_sqlite"):
+        real = getattr(nat_import, name)
+
+        def fail_second(*args, real=real, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("disk full")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(nat_import, name, fail_second)
+    people = [n for _r, n in _people(4)]
+    with pytest.raises(RuntimeError):
+        run_import(kind="nat-results", path=_csv(tmp_path, [f"{n},2022-11-24 08:3{i},{'阳性' if i == 0 else '阴性'}"
+                                                           for i, n in enumerate(people)]))
+    assert len(calls) == 2
+    assert NatResult.objects.count() == 0 and PositiveCase.objects.count() == 0
+    job = ImportJob.objects.get()
+    assert job.status == ImportStatus.FAILED and "disk full" in job.message
+
+
+def test_a_week_that_held_no_result_is_merged_without_probes_and_one_that_did_with_them(world, tmp_path, monkeypatch):
+    # PostgreSQL: the first import into an empty week inserts without an existence probe per row;
+    # a second one into the same week (one row stored already, on another day too) probes, and
+    # stores only what is new. SQLite has one merge (ON CONFLICT DO NOTHING) either way.
+    probes = []
+    real = nat_import._match_and_insert
+
+    def spy(*args, probe=True, **kwargs):
+        probes.append(probe)
+        return real(*args, probe=probe, **kwargs)
+
+    monkeypatch.setattr(nat_import, "_match_and_insert", spy)
+    (_r1, n1), (_r2, n2), (_r3, n3) = _people(3)
+    first = run_import(kind="nat-results", path=_csv(tmp_path, [f"{n1},2022-11-22 08:30,阴性", f"{n2},2022-11-22 08:31,阴性"]))
+    second = run_import(kind="nat-results", path=_csv(tmp_path, [f"{n1},2022-11-22 08:30,阴性", f"{n3},2022-11-23 08:31,阴性"],
+                                                      name="b.csv"))
+    assert (first.created, first.unchanged, second.created, second.unchanged) == (2, 0, 1, 1)
+    assert NatResult.objects.count() == 3
+    assert probes == ([False, True] if connection.vendor == "postgresql" else [])
+
+
+def test_a_preview_merges_every_batch_and_keeps_nothing(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(nat_import.NatResultKind, "batch_size", 2)
+    people = [n for _r, n in _people(3)]
+    lines = [f"{n},2022-11-24 08:3{i},阴性" for i, n in enumerate(people)] + [f"{STRANGER},2022-11-24 08:40,阳性"]
+    job = run_import(kind="nat-results", path=_csv(tmp_path, lines), dry_run=True)
+    assert job.status == ImportStatus.PREVIEWED
+    assert (job.created, job.unmatched) == (4, 1)
+    assert NatResult.objects.count() == 0 and PositiveCase.objects.count() == 0
 
 
 def test_the_lean_id_check_agrees_with_the_full_one():

@@ -132,6 +132,10 @@ class ImportContext:
     job: Any = None  # the ImportJob
     state: dict[str, Any] = field(default_factory=dict)
     phase: str = "check"  # "check" (pass 1) or "write" (pass 2)
+    # True while the engine writes each batch as soon as pass 1 has checked it, inside the import's
+    # transaction (a kind with ``writes_as_checked``, on PostgreSQL): ``write`` may then leave work
+    # running on the database until ``write_done``.
+    writing_ahead: bool = False
 
     # --- scope ---------------------------------------------------------------------------------------
     def in_scope(self, path: str) -> bool:
@@ -220,6 +224,24 @@ class ImportKind:
         """Write valid parsed rows (pass 2), set-based: a few queries per batch, never one per row.
         Runs inside the import's transaction; must be idempotent (re-import updates, never doubles)."""
         raise NotImplementedError
+
+    # Optional, for kinds whose files run to millions of rows (PostgreSQL only): with
+    # ``writes_as_checked = True`` the engine opens the import's transaction once pass 1 has checked
+    # the first batch and hands every checked batch to ``write`` at once (``ctx.writing_ahead``),
+    # rolling all of it back if a later row is invalid; ``write`` may then start the database on a
+    # batch and return while it works (the engine parses the next batch meanwhile), as long as
+    # ``write_done`` waits for it. ``write_done`` is called once after the last batch
+    # (``completed=True``: return the counts of the work left running) or when the import stops
+    # early (``completed=False``: an error or a refusal, everything is rolled back; only wait).
+    writes_as_checked: ClassVar[bool] = False
+
+    def write_done(self, ctx: ImportContext, *, completed: bool) -> WriteCounts:
+        return WriteCounts()
+
+    def prepare(self, batch: list[Any], ctx: ImportContext) -> None:
+        """With ``writes_as_checked``: called with each batch before anything that may wait for the
+        database working on the last one (the supervision's look-ups, ``write``), for the kind's
+        work without the database (e.g. hashing), which ``write`` then finds in ``ctx.state``."""
 
     def summary_note(self, ctx: ImportContext) -> str:
         """One more Chinese sentence for the job's summary, asked once after the last batch (e.g. the

@@ -24,6 +24,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,19 +320,14 @@ class _Run:
             self.report(problem)
 
     def run(self) -> ImportJob:
+        if self.kind.writes_as_checked and connection.vendor == "postgresql":
+            return self.run_writing_as_checked()
         # Kinds that pack keep pass 1's good rows in a temporary file, so pass 2 need not parse again.
         spill = _Spill() if self.kind.packs else None
         try:
             self.check(spill)
-            job = self.job
-            job.rows_total, job.invalid, job.duplicate = self.rows_total, self.invalid, self.duplicate
-            kept = self.kept + self.kept_duplicates[:ERRORS_KEPT - len(self.kept)]
-            job.errors = [p.as_dict() for p in sorted(kept, key=lambda p: p.line)]
-            if self.refused:
-                job.error_workbook = errorbook.build_encrypted(self.tables, self.layout, self.refused, self.invalid)
-            if self.invalid and not self.skip_invalid and not job.dry_run:
-                message = _("共%(n)d行有错误，未导入任何数据；请改正后重新导入，或选择跳过错误行") % {"n": self.invalid}
-                return _finish_failed(job, self.actor, message)
+            if self.checked():
+                return _finish_failed(self.job, self.actor, self.refusal())
             if spill is not None:
                 unpack = self.kind.unpack
                 return self.write([unpack(p) for p in marshal.loads(data)] for data in spill.read_all())
@@ -341,8 +337,58 @@ class _Run:
             if spill is not None:
                 spill.close()
 
-    def check(self, spill) -> None:
-        """Pass 1: parse and check every row, find duplicates, count; write nothing."""
+    def checked(self) -> bool:
+        """After pass 1: the job's counts and problems (and error workbook) set; whether the import
+        is refused (an invalid row, without ``skip_invalid``, not a preview)."""
+        job = self.job
+        job.rows_total, job.invalid, job.duplicate = self.rows_total, self.invalid, self.duplicate
+        kept = self.kept + self.kept_duplicates[:ERRORS_KEPT - len(self.kept)]
+        job.errors = [p.as_dict() for p in sorted(kept, key=lambda p: p.line)]
+        if self.refused:
+            job.error_workbook = errorbook.build_encrypted(self.tables, self.layout, self.refused, self.invalid)
+        return bool(self.invalid and not self.skip_invalid and not job.dry_run)
+
+    def refusal(self) -> str:
+        return _("共%(n)d行有错误，未导入任何数据；请改正后重新导入，或选择跳过错误行") % {"n": self.invalid}
+
+    def writing(self) -> bool:
+        """Whether pass 1's good rows may still be written (or kept for pass 2): no invalid row so
+        far, or ``skip_invalid``, or a preview."""
+        return bool(self.skip_invalid or self.job.dry_run or not self.invalid)
+
+    def run_writing_as_checked(self) -> ImportJob:
+        """The two passes at once, for kinds with ``writes_as_checked`` on PostgreSQL: each batch's
+        good rows go to ``write`` as soon as pass 1 has checked them, inside the import's one
+        transaction — opened at the first batch to write, after that batch's ``check`` (which may
+        make what the writes need outside it, e.g. partitions) — so that the database works on a
+        batch while the next one is parsed. A row found invalid later (without ``skip_invalid``)
+        stops the writes and rolls every one of them back: nothing is written, as when pass 2 never
+        starts; an error, a crash or a kill anywhere rolls back the same way."""
+        job, kind, ctx = self.job, self.kind, self.ctx
+        ahead = _WrittenAsChecked(kind, ctx)
+        try:
+            with ExitStack() as stack:  # the transaction, entered by the first write
+                ahead.stack = stack
+                self.check(None, ahead.write)
+                if self.checked():
+                    raise _Refused
+                ahead.begin()  # (no row to write: the job and its audit row still commit together)
+                ahead.counts += kind.write_done(ctx, completed=True)
+                if ahead.written != self.rows_total - self.invalid - self.duplicate:
+                    raise FileError(_("文件在导入过程中被修改（行数不一致）"))
+                self.tracker("write", ahead.written, ahead.written)
+                if job.dry_run:
+                    raise _Preview
+                return self.finish(ahead.counts, ahead.facts)
+        except _Refused:  # raised through the transaction: every batch written is rolled back
+            return _finish_failed(job, self.actor, self.refusal())
+        except _Preview:
+            return self.finish_preview(ahead.counts)
+
+    def check(self, spill, write: Callable[[list[Any]], None] | None = None) -> None:
+        """Pass 1: parse and check every row, find duplicates, count; write nothing — unless
+        ``write`` is given, which then gets each batch's good rows as soon as they are checked
+        (``run_writing_as_checked``)."""
         kind, ctx = self.kind, self.ctx
         keys: dict[Any, int] = {}  # row key -> first line, for duplicates
         parse_problems: list[RowProblem] = []
@@ -363,8 +409,12 @@ class _Run:
                     if first != line:
                         self.note(RowProblem(line, "", _("与第%(first)d行重复，已跳过") % {"first": first},
                                              duplicate=True))
-            if spill is not None and (self.skip_invalid or self.job.dry_run or not self.invalid):
+            if spill is not None and self.writing():
                 spill.write(marshal.dumps([kind.pack(parsed) for line, parsed in batch if line not in self.skip_lines]))
+            if write is not None and self.writing():
+                rows = [parsed for line, parsed in batch if line not in self.skip_lines]
+                if rows:
+                    write(rows)
             self.tracker("check", self.rows_total, 0)
         self.rows_total += len(parse_problems)  # unparsable rows after the last batch
         for p in parse_problems:
@@ -433,8 +483,54 @@ class _Run:
         return job
 
 
+class _WrittenAsChecked:
+    """The writes of ``_Run.run_writing_as_checked``: opens the transaction (in ``stack``) at the
+    first batch, hands each batch to the kind, counts."""
+
+    def __init__(self, kind: ImportKind, ctx: ImportContext):
+        self.kind, self.ctx = kind, ctx
+        self.stack: ExitStack | None = None
+        self.counts = WriteCounts()
+        self.facts = FactsWritten(kind, ctx)
+        self.written = 0
+        self.open = False
+
+    def begin(self) -> None:
+        if self.open:
+            return
+        self.stack.enter_context(transaction.atomic())
+        # Runs before the transaction is left (the stack unwinds in reverse): on the way out after
+        # an error or a refusal, what ``write`` left running is waited for first, then rolled back.
+        self.stack.callback(self._stop)
+        self.open = True
+        self.ctx.writing_ahead = True
+
+    def write(self, rows: list[Any]) -> None:
+        self.begin()
+        # The kind's work without the database first, while it may still work on the last batch.
+        self.kind.prepare(rows, self.ctx)
+        # Before ``write``, which may leave the database busy with this batch: the units the facts
+        # bear on are read from the registry, not from what is being written.
+        self.facts.add(rows)
+        self.counts += self.kind.write(rows, self.ctx)
+        self.written += len(rows)
+
+    def _stop(self) -> None:
+        try:
+            self.kind.write_done(self.ctx, completed=False)  # nothing left after a completed one
+        except Exception:
+            log.warning("import %s: the write left running failed", self.kind.name, exc_info=True)
+        finally:
+            self.ctx.writing_ahead = False
+
+
 class _Preview(Exception):
     """Raised inside a preview's transaction after the last batch, to roll every write back."""
+
+
+class _Refused(Exception):
+    """Raised inside the transaction of ``run_writing_as_checked`` when pass 1 found an invalid row:
+    every batch written so far is rolled back."""
 
 
 class _Spill:
