@@ -232,6 +232,15 @@ def fingerprint(db: FileDatabase, *, exclude: set[str] = frozenset(), keys: tupl
     out = {}
     conn = db.connect()
     try:
+        if db.vendor == "postgresql":
+            # A killed client's server process may still be finishing what it was sent (its COMMIT
+            # among it): wait until it has gone, then read every table in one snapshot, so that the
+            # fingerprint is of one moment and not of tables read before and after that commit.
+            deadline = time.monotonic() + 30
+            while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND pid <> pg_backend_pid()").fetchone()[0] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for table in tables(conn, db.vendor):
             if table in exclude:
                 continue
