@@ -322,11 +322,6 @@ def run_passes(passes: list[Pass], *, side_by_side: bool) -> list[tuple[bool, st
     return [p.result() for p in passes]
 
 
-def pytest_once(label: str, database_url: str | None, args: list[str]) -> tuple[bool, str]:
-    """Run the suite on one database, echoing its output; returns (ok, the one-line summary)."""
-    return run_passes([Pass(label, database_url, args)], side_by_side=False)[0]
-
-
 def summarise(label: str, code: int, closing: str, seconds: float) -> tuple[bool, str]:
     """(ok, "label: N passed, N failed[, N skipped]" and a detail line) from pytest's closing line."""
     counts: dict[str, int] = {}

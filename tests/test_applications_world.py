@@ -23,13 +23,14 @@ import itertools
 from zoneinfo import ZoneInfo
 
 from django.apps import apps as django_apps
+from test_standards_world import inspect  # the raw inspection rows of a world (no recheck, no audit)
 
 from wuyiqu.accounts.actions import do_create_user
 from wuyiqu.accounts.models import Role
 from wuyiqu.health.models import NatResult
-from wuyiqu.inspections.models import Inspection, Survey
+from wuyiqu.inspections.models import Survey
 from wuyiqu.lib.idcard import check_digit
-from wuyiqu.units.models import Household, HouseholdVerification, Resident, Unit, district_of, path_for
+from wuyiqu.units.models import Household, HouseholdVerification, Resident, Unit, path_for
 
 D = dt.date(2022, 11, 28)
 NOW = dt.datetime(2022, 11, 28, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -73,20 +74,6 @@ def make_household(unit: Unit, room: str, on: dt.date = D, *, with_facts: bool =
                                  sampled_at=dt.datetime(on.year, on.month, on.day, 1, 0, tzinfo=dt.UTC),
                                  sampled_on=on, result="negative")
     return hh
-
-
-def inspect(unit: Unit, items, on: dt.date = D, passed: bool = True) -> None:
-    for item in items:
-        # Not update_or_create: its row lock (FOR UPDATE) needs the district to be routed on Citus, and
-        # its save sets every field with a pre_save (the district too), which Citus refuses for a
-        # distribution column; an existing row is saved with its changed field only.
-        row = Inspection.objects.filter(district_code=district_of(unit.path), unit=unit, item=item,
-                                        inspected_on=on).first()
-        if row is None:
-            Inspection.objects.create(unit=unit, item=item, inspected_on=on, passed=passed)
-        elif row.passed != passed:
-            row.passed = passed
-            row.save(update_fields=["passed"])
 
 
 def build(on: dt.date = D) -> dict[str, Unit]:

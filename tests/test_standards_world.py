@@ -69,7 +69,7 @@ BUILDING_ITEMS = ["masks", "entrance", "vehicles", "visitors", "disinfection", "
 COMMITTEE_ITEMS = ["masks", "environment", "garbage", "weekly_cleaning"]
 
 
-def inspect(unit: Unit, items, on: dt.date, passed: bool = True) -> None:
+def inspect(unit: Unit, items, on: dt.date = D, passed: bool = True) -> None:
     for item in items:
         # Not update_or_create: its row lock (FOR UPDATE) needs the district to be routed on Citus, and
         # its save sets every field with a pre_save (the district too), which Citus refuses for a
