@@ -139,3 +139,32 @@ def test_inspections_and_surveys_carry_their_units_district_on_every_write(tmp_p
     assert set(Survey.objects.values_list("district_code", flat=True)) == {"T"}
     assert Inspection.objects.filter(unit=u["C1"], item="visitors", inspected_on=D, passed=False).count() == 1
     assert Inspection.objects.get(unit=u["B9"], item="masks", inspected_on=D).passed is False
+
+
+def test_a_district_keyed_row_is_updated_in_its_district_and_never_moves_by_save():
+    """units.models.DistrictKeyedModel: an UPDATE never sets district_code (Citus refuses it for a
+    distribution column) and names it in the WHERE clause (routed to the row's shard); a row saved with
+    another district than it was read with is refused, not quietly left where it was."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from wuyiqu.units.models import DistrictMoveError, Household
+
+    u = build_street(D)
+    household = Household.objects.create(code="T-HH-1", unit=u["B1"], address="1-101")
+    assert household.district_code == "T"
+    household = Household.objects.get(pk=household.pk)
+    household.address = "1-102"
+    with CaptureQueriesContext(connection) as queries:
+        household.save()
+    update = next(q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE"))
+    set_part, where_part = update.split(" WHERE ")
+    assert "district_code" not in set_part and "district_code" in where_part
+    assert Household.objects.get(pk=household.pk).address == "1-102"
+    household.district_code = "S"
+    with pytest.raises(DistrictMoveError):
+        household.save()
+    assert Household.objects.get(pk=household.pk).district_code == "T"
+    # An object never read from the database updates in the district it names.
+    Household(pk=household.pk, code="T-HH-1", unit=u["B1"], address="1-103", district_code="T").save()
+    assert Household.objects.get(pk=household.pk).address == "1-103"

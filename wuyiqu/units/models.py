@@ -133,14 +133,78 @@ class DistrictCodeField(models.CharField):
         id columns, comma-separated, the first one set wins (``unit_id,scope_unit_id``: a nucleic-acid
         result's household unit, else its submitter's scope); "" when none is set."""
         for name in self.unit_field.split(","):
-            unit = getattr(model_instance, name.strip())
+            name = name.strip()
+            unit = getattr(model_instance, name)
             if unit is None:
                 continue
             if isinstance(unit, int):
+                related = next((f.related_model for f in model_instance._meta.concrete_fields
+                                if f.attname == name and f.is_relation), Unit)
+                if related is not Unit:  # a row of another district-keyed table (a resident's household)
+                    return related._base_manager.filter(pk=unit).values_list("district_code", flat=True).first() or ""
                 path = Unit.objects.filter(pk=unit).values_list("path", flat=True).first()
                 return district_of(path) if path else ""
+            if not isinstance(unit, Unit):
+                return unit.district_code
             return district_of(unit.path)
         return ""
+
+
+class DistrictMoveError(Exception):
+    """A row of a district-keyed table was saved with another district than the one it was read with.
+    The district is the distribution column on Citus, which no UPDATE may change: a row changes
+    district by being deleted and inserted again (``units.relocation``)."""
+
+
+class DistrictKeyedModel(models.Model):
+    """A table keyed by district (``district_code``, a ``DistrictCodeField``): Citus's distribution
+    column on a Citus deployment (docs/scaling.md, "Running on Citus"), an ordinary column elsewhere.
+
+    ``save()`` of an existing row never writes the district (Citus refuses an UPDATE that sets its
+    distribution column, even to the same value) and names it in the WHERE clause, so that the
+    UPDATE is routed to the row's one shard instead of every shard. A row saved with another district
+    than it was read with raises ``DistrictMoveError`` rather than quietly staying where it was."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):
+        obj = super().from_db(db, field_names, values, **kwargs)
+        obj._stored_district = obj.__dict__.get("district_code")
+        return obj
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update, returning_fields):
+        stored = getattr(self, "_stored_district", None)
+        current = self.__dict__.get("district_code")
+        if stored is not None and current is not None and current != stored:
+            raise DistrictMoveError(f"{self._meta.label} {pk_val}: district {stored!r} -> {current!r}")
+        district = stored if stored is not None else current
+        values = [v for v in values if v[0].attname != "district_code"]
+        if district:
+            base_qs = base_qs.filter(district_code=district)
+        return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update, returning_fields)
+
+
+class DistrictForeignKey(models.ForeignKey):
+    """A foreign key between two district-keyed tables whose rows always lie in the same district (a
+    resident and their household, a co-signature and its application). Every join the ORM makes
+    through it, either way, also says ``a.district_code = b.district_code``: on Citus that makes it a
+    join on the distribution column of two co-located tables, which is pushed down to each shard
+    (joined on the id alone, Citus refuses it); elsewhere it is a second, always-true equality on an
+    indexed key. In the database it is, on PostgreSQL, the composite foreign key
+    ``(district_code, <field>_id) → (district_code, id)`` that the migrations make (``db_constraint``
+    False in the model: the single-column key, which Citus refuses between distributed tables, is not
+    made); SQLite keeps the single-column key of the table's first migration."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("db_constraint", False)
+        super().__init__(*args, **kwargs)
+
+    def get_extra_restriction(self, alias, related_alias):
+        here = self.model._meta.get_field("district_code")
+        there = self.related_model._meta.get_field("district_code")
+        return here.get_lookup("exact")(here.get_col(related_alias), there.get_col(alias))
 
 
 class Unit(models.Model):
@@ -198,9 +262,11 @@ class Unit(models.Model):
         return " ".join([*names, own])
 
 
-class Household(models.Model):
-    code = models.CharField(_("户编码"), max_length=60, unique=True)
+class Household(DistrictKeyedModel):
+    code = models.CharField(_("户编码"), max_length=60)
     unit = models.ForeignKey(Unit, verbose_name=_("所属楼栋/单元/社"), on_delete=models.PROTECT, related_name="households")
+    # The district of the household's unit: the distribution column on Citus (units 0008).
+    district_code = DistrictCodeField()
     address = models.CharField(_("地址"), max_length=200)
     # The day the household was registered: it counts from that day on (SPEC §7 "Time"); empty: on
     # every day, as for a register being back-filled.
@@ -208,6 +274,9 @@ class Household(models.Model):
 
     class Meta:
         ordering = ["code"]
+        # A household's code is unique within its district (Citus wants the distribution column in
+        # every unique key); the generated and imported codes begin with their unit's code anyway.
+        constraints = [models.UniqueConstraint(fields=["district_code", "code"], name="household_code_unique")]
 
     def __str__(self) -> str:
         return self.address or self.code

@@ -17,6 +17,7 @@ from wuyiqu.units.models import (
     HouseholdVerification,
     Unit,
     UnitKind,
+    district_of,
     path_for,
 )
 
@@ -224,8 +225,10 @@ class HouseholdsKind(ImportKind):
 
     def write(self, batch: list[HouseholdRowIn], ctx):
         hh_table, v_table = Household._meta.db_table, HouseholdVerification._meta.db_table
-        units = {code: pk for pk, code in select_in(
-            f"SELECT id, code FROM {Unit._meta.db_table} WHERE code IN ({{}})", {r.unit_code for r in batch})}
+        units, districts = {}, {}
+        for pk, code, path in select_in(f"SELECT id, code, path FROM {Unit._meta.db_table} WHERE code IN ({{}})",
+                                        {r.unit_code for r in batch}):
+            units[code], districts[code] = pk, district_of(path)
         existing = {code: (pk, unit_id, address, registered_on) for pk, code, unit_id, address, registered_on in select_in(
             f"SELECT id, code, unit_id, address, registered_on FROM {hh_table} WHERE code IN ({{}})",
             [r.code for r in batch])}
@@ -234,7 +237,7 @@ class HouseholdsKind(ImportKind):
         for r in batch:
             cur = existing.get(r.code)
             if cur is None:
-                new.append((r.code, units[r.unit_code], r.address, r.registered_on))
+                new.append((r.code, units[r.unit_code], districts[r.unit_code], r.address, r.registered_on))
                 continue
             had = dt.date.fromisoformat(cur[3]) if isinstance(cur[3], str) else cur[3]
             registered_on = r.registered_on or had  # an empty date keeps the one the household has
@@ -242,7 +245,7 @@ class HouseholdsKind(ImportKind):
                 changed.append(Household(pk=cur[0], code=r.code, unit_id=units[r.unit_code], address=r.address,
                                          registered_on=registered_on))
         if new:
-            insert_rows(hh_table, ("code", "unit_id", "address", "registered_on"), new)
+            insert_rows(hh_table, ("code", "unit_id", "district_code", "address", "registered_on"), new)
         if changed:
             Household.objects.bulk_update(changed, ["unit_id", "address", "registered_on"], batch_size=500)
         touched = {h.code for h in changed}
