@@ -145,7 +145,7 @@ def test_a_district_keyed_row_is_updated_in_its_district_and_never_moves_by_save
     """units.models.DistrictKeyedModel: an UPDATE never sets district_code (Citus refuses it for a
     distribution column) and names it in the WHERE clause (routed to the row's shard); a row saved with
     another district than it was read with is refused, not quietly left where it was."""
-    from django.db import connection
+    from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
     from wuyiqu.units.models import DistrictMoveError, Household
@@ -162,7 +162,7 @@ def test_a_district_keyed_row_is_updated_in_its_district_and_never_moves_by_save
     assert "district_code" not in set_part and "district_code" in where_part
     assert Household.objects.get(pk=household.pk).address == "1-102"
     household.district_code = "S"
-    with pytest.raises(DistrictMoveError):
+    with pytest.raises(DistrictMoveError), transaction.atomic():
         household.save()
     assert Household.objects.get(pk=household.pk).district_code == "T"
     # An object never read from the database updates in the district it names.
