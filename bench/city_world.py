@@ -373,9 +373,9 @@ def _facts(cur, d: District, nat_every: int) -> dict:
             CROSS JOIN LATERAL (VALUES ((u.id % 5)::int), ((10 + u.id % 3)::int)) AS b(back)
             WHERE {u_in}""",
         "inspections_incident": f"""
-            INSERT INTO inspections_incident (unit_id, occurred_on, incident_type, description, evidence,
-                created_at)
-            SELECT u.id, {day} - (u.id % 12)::int,
+            INSERT INTO inspections_incident (district_code, unit_id, occurred_on, incident_type, description,
+                evidence, created_at)
+            SELECT split_part(u.path, '/', 2), u.id, {day} - (u.id % 12)::int,
                    CASE WHEN u.id % 2 = 0 THEN 'fight' ELSE 'negative_opinion' END, '', '', now()
             FROM units_unit u WHERE {u_in} AND u.kind = 'building' AND u.id % 400 = 9""",
         "inspections_survey": f"""

@@ -191,9 +191,9 @@ def build() -> None:
                     inspector, note, evidence, created_at)
                 SELECT {district_sql}, u.id, {date_minus(back)}, i.item, u.id % 23 <> 0, '', '', '', {now}
                 FROM units_unit u JOIN items i ON i.kind = u.kind""")
-        _sql(cur, f"""INSERT INTO inspections_incident (unit_id, occurred_on, incident_type, description, evidence,
-                created_at)
-            SELECT id, {date_minus('id % 12')}, CASE WHEN id % 2 = 0 THEN 'fight' ELSE 'negative_opinion' END, '', '', {now}
+        _sql(cur, f"""INSERT INTO inspections_incident (district_code, unit_id, occurred_on, incident_type, description,
+                evidence, created_at)
+            SELECT {district_sql.replace('u.path', 'path')}, id, {date_minus('id % 12')}, CASE WHEN id % 2 = 0 THEN 'fight' ELSE 'negative_opinion' END, '', '', {now}
             FROM units_unit WHERE kind = 'building' AND id % 400 = 9""")
         _sql(cur, f"""INSERT INTO inspections_survey (district_code, unit_id, surveyed_on, awareness, approval,
                 participation)

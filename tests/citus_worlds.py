@@ -118,9 +118,34 @@ def supervision_world() -> dict:
             with at(D + days(n)):
                 out = run_daily(on=D + days(n))
             outs.append([sorted(out.withdrawn), out.opened, out.rectified, out.expired, out.stored])
-        return {"runs": outs, "titles": titles(), "warnings": warnings(), "stored": stored()}
+        return {"runs": outs, "opinion": opinion(u, D + days(3)), "titles": titles(), "warnings": warnings(),
+                "stored": stored()}
 
     return rolled_back(run)
+
+
+def opinion(u: dict, day: dt.date) -> dict:
+    """A negative opinion on the village group G1 on ``day``: recorded, handled, accepted, sent back by
+    the street (an ``OpinionReturn``), handled and accepted again — each step re-checking the named
+    units above it; then the village's verdicts on ``day`` and the day before, and the returns."""
+    from test_supervision_world import at
+
+    from wuyiqu.inspections import actions
+    from wuyiqu.inspections.models import OpinionReturn
+    from wuyiqu.standards.evaluator import evaluate
+
+    with at(day):
+        incident = actions.do_record_incident(actor=None, unit=u["G1"], occurred_on=day - dt.timedelta(days=1),
+                                              incident_type="negative_opinion", description="网传隔离不严")
+        actions.do_mark_opinion_handled(actor=None, incident=incident, handled_on=day, note="已回应")
+        actions.do_accept_opinion_handling(actor=None, incident=incident)
+        actions.do_return_opinion_handling(actor=None, incident=incident, reason="回应不充分")
+        accepted_before = verdicts(evaluate(day, root=u["T1V"]))
+        actions.do_mark_opinion_handled(actor=None, incident=incident, handled_on=day, note="已再次回应")
+        actions.do_accept_opinion_handling(actor=None, incident=incident)
+        return {"returned": accepted_before, "accepted": verdicts(evaluate(day, root=u["T1V"])),
+                "returns": [[r.incident.unit.code, r.district_code, str(r.handled_on), str(r.accepted_on), r.reason]
+                            for r in OpinionReturn.objects.select_related("incident__unit")]}
 
 
 def applications_world() -> dict:

@@ -93,14 +93,25 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
     assert sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'health_natresult'::regclass") != "0"
     assert sql("SELECT count(*) FROM pg_inherits i LEFT JOIN pg_dist_partition d ON d.logicalrelid = i.inhrelid "
                "WHERE i.inhparent = 'health_natresult'::regclass AND d.logicalrelid IS NULL") == "0"
-    # The unit-keyed facts distributed so far: the inspections and the surveys, their keys (district_code, id).
-    for table in ("inspections_inspection", "inspections_survey"):
+    # The unit-keyed facts and outcomes distributed so far, their keys (district_code, id), all co-located.
+    keyed = ("inspections_inspection", "inspections_survey", "inspections_incident", "inspections_opinionreturn")
+    for table in keyed:
         assert status[table] == "distributed", table
         assert sql(f"SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = '{table}_pkey'") == \
             "PRIMARY KEY (district_code, id)"
     assert sql("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN "
                "('standards_evaluation'::regclass, 'health_natresult'::regclass, 'health_natresult_default'::regclass, "
-               "'inspections_inspection'::regclass, 'inspections_survey'::regclass)") == "1"
+               + ", ".join(f"'{t}'::regclass" for t in keyed) + ")") == "1"
+    # Between two distributed tables, only composite foreign keys on the district (Citus refuses others).
+    fkeys = {(child, parent): sql(f"SELECT string_agg(pg_get_constraintdef(oid), '; ') FROM pg_constraint "
+                                  f"WHERE contype = 'f' AND conrelid = '{child}'::regclass "
+                                  f"AND confrelid = '{parent}'::regclass")
+             for child, parent in [("inspections_opinionreturn", "inspections_incident")]}
+    assert fkeys == {
+        ("inspections_opinionreturn", "inspections_incident"):
+            "FOREIGN KEY (district_code, incident_id) REFERENCES inspections_incident(district_code, id) "
+            "ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED",
+    }
     assert sql("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'health_natresult_pkey'") == \
         "PRIMARY KEY (id_hash, sampled_on, sampled_at, district_code)"
     # The application's sessions run multi-shard statements over one connection per node (ops.citus).
@@ -130,6 +141,12 @@ def test_the_worlds_give_the_same_verdicts_titles_and_warnings_as_plain_postgres
     assert {(name, at[11:16]): district for district, name, _on, at, _r in res["rows"] if name != "张三"} == {
         ("甲", "02:00"): "S", ("", "03:00"): "S", ("乙", "02:00"): "S", ("丙", "02:00"): "T", ("丁", "03:00"): "S"}
     assert res["testing_S1C"] == [5, 5, []]  # 甲 among S's tested residents, read on S's shard
+    # The negative opinion on T1V-G1: failing its village while the handling is sent back, not once accepted
+    # again; the return kept in the incident's district.
+    opinion = plain["supervision"]["opinion"]
+    assert "no_negative_opinion" in opinion["returned"]["T1V-G1"][2]
+    assert "no_negative_opinion" not in opinion["accepted"]["T1V-G1"][2]
+    assert [r[:2] + r[4:] for r in opinion["returns"]] == [["T1V-G1", "T", "回应不充分"]]
     for world in ("standards", "supervision", "applications", "results"):
         assert results["citus"][world] == plain[world], world
 

@@ -109,14 +109,14 @@ def do_record_incident(*, actor, unit, occurred_on: dt.date, incident_type: str,
     if incident_type not in IncidentType.values:
         raise RecordRefused(_("事件类型“%(type)s”未知") % {"type": incident_type})
     _check_day(occurred_on, pgettext("晚于今天的日期", "发生日期"))
-    if Incident.objects.filter(unit=unit, occurred_on=occurred_on, incident_type=incident_type,
-                               description=description).exists():
+    if Incident.objects.filter(district_code=district_of(unit.path), unit=unit, occurred_on=occurred_on,
+                               incident_type=incident_type, description=description).exists():
         raise RecordRefused(_("该事件已登记过"))
     path = store_evidence(evidence, unit) if evidence else ""
     try:
         with transaction.atomic():
-            incident = Incident.objects.create(unit=unit, occurred_on=occurred_on, incident_type=incident_type,
-                                               description=description, evidence=path)
+            incident = Incident.objects.create(unit=unit, district_code=district_of(unit.path), occurred_on=occurred_on,
+                                               incident_type=incident_type, description=description, evidence=path)
             audit.record(actor=actor, action="inspections.record_incident", target=incident, unit=unit,
                          detail={"on": occurred_on.isoformat(), "type": incident_type, "evidence": path})
             supervision.recheck_after_facts({unit.pk}, actor=actor, source="inspections.record_incident")
@@ -137,7 +137,8 @@ class OpinionRefused(RecordRefused):
 def _locked_opinion(incident: Incident) -> Incident:
     # Locked: the community re-marking its handling while the street accepts it must not leave an
     # acceptance of a note the street never saw.
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    # The district named: Citus routes a row lock only to one shard.
+    locked = Incident.objects.select_for_update().get(district_code=incident.district_code, pk=incident.pk)
     if locked.incident_type != IncidentType.NEGATIVE_OPINION:
         raise OpinionRefused(_("只有负面舆情需要处置和认可"), "incident_type")
     return locked
@@ -205,7 +206,7 @@ def do_return_opinion_handling(*, actor, incident: Incident, reason: str) -> Inc
     if opinion.handled_on is None:
         raise OpinionRefused(_("村（社区）尚未登记处置完毕，无可退回"), "handled_on")
     returned = OpinionReturn.objects.create(
-        incident=opinion, handled_on=opinion.handled_on, handled_note=opinion.handled_note,
+        incident=opinion, district_code=opinion.district_code, handled_on=opinion.handled_on, handled_note=opinion.handled_note,
         handled_by=opinion.handled_by, accepted_on=opinion.accepted_on, accepted_by=opinion.accepted_by,
         returned_on=today(), returned_by=actor, reason=reason[:2000])
     opinion.handled_on = opinion.handled_by = opinion.accepted_on = opinion.accepted_by = None

@@ -171,8 +171,9 @@ class IncidentKind(ImportKind):
         keys = {(units[p.unit_code].id, p.occurred_on) for p in batch if p.unit_code in units}
         if not keys:
             return {}
+        districts = {district_of(units[p.unit_code].path) for p in batch if p.unit_code in units}
         return {(i.unit_id, i.occurred_on, i.incident_type, i.description): i for i in Incident.objects.filter(
-            unit_id__in={k[0] for k in keys}, occurred_on__in={k[1] for k in keys})}
+            district_code__in=districts, unit_id__in={k[0] for k in keys}, occurred_on__in={k[1] for k in keys})}
 
     def check(self, batch, ctx):
         problems = _unit_problems(batch, ctx, INSPECTED_KINDS + ("entrance",), _("事件"))
@@ -198,7 +199,8 @@ class IncidentKind(ImportKind):
         for key, p in wanted.items():
             old = existing.get(key)
             if old is None:
-                new.append(Incident(unit_id=key[0], occurred_on=p.occurred_on, incident_type=p.incident_type,
+                new.append(Incident(unit_id=key[0], district_code=district_of(units[p.unit_code].path),
+                                    occurred_on=p.occurred_on, incident_type=p.incident_type,
                                     description=p.description, handled_on=p.handled_on, handled_note=p.handled_note,
                                     handled_by=by if p.handled_on else None))
             elif p.handled_on is not None and old.accepted_on is None and (old.handled_on, old.handled_note) != (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from wuyiqu.units.models import DistrictCodeField
+from wuyiqu.units.models import DistrictCodeField, DistrictForeignKey, DistrictKeyedModel
 
 
 class InspectionItem(models.TextChoices):
@@ -50,8 +50,10 @@ class IncidentType(models.TextChoices):
     NEGATIVE_OPINION = "negative_opinion", _("负面舆情")
 
 
-class Incident(models.Model):
+class Incident(DistrictKeyedModel):
     unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="incidents")
+    # The unit's district: the distribution column on Citus (migration 0006, docs/scaling.md).
+    district_code = DistrictCodeField()
     occurred_on = models.DateField(_("发生日期"))
     incident_type = models.CharField(_("类型"), max_length=16, choices=IncidentType.choices)
     description = models.TextField(_("描述"), blank=True)
@@ -68,7 +70,7 @@ class Incident(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["unit", "occurred_on", "incident_type", "description"],
+            models.UniqueConstraint(fields=["district_code", "unit", "occurred_on", "incident_type", "description"],
                                     name="incident_once"),
         ]
 
@@ -76,13 +78,14 @@ class Incident(models.Model):
         return f"{self.get_incident_type_display()} {self.occurred_on}"
 
 
-class OpinionReturn(models.Model):
+class OpinionReturn(DistrictKeyedModel):
     """A handling of a negative opinion the street sent back (退回) with a reason: the handling (and the
     acceptance, if there was one) as it stood until ``returned_on``. The incident itself is then
     unhandled again, so it fails no_negative_opinion again from that day; this row keeps the days
     before it true (an acceptance counted from ``accepted_on`` until the day before ``returned_on``)."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="returns")
+    incident = DistrictForeignKey(Incident, on_delete=models.CASCADE, related_name="returns")
+    district_code = DistrictCodeField(unit_field="incident")  # the incident's
     handled_on = models.DateField(_("处置完毕日期"))
     handled_note = models.TextField(_("处置情况"), blank=True)
     handled_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -82,7 +82,7 @@ def record_incident(request, code: str):
             else:
                 messages.success(request, _("事件已登记"))
                 return redirect("inspections:incident", code=unit.code)
-    recent = Incident.objects.filter(unit=unit).order_by("-occurred_on")[:30]
+    recent = Incident.objects.filter(district_code=district_of(unit.path), unit=unit).order_by("-occurred_on")[:30]
     return render(request, "inspections/incident.html", {
         "unit": unit, "form": form, "recent": recent, "may_record": _may_record(request.user),
         "may_handle": request.user.role == Role.COMMUNITY_STAFF, "may_accept": request.user.role == Role.STREET_STAFF,
@@ -92,7 +92,8 @@ def record_incident(request, code: str):
 
 def _opinion(request, code: str, incident_id: int) -> Incident:
     unit = _unit(request, code)
-    incident = Incident.objects.filter(pk=incident_id, unit=unit).select_related("unit").first()
+    incident = Incident.objects.filter(district_code=district_of(unit.path), pk=incident_id, unit=unit).select_related(
+        "unit").first()
     if incident is None:
         raise Http404("incident")
     return incident

@@ -28,7 +28,9 @@ from django.db import connection
 
 DISTRIBUTION_COLUMN = "district_code"
 # The first is the co-location group's anchor: each other one is created with colocate_with => it.
-DISTRIBUTED = ["standards_evaluation", "health_natresult", "inspections_inspection", "inspections_survey"]
+# Parents before the tables whose (composite) foreign keys point at them.
+DISTRIBUTED = ["standards_evaluation", "health_natresult", "inspections_inspection", "inspections_survey",
+               "inspections_incident", "inspections_opinionreturn"]
 # citus.multi_shard_modify_mode for the application's sessions (``distribute``).
 SHARD_MODE = "sequential"
 # Order matters: a reference table's foreign keys must point at tables already reference tables.
@@ -87,12 +89,24 @@ def distribute(*, log=print) -> dict[str, str]:
             log(f"reference table: {table}")
             cur.execute("SELECT create_reference_table(%s)", [table])
         anchor = DISTRIBUTED[0]
-        for table in DISTRIBUTED:
-            if done.get(table) == "distributed":
-                continue
+        todo = [t for t in DISTRIBUTED if done.get(t) != "distributed"]
+        # Citus distributes no table that a table of the coordinator points at, nor one that points at
+        # a table of the coordinator: the (composite) foreign keys among the tables to distribute are
+        # dropped for the while and made again, as they were, once all of them are distributed.
+        keys = []
+        if todo:
+            cur.execute("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                        "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) AND confrelid = ANY(%s::regclass[]) "
+                        "ORDER BY 1, 2", [todo, DISTRIBUTED])
+            keys = cur.fetchall()
+        for table, name, _definition in keys:
+            cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+        for table in todo:
             log(f"distributed table: {table} by {DISTRIBUTION_COLUMN}")
             cur.execute("SELECT create_distributed_table(%s, %s, colocate_with => %s)",
                         [table, DISTRIBUTION_COLUMN, "default" if table == anchor else anchor])
+        for table, name, definition in keys:
+            cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
         # Every session of the application's database: multi-shard statements over one connection per
         # node. A transaction that read a distributed table on several shards in parallel (the
         # participation of the people who moved away, read on every shard) may not then modify a

@@ -675,10 +675,13 @@ class _Gather:
 
         on = self.on
         start = window_start(on, self.param("window_days", 8))
-        returns = OpinionReturn.objects.filter(incident=OuterRef("pk"), returned_on__gt=on)
+        # Correlated on the district too: on Citus a subquery over a distributed table must join the
+        # outer one on the distribution column (then it runs on each shard).
+        returns = OpinionReturn.objects.filter(district_code=OuterRef("district_code"), incident=OuterRef("pk"),
+                                               returned_on__gt=on)
         accepted_then = Exists(returns.filter(accepted_on__lte=on))
         handled_then = Subquery(returns.filter(handled_on__lte=on).order_by("returned_on").values("handled_on")[:1])
-        qs = (Incident.objects.filter(occurred_on__gte=start, occurred_on__lte=on)
+        qs = (self.in_district(Incident.objects.filter(occurred_on__gte=start, occurred_on__lte=on))
               .exclude(Q(incident_type="negative_opinion") & (Q(accepted_on__lte=on) | accepted_then))
               .annotate(handled_then=handled_then))
         return [(u, d, kind, handled if handled is not None and handled <= on else then)
