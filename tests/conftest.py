@@ -91,6 +91,21 @@ def pytest_collection_modifyitems(config, items):
             items[:] = [item for item in items if not item.get_closest_marker("screens")]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _on_the_citus_cluster(request):
+    """Under scripts/citus_suite.py (WUYIQU_CITUS_SUITE=1) the suite must run on the distributed test
+    database that script made, never on a plain one pytest-django would have created instead."""
+    if os.environ.get("WUYIQU_CITUS_SUITE") != "1":
+        return
+    request.getfixturevalue("django_db_setup")
+    from wuyiqu.ops.citus import DISTRIBUTED, tables
+
+    with request.getfixturevalue("django_db_blocker").unblock():
+        kinds = tables()
+    if any(kinds.get(table) != "distributed" for table in DISTRIBUTED):
+        pytest.exit(f"WUYIQU_CITUS_SUITE=1 but the test database is not distributed: {kinds}", returncode=3)
+
+
 def pytest_report_header(config):
     raw = os.environ.get("TEST_NOW")
     return f"clock: frozen at {raw} (ticking)" if raw else "clock: real time"

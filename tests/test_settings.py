@@ -99,7 +99,7 @@ def test_a_sqlite_url_is_accepted(tmp_path):
 def test_a_postgres_url_is_accepted(tmp_path):
     result = start(tmp_path, **production(DATABASE_URL="postgres://postgres@127.0.0.1:5432/wuyiqu"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "production|django.db.backends.postgresql|wuyiqu"
+    assert result.stdout.strip() == "production|wuyiqu.lib.pgbackend|wuyiqu"
 
 
 @pytest.mark.parametrize("name, value, reason", [

@@ -239,8 +239,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
-DATABASES = {"default": _db}
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
+if IS_POSTGRES:
+    # Django's backend, grouping district-keyed tables by their columns (wuyiqu/lib/pgbackend/base.py).
+    _db["ENGINE"] = "wuyiqu.lib.pgbackend"
+DATABASES = {"default": _db}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

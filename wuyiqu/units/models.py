@@ -108,6 +108,10 @@ class DistrictCodeField(models.CharField):
     pass it themselves). On a Citus deployment it is the distribution column, so it is part of the
     table's primary and unique keys there; elsewhere it is an ordinary indexed column."""
 
+    # Read by the PostgreSQL backend (wuyiqu/lib/pgbackend): a table with this column has its district
+    # in its database key, so a GROUP BY lists the columns rather than the model's key alone.
+    district_key = True
+
     def __init__(self, *args, unit_field: str = "unit", **kwargs):
         kwargs.setdefault("max_length", 40)
         kwargs.setdefault("editable", False)
