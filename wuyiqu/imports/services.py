@@ -457,7 +457,8 @@ class _Run:
                           "updated_by": self.actor if getattr(self.actor, "is_authenticated", False) else None})
         job.created, job.updated, job.unchanged, job.unmatched = (
             counts.created, counts.updated, counts.unchanged, counts.unmatched)
-        job.rows_done = self.rows_total
+        # The write phase's progress counted the good rows only: the job keeps every row of the file.
+        job.rows_done = job.rows_total = self.rows_total
         job.status = ImportStatus.SUCCEEDED
         job.finished_at = timezone.now()
         job.message = "，".join(filter(None, [summary(job), kind.summary_note(ctx)]))
@@ -472,7 +473,8 @@ class _Run:
         job = self.job
         job.created, job.updated, job.unchanged, job.unmatched = (
             counts.created, counts.updated, counts.unchanged, counts.unmatched)
-        job.rows_done = self.rows_total
+        # The write phase's progress counted the good rows only: the job keeps every row of the file.
+        job.rows_done = job.rows_total = self.rows_total
         job.status = ImportStatus.PREVIEWED
         job.finished_at = timezone.now()
         note = self.kind.summary_note(self.ctx)
