@@ -311,6 +311,7 @@ def part_one_pass() -> dict:
     from django.db import transaction
 
     from wuyiqu.supervision.services import Outcome, _supervise
+    from wuyiqu.units.models import Unit
 
     with transaction.atomic():
         reset_day(D)
@@ -321,7 +322,8 @@ def part_one_pass() -> dict:
         paused = gc.isenabled()
         gc.disable()  # as run_daily does
         t = time.perf_counter()
-        _supervise(D, roots=["/"], targets=None, actor=None, source="daily", out=out, store=True)
+        _supervise(D, roots=["/"], targets=None, actor=None, source="daily", out=out, store=True,
+                   districts=list(Unit.objects.filter(parent__isnull=True).values_list("code", flat=True)))
         wall = time.perf_counter() - t
         if paused:
             gc.enable()

@@ -383,8 +383,8 @@ def _facts(cur, d: District, nat_every: int) -> dict:
             SELECT split_part(u.path, '/', 2), u.id, {day} - (u.id % 40)::int, 0.95, CASE WHEN u.id % 7 = 0 THEN 0.85 ELSE 0.93 END, 0.92
             FROM units_unit u WHERE {u_in} AND u.kind IN ('village', 'community')""",
         "applications_application": f"""
-            INSERT INTO applications_application (unit_id, title, status, opened_at, unit_signed_on)
-            SELECT u.id, {title}, 'draft', now(),
+            INSERT INTO applications_application (district_code, unit_id, title, status, opened_at, unit_signed_on)
+            SELECT split_part(u.path, '/', 2), u.id, {title}, 'draft', now(),
                    CASE WHEN u.kind IN ('village', 'community', 'street') AND u.id % 2 = 0 THEN {day} - 2 END
             FROM units_unit u
             WHERE {u_in} AND ((u.kind IN ('building', 'group') AND u.id % 10 < 3)
@@ -392,17 +392,18 @@ def _facts(cur, d: District, nat_every: int) -> dict:
         # The households of the application's building/group and of the units below it (entrances;
         # a group's buildings), found through the codes on each household unit's path.
         "applications_cosignature": f"""
-            INSERT INTO applications_cosignature (application_id, household_id, signed_on, source, created_at)
-            SELECT a.id, h.id, {day} - 1, 'paper', now()
+            INSERT INTO applications_cosignature (district_code, application_id, household_id, signed_on, source,
+                created_at)
+            SELECT a.district_code, a.id, h.id, {day} - 1, 'paper', now()
             FROM (SELECT u.id, unnest(string_to_array(trim(both '/' from u.path), '/')) AS code
                   FROM units_unit u WHERE {u_in} AND u.kind IN ('building', 'entrance', 'group')) hu
             JOIN units_unit au ON au.code = hu.code AND au.kind IN ('building', 'group')
             JOIN applications_application a ON a.unit_id = au.id
-            JOIN units_household h ON h.unit_id = hu.id
+            JOIN units_household h ON h.district_code = a.district_code AND h.unit_id = hu.id
             WHERE {h_in} AND h.id % 97 <> 0""",
         "certification_title": f"""
-            INSERT INTO certification_title (unit_id, title, named_on, withdrawn_reason)
-            SELECT u.id, {title}, {day} - 20, '' FROM units_unit u
+            INSERT INTO certification_title (district_code, unit_id, title, named_on, withdrawn_reason)
+            SELECT split_part(u.path, '/', 2), u.id, {title}, {day} - 20, '' FROM units_unit u
             WHERE {u_in} AND u.kind IN ('building', 'group') AND u.id % 5 = 0""",
         "units_specialpopulationentry": f"""
             INSERT INTO units_specialpopulationentry (resident_id, tags, needs, helper, reviewed_on)

@@ -86,9 +86,9 @@ def prepare() -> None:
     if not Evaluation.objects.filter(on=D).exists():
         with transaction.atomic(), connection.cursor() as cur:
             # A warning open on D for every 7th current title; every 11th title withdrawn on D-3.
-            cur.execute("""INSERT INTO supervision_warning (unit_id, title_id, criterion, detail, opened_on, deadline,
-                    status, closed_note, created_at)
-                SELECT t.unit_id, t.id, 'mask_compliance', '口罩检查过期', %s, %s, 'open', '', now()
+            cur.execute("""INSERT INTO supervision_warning (district_code, unit_id, title_id, criterion, detail,
+                    opened_on, deadline, status, closed_note, created_at)
+                SELECT t.district_code, t.unit_id, t.id, 'mask_compliance', '口罩检查过期', %s, %s, 'open', '', now()
                 FROM certification_title t WHERE t.withdrawn_on IS NULL AND t.id %% 7 = 0""",
                         [D - dt.timedelta(days=1), D + dt.timedelta(days=2)])
             cur.execute("""UPDATE certification_title SET withdrawn_on = %s, withdrawn_reason = '基准摘牌'

@@ -201,16 +201,19 @@ def build() -> None:
             FROM units_unit WHERE kind IN ('village', 'community')""")
         title = ("CASE u.kind WHEN 'building' THEN '无疫楼栋' WHEN 'compound' THEN '无疫小区' WHEN 'group' THEN '无疫社' "
                  "WHEN 'village' THEN '无疫村' WHEN 'community' THEN '无疫社区' ELSE '无疫街道' END")
-        _sql(cur, f"""INSERT INTO applications_application (unit_id, title, status, opened_at, unit_signed_on)
-            SELECT u.id, {title}, 'draft', {now},
+        _sql(cur, f"""INSERT INTO applications_application (district_code, unit_id, title, status, opened_at,
+                unit_signed_on)
+            SELECT {district_sql}, u.id, {title}, 'draft', {now},
                    CASE WHEN u.kind IN ('village', 'community', 'street') AND u.id % 2 = 0 THEN {date_minus('2')} END
             FROM units_unit u
             WHERE (u.kind IN ('building', 'group') AND u.id % 10 < 3) OR u.kind IN ('village', 'community', 'street')""")
-        _sql(cur, f"""INSERT INTO applications_cosignature (application_id, household_id, signed_on, source, created_at)
-            SELECT a.id, h.id, {date_minus('1')}, 'paper', {now}
-            FROM applications_application a JOIN units_household h ON h.unit_id = a.unit_id WHERE h.id % 97 <> 0""")
-        _sql(cur, f"""INSERT INTO certification_title (unit_id, title, named_on, withdrawn_reason)
-            SELECT u.id, {title}, {date_minus('20')}, '' FROM units_unit u
+        _sql(cur, f"""INSERT INTO applications_cosignature (district_code, application_id, household_id, signed_on,
+                source, created_at)
+            SELECT a.district_code, a.id, h.id, {date_minus('1')}, 'paper', {now}
+            FROM applications_application a JOIN units_household h ON h.district_code = a.district_code
+                AND h.unit_id = a.unit_id WHERE h.id % 97 <> 0""")
+        _sql(cur, f"""INSERT INTO certification_title (district_code, unit_id, title, named_on, withdrawn_reason)
+            SELECT {district_sql}, u.id, {title}, {date_minus('20')}, '' FROM units_unit u
             WHERE u.kind IN ('building', 'group') AND u.id % 5 = 0""")
         _sql(cur, f"""INSERT INTO units_specialpopulationentry (resident_id, tags, needs, helper, reviewed_on)
             SELECT id, 'elderly_alone', '送药', CASE WHEN id % 200 = 0 THEN '' ELSE '王五' END, {date_minus('id % 35')}

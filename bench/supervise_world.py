@@ -66,8 +66,8 @@ def name_everything() -> int:
              "WHEN 'village' THEN '无疫村' WHEN 'community' THEN '无疫社区' ELSE '无疫街道' END")
     named_on = (D - dt.timedelta(days=20)).isoformat()
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(f"""INSERT INTO certification_title (unit_id, title, named_on, withdrawn_reason)
-            SELECT u.id, {title}, %s, '' FROM units_unit u
+        cur.execute(f"""INSERT INTO certification_title (district_code, unit_id, title, named_on, withdrawn_reason)
+            SELECT split_part(u.path, '/', 2), u.id, {title}, %s, '' FROM units_unit u
             WHERE u.kind IN ('building', 'compound', 'group', 'village', 'community', 'street')
               AND NOT EXISTS (SELECT 1 FROM certification_title t WHERE t.unit_id = u.id AND t.withdrawn_on IS NULL)""",
                     [named_on])

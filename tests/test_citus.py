@@ -94,7 +94,10 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
     assert sql("SELECT count(*) FROM pg_inherits i LEFT JOIN pg_dist_partition d ON d.logicalrelid = i.inhrelid "
                "WHERE i.inhparent = 'health_natresult'::regclass AND d.logicalrelid IS NULL") == "0"
     # The unit-keyed facts and outcomes distributed so far, their keys (district_code, id), all co-located.
-    keyed = ("inspections_inspection", "inspections_survey", "inspections_incident", "inspections_opinionreturn")
+    keyed = ("inspections_inspection", "inspections_survey", "inspections_incident", "inspections_opinionreturn",
+             "applications_application", "applications_reviewstep", "applications_attachment",
+             "applications_cosignature", "applications_signatureattempt", "certification_title",
+             "supervision_warning", "supervision_titleevent")
     for table in keyed:
         assert status[table] == "distributed", table
         assert sql(f"SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = '{table}_pkey'") == \
@@ -106,12 +109,33 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
     fkeys = {(child, parent): sql(f"SELECT string_agg(pg_get_constraintdef(oid), '; ') FROM pg_constraint "
                                   f"WHERE contype = 'f' AND conrelid = '{child}'::regclass "
                                   f"AND confrelid = '{parent}'::regclass")
-             for child, parent in [("inspections_opinionreturn", "inspections_incident")]}
+             for child, parent in [("inspections_opinionreturn", "inspections_incident"),
+                                   ("applications_cosignature", "applications_application"),
+                                   ("applications_reviewstep", "applications_application"),
+                                   ("applications_attachment", "applications_application"),
+                                   ("applications_signatureattempt", "applications_application"),
+                                   ("certification_title", "applications_application"),
+                                   ("supervision_warning", "certification_title"),
+                                   ("supervision_titleevent", "certification_title"),
+                                   ("supervision_titleevent", "supervision_warning")]}
+    composite = "FOREIGN KEY (district_code, {0}_id) REFERENCES {1}(district_code, id){2} DEFERRABLE INITIALLY DEFERRED"
+    cascade = " ON DELETE CASCADE"
     assert fkeys == {
-        ("inspections_opinionreturn", "inspections_incident"):
-            "FOREIGN KEY (district_code, incident_id) REFERENCES inspections_incident(district_code, id) "
-            "ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED",
+        ("inspections_opinionreturn", "inspections_incident"): composite.format("incident", "inspections_incident",
+                                                                                cascade),
+        **{(child, "applications_application"): composite.format("application", "applications_application", cascade)
+           for child in ("applications_cosignature", "applications_reviewstep", "applications_attachment",
+                         "applications_signatureattempt")},
+        ("certification_title", "applications_application"): composite.format("application",
+                                                                              "applications_application", ""),
+        ("supervision_warning", "certification_title"): composite.format("title", "certification_title", ""),
+        ("supervision_titleevent", "certification_title"): composite.format("title", "certification_title", ""),
+        ("supervision_titleevent", "supervision_warning"): composite.format("warning", "supervision_warning", ""),
     }
+    # The co-signatures' and attempts' composite keys to their households (applications 0004) cannot
+    # exist on Citus while the households stay on the coordinator: distribute drops them and says so.
+    assert "foreign key dropped: applications_cosignature.applications_cosignature_household_id_dfk -> " \
+           "units_household (stays on the coordinator)" in out
     assert sql("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'health_natresult_pkey'") == \
         "PRIMARY KEY (id_hash, sampled_on, sampled_at, district_code)"
     # The application's sessions run multi-shard statements over one connection per node (ops.citus).

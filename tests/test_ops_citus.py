@@ -168,3 +168,50 @@ def test_a_district_keyed_row_is_updated_in_its_district_and_never_moves_by_save
     # An object never read from the database updates in the district it names.
     Household(pk=household.pk, code="T-HH-1", unit=u["B1"], address="1-103", district_code="T").save()
     assert Household.objects.get(pk=household.pk).address == "1-103"
+
+
+def test_applications_and_titles_carry_their_units_district_on_every_write():
+    """Applications and what hangs on them (the workflow) and titles (the naming) carry their unit's
+    district, distributed by it on Citus (ops.citus.DISTRIBUTED), parents before children."""
+    import time_machine
+    from test_applications_world import NOW, build, name_through_chain, people, sign_all
+
+    from wuyiqu.applications.actions import do_open_application, do_submit_application
+    from wuyiqu.applications.models import Application, CoSignature, ReviewStep
+    from wuyiqu.certification.models import Title
+
+    assert {"applications_application", "applications_cosignature", "certification_title", "supervision_warning",
+            "supervision_titleevent"} <= set(DISTRIBUTED)
+    assert DISTRIBUTED.index("applications_application") < DISTRIBUTED.index("certification_title") < \
+        DISTRIBUTED.index("supervision_warning") < DISTRIBUTED.index("supervision_titleevent")
+    with time_machine.travel(NOW, tick=False):
+        u = build()
+        p = people(u)
+        app = do_open_application(actor=p["hank"], unit=u["B1"])
+        sign_all(app)
+        name_through_chain(do_submit_application(actor=p["hank"], application=app), p)
+    named = Title.objects.get(application=app)
+    assert (named.district_code, Application.objects.get(pk=app.pk).district_code) == ("T", "T")
+    assert set(CoSignature.objects.filter(application=app).values_list("district_code", flat=True)) == {"T"}
+    assert set(ReviewStep.objects.filter(application=app).values_list("district_code", flat=True)) == {"T"}
+
+
+def test_the_daily_runs_warnings_withdrawals_and_events_carry_their_units_district():
+    from test_standards_world import days
+    from test_supervision_world import at, named_street
+
+    from wuyiqu.certification.models import Title
+    from wuyiqu.inspections.actions import do_record_inspection
+    from wuyiqu.supervision.models import TitleEvent, Warning
+    from wuyiqu.supervision.services import run_daily
+
+    u = named_street(D)
+    with at(D):
+        do_record_inspection(actor=None, unit=u["B9"], inspected_on=D, results={"masks": False}, inspector="王")
+    for n in range(4):
+        with at(D + days(n)):
+            run_daily(on=D + days(n))
+    assert Warning.objects.exists() and TitleEvent.objects.exists() and Title.objects.filter(
+        withdrawn_on__isnull=False).exists()
+    for model in (Title, Warning, TitleEvent):
+        assert set(model.objects.values_list("district_code", flat=True)) == {"T"}, model

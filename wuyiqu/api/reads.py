@@ -137,14 +137,14 @@ def unit_overview(principal, code: str) -> dict[str, Any]:
     from wuyiqu.certification.models import Title
     from wuyiqu.standards.evaluator import EVALUATED_KINDS
     from wuyiqu.units import selectors
-    from wuyiqu.units.models import Unit
+    from wuyiqu.units.models import Unit, district_of
 
     unit = selectors.access_unit_by_code(principal, code)
     ancestors = {u.code: u for u in Unit.objects.filter(code__in=unit.ancestor_codes)}
     path = [_ref(ancestors[c]) for c in unit.ancestor_codes if c in ancestors] + [_ref(unit)]
     counts = selectors.subtree_counts(unit)["total"]
     counts["children"] = Unit.objects.filter(parent=unit).count()
-    title = Title.objects.filter(unit=unit, withdrawn_on__isnull=True).order_by("-named_on").first()
+    title = Title.objects.filter(district_code=district_of(unit.path), unit=unit, withdrawn_on__isnull=True).order_by("-named_on").first()
     eligibility = None
     if unit.kind in EVALUATED_KINDS:
         on = today()
@@ -207,11 +207,11 @@ def _application(app, *, steps: bool = False) -> dict[str, Any]:
         "signatures": getattr(app, "n_signatures", None),
     }
     if out["signatures"] is None:
-        out["signatures"] = app.signatures.count()
+        out["signatures"] = app.signatures.filter(district_code=app.district_code).count()
     if steps:
         out["steps"] = [{"decision": s.decision, "opinion": s.opinion, "actor_name": s.actor_name,
                          "actor_role": s.actor_role, "from_status": s.from_status, "to_status": s.to_status,
-                         "decided_at": s.decided_at} for s in app.steps.all()]
+                         "decided_at": s.decided_at} for s in app.steps.filter(district_code=app.district_code)]
     return out
 
 

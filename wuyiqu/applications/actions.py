@@ -24,7 +24,7 @@ from wuyiqu.audit import actions as audit
 from wuyiqu.lib import uploads
 from wuyiqu.lib.dates import today
 from wuyiqu.lib.idcard import normalise_id_number
-from wuyiqu.units.models import TITLE_BY_KIND, Household, Resident, Unit
+from wuyiqu.units.models import TITLE_BY_KIND, Household, Resident, Unit, district_of
 
 from . import selectors
 from .models import (
@@ -66,6 +66,7 @@ class PaperSignature:
     unit_kind: str
     household_id: int
     signed_on: dt.date
+    district_code: str  # the unit's (``district_of``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class UnitSignature:
     unit_id: int
     unit_kind: str
     signed_on: dt.date
+    district_code: str  # the unit's
 
 
 @dataclass
@@ -82,18 +84,21 @@ class SignaturesWritten:
     drafts_opened: int = 0
 
 
-def open_applications_for(unit_ids_kinds: dict[int, str]) -> tuple[dict[int, Application], int]:
+def open_applications_for(unit_ids_kinds: dict[int, str], districts: dict[int, str]) -> tuple[dict[int, Application], int]:
     """The open application of each unit for its title, opening a draft where there is none.
     Locks the open applications found (two imports of one sheet must not open two drafts; the
-    partial unique constraint one_open_application_per_title backs this up). Returns them by unit
-    id and how many drafts were opened."""
+    partial unique constraint one_open_application_per_title backs this up): one query per district
+    of the units (``districts``: unit id → district code; Citus routes a row lock only to one
+    shard). Returns them by unit id and how many drafts were opened."""
     found = {
         a.unit_id: a
+        for district in sorted(set(districts.values()))
         for a in Application.objects.select_for_update().filter(
-            unit_id__in=list(unit_ids_kinds), status__in=[s.value for s in OPEN_STATUSES])
+            district_code=district, unit_id__in=list(unit_ids_kinds), status__in=[s.value for s in OPEN_STATUSES])
         if a.title == TITLE_BY_KIND.get(unit_ids_kinds[a.unit_id])
     }
-    drafts = [Application(unit_id=uid, title=TITLE_BY_KIND[kind], status=ApplicationStatus.DRAFT)
+    drafts = [Application(unit_id=uid, district_code=districts[uid], title=TITLE_BY_KIND[kind],
+                          status=ApplicationStatus.DRAFT)
               for uid, kind in unit_ids_kinds.items() if uid not in found]
     for app in drafts:  # few; each needs its id back on every database
         app.save()
@@ -110,10 +115,10 @@ def applications_under_review(unit_ids_kinds: dict[int, str]) -> dict[int, str]:
             if a.title == TITLE_BY_KIND.get(unit_ids_kinds[a.unit_id]) and a.status not in SIGNING_STATUSES}
 
 
-def _signing_applications(unit_ids_kinds: dict[int, str]) -> tuple[dict[int, Application], int]:
+def _signing_applications(unit_ids_kinds: dict[int, str], districts: dict[int, str]) -> tuple[dict[int, Application], int]:
     """``open_applications_for``, refusing (SignatureRefused, Chinese, naming the unit) when one of
     them is already under review: its frozen self-assessment must not change under the reviewers."""
-    apps, opened = open_applications_for(unit_ids_kinds)
+    apps, opened = open_applications_for(unit_ids_kinds, districts)
     for app in apps.values():
         if app.status not in SIGNING_STATUSES:
             raise SignatureRefused(_("“%(name)s”的申请已在审核中（%(status)s），不能再登记联名或签字") % {
@@ -129,7 +134,8 @@ def write_unit_signatures(rows: list[UnitSignature]) -> SignaturesWritten:
     out = SignaturesWritten()
     if not rows:
         return out
-    apps, out.drafts_opened = _signing_applications({r.unit_id: r.unit_kind for r in rows})
+    apps, out.drafts_opened = _signing_applications({r.unit_id: r.unit_kind for r in rows},
+                                                    {r.unit_id: r.district_code for r in rows})
     for r in rows:
         app = apps[r.unit_id]
         if app.unit_signed_on is not None:
@@ -148,13 +154,16 @@ def write_paper_signatures(rows: list[PaperSignature]) -> SignaturesWritten:
     out = SignaturesWritten()
     if not rows:
         return out
-    apps, out.drafts_opened = _signing_applications({r.unit_id: r.unit_kind for r in rows})
-    wanted = {(apps[r.unit_id].pk, r.household_id): r.signed_on for r in rows}
+    apps, out.drafts_opened = _signing_applications({r.unit_id: r.unit_kind for r in rows},
+                                                    {r.unit_id: r.district_code for r in rows})
+    wanted = {(apps[r.unit_id].pk, r.household_id): (r.signed_on, r.district_code) for r in rows}
     existing = set(CoSignature.objects.filter(
+        district_code__in={r.district_code for r in rows},
         application_id__in={k[0] for k in wanted}, household_id__in={k[1] for k in wanted},
     ).values_list("application_id", "household_id"))
-    new = [CoSignature(application_id=a, household_id=h, signed_on=d, source=SignatureSource.PAPER)
-           for (a, h), d in wanted.items() if (a, h) not in existing]
+    new = [CoSignature(application_id=a, household_id=h, district_code=district, signed_on=d,
+                       source=SignatureSource.PAPER)
+           for (a, h), (d, district) in wanted.items() if (a, h) not in existing]
     CoSignature.objects.bulk_create(new)
     out.created, out.existing = len(new), len(wanted) - len(new)
     return out
@@ -172,7 +181,7 @@ def do_record_paper_signatures(*, actor, unit, households, signed_on: dt.date) -
         raise SignatureRefused(_("住户 %(households)s 不属于“%(name)s”") % {
             "households": pgettext("列举分隔", "、").join(outside[:5]), "name": unit.name})
     written = write_paper_signatures(
-        [PaperSignature(unit.pk, unit.kind, h.pk, signed_on) for h in households])
+        [PaperSignature(unit.pk, unit.kind, h.pk, signed_on, district_of(unit.path)) for h in households])
     audit.record(actor=actor, action="applications.paper_signatures", target=unit, unit=unit,
                  detail={"created": written.created, "existing": written.existing, "signed_on": signed_on.isoformat()})
     return written
@@ -263,7 +272,10 @@ def _notify_applicant(application: Application, template: str, params: dict) -> 
 
 
 def _lock(application: Application) -> Application:
-    return Application.objects.select_for_update().get(pk=application.pk)
+    # The district named: Citus routes a row lock only to one shard. (An instance built by hand from
+    # an id and a unit has none: its unit's.)
+    district = application.district_code or Application._meta.get_field("district_code").district_from(application)
+    return Application.objects.select_for_update().get(district_code=district, pk=application.pk)
 
 
 @transaction.atomic
@@ -289,12 +301,14 @@ def do_open_application(*, actor, unit: Unit, unit_signed_on: dt.date | None = N
             raise ApplicationRefused(_("楼栋、社、小区由住户联名，不需要本单位签字日期"))
         if unit_signed_on > today():
             raise ApplicationRefused(_("签字日期不能晚于今天"))
-    if Title.objects.filter(unit=unit, withdrawn_on__isnull=True).exists():
+    district = district_of(unit.path)
+    if Title.objects.filter(district_code=district, unit=unit, withdrawn_on__isnull=True).exists():
         raise ApplicationRefused(_("“%(name)s”已持有%(title)s称号，无需再申请") % {"name": unit.name, "title": _(title)})
     # Two applicants pressing "open" at once: the lock serialises them on the existing draft; when
     # there is none, the partial unique index one_open_application_per_title refuses the second.
     existing = (Application.objects.select_for_update()
-                .filter(unit=unit, title=title, status__in=[s.value for s in OPEN_STATUSES]).first())
+                .filter(district_code=district, unit=unit, title=title, status__in=[s.value for s in OPEN_STATUSES])
+                .first())
     if existing is not None:
         if existing.applicant_id is not None:
             raise ApplicationRefused(_("“%(name)s”已有一份进行中的%(title)s申请（%(status)s），同一称号只能有一份") % {
@@ -400,7 +414,8 @@ class HouseholdLock:
 
 
 def household_lock(application: Application, household_id: int) -> HouseholdLock:
-    rows = SignatureAttempt.objects.filter(application=application, household_id=household_id)
+    rows = SignatureAttempt.objects.filter(district_code=application.district_code, application=application,
+                                           household_id=household_id)
     return HouseholdLock(failures=rows.filter(lifted_at__isnull=True).count(), lifetime=rows.count())
 
 
@@ -432,7 +447,7 @@ def do_sign_application(*, application: Application, household_id: int, proof: s
     with transaction.atomic():
         # Lock the application: a signature must not slip in while the applicant submits (the
         # frozen evaluation would not show it), and the failure counts below are read consistently.
-        app = Application.objects.select_for_update().get(pk=application.pk)
+        app = _lock(application)
         unit = Unit.objects.get(pk=app.unit_id)
         if app.status not in SIGNING_STATUSES:
             raise ApplicationRefused(_("该申请已提交审核，联名已结束"))
@@ -494,7 +509,8 @@ def do_lift_signing_lock(*, actor, application: Application, household_id: int) 
         raise ApplicationRefused(_("该户未被锁定"))
     if not lock.liftable:
         raise ApplicationRefused(_("该户已解除锁定%(n)d次，不能再解除；请登记纸质联名表") % {"n": MAX_LIFTS})
-    lifted = SignatureAttempt.objects.filter(application=app, household=household, lifted_at__isnull=True).update(
+    lifted = SignatureAttempt.objects.filter(district_code=app.district_code, application=app, household=household,
+                                             lifted_at__isnull=True).update(
         lifted_at=timezone.now(), lifted_by=actor)
     audit.record(actor=actor, action="applications.signing_unlock", target=app, unit=unit,
                  detail={"household": household.code, "failures": lifted, "lifetime": lock.lifetime})
@@ -505,7 +521,8 @@ def locked_households(application: Application) -> list[tuple[Household, Househo
     """The households locked on ``application`` with their lock state (two queries)."""
     from django.db.models import Count, Q
 
-    rows = (SignatureAttempt.objects.filter(application=application).values("household_id")
+    rows = (SignatureAttempt.objects.filter(district_code=application.district_code, application=application)
+            .values("household_id")
             .annotate(lifetime=Count("id"), failures=Count("id", filter=Q(lifted_at__isnull=True))))
     states = {r["household_id"]: HouseholdLock(failures=r["failures"], lifetime=r["lifetime"]) for r in rows}
     locked = {hid: s for hid, s in states.items() if s.locked}
@@ -516,7 +533,7 @@ def locked_households(application: Application) -> list[tuple[Household, Househo
 def _insert_signature(app: Application, household: Household, signed_on: dt.date, source: str):
     """(signature, created). The application row is locked by the caller, so no other signature of
     this household can be inserted meanwhile; the unique constraint is the backstop."""
-    existing = CoSignature.objects.filter(application=app, household=household).first()
+    existing = CoSignature.objects.filter(district_code=app.district_code, application=app, household=household).first()
     if existing is not None:
         return existing, False
     return CoSignature.objects.create(application=app, household=household, signed_on=signed_on, source=source), True
@@ -584,7 +601,8 @@ def do_record_paper_sheet(*, actor, application: Application, household_ids: lis
                                           len(ids) - len(households)) % {"n": len(ids) - len(households), "name": unit.name})
     attachment = _store_attachment(app, actor=actor, upload=scan, kind=AttachmentKind.PAPER_SHEET,
                                    note=f"纸质联名表 {len(households)} 户 {signed_on.isoformat()}")
-    signed = set(CoSignature.objects.filter(application=app, household_id__in=ids).values_list("household_id", flat=True))
+    signed = set(CoSignature.objects.filter(district_code=app.district_code, application=app, household_id__in=ids)
+                 .values_list("household_id", flat=True))
     CoSignature.objects.bulk_create([
         CoSignature(application=app, household=h, signed_on=signed_on, source=SignatureSource.PAPER)
         for h in households if h.pk not in signed])
@@ -613,7 +631,8 @@ def do_add_attachment(*, actor, application: Application, upload, kind: str, not
 def _unnamed_buildings(unit: Unit) -> list[Unit]:
     from wuyiqu.certification.models import Title
 
-    named = Title.objects.filter(unit__path__startswith=unit.path, withdrawn_on__isnull=True,
+    named = Title.objects.filter(district_code=district_of(unit.path), unit__path__startswith=unit.path,
+                                 withdrawn_on__isnull=True,
                                  named_on__lte=today()).values("unit_id")
     return list(Unit.objects.filter(path__startswith=unit.path, kind="building").exclude(pk__in=named).order_by("code"))
 
@@ -653,7 +672,7 @@ def do_submit_application(*, actor, application: Application) -> Application:
     evaluation["attachments"] = [
         {"id": a.pk, "kind": a.kind, "name": a.original_name, "content_type": a.content_type, "size": a.size,
          "sha256": a.sha256, "uploaded_at": a.uploaded_at.isoformat()}
-        for a in Attachment.objects.filter(application=app)]
+        for a in Attachment.objects.filter(district_code=app.district_code, application=app)]
     if unit.kind in CO_SIGNED_KINDS:
         progress = selectors.signing_progress(app)
         evaluation["signatures"] = {"signed": progress.signed, "total": progress.total}

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from wuyiqu.imports import fields
 from wuyiqu.imports.registry import Column, FileError, ImportKind, RowError, WriteCounts, register_kind
 from wuyiqu.lib.dates import today
-from wuyiqu.units.models import TITLE_BY_KIND
+from wuyiqu.units.models import TITLE_BY_KIND, district_of
 
 from .actions import (
     CO_SIGNED_KINDS,
@@ -92,9 +92,10 @@ class SignatureKind(ImportKind):
         try:
             written = write_paper_signatures([
                 PaperSignature(units[p.unit_code].id, units[p.unit_code].kind, households[p.household_code].id,
-                               p.signed_on)
+                               p.signed_on, district_of(units[p.unit_code].path))
                 for p in batch if p.household_code])
-            signed = write_unit_signatures([UnitSignature(units[p.unit_code].id, units[p.unit_code].kind, p.signed_on)
+            signed = write_unit_signatures([UnitSignature(units[p.unit_code].id, units[p.unit_code].kind, p.signed_on,
+                                                          district_of(units[p.unit_code].path))
                                             for p in batch if not p.household_code])
         except SignatureRefused as exc:  # an application submitted since the check: nothing is imported
             raise FileError(str(exc)) from None

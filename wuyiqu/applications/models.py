@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from wuyiqu.units.models import DistrictCodeField, DistrictForeignKey, DistrictKeyedModel
+
 
 class ApplicationStatus(models.TextChoices):
     DRAFT = "draft", _("征集联名中")
@@ -31,8 +33,11 @@ OPEN_STATUSES = (
 )
 
 
-class Application(models.Model):
+class Application(DistrictKeyedModel):
     unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="applications")
+    # The unit's district: the distribution column on Citus (migration 0004, docs/scaling.md); the
+    # application's steps, attachments, co-signatures and signing attempts carry it too.
+    district_code = DistrictCodeField()
     title = models.CharField(_("称号"), max_length=10)
     status = models.CharField(_("状态"), max_length=20, choices=ApplicationStatus.choices,
                               default=ApplicationStatus.DRAFT)
@@ -44,13 +49,16 @@ class Application(models.Model):
     frozen_evaluation = models.JSONField(null=True, blank=True)
     # The unguessable part of the short signing link /s/<token> printed on the poster (empty for a
     # draft that a paper-sheet import opened, until its applicant takes it over).
-    token = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    # Unique with the district (Citus wants it in every unique key; 128 random bits do the rest),
+    # indexed alone for the link's lookup.
+    token = models.CharField(max_length=32, null=True, blank=True, db_index=True)  # noqa: DJ001 (many drafts have none)
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["district_code", "token"], name="application_token_unique"),
             # At most one open application per unit and title.
             models.UniqueConstraint(
-                fields=["unit", "title"],
+                fields=["district_code", "unit", "title"],
                 condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
                 name="one_open_application_per_title",
             ),
@@ -80,18 +88,21 @@ class SignatureSource(models.TextChoices):
     PAPER = "paper", _("纸质联名表")
 
 
-class CoSignature(models.Model):
+class CoSignature(DistrictKeyedModel):
     """One household's co-signature on one application."""
 
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="signatures")
-    household = models.ForeignKey("units.Household", on_delete=models.PROTECT, related_name="signatures")
+    application = DistrictForeignKey(Application, on_delete=models.CASCADE, related_name="signatures")
+    # The application's district, which is the household's (it lies on the application's unit).
+    district_code = DistrictCodeField(unit_field="application")
+    household = DistrictForeignKey("units.Household", on_delete=models.PROTECT, related_name="signatures")
     signed_on = models.DateField(_("签名日期"))
     source = models.CharField(max_length=8, choices=SignatureSource.choices, default=SignatureSource.ONLINE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["application", "household"], name="one_signature_per_household"),
+            models.UniqueConstraint(fields=["district_code", "application", "household"],
+                                    name="one_signature_per_household"),
         ]
 
     def __str__(self) -> str:
@@ -106,11 +117,12 @@ class ReviewDecision(models.TextChoices):
     SEND_BACK = "send_back", _("发回下级重审")
 
 
-class ReviewStep(models.Model):
+class ReviewStep(DistrictKeyedModel):
     """One transition of an application: who, when, what they decided and wrote, from which status to
     which, and the live evaluation they saw when they decided."""
 
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="steps")
+    application = DistrictForeignKey(Application, on_delete=models.CASCADE, related_name="steps")
+    district_code = DistrictCodeField(unit_field="application")  # the application's
     actor = models.ForeignKey("accounts.User", null=True, on_delete=models.SET_NULL, related_name="+")
     # Kept as text too: the signed opinion (签注意见) must still name its author if the account goes.
     actor_name = models.CharField(_("经办人"), max_length=100)
@@ -144,10 +156,11 @@ def _attachment_path(instance, filename: str) -> str:
     return f"applications/{instance.application_id}/{secrets.token_hex(16)}.{ext}"
 
 
-class Attachment(models.Model):
+class Attachment(DistrictKeyedModel):
     """附件 of an application: the scan of a paper co-signature sheet, photos, documents."""
 
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="attachments")
+    application = DistrictForeignKey(Application, on_delete=models.CASCADE, related_name="attachments")
+    district_code = DistrictCodeField(unit_field="application")  # the application's
     kind = models.CharField(_("类别"), max_length=12, choices=AttachmentKind.choices)
     file = models.FileField(upload_to=_attachment_path, max_length=200)
     original_name = models.CharField(_("文件名"), max_length=200)
@@ -165,13 +178,14 @@ class Attachment(models.Model):
         return self.original_name
 
 
-class SignatureAttempt(models.Model):
+class SignatureAttempt(DistrictKeyedModel):
     """A failed proof of household membership on the public signing page, kept for the application's
     life: it locks the household (until the building head lifts the lock: ``lifted_at``) and, within
     a window, the client address. At most ``actions.LIFETIME_TRIES`` per household and application."""
 
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
-    household = models.ForeignKey("units.Household", null=True, on_delete=models.CASCADE, related_name="+")
+    application = DistrictForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    district_code = DistrictCodeField(unit_field="application")  # the application's
+    household = DistrictForeignKey("units.Household", null=True, on_delete=models.CASCADE, related_name="+")
     ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
     lifted_at = models.DateTimeField(null=True, blank=True)

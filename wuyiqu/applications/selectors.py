@@ -12,7 +12,7 @@ from django.http import Http404
 from django.utils.translation import gettext
 
 from wuyiqu.units import selectors as unit_selectors
-from wuyiqu.units.models import Household, Unit
+from wuyiqu.units.models import Household, Unit, district_of
 
 from .models import OPEN_STATUSES, Application, CoSignature
 from .workflow import APPLICANT_ROLE, SIGNING_STATUSES, STEP_ROLE
@@ -92,7 +92,7 @@ class SigningProgress:
 def signing_progress(application: Application) -> SigningProgress:
     """Signed / total households below the application's unit and the unsigned ones. Two queries."""
     households = list(households_to_sign(application.unit))
-    signed = set(CoSignature.objects.filter(application=application).values_list("household_id", flat=True))
+    signed = set(CoSignature.objects.filter(district_code=application.district_code, application=application).values_list("household_id", flat=True))
     missing = [h for h in households if h.pk not in signed]
     return SigningProgress(len(households), len(households) - len(missing), missing)
 
@@ -116,7 +116,7 @@ class PublicSigningState:
 def public_signing_state(application: Application) -> PublicSigningState:
     """Two COUNT queries: the households below the unit and those that signed this application."""
     total = Household.objects.filter(unit__path__startswith=application.unit.path).count()
-    signed = CoSignature.objects.filter(application=application).count()
+    signed = CoSignature.objects.filter(district_code=application.district_code, application=application).count()
     return PublicSigningState(signed=signed, total=total, percent=int(100 * signed / total) if total else 0,
                               status=application.status, status_label=str(application.get_status_display()),
                               complete=total > 0 and signed >= total)
@@ -184,7 +184,7 @@ def subunit_overview(unit: Unit, on: dt.date) -> list[dict]:
     kinds = ("village", "community") if unit.kind == "street" else ("group", "compound", "building")
     evaluations = [e for e in evaluate(on, root=unit) if e.unit.kind in kinds and e.unit.id != unit.id]
     latest: dict[int, Application] = {}
-    for app in Application.objects.filter(unit_id__in=[e.unit.id for e in evaluations]).order_by("opened_at", "id"):
+    for app in Application.objects.filter(district_code=district_of(unit.path), unit_id__in=[e.unit.id for e in evaluations]).order_by("opened_at", "id"):
         latest[app.unit_id] = app  # oldest first: the last one seen is the latest
     rows = []
     for e in evaluations:

@@ -109,8 +109,8 @@ def detail(request, application_id: int):
     context = {
         "app": app, "unit": unit, "live": live, "frozen": app.frozen_evaluation,
         "comparison": _comparison(app.frozen_evaluation, live),
-        "steps": app.steps.select_related("actor"),
-        "attachments": app.attachments.all(),
+        "steps": app.steps.filter(district_code=app.district_code).select_related("actor"),
+        "attachments": app.attachments.filter(district_code=app.district_code),
         "attachment_kinds": AttachmentKind.choices,
         "route": [(s, ApplicationStatus(s).label) for s in route],
         "co_signed": co_signed,
@@ -131,12 +131,12 @@ def detail(request, application_id: int):
         context["subunits"] = selectors.subunit_overview(unit, today())
     if app.status == ApplicationStatus.RETURNED:
         # 退回: the reason heads the page (the applicant acts on it), not only in the record below.
-        context["returned_step"] = (app.steps.filter(to_status=ApplicationStatus.RETURNED)
+        context["returned_step"] = (app.steps.filter(district_code=app.district_code, to_status=ApplicationStatus.RETURNED)
                                     .order_by("-decided_at", "-id").first())
     if app.status == ApplicationStatus.NAMED:
         from wuyiqu.certification.models import Title
 
-        context["title_row"] = Title.objects.filter(application=app).first()
+        context["title_row"] = Title.objects.filter(district_code=app.district_code, application=app).first()
     return render(request, "applications/detail.html", context)
 
 
@@ -221,7 +221,7 @@ def attachment(request, application_id: int, attachment_id: int):
     """An attachment, read back only through the application's scope (the files are not under any URL)."""
     app = selectors.access_application_by_id(request.user, application_id)
     try:
-        att = Attachment.objects.get(pk=attachment_id, application=app)
+        att = Attachment.objects.get(district_code=app.district_code, pk=attachment_id, application=app)
     except Attachment.DoesNotExist:
         from django.http import Http404
 

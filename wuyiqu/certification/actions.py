@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from wuyiqu.audit import actions as audit
-from wuyiqu.units.models import TITLE_BY_KIND
+from wuyiqu.units.models import TITLE_BY_KIND, Unit, district_of
 
 from .models import Title
 
@@ -27,20 +27,27 @@ class TitlesWritten:
     existing: int = 0
 
 
-def write_existing_titles(rows: list[tuple[int, str, dt.date]]) -> TitlesWritten:
-    """Record (unit_id, unit_kind, named_on) as current titles, the title following from the kind.
-    A unit that already holds a current title keeps it (counted as existing). Locks the units'
-    current titles: two imports must not both create one (one_current_title_per_unit backs this)."""
+def write_existing_titles(rows: list[tuple]) -> TitlesWritten:
+    """Record (unit_id, unit_kind, named_on, district_code) as current titles, the title following
+    from the kind (rows without the unit's district: looked up, one query). A unit that already holds
+    a current title keeps it (counted as existing). Locks the units' current titles, one query per
+    district (Citus routes a row lock only to one shard): two imports must not both create one
+    (one_current_title_per_unit backs this)."""
     out = TitlesWritten()
-    ids = {uid for uid, _kind, _d in rows}
-    current = set(Title.objects.select_for_update().filter(unit_id__in=ids, withdrawn_on__isnull=True)
-                  .values_list("unit_id", flat=True))
+    missing = {r[0] for r in rows if len(r) < 4}
+    paths = dict(Unit.objects.filter(pk__in=missing).values_list("id", "path")) if missing else {}
+    rows = [tuple(r) if len(r) == 4 else (*r, district_of(paths[r[0]])) for r in rows]
+    ids = {uid for uid, _kind, _d, _district in rows}
+    current = {uid for district in sorted({r[3] for r in rows})
+               for uid in Title.objects.select_for_update().filter(district_code=district, unit_id__in=ids,
+                                                                   withdrawn_on__isnull=True)
+               .values_list("unit_id", flat=True)}
     new = {}
-    for uid, kind, named_on in rows:
+    for uid, kind, named_on, district in rows:
         if uid in current or uid in new:
             out.existing += 1
             continue
-        new[uid] = Title(unit_id=uid, title=TITLE_BY_KIND[kind], named_on=named_on)
+        new[uid] = Title(unit_id=uid, district_code=district, title=TITLE_BY_KIND[kind], named_on=named_on)
     Title.objects.bulk_create(new.values())
     out.created = len(new)
     return out
@@ -55,8 +62,9 @@ def do_record_existing_title(*, actor, unit, named_on: dt.date) -> Title:
     has no title."""
     if unit.kind not in TITLE_BY_KIND:
         raise TitleRefused(_("“%(name)s”这类单位没有称号") % {"name": unit.name})
-    written = write_existing_titles([(unit.pk, unit.kind, named_on)])
-    title = Title.objects.get(unit=unit, withdrawn_on__isnull=True)
+    district = district_of(unit.path)
+    written = write_existing_titles([(unit.pk, unit.kind, named_on, district)])
+    title = Title.objects.get(district_code=district, unit=unit, withdrawn_on__isnull=True)
     if written.created:
         from wuyiqu.supervision.services import recheck_after_facts
 
@@ -94,7 +102,8 @@ def do_name_unit(*, actor, application) -> Title:
     unit = application.unit
     # Lock the unit's current titles: a concurrent import of old titles must not also create one
     # (one_current_title_per_unit backs this up).
-    if Title.objects.select_for_update().filter(unit=unit, withdrawn_on__isnull=True).exists():
+    if Title.objects.select_for_update().filter(district_code=district_of(unit.path), unit=unit,
+                                                withdrawn_on__isnull=True).exists():
         raise TitleRefused(_("“%(name)s”已持有称号") % {"name": unit.name})
     named_on = today()
     title = Title.objects.create(unit=unit, title=application.title, named_on=named_on, named_at=timezone.now(),

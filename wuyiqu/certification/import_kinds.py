@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from wuyiqu.imports import fields
 from wuyiqu.imports.registry import Column, ImportKind, RowError, WriteCounts, register_kind
 from wuyiqu.lib.dates import today
-from wuyiqu.units.models import TITLE_BY_KIND
+from wuyiqu.units.models import TITLE_BY_KIND, district_of
 
 from .actions import write_existing_titles
 
@@ -55,5 +55,6 @@ class TitleKind(ImportKind):
 
     def write(self, batch, ctx):
         units = ctx.units_by_code({p.unit_code for p in batch})
-        written = write_existing_titles([(units[p.unit_code].id, units[p.unit_code].kind, p.named_on) for p in batch])
+        written = write_existing_titles([(units[p.unit_code].id, units[p.unit_code].kind, p.named_on,
+                                          district_of(units[p.unit_code].path)) for p in batch])
         return WriteCounts(created=written.created, unchanged=written.existing)

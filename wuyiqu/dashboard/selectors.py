@@ -277,7 +277,9 @@ def compute_status_map(root: Unit, on: dt.date, fp: tuple | None = None) -> Stat
     current: set[int] = set()
     had: set[int] = set()
     named_paths: set[str] = set()
-    titles = Title.objects.filter(named_on__lte=on).filter(
+    # The root's ancestors lie in its district: every read below names it (one shard on Citus).
+    district = district_of(root.path)
+    titles = Title.objects.filter(district_code=district, named_on__lte=on).filter(
         Q(unit__path__startswith=root.path) | Q(unit__code__in=root.ancestor_codes))
     for uid, path, withdrawn_on in titles.values_list("unit_id", "unit__path", "withdrawn_on"):
         if withdrawn_on is None or withdrawn_on > on:
@@ -286,7 +288,7 @@ def compute_status_map(root: Unit, on: dt.date, fp: tuple | None = None) -> Stat
         else:
             had.add(uid)
     warned = set(
-        Warning.objects.filter(unit__path__startswith=root.path, opened_on__lte=on)
+        Warning.objects.filter(district_code=district, unit__path__startswith=root.path, opened_on__lte=on)
         .filter(Q(status=WarningStatus.OPEN) | Q(closed_on__gt=on))
         .values_list("unit_id", flat=True).distinct()
     )
@@ -559,14 +561,14 @@ def ledger(root: Unit, on: dt.date) -> list[LedgerRow]:
     names = criterion_names(on)
     open_by_title: dict[int, list[str]] = defaultdict(list)
     total_by_title: Counter = Counter()
-    warnings = (Warning.objects.filter(unit__path__startswith=root.path, opened_on__lte=on)
-                .order_by("deadline", "id").values_list("title_id", "criterion", "status", "closed_on", "deadline"))
+    warnings = (Warning.objects.filter(district_code=district_of(root.path), unit__path__startswith=root.path,
+                                       opened_on__lte=on).order_by("deadline", "id").values_list("title_id", "criterion", "status", "closed_on", "deadline"))
     for title_id, criterion, status, closed_on, deadline in warnings:
         total_by_title[title_id] += 1
         if status == WarningStatus.OPEN or (closed_on is not None and closed_on > on):
             open_by_title[title_id].append(f"{names.get(criterion, criterion)}（{deadline:%m-%d}前整改）")
     rows = []
-    titles = (Title.objects.filter(named_on__lte=on, unit__path__startswith=root.path)
+    titles = (Title.objects.filter(district_code=district_of(root.path), named_on__lte=on, unit__path__startswith=root.path)
               .select_related("unit").order_by("unit__path", "named_on", "id"))
     for t in titles:
         withdrawn = t.withdrawn_on if t.withdrawn_on is not None and t.withdrawn_on <= on else None
@@ -583,7 +585,7 @@ def weekly(root: Unit, on: dt.date) -> dict[str, Any]:
     ending on ``on`` (namings, withdrawals, reinstatements, warnings opened and closed)."""
     start = window_start(on, 7)
     names = criterion_names(on)
-    scoped = {"unit__path__startswith": root.path}
+    scoped = {"district_code": district_of(root.path), "unit__path__startswith": root.path}
     namings = [
         {"code": t.unit.code, "name": t.unit.display_name, "kind_label": level_label_zh(t.unit.kind, t.unit.name),
          "title": t.title, "on": t.named_on}

@@ -30,7 +30,10 @@ DISTRIBUTION_COLUMN = "district_code"
 # The first is the co-location group's anchor: each other one is created with colocate_with => it.
 # Parents before the tables whose (composite) foreign keys point at them.
 DISTRIBUTED = ["standards_evaluation", "health_natresult", "inspections_inspection", "inspections_survey",
-               "inspections_incident", "inspections_opinionreturn"]
+               "inspections_incident", "inspections_opinionreturn",
+               "applications_application", "applications_reviewstep", "applications_attachment",
+               "applications_cosignature", "applications_signatureattempt",
+               "certification_title", "supervision_warning", "supervision_titleevent"]
 # citus.multi_shard_modify_mode for the application's sessions (``distribute``).
 SHARD_MODE = "sequential"
 # Order matters: a reference table's foreign keys must point at tables already reference tables.
@@ -99,6 +102,15 @@ def distribute(*, log=print) -> dict[str, str]:
                         "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) AND confrelid = ANY(%s::regclass[]) "
                         "ORDER BY 1, 2", [todo, DISTRIBUTED])
             keys = cur.fetchall()
+            # A key from a table to distribute to one that stays on the coordinator (neither distributed
+            # nor a reference table: the co-signatures' households until the registry is distributed)
+            # cannot exist on Citus at all: dropped, and said so. Plain PostgreSQL keeps it.
+            cur.execute("SELECT conrelid::regclass::text, conname, confrelid::regclass::text FROM pg_constraint "
+                        "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) "
+                        "AND NOT confrelid = ANY(%s::regclass[]) ORDER BY 1, 2", [todo, DISTRIBUTED + REFERENCE])
+            for table, name, referenced in cur.fetchall():
+                log(f"foreign key dropped: {table}.{name} -> {referenced} (stays on the coordinator)")
+                cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
         for table, name, _definition in keys:
             cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
         for table in todo:

@@ -295,27 +295,42 @@ class _Gather:
         """(application id, household code, address) of the households on the units of ``pairs``
         ((application id, unit id): the application's unit and every unit below it, from the tree
         already in memory) without a co-signature on that application signed by D. One query: the
-        pairs travel as one array parameter, each joined to its households by the unit index."""
+        pairs travel as one array parameter, each joined to its households by the unit index.
+
+        The co-signatures of these applications are read first, uncorrelated (a CTE naming the district
+        with a root), then anti-joined: on Citus they are distributed by district, and a subquery over
+        them correlated with the households would be refused; the CTE runs on the shards and its rows
+        join the rest where it lies."""
         t = _tables()
         from wuyiqu.applications.models import CoSignature
 
         sigs = CoSignature._meta.db_table
+        app_ids = sorted({a for a, _u in pairs})
         if connection.vendor == "postgresql":
             source = "unnest(%s::bigint[], %s::bigint[]) AS p(app_id, unit_id)"
             app, unit = "p.app_id", "p.unit_id"
             params: list[Any] = [[a for a, _u in pairs], [u for _a, u in pairs]]
+            apps_in, apps_p = "s.application_id = ANY(%s::bigint[])", [app_ids]
         else:
             import json
 
             source = "json_each(%s) AS p"
             app, unit = "json_extract(p.value, '$[0]')", "json_extract(p.value, '$[1]')"
             params = [json.dumps(pairs)]
+            apps_in, apps_p = "s.application_id IN (SELECT value FROM json_each(%s))", [json.dumps(app_ids)]
+        district, district_p = "", []
+        if self.root is not None:
+            from wuyiqu.units.models import district_of
+
+            district, district_p = "s.district_code = %s AND ", [district_of(self.root.path)]
         counts, p = residence.registered("h", self.on)
-        sql = (f"SELECT {app}, h.code, h.address FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
-               f"WHERE NOT EXISTS (SELECT 1 FROM {sigs} s WHERE s.application_id = {app} "
-               f"AND s.household_id = h.id AND s.signed_on <= %s) AND {counts} ORDER BY 1, h.code")
+        sql = (f"WITH signed AS (SELECT s.application_id, s.household_id FROM {sigs} s "
+               f"WHERE {district}{apps_in} AND s.signed_on <= %s) "
+               f"SELECT {app}, h.code, h.address FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
+               f"LEFT JOIN signed ON signed.application_id = {app} AND signed.household_id = h.id "
+               f"WHERE signed.application_id IS NULL AND {counts} ORDER BY 1, h.code")
         with connection.cursor() as cur:
-            cur.execute(sql, [*params, self.on, *p])
+            cur.execute(sql, [*district_p, *apps_p, self.on, *params, *p])
             return cur.fetchall()
 
     def nat(self) -> list[tuple]:
@@ -739,13 +754,14 @@ class _Gather:
     def titles(self) -> set[int]:
         from wuyiqu.certification.models import Title
 
-        qs = Title.objects.filter(Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gt=self.on), named_on__lte=self.on)
+        qs = self.in_district(Title.objects.filter(Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gt=self.on),
+                                                   named_on__lte=self.on))
         return set(self.scoped(qs, "unit__path", heavy=True).values_list("unit_id", flat=True))
 
     def applications(self):
         from wuyiqu.applications.models import Application
 
-        qs = Application.objects.all()
+        qs = self.in_district(Application.objects.all())
         return list(self.scoped(qs, "unit__path", heavy=True).order_by("opened_at", "id").values_list(
             "id", "unit_id", "title", "status", "unit_signed_on"))
 

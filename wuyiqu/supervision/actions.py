@@ -24,6 +24,7 @@ from wuyiqu.certification.models import Title
 from wuyiqu.lib.dates import today
 from wuyiqu.standards import criteria as C
 from wuyiqu.units import selectors as unit_selectors
+from wuyiqu.units.models import district_of
 
 from .models import MANUAL, TitleEvent, TitleEventKind, Warning, WarningStatus
 from .notices import Notices
@@ -65,7 +66,8 @@ def _reason(reason: str) -> str:
 
 
 def _current_title(unit, *, lock: bool) -> Title | None:
-    qs = Title.objects.filter(unit=unit, withdrawn_on__isnull=True)
+    # The district named: one shard on Citus, where a row lock must be routed to one.
+    qs = Title.objects.filter(district_code=district_of(unit.path), unit=unit, withdrawn_on__isnull=True)
     if lock:
         qs = qs.select_for_update()
     return qs.first()
@@ -107,7 +109,8 @@ def do_close_warning(*, actor, warning: Warning, note: str) -> Warning:
     """Record that a person's warning was rectified (with a note). Warnings opened by the evaluation
     close themselves when their criterion passes again; refused here."""
     # The race: the daily run expiring the warning while a person closes it; the lock orders them.
-    w = Warning.objects.select_for_update().select_related("unit").get(pk=warning.pk)
+    w = Warning.objects.select_for_update().select_related("unit").get(district_code=warning.district_code,
+                                                                       pk=warning.pk)
     _check(actor, w.unit, WARN_ROLES, pgettext("办理事项", "关闭警示"))
     note = _reason(note)
     if w.status != WarningStatus.OPEN:
@@ -143,7 +146,8 @@ def do_withdraw_title(*, actor, unit, reason: str, source: str = "manual"):
     title.save(update_fields=["withdrawn_on", "withdrawn_reason", "withdrawn_form"])
     TitleEvent.objects.create(title=title, unit=unit, kind=TitleEventKind.WITHDRAWN, on=on,
                               reason=stored, reason_form=form, criteria=[], source=source, actor=actor)
-    Warning.objects.filter(unit=unit, status=WarningStatus.OPEN).update(status=WarningStatus.CLOSED, closed_on=on)
+    Warning.objects.filter(district_code=title.district_code, unit=unit, status=WarningStatus.OPEN).update(
+        status=WarningStatus.CLOSED, closed_on=on)
     notices = Notices()
     notices.withdrawn(unit, title.title, on, stored, form)
     notices.send()
@@ -164,13 +168,13 @@ def do_reinstate_title(*, actor, title: Title, reason: str) -> Title:
 
     # The race: two reinstatements, or a reinstatement and a new naming; the lock orders them and
     # one_current_title_per_unit backs it up.
-    t = Title.objects.select_for_update().select_related("unit").get(pk=title.pk)
+    t = Title.objects.select_for_update().select_related("unit").get(district_code=title.district_code, pk=title.pk)
     unit = t.unit
     _check(actor, unit, COMMAND_ROLES, pgettext("办理事项", "恢复称号"))
     reason = _reason(reason)
     if t.withdrawn_on is None:
         raise SupervisionRefused(_("该称号未被摘牌"))
-    if Title.objects.filter(unit=unit, withdrawn_on__isnull=True).exists():
+    if Title.objects.filter(district_code=t.district_code, unit=unit, withdrawn_on__isnull=True).exists():
         raise SupervisionRefused(_("“%(name)s”已持有新的称号") % {"name": unit.name})
     on = today()
     profile = parsed_profile(profile_row_in_force(on))

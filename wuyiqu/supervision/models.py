@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from wuyiqu.units.models import DistrictCodeField, DistrictForeignKey, DistrictKeyedModel
+
 MANUAL = "manual"  # the criterion of a warning issued by a person rather than by the evaluation
 
 
@@ -19,13 +21,15 @@ class WarningStatus(models.TextChoices):
     CLOSED = "closed", _("因摘牌关闭")
 
 
-class Warning(models.Model):
+class Warning(DistrictKeyedModel):
     """A warning on a named unit: one failed ``warn`` criterion (or ``manual``: issued by a person),
     to be rectified by ``deadline``. Rows are never deleted: closed ones are the history."""
 
     unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="warnings")
-    title = models.ForeignKey("certification.Title", null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="warnings")
+    # The unit's district: the distribution column on Citus (migration 0003, docs/scaling.md).
+    district_code = DistrictCodeField()
+    title = DistrictForeignKey("certification.Title", null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="warnings")
     criterion = models.CharField(_("标准编号"), max_length=40)
     detail = models.TextField(_("情况"))
     # The machine form of the text the system wrote (``wuyiqu.standards.criteria.render``: the page
@@ -45,7 +49,7 @@ class Warning(models.Model):
     class Meta:
         constraints = [
             # One open warning per unit and criterion (manual warnings may be several).
-            models.UniqueConstraint(fields=["unit", "criterion"],
+            models.UniqueConstraint(fields=["district_code", "unit", "criterion"],
                                     condition=models.Q(status="open") & ~models.Q(criterion=MANUAL),
                                     name="one_open_warning_per_criterion"),
         ]
@@ -66,12 +70,13 @@ class TitleEventKind(models.TextChoices):
     REINSTATED = "reinstated", _("恢复称号")
 
 
-class TitleEvent(models.Model):
+class TitleEvent(DistrictKeyedModel):
     """One withdrawal or reinstatement of a title: when, why (criterion ids + the Chinese reason),
     by what (``source``: daily run, an import, the API, a form, a person) and by whom."""
 
-    title = models.ForeignKey("certification.Title", on_delete=models.PROTECT, related_name="events")
+    title = DistrictForeignKey("certification.Title", on_delete=models.PROTECT, related_name="events")
     unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="title_events")
+    district_code = DistrictCodeField()  # the unit's, as the title's
     kind = models.CharField(_("类型"), max_length=12, choices=TitleEventKind.choices)
     on = models.DateField(_("日期"))
     at = models.DateTimeField(default=timezone.now)
@@ -83,7 +88,7 @@ class TitleEvent(models.Model):
     source = models.CharField(_("来源"), max_length=60)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="+")
-    warning = models.ForeignKey(Warning, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    warning = DistrictForeignKey(Warning, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["at", "id"]

@@ -44,7 +44,7 @@ def _names() -> dict[str, str]:
 
 def open_warnings(unit) -> list[Warning]:
     """The unit's open warnings, each with ``criterion_name`` for the page."""
-    warnings = list(Warning.objects.filter(unit=unit, status=WarningStatus.OPEN).order_by("deadline", "id"))
+    warnings = list(Warning.objects.filter(district_code=district_of(unit.path), unit=unit, status=WarningStatus.OPEN).order_by("deadline", "id"))
     names = _names()
     for w in warnings:
         w.criterion_name = names.get(w.criterion, w.criterion)
@@ -69,18 +69,18 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
 
     names = _names()
     out: list[Entry] = []
-    for app in Application.objects.filter(unit=unit).select_related("applicant", "unit").order_by("opened_at"):
+    for app in Application.objects.filter(district_code=district_of(unit.path), unit=unit).select_related("applicant", "unit").order_by("opened_at"):
         out.append(Entry(timezone.localdate(app.opened_at), "application", pgettext("监督记录", "发起申请"),
                          _("%(title)s申请（%(status)s）") % {"title": _(app.title), "status": app.status_label},
                          _who(app.applicant), {"id": app.pk}))
-    for step in ReviewStep.objects.filter(application__unit=unit).order_by("decided_at"):
+    for step in ReviewStep.objects.filter(district_code=district_of(unit.path), application__unit=unit).order_by("decided_at"):
         out.append(Entry(timezone.localdate(step.decided_at), "review", step.get_decision_display(),
                          step.opinion, step.actor_name))
-    for t in Title.objects.filter(unit=unit).order_by("named_on", "id"):
+    for t in Title.objects.filter(district_code=district_of(unit.path), unit=unit).order_by("named_on", "id"):
         text = (_("获%(title)s称号（证书 %(number)s）") if t.certificate_number else _("获%(title)s称号")) % {
             "title": _(t.title), "number": t.certificate_number}
         out.append(Entry(t.named_on, "named", _("命名"), text))
-    for w in Warning.objects.filter(unit=unit).select_related("opened_by", "closed_by").order_by("opened_on", "id"):
+    for w in Warning.objects.filter(district_code=district_of(unit.path), unit=unit).select_related("opened_by", "closed_by").order_by("opened_on", "id"):
         out.append(Entry(w.opened_on, "warning", _("警示提醒"), _("%(criterion)s：%(detail)s（整改期限 %(deadline)s）") % {
             "criterion": names.get(w.criterion, w.criterion), "detail": w.shown_detail, "deadline": f"{w.deadline:%Y-%m-%d}"},
             _who(w.opened_by), {"warning": w}))
@@ -90,7 +90,7 @@ def history(unit, *, evaluations: int = 60) -> list[Entry]:
                                                             "note": w.closed_note}
                              if w.closed_note else names.get(w.criterion, w.criterion),
                              _who(w.closed_by) if w.closed_by_id else _("系统")))
-    for e in TitleEvent.objects.filter(unit=unit).select_related("actor").order_by("at", "id"):
+    for e in TitleEvent.objects.filter(district_code=district_of(unit.path), unit=unit).select_related("actor").order_by("at", "id"):
         out.append(Entry(e.on, e.kind, e.get_kind_display(), e.shown_reason, _who(e.actor), {"source": e.source}))
     stored = list(Evaluation.objects.filter(district_code=district_of(unit.path), unit=unit)
                   .order_by("-on")[:evaluations])

@@ -219,11 +219,14 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
     # title is then seen here (supervision/locks.py).
     hold_for_facts([p for uid, p in paths.items() if uid in ids], [p for uid, p in paths.items() if uid in below])
     codes = {c for p in paths.values() for c in p.strip("/").split("/")}
+    # Every unit judged lies in the districts of the affected units: named, each read (and its rows
+    # locked) is routed to that district's shard on Citus.
+    districts = sorted({district_of(p) for p in paths.values()})
     cond = Q(unit__code__in=codes)
     for uid in below:
         if uid in paths:
             cond |= Q(unit__path__startswith=paths[uid])
-    named = {uid: path for uid, path in Title.objects.filter(current_on(on)).filter(cond)
+    named = {uid: path for uid, path in Title.objects.filter(district_code__in=districts).filter(current_on(on)).filter(cond)
              .values_list("unit_id", "unit__path")}
     if not named:
         return out  # nothing named above or below: the common case costs two queries
@@ -244,7 +247,8 @@ def recheck_after_facts(unit_ids: Iterable[int], *, on: dt.date | None = None, a
     roots = _outermost(roots)
     if len(roots) > 3:
         roots = {_common_path(roots)}
-    return _supervise(on, roots=sorted(roots), targets=set(named), actor=actor, source=source, out=out)
+    return _supervise(on, roots=sorted(roots), targets=set(named), actor=actor, source=source, out=out,
+                      districts=districts)
 
 
 def run_daily(*, on: dt.date | None = None, actor=None, store: bool = True) -> Outcome:
@@ -267,13 +271,14 @@ def run_daily(*, on: dt.date | None = None, actor=None, store: bool = True) -> O
         districts = list(Unit.objects.filter(parent__isnull=True).order_by("code").values_list("path", flat=True))
         if len(districts) <= 1:
             with transaction.atomic():
-                _supervise(out.on, roots=["/"], targets=None, actor=actor, source="daily", out=out, store=store)
+                _supervise(out.on, roots=["/"], targets=None, actor=actor, source="daily", out=out, store=store,
+                           districts=[district_of(p) for p in districts])
             return out
         for path in districts:
             part = Outcome(on=out.on)
             with transaction.atomic():
                 _supervise(out.on, roots=[path], targets=None, actor=actor, source="daily", out=part, store=store,
-                           scope=path)
+                           scope=path, districts=[district_of(path)])
             out.add(part)
             del part  # the district's evaluations, freed before the next district is read
     finally:
@@ -328,9 +333,11 @@ class OpenWarning:
     detail_form: str | None = None  # its machine form (None: a person's words, or an older row)
 
 
-def _open_warnings(on: dt.date, targets: set[int] | None, scope: str | None = None) -> dict[int, list[OpenWarning]]:
-    """The warnings open on ``on``: a pass over a past day (a missed day run afterwards) leaves alone
-    the warnings opened after it — closing them would date their closing before their opening."""
+def _open_warnings(on: dt.date, targets: set[int] | None, districts: list[str],
+                   scope: str | None = None) -> dict[int, list[OpenWarning]]:
+    """The warnings open on ``on`` in ``districts``: a pass over a past day (a missed day run
+    afterwards) leaves alone the warnings opened after it — closing them would date their closing
+    before their opening. One query per district (Citus routes a row lock only to one shard)."""
     qs = Warning.objects.filter(status=WarningStatus.OPEN, opened_on__lte=on)
     if targets is not None:
         qs = qs.filter(unit_id__in=targets)
@@ -339,27 +346,29 @@ def _open_warnings(on: dt.date, targets: set[int] | None, scope: str | None = No
     # The race: a daily run and a fact import closing/opening the same warnings; the lock makes the
     # second wait and then see the first one's changes.
     found: dict[int, list[OpenWarning]] = defaultdict(list)
-    for pk, uid, criterion, detail, opened_on, deadline, path, code, name, form in (
-            qs.select_for_update(of=("self",)).order_by("id").values_list(
-                "id", "unit_id", "criterion", "detail", "opened_on", "deadline", "unit__path", "unit__code",
-                "unit__name", "detail_form")):
+    rows = [row for district in districts for row in qs.filter(district_code=district).select_for_update(of=("self",))
+            .order_by("id").values_list("id", "unit_id", "criterion", "detail", "opened_on", "deadline", "unit__path",
+                                        "unit__code", "unit__name", "detail_form")]
+    for pk, uid, criterion, detail, opened_on, deadline, path, code, name, form in rows:
         found[uid].append(OpenWarning(pk, uid, criterion, detail, opened_on, deadline, _UnitLabel(path, code, name),
                                       form if isinstance(form, str) else None))
     return found
 
 
 def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor, source: str, out: Outcome,
-               store: bool = False, scope: str | None = None) -> Outcome:
+               districts: list[str], store: bool = False, scope: str | None = None) -> Outcome:
     """Evaluate the subtrees of ``roots`` ("/": everything) with the decision taken on the way, judge
     the named streets above them (``_judge_above``), write the changes, store the day if asked. With
     ``scope`` (a district's path, the daily run of a city), the open warnings read and closed and the
-    stored evaluations compared and replaced are those of that subtree only."""
+    stored evaluations compared and replaced are those of that subtree only. ``districts``: the
+    districts of the roots' units (their titles and warnings are read, locked and written district by
+    district)."""
     import time
 
     with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
         row = profile_row_in_force(on)
         profile = parsed_profile(row)
-        open_warnings = _open_warnings(on, targets, scope)
+        open_warnings = _open_warnings(on, targets, districts, scope)
         decide = _Decider(on, profile, targets, open_warnings)
         # The evaluator reads only a root's path (and the codes in it): no query for the units.
         units = {r: Unit(path=r, code=r.strip("/").rsplit("/", 1)[-1]) for r in roots if r != "/"}
@@ -377,7 +386,7 @@ def _supervise(on: dt.date, *, roots: list[str], targets: set[int] | None, actor
         if targets is not None:
             _judge_above(decide, profile, results, targets - decide.seen)
         t = time.perf_counter()
-        _write(decide, profile, on=on, actor=actor, source=source, out=out)
+        _write(decide, profile, on=on, actor=actor, source=source, out=out, districts=districts)
         out.write_seconds = time.perf_counter() - t
         if store:
             t = time.perf_counter()
@@ -451,7 +460,8 @@ def withdrawal_reason(w: Withdrawal, profile: Profile) -> str:
         return C.render(withdrawal_form(w, profile))
 
 
-def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: str, out: Outcome) -> None:
+def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: str, out: Outcome,
+           districts: list[str]) -> None:
     from .notices import Notices
 
     notices = Notices()
@@ -464,37 +474,43 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
         # The race: two requests withdrawing the same title (e.g. two cases in one compound at once);
         # the lock makes the second wait, and the filter then no longer finds the title current.
         # Plain values, not model instances: thousands of titles on a bad day.
-        titles = {uid: (pk, title, _UnitLabel(path, code, name)) for pk, uid, title, path, code, name in
+        # One locked read per district: Citus routes a row lock only to one shard.
+        titles = {uid: (pk, title, _UnitLabel(path, code, name), district)
+                  for district in districts for pk, uid, title, path, code, name in
                   Title.objects.select_for_update(of=("self",))
-                  .filter(unit_id__in=list(decide.withdrawn), withdrawn_on__isnull=True)
+                  .filter(district_code=district, unit_id__in=list(decide.withdrawn), withdrawn_on__isnull=True)
                   .values_list("id", "unit_id", "title", "unit__path", "unit__code", "unit__name")}
-        events, updates = [], []
+        events = []
+        updates: dict[str, list[tuple]] = defaultdict(list)  # by district
         for uid, w in decide.withdrawn.items():
             t = titles.get(uid)
             if t is None:
                 continue
-            pk, title, unit = t
+            pk, title, unit, district = t
             form = withdrawal_form(w, profile)
             reason = C.render(form)  # zh-hans: the pass runs in LANGUAGE_CODE
             gone.add(uid)
-            updates.append((pk, reason, json.dumps(form, ensure_ascii=False)))
+            updates[district].append((pk, reason, json.dumps(form, ensure_ascii=False)))
             criteria = [c.id for c in w.revoke] + [x.criterion for x in w.expired]
-            events.append((pk, uid, TitleEventKind.WITHDRAWN.value, day, now, reason,
+            events.append((pk, uid, district, TitleEventKind.WITHDRAWN.value, day, now, reason,
                            json.dumps(form, ensure_ascii=False), json.dumps(criteria),
                            source[:60], actor_id, w.expired[0].pk if w.expired else None))
             notices.withdrawn(unit, title, on, reason, form)
-        # Plain rows (one statement on PostgreSQL): bulk_update's CASE WHEN and model instances cost
-        # more than the evaluation itself.
+        # Plain rows (one statement per district on PostgreSQL, named: one shard on Citus):
+        # bulk_update's CASE WHEN and model instances cost more than the evaluation itself.
         if connection.vendor == "postgresql":
             _executemany(f"UPDATE {Title._meta.db_table} t SET withdrawn_on = %s, withdrawn_reason = v.r->>1, "
                          f"withdrawn_form = (v.r->>2)::jsonb "
-                         f"FROM json_array_elements(%s::json) AS v(r) WHERE t.id = (v.r->>0)::bigint",
-                         [(day, _json_rows(updates))])
+                         f"FROM json_array_elements(%s::json) AS v(r) "
+                         f"WHERE t.district_code = %s AND t.id = (v.r->>0)::bigint",
+                         [(day, _json_rows(rows), district) for district, rows in updates.items()])
         else:
             _executemany(f"UPDATE {Title._meta.db_table} SET withdrawn_on = %s, withdrawn_reason = %s, "
-                         f"withdrawn_form = %s WHERE id = %s",
-                         [(day, reason, form, pk) for pk, reason, form in updates])
-        _insert(TitleEvent._meta.db_table, [("title_id", "bigint"), ("unit_id", "bigint"), ("kind", "text"),
+                         f"withdrawn_form = %s WHERE district_code = %s AND id = %s",
+                         [(day, reason, form, district, pk) for district, rows in updates.items()
+                          for pk, reason, form in rows])
+        _insert(TitleEvent._meta.db_table, [("title_id", "bigint"), ("unit_id", "bigint"), ("district_code", "text"),
+                                            ("kind", "text"),
                                             ("on", "date"), ("at", "timestamptz"), ("reason", "text"),
                                             ("reason_form", "jsonb"), ("criteria", "jsonb"), ("source", "text"), ("actor_id", "bigint"),
                                             ("warning_id", "bigint")], events)
@@ -521,7 +537,8 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
             elif uid in decide.seen or decide.targets is None:
                 to_close[WarningStatus.CLOSED].append(w)  # the unit holds no title any more
     for status, warnings in to_close.items():
-        Warning.objects.filter(pk__in=[w.pk for w in warnings]).update(status=status, closed_on=on)
+        Warning.objects.filter(district_code__in=districts, pk__in=[w.pk for w in warnings]).update(
+            status=status, closed_on=on)
     out.rectified += len(to_close.get(WarningStatus.RECTIFIED, []))
     out.expired += len(to_close.get(WarningStatus.EXPIRED, []))
     out.closed += len(to_close.get(WarningStatus.CLOSED, []))
@@ -536,16 +553,17 @@ def _write(decide: _Decider, profile: Profile, *, on: dt.date, actor, source: st
                 new.append((uid, c.id, c.detail, json.dumps(c.machine, ensure_ascii=False) if c.machine else None))
                 notices.warned(ev.unit, c, profile, deadline)
     if new:
-        title_ids = dict(Title.objects.filter(unit_id__in={uid for uid, *_rest in new}, withdrawn_on__isnull=True)
-                         .values_list("unit_id", "id"))
+        title_ids = dict(Title.objects.filter(district_code__in=districts, unit_id__in={uid for uid, *_rest in new},
+                                              withdrawn_on__isnull=True).values_list("unit_id", "id"))
         # Ignoring conflicts: a concurrent recheck that opened the same warning first wins (the
         # partial unique index one_open_warning_per_criterion decides).
         until = connection.ops.adapt_datefield_value(deadline)
-        _insert(Warning._meta.db_table, [("unit_id", "bigint"), ("title_id", "bigint"), ("criterion", "text"),
+        _insert(Warning._meta.db_table, [("unit_id", "bigint"), ("district_code", "text"), ("title_id", "bigint"),
+                                         ("criterion", "text"),
                                          ("detail", "text"), ("detail_form", "jsonb"), ("opened_on", "date"), ("deadline", "date"),
                                          ("status", "text"), ("closed_note", "text"), ("created_at", "timestamptz")],
-                [(uid, title_ids.get(uid), cid, detail, form, day, until, WarningStatus.OPEN.value, "", now)
-                 for uid, cid, detail, form in new], ignore_conflicts=True)
+                [(uid, district_of(decide.kept[uid].unit.path), title_ids.get(uid), cid, detail, form, day, until,
+                  WarningStatus.OPEN.value, "", now) for uid, cid, detail, form in new], ignore_conflicts=True)
     out.opened += len(new)
     notices.send()
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from wuyiqu.certification.models import Title
+from wuyiqu.units.models import district_of
 
 from . import actions, selectors
 from .models import MANUAL, Warning, WarningStatus
@@ -19,8 +20,8 @@ from .models import MANUAL, Warning, WarningStatus
 @require_GET
 def history(request, code: str):
     unit = selectors.access_supervised_unit(request.user, code)
-    current = Title.objects.filter(unit=unit, withdrawn_on__isnull=True).first()
-    withdrawn = Title.objects.filter(unit=unit, withdrawn_on__isnull=False).order_by("-withdrawn_on", "-id").first()
+    current = Title.objects.filter(district_code=district_of(unit.path), unit=unit, withdrawn_on__isnull=True).first()
+    withdrawn = Title.objects.filter(district_code=district_of(unit.path), unit=unit, withdrawn_on__isnull=False).order_by("-withdrawn_on", "-id").first()
     role = request.user.role
     return render(request, "supervision/history.html", {
         "unit": unit, "current": current, "withdrawn": withdrawn, "entries": selectors.history(unit),
@@ -60,7 +61,7 @@ def warn(request, code: str):
 @require_POST
 def close_warning(request, code: str, warning_id: int):
     unit = selectors.access_supervised_unit(request.user, code)
-    warning = Warning.objects.filter(pk=warning_id, unit=unit, status=WarningStatus.OPEN).first()
+    warning = Warning.objects.filter(district_code=district_of(unit.path), pk=warning_id, unit=unit, status=WarningStatus.OPEN).first()
     if warning is None:
         raise Http404("warning")
     return _done(request, code, lambda: actions.do_close_warning(
@@ -79,7 +80,7 @@ def withdraw(request, code: str):
 @require_POST
 def reinstate(request, code: str):
     unit = selectors.access_supervised_unit(request.user, code)
-    title = Title.objects.filter(unit=unit, withdrawn_on__isnull=False).order_by("-withdrawn_on", "-id").first()
+    title = Title.objects.filter(district_code=district_of(unit.path), unit=unit, withdrawn_on__isnull=False).order_by("-withdrawn_on", "-id").first()
     if title is None:
         raise Http404("title")
     return _done(request, code, lambda: actions.do_reinstate_title(

@@ -42,7 +42,7 @@ from wuyiqu.health.actions import do_end_risk_zone, do_record_case, do_record_me
 from wuyiqu.imports.services import run_import
 from wuyiqu.supervision.services import run_daily
 from wuyiqu.units.generator import World
-from wuyiqu.units.models import Household, Resident, Unit, UnitKind
+from wuyiqu.units.models import Household, Resident, Unit, UnitKind, district_of
 
 DAYS = 30
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -289,7 +289,7 @@ def advance(m: Month, key: str, *, until: str = ApplicationStatus.NAMED) -> None
     reached ``until``."""
     if key not in m.apps:
         return
-    app = Application.objects.select_related("unit").get(pk=m.apps[key].pk)
+    app = Application.objects.select_related("unit").get(district_code=m.apps[key].district_code, pk=m.apps[key].pk)
     if app.status == until or app.status not in REVIEWERS:
         m.apps[key] = app
         return
@@ -305,7 +305,8 @@ def sign_below(m: Month, committee: Unit, on: dt.date) -> None:
     sheets recorded by the committee's staff): what a committee's own application needs."""
     from wuyiqu.certification.models import Title
 
-    named = set(Title.objects.filter(withdrawn_on__isnull=True).values_list("unit_id", flat=True))
+    named = set(Title.objects.filter(district_code=district_of(committee.path), withdrawn_on__isnull=True)
+                .values_list("unit_id", flat=True))
     staff = next(u for u in m.users.values() if u.role == Role.COMMUNITY_STAFF and u.unit_id == committee.pk)
     for u in Unit.objects.filter(path__startswith=committee.path, kind__in=(
             UnitKind.BUILDING, UnitKind.COMPOUND, UnitKind.GROUP)).order_by("code"):
@@ -384,7 +385,8 @@ def events(m: Month, n: int) -> None:
             if n - 25 <= steps:
                 advance(m, b.code)
     if n == 27 and len(tq_buildings) == 5 and tq_buildings[4].code in m.apps:  # the 5th is returned: a household's signature is in doubt
-        app = Application.objects.select_related("unit").get(pk=m.apps[tq_buildings[4].code].pk)
+        app = Application.objects.select_related("unit").get(
+            district_code=m.apps[tq_buildings[4].code].district_code, pk=m.apps[tq_buildings[4].code].pk)
         if app.status == ApplicationStatus.COMMUNITY_REVIEW:
             m.apps[tq_buildings[4].code] = do_review_application(
                 app, actor=reviewer(m, app), decision="return", opinion="102室联名签字与户主不符，请核实后重新提交。")
