@@ -139,7 +139,7 @@ def test_a_warning_opened_meanwhile_by_another_check_is_not_doubled(monkeypatch)
     u = named_street()
     failing_masks_on_b9(u)
     assert Warning.objects.count() == 1
-    monkeypatch.setattr(services, "_open_warnings", lambda on, targets, scope=None: {})
+    monkeypatch.setattr(services, "_open_warnings", lambda on, targets, districts, scope=None: {})
     with at(D):
         out = services.recheck_after_facts({u["B9"].pk}, source="test")
     assert out.opened == 1  # it tried
