@@ -209,9 +209,9 @@ class _Loader:
 
     TABLES = (
         ("units_unit", "id, code, name, kind, parent_id, path, depth"),
-        ("units_household", "id, code, unit_id, address"),
-        ("units_householdverification", "household_id, verified_on, verifier"),
-        ("units_resident", "id, household_id, name, id_enc, id_hash, id_masked, turns_three_on, sex, phone_enc, "
+        ("units_household", "id, code, unit_id, district_code, address"),
+        ("units_householdverification", "household_id, district_code, verified_on, verifier"),
+        ("units_resident", "id, household_id, district_code, name, id_enc, id_hash, id_masked, turns_three_on, sex, phone_enc, "
                            "phone_hash, phone_masked, bedridden"),
     )
 
@@ -243,16 +243,18 @@ class _Loader:
         for u in w.units:
             self.unit(u.code, u.name, u.kind, u.parent_code)
         households: dict[str, int] = {}
+        districts: dict[str, str] = {}  # household code -> its unit's district (units 0008, 0009)
         hb, vb = self.buf["units_household"], self.buf["units_householdverification"]
         for h in w.households:
             hid = self.next_household
             self.next_household += 1
             households[h.code] = hid
-            hb.append(f"{hid}\t{h.code}\t{self.units[h.unit_code][0]}\t{h.address}\n")
+            district = districts[h.code] = self.units[h.unit_code][1].strip("/").split("/", 1)[0]
+            hb.append(f"{hid}\t{h.code}\t{self.units[h.unit_code][0]}\t{district}\t{h.address}\n")
             # An ordinary day of an established registry: every household checked within the 30 days
             # but 1 in 200 (bench/world.py's dates, 0–40 days back and 5 % never, would fail nearly
             # every building on registry_verified).
-            vb.append(f"{hid}\t{D - dt.timedelta(days=35 if hid % 200 == 0 else hid % 30)}\t网格员\n")
+            vb.append(f"{hid}\t{district}\t{D - dt.timedelta(days=35 if hid % 200 == 0 else hid % 30)}\t网格员\n")
         people = w.residents
         ids = [r.id_number for r in people]
         id_enc = self.cipher.encrypt_many(ids)
@@ -268,7 +270,7 @@ class _Loader:
             else:
                 phone = f"{NULL}\t\t"
             turns = kept_third_birthday(dt.date(int(n[6:10]), int(n[10:12]), int(n[12:14])), D)
-            rb.append(f"{rid}\t{households[r.household_code]}\t{r.name}\t\\\\x{enc.hex()}\t{hasher(n)}\t"
+            rb.append(f"{rid}\t{households[r.household_code]}\t{districts[r.household_code]}\t{r.name}\t\\\\x{enc.hex()}\t{hasher(n)}\t"
                       f"{mask_id_number(n)}\t{turns or NULL}\t{'M' if int(n[16]) % 2 else 'F'}\t"
                       f"{phone}\t{'t' if r.bedridden else 'f'}\n")
             rid += 1
@@ -348,22 +350,22 @@ def _facts(cur, d: District, nat_every: int) -> dict:
             JOIN generate_series(0, 7) AS d(d) ON (r.id + d.d) % {nat_every} = 0
             WHERE {r_in} AND {h_in} AND r.id % 50 <> 0""",
         "health_positivecase": f"""
-            INSERT INTO health_positivecase (resident_id, unit_id, id_hash, id_masked, source, created_at,
-                reported_on, case_type)
-            SELECT r.id, h.unit_id, r.id_hash, r.id_masked, 'import', now(), {day} - (r.id % 10)::int, 'confirmed'
-            FROM units_resident r JOIN units_household h ON h.id = r.household_id
+            INSERT INTO health_positivecase (resident_id, district_code, unit_id, id_hash, id_masked, source,
+                created_at, reported_on, case_type)
+            SELECT r.id, r.district_code, h.unit_id, r.id_hash, r.id_masked, 'import', now(), {day} - (r.id % 10)::int, 'confirmed'
+            FROM units_resident r JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id
             WHERE {r_in} AND {h_in} AND r.id % 5000 = 7""",
         "health_measure": f"""
-            INSERT INTO health_measure (resident_id, unit_id, id_hash, id_masked, source, created_at, kind,
-                start_on, end_on, origin)
-            SELECT r.id, h.unit_id, r.id_hash, r.id_masked, 'import', now(),
+            INSERT INTO health_measure (resident_id, district_code, unit_id, id_hash, id_masked, source,
+                created_at, kind, start_on, end_on, origin)
+            SELECT r.id, r.district_code, h.unit_id, r.id_hash, r.id_masked, 'import', now(),
                 CASE r.id % 3 WHEN 0 THEN 'close_contact' WHEN 1 THEN 'home_quarantine' ELSE 'returnee' END,
                 {day} - (r.id % 10)::int, {day} - (r.id % 10)::int + 7, ''
-            FROM units_resident r JOIN units_household h ON h.id = r.household_id
+            FROM units_resident r JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id
             WHERE {r_in} AND {h_in} AND r.id % 500 = 3""",
         "health_riskzone": f"""
-            INSERT INTO health_riskzone (unit_id, zone_type, start_on, end_on, created_at)
-            SELECT u.id, 'high', {day} - 3, CASE WHEN u.id % 2 = 0 THEN NULL ELSE {day} + 2 END, now()
+            INSERT INTO health_riskzone (unit_id, district_code, zone_type, start_on, end_on, created_at)
+            SELECT u.id, split_part(u.path, '/', 2), 'high', {day} - 3, CASE WHEN u.id % 2 = 0 THEN NULL ELSE {day} + 2 END, now()
             FROM units_unit u WHERE {u_in} AND u.kind = 'compound' AND u.id % 300 = 5""",
         "inspections_inspection": f"""
             INSERT INTO inspections_inspection (district_code, unit_id, inspected_on, item, passed, inspector, note,
@@ -406,8 +408,8 @@ def _facts(cur, d: District, nat_every: int) -> dict:
             SELECT split_part(u.path, '/', 2), u.id, {title}, {day} - 20, '' FROM units_unit u
             WHERE {u_in} AND u.kind IN ('building', 'group') AND u.id % 5 = 0""",
         "units_specialpopulationentry": f"""
-            INSERT INTO units_specialpopulationentry (resident_id, tags, needs, helper, reviewed_on)
-            SELECT r.id, 'elderly_alone', '送药', CASE WHEN r.id % 4000 = 0 THEN '' ELSE '王五' END,
+            INSERT INTO units_specialpopulationentry (resident_id, district_code, tags, needs, helper, reviewed_on)
+            SELECT r.id, r.district_code, 'elderly_alone', '送药', CASE WHEN r.id % 4000 = 0 THEN '' ELSE '王五' END,
                    {day} - (CASE WHEN r.id % 3000 = 20 THEN 40 ELSE r.id % 28 END)::int
             FROM units_resident r WHERE {r_in} AND r.id % 20 = 0""",
     }

@@ -134,8 +134,9 @@ def build() -> None:
         else:
             _sql(cur, "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 40) "
                       "INSERT INTO nums SELECT n FROM s")
-        _sql(cur, f"""INSERT INTO units_household (code, unit_id, address)
-            SELECT u.code || '-' || n.n, u.id, u.name || n.n || '室' FROM units_unit u JOIN nums n
+        district_sql = "split_part(u.path, '/', 2)" if pg else "substr(u.path, 2, instr(substr(u.path, 2), '/') - 1)"
+        _sql(cur, f"""INSERT INTO units_household (code, unit_id, district_code, address)
+            SELECT u.code || '-' || n.n, u.id, {district_sql}, u.name || n.n || '室' FROM units_unit u JOIN nums n
             ON n.n <= CASE WHEN u.kind = 'building' THEN {HOUSEHOLDS_PER_BUILDING} ELSE {HOUSEHOLDS_PER_GROUP} END
             WHERE u.kind IN ('building', 'group')""")
         rid = "(h.id * 3 + n.n)"
@@ -143,13 +144,13 @@ def build() -> None:
         blob = "'\\x00'::bytea" if pg else "X'00'"
         # 1 in 33 a child born 2021-10-01 (third birthday kept: exempt on D); the others have none.
         turns = f"CASE WHEN {rid} % 33 = 0 THEN {'DATE ' if pg else ''}'2024-10-01' ELSE NULL END"
-        _sql(cur, f"""INSERT INTO units_resident (household_id, name, id_enc, id_hash, id_masked, turns_three_on, sex,
-                phone_enc, phone_hash, phone_masked, bedridden)
-            SELECT h.id, '张三', {blob}, {id_hash}, '500**************0', {turns}, 'M', NULL, '', '',
+        _sql(cur, f"""INSERT INTO units_resident (household_id, district_code, name, id_enc, id_hash, id_masked,
+                turns_three_on, sex, phone_enc, phone_hash, phone_masked, bedridden)
+            SELECT h.id, h.district_code, '张三', {blob}, {id_hash}, '500**************0', {turns}, 'M', NULL, '', '',
                    {rid} % 97 = 0
             FROM units_household h JOIN nums n ON n.n <= {MEMBERS}""")
-        _sql(cur, f"""INSERT INTO units_householdverification (household_id, verified_on, verifier)
-            SELECT id, {date_minus('id % 32')}, '' FROM units_household""")
+        _sql(cur, f"""INSERT INTO units_householdverification (household_id, district_code, verified_on, verifier)
+            SELECT id, district_code, {date_minus('id % 32')}, '' FROM units_household""")
         _sql(cur, "CREATE TEMP TABLE days (d integer PRIMARY KEY)")
         _sql(cur, "INSERT INTO days (d) VALUES " + ",".join(f"({i})" for i in range(8)))
     if pg:
@@ -167,18 +168,18 @@ def build() -> None:
             JOIN days d ON (r.id + d.d) % 2 = 0
             WHERE r.id % 50 <> 0""")
     with transaction.atomic(), connection.cursor() as cur:
-        _sql(cur, f"""INSERT INTO health_positivecase (resident_id, unit_id, id_hash, id_masked, source, created_at,
-                reported_on, case_type)
-            SELECT r.id, h.unit_id, r.id_hash, r.id_masked, 'import', {now}, {date_minus('r.id % 10')}, 'confirmed'
+        _sql(cur, f"""INSERT INTO health_positivecase (resident_id, district_code, unit_id, id_hash, id_masked, source,
+                created_at, reported_on, case_type)
+            SELECT r.id, r.district_code, h.unit_id, r.id_hash, r.id_masked, 'import', {now}, {date_minus('r.id % 10')}, 'confirmed'
             FROM units_resident r JOIN units_household h ON h.id = r.household_id WHERE r.id % 5000 = 7""")
-        _sql(cur, f"""INSERT INTO health_measure (resident_id, unit_id, id_hash, id_masked, source, created_at, kind,
-                start_on, end_on, origin)
-            SELECT r.id, h.unit_id, r.id_hash, r.id_masked, 'import', {now},
+        _sql(cur, f"""INSERT INTO health_measure (resident_id, district_code, unit_id, id_hash, id_masked, source,
+                created_at, kind, start_on, end_on, origin)
+            SELECT r.id, r.district_code, h.unit_id, r.id_hash, r.id_masked, 'import', {now},
                 CASE r.id % 3 WHEN 0 THEN 'close_contact' WHEN 1 THEN 'home_quarantine' ELSE 'returnee' END,
                 {date_minus('r.id % 10')}, {date_minus('(r.id % 10) - 7')}, ''
             FROM units_resident r JOIN units_household h ON h.id = r.household_id WHERE r.id % 500 = 3""")
-        _sql(cur, f"""INSERT INTO health_riskzone (unit_id, zone_type, start_on, end_on, created_at)
-            SELECT id, 'high', {date_minus('3')}, CASE WHEN id % 2 = 0 THEN NULL ELSE {date_minus('-2')} END, {now}
+        _sql(cur, f"""INSERT INTO health_riskzone (unit_id, district_code, zone_type, start_on, end_on, created_at)
+            SELECT id, {district_sql.replace('u.path', 'path')}, 'high', {date_minus('3')}, CASE WHEN id % 2 = 0 THEN NULL ELSE {date_minus('-2')} END, {now}
             FROM units_unit WHERE kind = 'compound' AND id % 300 = 5""")
         _sql(cur, "CREATE TEMP TABLE items (kind varchar(12), item varchar(16))")
         pairs = [(k, i) for k in ("building", "compound") for i in
@@ -215,8 +216,9 @@ def build() -> None:
         _sql(cur, f"""INSERT INTO certification_title (district_code, unit_id, title, named_on, withdrawn_reason)
             SELECT {district_sql}, u.id, {title}, {date_minus('20')}, '' FROM units_unit u
             WHERE u.kind IN ('building', 'group') AND u.id % 5 = 0""")
-        _sql(cur, f"""INSERT INTO units_specialpopulationentry (resident_id, tags, needs, helper, reviewed_on)
-            SELECT id, 'elderly_alone', '送药', CASE WHEN id % 200 = 0 THEN '' ELSE '王五' END, {date_minus('id % 35')}
+        _sql(cur, f"""INSERT INTO units_specialpopulationentry (resident_id, district_code, tags, needs, helper,
+                reviewed_on)
+            SELECT id, district_code, 'elderly_alone', '送药', CASE WHEN id % 200 = 0 THEN '' ELSE '王五' END, {date_minus('id % 35')}
             FROM units_resident WHERE id % 20 = 0""")
     with connection.cursor() as cur:
         # VACUUM, not only ANALYZE: it sets the visibility map, without which every index-only probe
@@ -399,17 +401,20 @@ def with_moves(n: int, results, building, backend) -> None:
     with connection.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {res}")
         step = max(1, cur.fetchone()[0] // n)
-        cur.execute(f"SELECT id, household_id FROM {res} WHERE MOD(id, %s) = 0 ORDER BY id", [step])
+        cur.execute(f"SELECT id, household_id, district_code FROM {res} WHERE MOD(id, %s) = 0 ORDER BY id", [step])
         people = cur.fetchall()[:n]
-        cur.execute(f"SELECT id FROM {hh}")
-        households = [h for (h,) in cur.fetchall()]
-    moves = [(rid, old, rng.choice(households)) for rid, old in people]
+        cur.execute(f"SELECT id, district_code FROM {hh}")
+        households: dict[str, list[int]] = {}
+        for h, district in cur.fetchall():
+            households.setdefault(district, []).append(h)
+    # Within the person's district (a move to another one is a delete and an insert: units.relocation).
+    moves = [(rid, old, rng.choice(households[district]), district) for rid, old, district in people]
     after = D + dt.timedelta(days=1)
     with transaction.atomic(), connection.cursor() as cur:
-        cur.executemany(f"INSERT INTO {past} (resident_id, household_id, from_on, until_on) VALUES (%s, %s, NULL, %s)",
-                        [(rid, old, D) for rid, old, _new in moves])
-        cur.executemany(f"UPDATE {res} SET household_id = %s, moved_on = %s WHERE id = %s",
-                        [(new, after, rid) for rid, _old, new in moves])
+        cur.executemany(f"INSERT INTO {past} (resident_id, household_id, district_code, from_on, until_on) "
+                        "VALUES (%s, %s, %s, NULL, %s)", [(rid, old, district, D) for rid, old, _new, district in moves])
+        cur.executemany(f"UPDATE {res} SET household_id = %s, moved_on = %s WHERE district_code = %s AND id = %s",
+                        [(new, after, district, rid) for rid, _old, new, district in moves])
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute(f"ANALYZE {past}")

@@ -86,7 +86,7 @@ def ensure_residents(n: int) -> None:
     from wuyiqu.lib import crypto
     from wuyiqu.lib.idcard import mask_id_number
     from wuyiqu.units.actions import do_load_divisions
-    from wuyiqu.units.models import Household, Resident, Unit, UnitKind, path_for
+    from wuyiqu.units.models import Household, Resident, Unit, UnitKind, district_of, path_for
 
     if Resident.objects.count() == n and Unit.objects.filter(code__contains="-NB").exists():
         return
@@ -113,14 +113,15 @@ def ensure_residents(n: int) -> None:
         for building in buildings:
             for h in range(PER_BUILDING // PER_HOUSEHOLD):
                 households.append(Household(code=f"{building.code}-{h:03d}", unit_id=building.pk,
-                                            address=f"{building.name}{h}号"))
+                                            district_code=district_of(building.path), address=f"{building.name}{h}号"))
         Household.objects.bulk_create(households, batch_size=5000)
         batch: list[Resident] = []
         numbers: list[str] = []
         for i in range(n):
             number = id_number(i)
             batch.append(Resident(
-                household_id=households[i // PER_HOUSEHOLD].pk, name="居民", id_enc=b"", id_hash=c.lookup_hash(number),
+                household_id=households[i // PER_HOUSEHOLD].pk,
+                district_code=households[i // PER_HOUSEHOLD].district_code, name="居民", id_enc=b"", id_hash=c.lookup_hash(number),
                 id_masked=mask_id_number(number),
                 sex="M" if int(number[16]) % 2 else "F"))
             numbers.append(number)

@@ -131,13 +131,14 @@ def _store_facts(hashes: list[str], results: int, weeks: int) -> dict[str, int]:
                 FROM bench_people p CROSS JOIN generate_series(0, {per - 1}) k
                 CROSS JOIN LATERAL (SELECT %s::date + ((p.idx + k * {span} / {per}) %% {span})::int AS d) day
                 WHERE p.stranger = %s""", [first, stranger])
-        cur.execute("""INSERT INTO health_positivecase (id_hash, id_masked, resident_id, unit_id, source, created_at,
-                                                         reported_on, case_type)
-                       SELECT id_hash, '', NULL, NULL, 'import', now(), %s::date - (idx %% 20), 'confirmed'
+        # Unmatched, unscoped: kept in the district "" (PersonFact's docstring).
+        cur.execute("""INSERT INTO health_positivecase (id_hash, id_masked, resident_id, unit_id, district_code, source,
+                                                         created_at, reported_on, case_type)
+                       SELECT id_hash, '', NULL, NULL, '', 'import', now(), %s::date - (idx %% 20), 'confirmed'
                        FROM bench_people WHERE NOT stranger AND idx %% 100 = 3""", [last])
-        cur.execute("""INSERT INTO health_measure (id_hash, id_masked, resident_id, unit_id, source, created_at, kind,
-                                                    start_on, end_on, origin)
-                       SELECT id_hash, '', NULL, NULL, 'import', now(), 'close_contact', %s::date - (idx %% 30),
+        cur.execute("""INSERT INTO health_measure (id_hash, id_masked, resident_id, unit_id, district_code, source,
+                                                    created_at, kind, start_on, end_on, origin)
+                       SELECT id_hash, '', NULL, NULL, '', 'import', now(), 'close_contact', %s::date - (idx %% 30),
                               %s::date - (idx %% 30) + 7, ''
                        FROM bench_people WHERE NOT stranger AND idx %% 20 = 5""", [last, last])
         cur.execute("ANALYZE health_natresult")

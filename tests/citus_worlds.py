@@ -171,23 +171,38 @@ def applications_world() -> dict:
     return rolled_back(run)
 
 
+def _ids_of(model, resident_id: int) -> list[int]:
+    """The ids of ``model``'s rows about resident ``resident_id`` (the resident's own id for Resident)."""
+    from wuyiqu.health.models import MeasureChange
+    from wuyiqu.units.models import Resident
+
+    if model is Resident:
+        return [resident_id]
+    if model is MeasureChange:
+        return list(MeasureChange.objects.filter(measure__resident_id=resident_id).values_list("pk", flat=True))
+    return list(model.objects.filter(resident_id=resident_id).values_list("pk", flat=True))
+
+
 def results_world() -> dict:
     """Nucleic-acid results through every write path (docs/scaling.md: each kept in its district): an
     unscoped import (a resident of T, one of S, a stranger), a scoped one from S's community (a
     stranger, and T's resident: outside the scope, held), the same file again (nothing added), the
     stranger registered in T (linked: moved from "" to T), the other registered in S (linked inside
-    S), T's resident moved to S (their results move along); then the participation of both
-    districts, the testing list and the rows as kept."""
-    from test_standards_world import D, build_street, id_number
+    S), T's resident moved to S — with a measure (and its extension), a case, a ledger entry and held
+    facts, all kept with the person: the move deletes them in T and inserts them in S with the same
+    ids, results included (``units.relocation``); then the participation of both districts, the
+    testing list and the rows as kept, and what is left in T of the moved person (nothing)."""
+    from test_standards_world import D, build_street, days, id_number
     from test_supervision_world import at
 
+    from wuyiqu.health.actions import CaseRow, MeasureRow, do_extend_measure, write_cases, write_measures
     from wuyiqu.health.linking import hold_facts, link_facts
-    from wuyiqu.health.models import HeldFacts, NatResult
+    from wuyiqu.health.models import HeldFacts, Measure, MeasureChange, NatResult, PositiveCase
     from wuyiqu.health.nat_import import write_nat_rows
     from wuyiqu.health.selectors import testing_status
     from wuyiqu.standards.evaluator import evaluate
     from wuyiqu.units.actions import Move, move_residents
-    from wuyiqu.units.models import Household, Resident, Unit
+    from wuyiqu.units.models import Household, PastResidence, Resident, SpecialPopulationEntry, Unit
 
     def person(name: str, number: str, household: str) -> Resident:
         r = Resident(household=Household.objects.get(code=household), name=name, sex="M")
@@ -220,8 +235,25 @@ def results_world() -> dict:
             out["linked"] = [link_facts([bing.id_hash]).results, link_facts([ding.id_hash]).results]
             hold_facts([jia.id_hash])
             out["held"] = sorted([h.resident.name, h.results] for h in HeldFacts.objects.select_related("resident"))
+            # 甲's facts, kept with 甲 in T until the move.
+            write_measures([MeasureRow("home_quarantine", numbers["甲"], D - days(3), D + days(4))])
+            write_cases([CaseRow(D - days(1), "asymptomatic", numbers["甲"])])
+            do_extend_measure(Measure.objects.get(resident=jia), actor=None, until=D + days(6), reason="复核延期")
+            SpecialPopulationEntry.objects.create(resident=jia, tags="chronic", needs="送药", helper="王五")
+            kept_with = (Resident, SpecialPopulationEntry, PositiveCase, Measure, MeasureChange, HeldFacts)
+            ids_before = {m.__name__: sorted(m.objects.filter(district_code="T", pk__in=_ids_of(m, jia.pk))
+                                             .values_list("pk", flat=True)) for m in kept_with}
             to = Household.objects.get(code="S1C-B1-102")
             out["moved_units"] = len(move_residents([Move(jia.pk, jia.household_id, jia.moved_on, to.pk, D)]))
+            # Nothing of 甲 left in T but the past spell (kept where it was spent); the same ids in S.
+            out["moved"] = {m.__name__: [sorted(m.objects.filter(district_code=d, pk__in=_ids_of(m, jia.pk))
+                                                .values_list("pk", flat=True)) == (ids_before[m.__name__] if d == "S" else [])
+                                         for d in ("T", "S")] for m in kept_with}
+            out["moved_counts"] = {k: len(v) for k, v in ids_before.items()}
+            out["past_spell"] = list(PastResidence.objects.filter(resident_id=jia.pk).values_list("district_code", "household__code"))
+            out["jia"] = [Resident.objects.get(pk=jia.pk).household.code,
+                          list(Measure.objects.filter(resident_id=jia.pk).values_list("district_code", "end_on", "unit__code")),
+                          list(MeasureChange.objects.filter(measure__resident_id=jia.pk).values_list("district_code", "new_end_on"))]
             names = dict(Resident.objects.values_list("pk", "name"))
             out["rows"] = sorted([r.district_code, names.get(r.resident_id, "") if r.resident_id else "",
                                   str(r.sampled_on), r.sampled_at.isoformat(), r.result]

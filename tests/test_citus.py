@@ -74,8 +74,10 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
     assert status["standards_evaluation"] == "distributed"
     for table in ("units_unit", "accounts_user", "standards_policyprofile", "standards_policyactivation"):
         assert status[table] == "reference"
-    # Tables with a foreign key to a reference table are Citus-managed tables of the coordinator.
-    assert status["units_household"] == "local"
+    # Tables with a foreign key to a reference table are Citus-managed tables of the coordinator: the
+    # transfer requests (their two households may lie in two districts) stay there, without keys to
+    # the distributed registry.
+    assert status["units_transferrequest"] == "local"
     # The shards are spread over both workers, co-located, with the distribution column in the keys.
     placements = cluster.sql(cluster.coordinator, "wuyiqu_citus",
                              "SELECT count(DISTINCT nodeport) FROM citus_shards WHERE table_name = "
@@ -138,6 +140,44 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
            "units_household (stays on the coordinator)" in out
     assert sql("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'health_natresult_pkey'") == \
         "PRIMARY KEY (id_hash, sampled_on, sampled_at, district_code)"
+    # The registry and the health facts (units 0008/0009, health 0006): distributed, co-located with the
+    # evaluations, keyed (district_code, id), their foreign keys between them composite.
+    registry = ("units_household", "units_resident", "units_householdverification", "units_pastresidence",
+                "units_specialpopulationentry", "health_positivecase", "health_measure", "health_measurechange",
+                "health_heldfacts", "health_riskzone")
+    for table in registry:
+        assert f"distributed table: {table} by district_code" in out, table
+        assert status[table] == "distributed", table
+        assert sql(f"SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = '{table}_pkey'") == \
+            "PRIMARY KEY (district_code, id)", table
+    assert sql("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN ("
+               + ", ".join(f"'{t}'::regclass" for t in ("standards_evaluation", *registry)) + ")") == "1"
+    composite = {
+        "units_resident_household_id_fk": "(district_code, household_id) REFERENCES units_household(district_code, id)",
+        "units_householdverification_household_id_fk":
+            "(district_code, household_id) REFERENCES units_household(district_code, id) ON DELETE CASCADE",
+        "units_pastresidence_household_id_fk":
+            "(district_code, household_id) REFERENCES units_household(district_code, id)",
+        "units_specialpopulationentry_resident_id_fk":
+            "(district_code, resident_id) REFERENCES units_resident(district_code, id) ON DELETE CASCADE",
+        "health_positivecase_resident_id_fk": "(district_code, resident_id) REFERENCES units_resident(district_code, id)",
+        "health_measure_resident_id_fk": "(district_code, resident_id) REFERENCES units_resident(district_code, id)",
+        "health_heldfacts_resident_id_fk":
+            "(district_code, resident_id) REFERENCES units_resident(district_code, id) ON DELETE CASCADE",
+        "health_measurechange_measure_id_fk":
+            "(district_code, measure_id) REFERENCES health_measure(district_code, id) ON DELETE CASCADE",
+    }
+    for name, definition in composite.items():
+        assert sql(f"SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = '{name}'") == \
+            f"FOREIGN KEY {definition} DEFERRABLE INITIALLY DEFERRED", name
+    # A past spell's resident may live in another district, a transfer request's households lie in two:
+    # no database key from either to the residents (nor from the requests to the households).
+    assert sql("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid IN "
+               "('units_pastresidence'::regclass, 'units_transferrequest'::regclass) "
+               "AND confrelid IN ('units_resident'::regclass, 'units_household'::regclass)") == "1"  # the spell's household
+    # Unique keys with the district (Citus refuses any other on a distributed table).
+    assert sql("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'resident_id_hash_unique'") == \
+        "UNIQUE (district_code, id_hash)"
     # The application's sessions run multi-shard statements over one connection per node (ops.citus).
     assert sql("SHOW citus.multi_shard_modify_mode") == "sequential"
     # Running it again changes nothing.
@@ -171,6 +211,13 @@ def test_the_worlds_give_the_same_verdicts_titles_and_warnings_as_plain_postgres
     assert "no_negative_opinion" in opinion["returned"]["T1V-G1"][2]
     assert "no_negative_opinion" not in opinion["accepted"]["T1V-G1"][2]
     assert [r[:2] + r[4:] for r in opinion["returns"]] == [["T1V-G1", "T", "回应不充分"]]
+    # 甲's move to S took along, deleted in T and inserted in S with the same ids, the resident row, the
+    # ledger entry, the case, the measure and its change, the held facts; the past spell stays in T.
+    assert res["moved_counts"] == {"Resident": 1, "SpecialPopulationEntry": 1, "PositiveCase": 1, "Measure": 1,
+                                   "MeasureChange": 1, "HeldFacts": 1}
+    assert all(v == [True, True] for v in res["moved"].values()), res["moved"]
+    assert res["past_spell"] == [["T", "T1C-C1-B1-101"]]
+    assert res["jia"][0] == "S1C-B1-102" and res["jia"][1][0][0] == "S" and res["jia"][2][0][0] == "S"
     for world in ("standards", "supervision", "applications", "results"):
         assert results["citus"][world] == plain[world], world
 

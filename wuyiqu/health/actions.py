@@ -30,9 +30,10 @@ from wuyiqu.audit import actions as audit
 from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import InvalidIdNumber, mask_id_number, parse_id_number
 from wuyiqu.supervision import services as supervision
+from wuyiqu.units.models import Unit, district_of
 from wuyiqu.units.residence import units_on
 
-from .linking import LinkedFacts, hold_facts, hold_registry_for_matching, link_facts, move_results
+from .linking import LinkedFacts, hold_facts, hold_registry_for_matching, link_facts, move_facts, move_results
 from .models import (
     CaseType,
     FactSource,
@@ -143,22 +144,22 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
         yield items[i:i + size]
 
 
-def people_by_hash(hashes: Iterable[str], scope=None) -> tuple[dict[str, tuple[int, int]], set[str]]:
-    """({id_hash: (resident id, household unit id)} for the residents holding these hashes inside
+def people_by_hash(hashes: Iterable[str], scope=None) -> tuple[dict[str, tuple[int, int, str]], set[str]]:
+    """({id_hash: (resident id, household unit id, district)} for the residents holding these hashes inside
     ``scope`` (a Unit; None: anywhere), {the hashes held by residents outside it}). Holds the shared
     link lock first: a fact found unmatched here is then linked by a residents import that registers
     its person at the same time (``linking``)."""
     from wuyiqu.units.models import Resident
 
     hold_registry_for_matching()
-    found: dict[str, tuple[int, int]] = {}
+    found: dict[str, tuple[int, int, str]] = {}
     outside: set[str] = set()
     wanted = sorted({h for h in hashes if h})
     for chunk in _chunks(wanted):
-        for h, rid, uid, path in Resident.objects.filter(id_hash__in=chunk).values_list(
-                "id_hash", "pk", "household__unit_id", "household__unit__path"):
+        for h, rid, uid, path, district in Resident.objects.filter(id_hash__in=chunk).values_list(
+                "id_hash", "pk", "household__unit_id", "household__unit__path", "district_code"):
             if scope is None or path.startswith(scope.path):
-                found[h] = (rid, uid)
+                found[h] = (rid, uid, district)
             else:
                 outside.add(h)
     return found, outside
@@ -233,12 +234,16 @@ def write_cases(rows: Sequence[CaseRow], *, source: str = FactSource.IMPORT, sco
     # A case on a person belongs to the unit where the person lived on its date (SPEC §7 "Time"):
     # stored so, its unit is the one re-checked at once.
     homes = units_on((people[h][0], row.reported_on) for row, h in zip(rows, hashes, strict=True) if h in people)
+    # Where each case is kept (PersonFact's docstring): its person's district, else its unit's, else
+    # the submitter's scope's.
+    unit_districts = {pk: district_of(path) for pk, path in Unit.objects.filter(pk__in=unit_ids).values_list("pk", "path")}
+    scope_district = district_of(scope.path) if scope is not None else ""
     out = Written()
     new: list[PositiveCase] = []
     for row, h in zip(rows, hashes, strict=True):
         person = people.get(h) if h else None
         if person is not None:
-            person = (person[0], homes.get((person[0], row.reported_on)) or person[1])
+            person = (person[0], homes.get((person[0], row.reported_on)) or person[1], person[2])
         if h and person is None:
             out.unmatched += 1
         key = ("p", h, row.reported_on, row.case_type) if h else ("u", row.unit_id, row.reported_on, row.case_type)
@@ -250,6 +255,7 @@ def write_cases(rows: Sequence[CaseRow], *, source: str = FactSource.IMPORT, sco
             id_hash=h, id_masked=mask_id_number(row.id_number) if h else "",
             resident_id=person[0] if person else None,
             unit_id=(person[1] if person else None) if h else row.unit_id,
+            district_code=person[2] if person else (scope_district if h else unit_districts.get(row.unit_id, "")),
             reported_on=row.reported_on, case_type=row.case_type, source=source,
             scope_unit_id=scope.pk if scope is not None else None,
         ))
@@ -305,6 +311,7 @@ def write_measures(rows: Sequence[MeasureRow], *, source: str = FactSource.IMPOR
         new.append(Measure(
             kind=row.kind, id_hash=h, id_masked=mask_id_number(row.id_number),
             resident_id=person[0] if person else None, unit_id=person[1] if person else None,
+            district_code=person[2] if person else (district_of(scope.path) if scope is not None else ""),
             start_on=row.start_on, end_on=row.end_on, origin=row.origin, source=source,
             scope_unit_id=scope.pk if scope is not None else None,
         ))
@@ -356,6 +363,11 @@ def write_risk_zones(rows: Sequence[ZoneRow]) -> Written:
                 out.existing += 1
             continue
         new.append(RiskZone(unit_id=row.unit_id, zone_type=row.zone_type, start_on=row.start_on, end_on=row.end_on))
+    # Kept in its unit's district (health 0006): one read for the new zones' units.
+    districts = {pk: district_of(path) for pk, path in Unit.objects.filter(pk__in={z.unit_id for z in new})
+                 .values_list("pk", "path")}
+    for z in new:
+        z.district_code = districts[z.unit_id]
     RiskZone.objects.bulk_create(new, batch_size=CHUNK, ignore_conflicts=True)
     # Grouped by end date: one UPDATE per distinct end, not one per zone.
     by_end: dict[dt.date, list[int]] = {}
@@ -454,7 +466,7 @@ def _locked_measure(measure: Measure) -> Measure:
     # The race: two staff members end or extend the same measure at the same moment. Without the row
     # lock both would read the same old end date, both checks would pass against it, and the second
     # write would silently overwrite the first while its MeasureChange recorded a wrong old_end_on.
-    return Measure.objects.select_for_update().get(pk=measure.pk)
+    return Measure.objects.select_for_update().get(district_code=measure.district_code, pk=measure.pk)  # one shard
 
 
 @transaction.atomic
@@ -510,7 +522,7 @@ def do_end_risk_zone(zone: RiskZone, *, actor, on: dt.date, reason: str) -> Risk
     Refuses an empty reason, a zone already lifted, a day before its start and a day in the future."""
     reason = _clean_reason(reason)
     # The race: two people lifting the same zone; the lock makes the second see it already lifted.
-    z = RiskZone.objects.select_for_update().get(pk=zone.pk)
+    z = RiskZone.objects.select_for_update().get(district_code=zone.district_code, pk=zone.pk)  # one shard
     if z.end_on is not None:
         raise FactRefused(_("该风险区已于%(end)s解除") % {"end": z.end_on}, "on")
     if on < z.start_on:
@@ -558,7 +570,7 @@ def do_decide_held_facts(held: HeldFacts, *, actor, confirm: bool, reason: str =
     from wuyiqu.units.models import Resident, Unit, district_of
 
     # The race: two deciders pressing at once; the second sees the row decided.
-    row = HeldFacts.objects.select_for_update().get(pk=held.pk)
+    row = HeldFacts.objects.select_for_update().get(district_code=held.district_code, pk=held.pk)  # one shard
     if row.status != HeldStatus.PENDING:
         raise FactRefused(_("该事项已处理"), "status")
     reason = (reason or "").strip()
@@ -579,8 +591,9 @@ def do_decide_held_facts(held: HeldFacts, *, actor, confirm: bool, reason: str =
             district = district_of(resident.household.unit.path)
             counts[name] = move_results([(r, {"resident_id": resident.pk, "unit_id": home_unit, "district_code": district})
                                          for r in facts])
-        elif confirm:
-            counts[name] = facts.update(resident_id=resident.pk, unit_id=home_unit)
+        elif confirm:  # into the person's district too (PersonFact's docstring)
+            counts[name] = move_facts(model, [(f, {"resident_id": resident.pk, "unit_id": home_unit,
+                                                   "district_code": resident.district_code}) for f in facts])
         else:
             counts[name] = facts.delete()[0]
     row.status = HeldStatus.CONFIRMED if confirm else HeldStatus.DISCARDED

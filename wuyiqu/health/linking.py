@@ -152,10 +152,8 @@ def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
             continue
         known = sorted(people)
         facts = {"results": list(NatResult.objects.filter(id_hash__in=known, resident_id__isnull=True)),
-                 "cases": list(PositiveCase.objects.filter(id_hash__in=known, resident__isnull=True)
-                               .only("id", "id_hash", "unit_id", "scope_unit_id")),
-                 "measures": list(Measure.objects.filter(id_hash__in=known, resident__isnull=True)
-                                  .only("id", "id_hash", "unit_id", "scope_unit_id"))}
+                 "cases": list(PositiveCase.objects.filter(id_hash__in=known, resident__isnull=True)),
+                 "measures": list(Measure.objects.filter(id_hash__in=known, resident__isnull=True))}
         scopes = dict(Unit.objects.filter(pk__in={f.scope_unit_id for rows in facts.values() for f in rows
                                                   if f.scope_unit_id is not None}).values_list("pk", "path"))
 
@@ -174,14 +172,40 @@ def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
                                   "district_code": district_of(home_path)}))
         out.results += move_results(moves)
         for name, model in (("cases", PositiveCase), ("measures", Measure)):
-            linked = [f for f in facts[name] if inside(f)]
-            for f in linked:
-                rid, home_unit, _path = people[f.id_hash]
-                f.resident_id, f.unit_id = rid, f.unit_id or home_unit
-            model.objects.bulk_update(linked, ["resident", "unit"], batch_size=1000)
-            setattr(out, name, getattr(out, name) + len(linked))
-            out.unit_ids.update(f.unit_id for f in linked if f.unit_id is not None)
+            linked = []
+            for f in facts[name]:
+                if inside(f):
+                    rid, home_unit, home_path = people[f.id_hash]
+                    linked.append((f, {"resident_id": rid, "unit_id": f.unit_id or home_unit,
+                                       "district_code": district_of(home_path)}))
+            setattr(out, name, getattr(out, name) + move_facts(model, linked))
+            out.unit_ids.update(changes["unit_id"] for _f, changes in linked if changes["unit_id"] is not None)
     return out
+
+
+def move_facts(model, moves: Sequence[tuple]) -> int:
+    """Write each case or measure of ``moves`` ((row as read, {field: new value}), the row read with
+    at least its id, district, resident and unit) again with the changed fields — a person, a unit, the
+    district it is kept in — in the caller's transaction. Rows that stay in their district are updated
+    in place, the district named; the others are deleted where they are kept and inserted, with the
+    same id (and a measure's changes with it), in their new district (``units.relocation``: a district
+    is never updated in place). Returns how many were written."""
+    from wuyiqu.units.relocation import move_rows
+
+    staying, leaving = [], []
+    for row, changes in moves:
+        (staying if changes.get("district_code", row.district_code) == row.district_code else leaving).append(
+            (row, changes))
+    by_district: dict[str, list] = {}
+    for row, changes in staying:
+        for name, value in changes.items():
+            setattr(row, name, value)
+        by_district.setdefault(row.district_code, []).append(row)
+    for district, rows in by_district.items():
+        # The district named: on Citus each statement goes to one shard.
+        model.objects.filter(district_code=district).bulk_update(rows, ["resident", "unit"], batch_size=1000)
+    move_rows(model, leaving)
+    return len(moves)
 
 
 def move_results(moves: Sequence[tuple[NatResult, dict]]) -> int:
@@ -256,9 +280,12 @@ def hold_facts(hashes: Collection[str] | None) -> list:
                 for h, scope_id, n in cur.fetchall():
                     counts.setdefault((h, scope_id), {"results": 0, "cases": 0, "measures": 0})[name] = n
     residents: dict[str, int] = {}
+    districts: dict[str, str] = {}
     known = sorted({h for h, _s in counts})
     for i in range(0, len(known), _SQLITE_CHUNK):
-        residents.update(Resident.objects.filter(id_hash__in=known[i:i + _SQLITE_CHUNK]).values_list("id_hash", "pk"))
+        for h, pk, district in Resident.objects.filter(id_hash__in=known[i:i + _SQLITE_CHUNK]).values_list(
+                "id_hash", "pk", "district_code"):
+            residents[h], districts[h] = pk, district
     counts = {key: n for key, n in counts.items() if key[0] in residents}
     if not counts:
         return []
@@ -268,7 +295,8 @@ def hold_facts(hashes: Collection[str] | None) -> list:
     for (h, scope_id), n in counts.items():
         row = open_rows.get((h, scope_id))
         if row is None:
-            new.append(HeldFacts(id_hash=h, resident_id=residents[h], scope_unit_id=scope_id, **n))
+            new.append(HeldFacts(id_hash=h, resident_id=residents[h], district_code=districts[h], scope_unit_id=scope_id,
+                                 **n))
         elif (row.results, row.cases, row.measures, row.resident_id) != (n["results"], n["cases"], n["measures"],
                                                                         residents[h]):
             row.results, row.cases, row.measures, row.resident_id = n["results"], n["cases"], n["measures"], residents[h]

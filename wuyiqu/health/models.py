@@ -16,7 +16,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from wuyiqu.units.models import DistrictCodeField
+from wuyiqu.units.models import DistrictCodeField, DistrictForeignKey, DistrictKeyedModel
 
 
 class FactSource(models.TextChoices):
@@ -31,8 +31,15 @@ class CaseType(models.TextChoices):
     ASYMPTOMATIC = "asymptomatic", _("无症状")
 
 
-class PersonFact(models.Model):
-    resident = models.ForeignKey("units.Resident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+class PersonFact(DistrictKeyedModel):
+    """A fact about a person, kept (``district_code``, health 0006: the distribution column on Citus)
+    in the district of its resident — and moved along when the person moves to another district
+    (``units.relocation``) — else, unmatched, in the district of its unit, else of its submitter's
+    scope ("" for an unscoped submitter), as the nucleic-acid results are (NatResult's docstring);
+    linking moves it into its person's district."""
+
+    resident = DistrictForeignKey("units.Resident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    district_code = DistrictCodeField(unit_field="resident,unit,scope_unit")
     unit = models.ForeignKey("units.Unit", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     id_hash = models.CharField(max_length=64, blank=True, db_index=True)
     id_masked = models.CharField(max_length=18, blank=True)
@@ -57,9 +64,9 @@ class PositiveCase(PersonFact):
             # Re-importing the same case adds nothing. Two partial keys, because the unit of an
             # unmatched person's case is NULL and NULLs never collide in a unique index: a case on a
             # person is keyed by the person, a case on a unit (empty id_hash) by the unit.
-            models.UniqueConstraint(fields=["id_hash", "reported_on", "case_type"], name="case_once",
+            models.UniqueConstraint(fields=["district_code", "id_hash", "reported_on", "case_type"], name="case_once",
                                     condition=~models.Q(id_hash="")),
-            models.UniqueConstraint(fields=["unit", "reported_on", "case_type"], name="unit_case_once",
+            models.UniqueConstraint(fields=["district_code", "unit", "reported_on", "case_type"], name="unit_case_once",
                                     condition=models.Q(id_hash="")),
             models.CheckConstraint(condition=~models.Q(id_hash="") | models.Q(unit__isnull=False),
                                    name="case_on_person_or_unit"),
@@ -88,7 +95,7 @@ class Measure(PersonFact):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["kind", "id_hash", "start_on"], name="measure_once"),
+            models.UniqueConstraint(fields=["district_code", "kind", "id_hash", "start_on"], name="measure_once"),
             models.CheckConstraint(condition=models.Q(end_on__gte=models.F("start_on")), name="measure_ends_after_start"),
             models.CheckConstraint(condition=~models.Q(id_hash=""), name="measure_on_person"),
         ]
@@ -100,10 +107,12 @@ class Measure(PersonFact):
         return f"{self.get_kind_display()} {self.start_on}–{self.end_on}"
 
 
-class MeasureChange(models.Model):
-    """One early end or extension of a measure: the old and new end date, why, and who."""
+class MeasureChange(DistrictKeyedModel):
+    """One early end or extension of a measure: the old and new end date, why, and who. Kept with its
+    measure, in its district (health 0006)."""
 
-    measure = models.ForeignKey(Measure, on_delete=models.CASCADE, related_name="changes")
+    measure = DistrictForeignKey(Measure, on_delete=models.CASCADE, related_name="changes")
+    district_code = DistrictCodeField(unit_field="measure")
     old_end_on = models.DateField()
     new_end_on = models.DateField()
     reason = models.CharField(max_length=200)
@@ -119,12 +128,14 @@ class ZoneType(models.TextChoices):
     TEMPORARY = "temporary", _("临时管控区")
 
 
-class RiskZone(models.Model):
+class RiskZone(DistrictKeyedModel):
     """高风险区 / 临时管控区 on a unit from ``start_on`` to ``end_on`` inclusive (empty: ongoing).
 
-    It counts for the unit, every unit below it and every unit above it (SPEC §4 no_risk_zone)."""
+    It counts for the unit, every unit below it and every unit above it (SPEC §4 no_risk_zone). Kept
+    in its unit's district (health 0006)."""
 
     unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="risk_zones")
+    district_code = DistrictCodeField()
     zone_type = models.CharField(_("类型"), max_length=10, choices=ZoneType.choices)
     start_on = models.DateField(_("开始日期"))
     end_on = models.DateField(_("结束日期"), null=True, blank=True)  # empty: ongoing
@@ -132,7 +143,7 @@ class RiskZone(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["unit", "zone_type", "start_on"], name="zone_once"),
+            models.UniqueConstraint(fields=["district_code", "unit", "zone_type", "start_on"], name="zone_once"),
             models.CheckConstraint(
                 condition=models.Q(end_on__isnull=True) | models.Q(end_on__gte=models.F("start_on")),
                 name="zone_ends_after_start",
@@ -205,14 +216,16 @@ class HeldStatus(models.TextChoices):
     DISCARDED = "discarded", _("已作废")
 
 
-class HeldFacts(models.Model):
+class HeldFacts(DistrictKeyedModel):
     """Facts submitted from one scope about a person who is registered outside it: not attached to
     them, waiting for a street or health-commission user whose scope covers both the submitter's scope
     and the person's household to confirm (attach) or discard (delete) them. One open row per person
-    and submitting scope; the counts are what was held when the row was made or last topped up."""
+    and submitting scope; the counts are what was held when the row was made or last topped up. Kept
+    with the resident, in their district (health 0006), and moved along with them."""
 
     id_hash = models.CharField(max_length=64)
-    resident = models.ForeignKey("units.Resident", on_delete=models.CASCADE, related_name="+")
+    resident = DistrictForeignKey("units.Resident", on_delete=models.CASCADE, related_name="+")
+    district_code = DistrictCodeField(unit_field="resident")
     scope_unit = models.ForeignKey("units.Unit", on_delete=models.PROTECT, related_name="+")
     results = models.PositiveIntegerField(default=0)
     cases = models.PositiveIntegerField(default=0)
@@ -226,7 +239,7 @@ class HeldFacts(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["id_hash", "scope_unit"], condition=models.Q(status="pending"),
+            models.UniqueConstraint(fields=["district_code", "id_hash", "scope_unit"], condition=models.Q(status="pending"),
                                     name="held_facts_open_once"),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="held_facts_queue")]

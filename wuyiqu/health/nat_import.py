@@ -364,7 +364,8 @@ def _resident_join(match_in: str | None) -> tuple[str, list[str]]:
     household's unit, ``r.path``: that unit's path), only those whose household lies below the path
     ``match_in`` when given."""
     sql = ("LEFT JOIN (SELECT r.id, r.id_hash, h.unit_id, u.path FROM units_resident r "
-           "JOIN units_household h ON h.id = r.household_id JOIN units_unit u ON u.id = h.unit_id{}) r "
+           "JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
+           "JOIN units_unit u ON u.id = h.unit_id{}) r "
            "ON r.id_hash = s.id_hash")
     if match_in is None:
         return sql.format(""), []
@@ -654,7 +655,7 @@ def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str], match_in: str | Non
         # ``u`` is the household's unit, present exactly when the person matched within the scope.
         scoped = " AND substr(u.path, 1, %s) = %s" if match_in is not None else ""
         join = ("LEFT JOIN units_resident r ON r.id_hash = s.id_hash "
-                "LEFT JOIN units_household h ON h.id = r.household_id "
+                "LEFT JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
                 f"LEFT JOIN units_unit u ON u.id = h.unit_id{scoped}")
         join_params = [len(match_in), match_in] if match_in is not None else []
         cur.execute(
@@ -710,7 +711,8 @@ def residents_in_scope_check(hashes: list[str], scope) -> set[str]:
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT r.id_hash FROM unnest(%s::text[]) AS q(id_hash) "
-                "JOIN units_resident r ON r.id_hash = q.id_hash JOIN units_household h ON h.id = r.household_id "
+                "JOIN units_resident r ON r.id_hash = q.id_hash "
+                "JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
                 "JOIN units_unit u ON u.id = h.unit_id WHERE NOT starts_with(u.path, %s)", [uniq, scope.path])
             return {h for (h,) in cur.fetchall()}
     for i in range(0, len(uniq), 1000):

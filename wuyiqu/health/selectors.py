@@ -132,7 +132,7 @@ class TestingStatus:
 def testing_status(unit: Unit, *, on: dt.date, days: int | None = None) -> TestingStatus:
     """The latest test of every resident of ``unit``'s subtree; with ``days``, the non-exempt rows are
     only those not tested within ``days`` days ending on ``on``. Two queries (residents, aggregate)."""
-    residents_qs = Resident.objects.filter(household__unit__path__startswith=unit.path)
+    residents_qs = Resident.objects.filter(district_code=district_of(unit.path), household__unit__path__startswith=unit.path)
     latest = latest_test_dates(residents_qs, on=on, district=district_of(unit.path))
     start = dates.window_start(on, days) if days else None
     status = TestingStatus(on=on, days=days)
@@ -183,7 +183,7 @@ def timeline(resident: Resident) -> list[TimelineEntry]:
     for n in NatResult.objects.filter(id_hash=resident.id_hash).order_by("-sampled_on")[:100]:
         entries.append(TimelineEntry(n.sampled_on, "nat", _("核酸检测：%(r)s") % {"r": n.get_result_display()},
                                      timezone.localtime(n.sampled_at).strftime("%Y-%m-%d %H:%M")))
-    entry = SpecialPopulationEntry.objects.filter(resident=resident).first()
+    entry = SpecialPopulationEntry.objects.filter(district_code=resident.district_code, resident=resident).first()
     if entry is not None and entry.reviewed_on:
         entries.append(TimelineEntry(entry.reviewed_on, "ledger", _("特殊人群台账复核"),
                                      "、".join(entry.tag_labels) + (_("；帮扶人：%(h)s") % {"h": entry.helper} if entry.helper else "")))

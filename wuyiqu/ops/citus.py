@@ -6,9 +6,11 @@ database migrated as usual (``wuyiqu migrate`` then ``wuyiqu citus distribute``)
   district in the row and in every primary and unique key (their migrations add it, on every
   database): the stored evaluations and the nucleic-acid results — the latter partitioned by week,
   which Citus keeps: the parent and every partition (the DEFAULT one, and each week
-  ``nat_import.ensure_nat_partitions`` attaches later) are distributed, each sharded by district. A
-  district's rows of all of them live on one node, and a statement that names the district is
-  routed to that node alone.
+  ``nat_import.ensure_nat_partitions`` attaches later) are distributed, each sharded by district —,
+  the inspections and surveys, and the registry with the health facts: households, residents, their
+  verifications, past spells and ledger entries, cases, measures and their changes, held facts and
+  risk zones (their foreign keys composite, ``(district_code, x_id)``). A district's rows of all of
+  them live on one node, and a statement that names the district is routed to that node alone.
 - **Reference tables** (``REFERENCE``): small, shared, read by every district's queries — the unit
   tree, the users (a user's scope is a unit), the policy profiles and their activations. Copied to
   every node; a distributed table may keep its foreign keys to them.
@@ -24,13 +26,16 @@ extension) ``distribute()`` refuses; SQLite has nothing of it.
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 
 DISTRIBUTION_COLUMN = "district_code"
 # The first is the co-location group's anchor: each other one is created with colocate_with => it.
-# Parents before the tables whose (composite) foreign keys point at them.
+# Parents before the tables whose (composite) foreign keys point at them: households, then residents, …
 DISTRIBUTED = ["standards_evaluation", "health_natresult", "inspections_inspection", "inspections_survey",
                "inspections_incident", "inspections_opinionreturn",
+               "units_household", "units_resident", "units_householdverification", "units_pastresidence",
+               "units_specialpopulationentry", "health_positivecase", "health_measure", "health_measurechange",
+               "health_heldfacts", "health_riskzone",
                "applications_application", "applications_reviewstep", "applications_attachment",
                "applications_cosignature", "applications_signatureattempt",
                "certification_title", "supervision_warning", "supervision_titleevent"]
@@ -94,31 +99,39 @@ def distribute(*, log=print) -> dict[str, str]:
         anchor = DISTRIBUTED[0]
         todo = [t for t in DISTRIBUTED if done.get(t) != "distributed"]
         # Citus distributes no table that a table of the coordinator points at, nor one that points at
-        # a table of the coordinator: the (composite) foreign keys among the tables to distribute are
-        # dropped for the while and made again, as they were, once all of them are distributed.
+        # a table of the coordinator — and once the unit tree is a reference table, Citus has made the
+        # tables still to distribute local tables of its metadata: the (composite) foreign keys among
+        # them (residents → households, …) are dropped for the while and made again, as they were, once
+        # all of them are distributed. One transaction: the keys dropped are made again, or nothing
+        # changed (sequential mode: Citus distributes a table with keys to a reference table in a
+        # transaction only so).
         keys = []
         if todo:
             cur.execute("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                        "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) AND confrelid = ANY(%s::regclass[]) "
-                        "ORDER BY 1, 2", [todo, DISTRIBUTED])
+                        "WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s) "
+                        "AND confrelid::regclass::text = ANY(%s) ORDER BY 1, 2", [todo, DISTRIBUTED])
             keys = cur.fetchall()
             # A key from a table to distribute to one that stays on the coordinator (neither distributed
-            # nor a reference table: the co-signatures' households until the registry is distributed)
-            # cannot exist on Citus at all: dropped, and said so. Plain PostgreSQL keeps it.
+            # nor a reference table) cannot exist on Citus at all: dropped, and said so. Plain
+            # PostgreSQL keeps it.
             cur.execute("SELECT conrelid::regclass::text, conname, confrelid::regclass::text FROM pg_constraint "
                         "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) "
                         "AND NOT confrelid = ANY(%s::regclass[]) ORDER BY 1, 2", [todo, DISTRIBUTED + REFERENCE])
             for table, name, referenced in cur.fetchall():
                 log(f"foreign key dropped: {table}.{name} -> {referenced} (stays on the coordinator)")
                 cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
-        for table, name, _definition in keys:
-            cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
-        for table in todo:
-            log(f"distributed table: {table} by {DISTRIBUTION_COLUMN}")
-            cur.execute("SELECT create_distributed_table(%s, %s, colocate_with => %s)",
-                        [table, DISTRIBUTION_COLUMN, "default" if table == anchor else anchor])
-        for table, name, definition in keys:
-            cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
+        with transaction.atomic():
+            cur.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+            for table, name, _definition in keys:
+                cur.execute(f"ALTER TABLE {connection.ops.quote_name(table)} DROP CONSTRAINT "
+                            f"{connection.ops.quote_name(name)}")
+            for table in todo:
+                log(f"distributed table: {table} by {DISTRIBUTION_COLUMN}")
+                cur.execute("SELECT create_distributed_table(%s, %s, colocate_with => %s)",
+                            [table, DISTRIBUTION_COLUMN, "default" if table == anchor else anchor])
+            for table, name, definition in keys:
+                cur.execute(f"ALTER TABLE {connection.ops.quote_name(table)} ADD CONSTRAINT "
+                            f"{connection.ops.quote_name(name)} {definition}")
         # Every session of the application's database: multi-shard statements over one connection per
         # node. A transaction that read a distributed table on several shards in parallel (the
         # participation of the people who moved away, read on every shard) may not then modify a

@@ -193,6 +193,15 @@ class _Gather:
 
         return qs.filter(district_code=district_of(self.root.path))
 
+    def district_sql(self, alias: str) -> tuple[str, list[Any]]:
+        """`` AND <alias>.district_code = %s`` (and its parameter) naming the root's district, for a table
+        distributed by district on Citus (routed to that district's shard); nothing without a root."""
+        if self.root is None:
+            return "", []
+        from wuyiqu.units.models import district_of
+
+        return f" AND {alias}.district_code = %s", [district_of(self.root.path)]
+
     def scoped(self, qs, field: str, heavy: bool = False):
         """``qs`` restricted to rows whose ``field`` (a unit path) lies in the root's subtree (with
         ``heavy`` and a live unit: in the live unit's subtree or on the root unit itself)."""
@@ -240,8 +249,12 @@ class _Gather:
     def _verified_sql(self) -> tuple[str, list[Any]]:
         t = _tables()
         days = self.param("verify_days", 30)
-        return (f"EXISTS (SELECT 1 FROM {t['verification']} v WHERE v.household_id = h.id "
-                f"AND v.verified_on >= %s AND v.verified_on <= %s)", [window_start(self.on, days), self.on])
+        # The district named for every distributed table (Citus routes a statement with LATERAL
+        # subqueries to one shard only so).
+        district, district_p = self.district_sql("v")
+        return (f"EXISTS (SELECT 1 FROM {t['verification']} v WHERE v.district_code = h.district_code "
+                f"AND v.household_id = h.id{district} "
+                f"AND v.verified_on >= %s AND v.verified_on <= %s)", [*district_p, window_start(self.on, days), self.on])
 
     def by_unit(self) -> bool:
         """PostgreSQL, a subtree: read the households (and residents) unit by unit through their
@@ -258,14 +271,15 @@ class _Gather:
         t = _tables()
         sql = f"SELECT {select} FROM {t['household']} h"
         counts, p = residence.registered("h", self.on)
-        where = f"{counts} AND {where}" if where else counts
-        params = [*p, *(params or [])]
+        district, district_p = self.district_sql("h")
+        where = f"{counts}{district} AND {where}" if where else counts + district
+        params = [*p, *district_p, *(params or [])]
         conditions = [where]
         if self.by_unit():
             # The condition inside: a NOT EXISTS outside was planned as one anti-join against every
             # household verification of the window in the city (9 million rows per district).
-            sql = (f"SELECT {select} FROM {t['unit']} u CROSS JOIN LATERAL (SELECT h.id, h.unit_id, h.code, h.address "
-                   f"FROM {t['household']} h WHERE h.unit_id = u.id AND {where} OFFSET 0) h")
+            sql = (f"SELECT {select} FROM {t['unit']} u CROSS JOIN LATERAL (SELECT h.id, h.unit_id, h.code, h.address, "
+                   f"h.district_code FROM {t['household']} h WHERE h.unit_id = u.id AND {where} OFFSET 0) h")
             cond, p = self.path_sql("u.path")
             conditions = [cond]
             params += p
@@ -324,13 +338,16 @@ class _Gather:
 
             district, district_p = "s.district_code = %s AND ", [district_of(self.root.path)]
         counts, p = residence.registered("h", self.on)
-        sql = (f"WITH signed AS (SELECT s.application_id, s.household_id FROM {sigs} s "
+        h_district, h_district_p = self.district_sql("h")
+        # Joined on the district too: a co-signature is kept in its household's district (co-located).
+        sql = (f"WITH signed AS (SELECT s.district_code, s.application_id, s.household_id FROM {sigs} s "
                f"WHERE {district}{apps_in} AND s.signed_on <= %s) "
-               f"SELECT {app}, h.code, h.address FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
-               f"LEFT JOIN signed ON signed.application_id = {app} AND signed.household_id = h.id "
+               f"SELECT {app}, h.code, h.address FROM {source} JOIN {t['household']} h ON h.unit_id = {unit}{h_district} "
+               f"LEFT JOIN signed ON signed.district_code = h.district_code AND signed.application_id = {app} "
+               f"AND signed.household_id = h.id "
                f"WHERE signed.application_id IS NULL AND {counts} ORDER BY 1, h.code")
         with connection.cursor() as cur:
-            cur.execute(sql, [*district_p, *apps_p, self.on, *params, *p])
+            cur.execute(sql, [*district_p, *apps_p, self.on, *params, *h_district_p, *p])
             return cur.fetchall()
 
     def nat(self) -> list[tuple]:
@@ -357,14 +374,18 @@ class _Gather:
             # and how many of them are among the window's tested residents (``_tested_sql``).
             cond, p = self.path_sql("u.path")
             tested, tested_p = self._tested_sql("r.id", start)
+            district, district_p = self.district_sql("h")
+            r_district, r_district_p = self.district_sql("r")
             sql = (f"SELECT h.unit_id, SUM(c.required)::bigint, SUM(c.tested)::bigint FROM {t['unit']} u "
-                   f"CROSS JOIN LATERAL (SELECT h.id, h.unit_id FROM {t['household']} h WHERE h.unit_id = u.id "
-                   f"AND {counts} OFFSET 0) h "
+                   f"CROSS JOIN LATERAL (SELECT h.id, h.unit_id, h.district_code FROM {t['household']} h "
+                   f"WHERE h.unit_id = u.id AND {counts}{district} OFFSET 0) h "
                    f"CROSS JOIN LATERAL (SELECT COUNT(*) AS required, COUNT(*) FILTER (WHERE {tested}) "
-                   f"AS tested FROM {t['resident']} r WHERE r.household_id = h.id AND r.bedridden = %s "
+                   f"AS tested FROM {t['resident']} r WHERE r.district_code = h.district_code{r_district} "
+                   f"AND r.household_id = h.id AND r.bedridden = %s "
                    f"AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {arrived}) c "
                    f"WHERE {cond} GROUP BY h.unit_id HAVING SUM(c.required) > 0 UNION ALL {moved_sql}")
-            return self._with_hashed_tested(sql, [*counts_p, *tested_p, False, grown_by, *arrived_p, *p, *moved_p])
+            return self._with_hashed_tested(sql, [*counts_p, *district_p, *tested_p, *r_district_p, False, grown_by,
+                                                  *arrived_p, *p, *moved_p])
         if connection.vendor == "postgresql" and self.root is None:
             # The whole tree: the window's tested residents once, in resident order. DISTINCT ON
             # can only be done sorted, so it reads the (resident_id, sampled_on) index of each
@@ -378,22 +399,23 @@ class _Gather:
                       f"WHERE sampled_on >= %s AND sampled_on <= %s ORDER BY resident_id) t "
                       f"ON t.resident_id = r.id ")
             sql = (f"SELECT h.unit_id, COUNT(*), COUNT(t.resident_id) FROM {t['resident']} r "
-                   f"JOIN {t['household']} h ON h.id = r.household_id {tested}")
+                   f"JOIN {t['household']} h ON h.district_code = r.district_code AND h.id = r.household_id {tested}")
         else:
             # SQLite (no DISTINCT ON): the window's tested residents once (of the district, with a
             # root), an uncorrelated IN that SQLite keeps as a temporary index.
             tested, tested_p = self._tested_sql("r.id", start)
             params = tested_p
             sql = (f"SELECT h.unit_id, COUNT(*), SUM(CASE WHEN {tested} THEN 1 ELSE 0 END) FROM {t['resident']} r "
-                   f"JOIN {t['household']} h ON h.id = r.household_id ")
+                   f"JOIN {t['household']} h ON h.district_code = r.district_code AND h.id = r.household_id ")
         if self.root is not None:
             sql += f"JOIN {t['unit']} u ON u.id = h.unit_id "
         sql += f"WHERE r.bedridden = %s AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {arrived} AND {counts} "
         params += [False, grown_by, *arrived_p, *counts_p]
         if self.root is not None:
             cond, p = self.path_sql("u.path")
-            sql += f"AND {cond} "
-            params += p
+            district, district_p = self.district_sql("r")
+            sql += f"AND {cond}{district} "
+            params += [*p, *district_p]
         sql += f"GROUP BY h.unit_id UNION ALL {moved_sql}"
         params += moved_p
         if "DISTINCT ON" not in sql:
@@ -434,9 +456,10 @@ class _Gather:
 
             cond, p = self.path_sql("su.path")
             sql += (f" AND n.district_code = %s AND n.resident_id IN (SELECT sr.id FROM {t['resident']} sr "
-                    f"JOIN {t['household']} sh ON sh.id = sr.household_id JOIN {t['unit']} su ON su.id = sh.unit_id "
-                    f"WHERE {cond})")
-            params += [district_of(self.root.path), *p]
+                    f"JOIN {t['household']} sh ON sh.district_code = sr.district_code AND sh.id = sr.household_id "
+                    f"JOIN {t['unit']} su ON su.id = sh.unit_id WHERE sr.district_code = %s AND sh.district_code = %s "
+                    f"AND {cond})")
+            params += [district_of(self.root.path)] * 3 + p
         return f"{resident} IN ({sql})", params
 
     @staticmethod
@@ -461,14 +484,33 @@ class _Gather:
         t = _tables()
         covers, covers_p = residence.past_spells_on("p", self.on)
         moved, moved_p = residence.past_spells_on("mp", self.on)
-        counts, counts_p = residence.registered("h", self.on)
-        join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy=True)
-        sql = (f"SELECT h.unit_id, COUNT(*), SUM(CASE WHEN r.id IN (SELECT n.resident_id FROM {t['nat']} n "
-               f"WHERE n.sampled_on >= %s AND n.sampled_on <= %s AND n.resident_id IN (SELECT mp.resident_id "
-               f"FROM {t['past']} mp WHERE {moved})) THEN 1 ELSE 0 END) FROM {t['past']} p "
-               f"JOIN {t['resident']} r ON r.id = p.resident_id JOIN {t['household']} h ON h.id = p.household_id{join} "
-               f"WHERE {covers} AND r.bedridden = %s AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {counts}{cond} GROUP BY h.unit_id")
-        return sql, [start, self.on, *moved_p, *covers_p, False, grown_by, *counts_p, *scope_p]
+        counts, counts_p = residence.registered("p", self.on)
+        spells, spells_p = self._spells_sql(heavy=True)
+        # The tested among them joined as a set (a derived table read once, on Citus on every shard
+        # first), not probed per person from the select list: Citus refuses that subplan over a
+        # distributed table in a statement that is not routed to one shard.
+        sql = (f"SELECT p.unit_id, COUNT(*), SUM(CASE WHEN tm.resident_id IS NULL THEN 0 ELSE 1 END) FROM {spells} "
+               f"JOIN {t['resident']} r ON r.id = p.resident_id "
+               f"LEFT JOIN (SELECT DISTINCT n.resident_id FROM {t['nat']} n WHERE n.sampled_on >= %s "
+               f"AND n.sampled_on <= %s AND n.resident_id IN (SELECT mp.resident_id FROM {t['past']} mp WHERE {moved})) tm "
+               f"ON tm.resident_id = r.id "
+               f"WHERE {covers} AND r.bedridden = %s AND (r.turns_three_on IS NULL OR r.turns_three_on <= %s) AND {counts} "
+               f"GROUP BY p.unit_id")
+        return sql, [*spells_p, start, self.on, *moved_p, *covers_p, False, grown_by, *counts_p]
+
+    def _spells_sql(self, heavy: bool = False) -> tuple[str, list[Any]]:
+        """A derived table ``p`` (and params): the past spells spent in households of the root's subtree
+        (``heavy``: see ``path_sql``), each with its household's unit and registration day — resident_id,
+        from_on, until_on, unit_id, registered_on. The spell is kept in its household's district, the
+        person (and the facts kept with them) where they live now, which may be another district: on
+        Citus this table is read on the district's shard first and joined to the residents after (a
+        join of the two tables on the resident's id alone would be refused)."""
+        t = _tables()
+        join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy)
+        district, district_p = self.district_sql("sp")
+        return (f"(SELECT sp.resident_id, sp.from_on, sp.until_on, h.unit_id, h.registered_on FROM {t['past']} sp "
+                f"JOIN {t['household']} h ON h.district_code = sp.district_code AND h.id = sp.household_id{join} "
+                f"WHERE 1 = 1{district}{cond}) p", [*district_p, *scope_p])
 
     def _located(self, select: str, table: str, alias: str, where: str, params: list[Any], day, *,
                  heavy: bool = False, also: tuple[str, list[Any]] = ("", [])) -> list[tuple]:
@@ -489,17 +531,30 @@ class _Gather:
         counts, counts_p = residence.registered("h", day)
         arrived, arrived_p = residence.arrived("r", day)
         covers, covers_p = residence.past_spells_on("p", day)
+        spell_counts, spell_counts_p = residence.registered("p", day)
         join, cond, scope_p = self._in_scope_sql("h.unit_id", heavy)
+        spells, spells_p = self._spells_sql(heavy)
+        # The facts of the people living in the root's district are kept there (PersonFact's
+        # docstring): ``f`` reads that district only. Those of the people who lived in it and have
+        # moved to another district since are kept where they live now: ``fm`` reads them by the
+        # ids of the district's past spells, on every shard.
+        district, district_p = self.district_sql(alias)
+        past_district, past_district_p = self.district_sql("mp")
         materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
-        facts = f"WITH f AS {materialized}(SELECT * FROM {table} {alias} WHERE {where}) "
-        source = f"f {alias} JOIN {t['resident']} r ON r.id = {alias}.resident_id"
-        current = (f"SELECT h.unit_id, {select} FROM {source} JOIN {t['household']} h ON h.id = r.household_id{join} "
+        facts = (f"WITH f AS {materialized}(SELECT * FROM {table} {alias} WHERE {where}{district}), "
+                 f"fm AS {materialized}(SELECT * FROM {table} {alias} WHERE {where} AND {alias}.resident_id IN "
+                 f"(SELECT mp.resident_id FROM {t['past']} mp WHERE 1 = 1{past_district})) ")
+        current = (f"SELECT h.unit_id, {select} FROM f {alias} JOIN {t['resident']} r "
+                   f"ON r.district_code = {alias}.district_code AND r.id = {alias}.resident_id "
+                   f"JOIN {t['household']} h ON h.district_code = r.district_code AND h.id = r.household_id{join} "
                    f"WHERE {arrived} AND {counts}{cond}")
-        moved = (f"SELECT h.unit_id, {select} FROM {source} JOIN {t['past']} p ON p.resident_id = r.id "
-                 f"JOIN {t['household']} h ON h.id = p.household_id{join} WHERE {covers} AND {counts}{cond}")
+        moved = (f"SELECT p.unit_id, {select} FROM fm {alias} JOIN {t['resident']} r "
+                 f"ON r.district_code = {alias}.district_code AND r.id = {alias}.resident_id "
+                 f"JOIN {spells} ON p.resident_id = r.id WHERE {covers} AND {spell_counts}")
         with connection.cursor() as cur:
             cur.execute(f"{facts}{current} UNION ALL {moved}" + (f" UNION ALL {also[0]}" if also[0] else ""),
-                        [*params, *arrived_p, *counts_p, *scope_p, *covers_p, *counts_p, *scope_p, *also[1]])
+                        [*params, *district_p, *params, *past_district_p, *arrived_p, *counts_p, *scope_p,
+                         *spells_p, *covers_p, *spell_counts_p, *also[1]])
             return cur.fetchall()
 
     def _located_from_scope(self, select: str, table: str, alias: str, where: str, params: list[Any], day, *,
@@ -514,16 +569,23 @@ class _Gather:
         counts, counts_p = residence.registered("h", day)
         arrived, arrived_p = residence.arrived("r", day)
         covers, covers_p = residence.past_spells_on("p", day)
+        spell_counts, spell_counts_p = residence.registered("p", day)
         scope, scope_p = self.path_sql("su.path", heavy=True)
+        district, district_p = self.district_sql("h")
+        spells, spells_p = self._spells_sql(heavy=True)
         households = f"{t['unit']} su JOIN {t['household']} h ON h.unit_id = su.id"
-        fact = f"JOIN {table} {alias} ON {alias}.resident_id = r.id"
-        current = (f"SELECT h.unit_id, {select} FROM {households} JOIN {t['resident']} r ON r.household_id = h.id "
-                   f"{fact} WHERE {scope} AND {counts} AND {arrived} AND ({where})")
-        moved = (f"SELECT h.unit_id, {select} FROM {households} JOIN {t['past']} p ON p.household_id = h.id "
-                 f"JOIN {t['resident']} r ON r.id = p.resident_id {fact} WHERE {scope} AND {covers} AND {counts} AND ({where})")
+        # The fact is kept with its person (PersonFact's docstring): joined on the district too.
+        fact = f"JOIN {table} {alias} ON {alias}.district_code = r.district_code AND {alias}.resident_id = r.id"
+        current = (f"SELECT h.unit_id, {select} FROM {households} JOIN {t['resident']} r "
+                   f"ON r.district_code = h.district_code AND r.household_id = h.id "
+                   f"{fact} WHERE {scope}{district} AND {counts} AND {arrived} AND ({where})")
+        # The past spells in the subtree: their people (and facts) may live in another district now.
+        moved = (f"SELECT p.unit_id, {select} FROM {spells} JOIN {t['resident']} r ON r.id = p.resident_id "
+                 f"{fact} WHERE {covers} AND {spell_counts} AND ({where})")
         with connection.cursor() as cur:
             cur.execute(f"{current} UNION ALL {moved}" + (f" UNION ALL {also[0]}" if also[0] else ""),
-                        [*scope_p, *counts_p, *arrived_p, *params, *scope_p, *covers_p, *counts_p, *params, *also[1]])
+                        [*scope_p, *district_p, *counts_p, *arrived_p, *params, *spells_p, *covers_p, *spell_counts_p,
+                         *params, *also[1]])
             return cur.fetchall()
 
     def _live_people_facts(self) -> dict[str, list[tuple]]:
@@ -540,12 +602,16 @@ class _Gather:
         on = self.on
         scope, scope_p = self.path_sql("su.path", heavy=True)
         households = f"{t['unit']} su JOIN {t['household']} h ON h.unit_id = su.id"
+        district, district_p = self.district_sql("h")
+        spells, spells_p = self._spells_sql(heavy=True)
+        # The current residents in the root's district; the past spells in it, whose people (and their
+        # facts, joined below by the person's id) may live in another district now.
         people = (f"SELECT h.unit_id AS unit_id, h.registered_on AS h_on, r.id AS rid, r.name AS name, "
                   f"r.id_masked AS r_masked, r.moved_on AS since, CAST(NULL AS date) AS until "
-                  f"FROM {households} JOIN {t['resident']} r ON r.household_id = h.id WHERE {scope} "
-                  f"UNION ALL SELECT h.unit_id, h.registered_on, r.id, r.name, r.id_masked, p.from_on, p.until_on "
-                  f"FROM {households} JOIN {t['past']} p ON p.household_id = h.id "
-                  f"JOIN {t['resident']} r ON r.id = p.resident_id WHERE {scope}")
+                  f"FROM {households} JOIN {t['resident']} r ON r.district_code = h.district_code "
+                  f"AND r.household_id = h.id WHERE {scope}{district} "
+                  f"UNION ALL SELECT p.unit_id, p.registered_on, r.id, r.name, r.id_masked, p.from_on, p.until_on "
+                  f"FROM {spells} JOIN {t['resident']} r ON r.id = p.resident_id")
         materialized = "MATERIALIZED "  # PostgreSQL ≥ 12 and SQLite ≥ 3.35: read once, used three times
 
         def lived(day: str) -> str:  # the person lived in the household on ``day``, registered then
@@ -557,13 +623,14 @@ class _Gather:
         entry, entry_p = residence.registered("e", on)
         nd, nt = "CAST(NULL AS date)", "CAST(NULL AS varchar(40))"
         join, cond, unit_p = self._in_scope_sql("c.unit_id", heavy=True)
+        case_district, case_district_p = self.district_sql("c")
         sql = (f"WITH x AS {materialized}({people}) "
                f"SELECT 'c', x.unit_id, c.reported_on, {nd}, {nt}, c.resident_id, x.name, c.id_masked, {nt}, {nt} "
                f"FROM x JOIN {t['case']} c ON c.resident_id = x.rid WHERE c.reported_on >= %s AND c.reported_on <= %s "
                f"AND {lived('c.reported_on')} "
                f"UNION ALL SELECT 'c', c.unit_id, c.reported_on, {nd}, {nt}, NULL, NULL, c.id_masked, {nt}, {nt} "
                f"FROM {t['case']} c{join} WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL "
-               f"AND c.reported_on >= %s AND c.reported_on <= %s{cond} "
+               f"AND c.reported_on >= %s AND c.reported_on <= %s{case_district}{cond} "
                f"UNION ALL SELECT 'm', x.unit_id, m.start_on, m.end_on, m.kind, m.resident_id, x.name, m.id_masked, {nt}, {nt} "
                f"FROM x JOIN {t['measure']} m ON m.resident_id = x.rid WHERE m.start_on <= %s AND m.end_on >= %s "
                f"AND {lived('%s')} "
@@ -571,7 +638,7 @@ class _Gather:
                f"FROM x JOIN {t['ledger']} e ON e.resident_id = x.rid WHERE e.tags <> '' AND (e.needs = '' "
                f"OR e.helper = '' OR e.reviewed_on IS NULL OR e.reviewed_on < %s OR e.reviewed_on > %s) AND {entry} "
                f"AND {lived('%s')}")
-        params = [*scope_p, *scope_p, *window, *window, *unit_p, on, on, on, on, on,
+        params = [*scope_p, *district_p, *spells_p, *window, *window, *case_district_p, *unit_p, on, on, on, on, on,
                   review_start, on, *entry_p, on, on, on]
         out: dict[str, list[tuple]] = {"c": [], "m": [], "l": []}
         with connection.cursor() as cur:
@@ -599,9 +666,10 @@ class _Gather:
             return sorted(((u, _as_date(d), rid, name, masked) for u, d, rid, name, masked in rows),
                           key=lambda x: (x[0], x[1], x[2] or 0, x[4] or "", x[3] or ""))
         join, cond, scope_p = self._in_scope_sql("c.unit_id", heavy=True)
+        district, district_p = self.district_sql("c")  # a case on a unit is kept in the unit's district
         on_units = (f"SELECT c.unit_id, c.reported_on, NULL, NULL, c.id_masked FROM {t['case']} c{join} "
                     f"WHERE c.resident_id IS NULL AND c.unit_id IS NOT NULL AND c.reported_on >= %s "
-                    f"AND c.reported_on <= %s{cond}", [*window, *scope_p])
+                    f"AND c.reported_on <= %s{district}{cond}", [*window, *district_p, *scope_p])
         rows = self._located("c.reported_on, c.resident_id, r.name, c.id_masked", t["case"], "c",
                              "c.resident_id IS NOT NULL AND c.reported_on >= %s AND c.reported_on <= %s", window,
                              "c.reported_on", heavy=True, also=on_units)
@@ -627,7 +695,9 @@ class _Gather:
     def zones(self):
         from wuyiqu.health.models import RiskZone
 
-        qs = RiskZone.objects.filter(Q(end_on__isnull=True) | Q(end_on__gte=self.on), start_on__lte=self.on)
+        # The root's ancestors lie in its district too (the district is the tree's top): one shard on Citus.
+        qs = self.in_district(RiskZone.objects.filter(Q(end_on__isnull=True) | Q(end_on__gte=self.on),
+                                                      start_on__lte=self.on))
         if self.root is not None:
             qs = qs.filter(Q(unit__path__startswith=self.root.path) | Q(unit__code__in=self.root.ancestor_codes))
         return list(qs.values_list("unit_id", "zone_type", "start_on", "end_on", "unit__path", "unit__code", "unit__name"))
@@ -642,8 +712,9 @@ class _Gather:
             "r.id, r.name, r.id_masked, e.needs, e.helper, e.reviewed_on", t["ledger"], "e",
             f"e.tags <> '' AND (e.needs = '' OR e.helper = '' OR e.reviewed_on IS NULL OR e.reviewed_on < %s "
             f"OR e.reviewed_on > %s) AND {entry}", [start, self.on, *entry_p], self.on, heavy=True)
-        return [(u, rid, name, masked, needs, helper, _as_date_or_none(reviewed))
-                for u, rid, name, masked, needs, helper, reviewed in rows]
+        # Sorted, as the cases are: the order of a unit's reason samples, whichever query read them.
+        return sorted(((u, rid, name, masked, needs, helper, _as_date_or_none(reviewed))
+                       for u, rid, name, masked, needs, helper, reviewed in rows), key=lambda x: (x[0], x[1]))
 
     def inspections(self):
         from wuyiqu.inspections.models import Inspection
@@ -731,16 +802,19 @@ class _Gather:
             from wuyiqu.units.models import district_of
 
             district, district_p = " AND n.district_code = %s", [district_of(self.root.path)]
+        th_district, th_district_p = self.district_sql("th")
+        h_district, h_district_p = self.district_sql("h")
         tested = (f"r.id IN (SELECT n.resident_id FROM {t['nat']} n WHERE n.sampled_on >= %s AND n.sampled_on <= %s"
                   f"{district} AND n.resident_id IN (SELECT tr.id FROM {t_source} "
-                  f"JOIN {t['household']} th ON th.unit_id = {t_unit} "
-                  f"JOIN {t['resident']} tr ON tr.household_id = th.id))")
+                  f"JOIN {t['household']} th ON th.unit_id = {t_unit}{th_district} "
+                  f"JOIN {t['resident']} tr ON tr.district_code = th.district_code AND tr.household_id = th.id))")
         sql = (f"SELECT h.unit_id, r.id, r.name, r.id_masked, r.bedridden, r.turns_three_on, {tested} "
-               f"FROM {source} JOIN {t['household']} h ON h.unit_id = {unit} "
-               f"JOIN {t['resident']} r ON r.household_id = h.id "
+               f"FROM {source} JOIN {t['household']} h ON h.unit_id = {unit}{h_district} "
+               f"JOIN {t['resident']} r ON r.district_code = h.district_code AND r.household_id = h.id "
                f"WHERE {arrived} AND {counts} ORDER BY r.id")
         with connection.cursor() as cur:
-            cur.execute(sql, [start, self.on, *district_p, *params, *params, *arrived_p, *counts_p])
+            cur.execute(sql, [start, self.on, *district_p, *params, *th_district_p, *params, *h_district_p,
+                              *arrived_p, *counts_p])
             return cur.fetchall()
 
     def surveys(self):

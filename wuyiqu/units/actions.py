@@ -143,14 +143,17 @@ def do_forget_past_third_birthdays(*, today: dt.date, actor=None) -> int:
 def do_load_generated_world(*, world: World, actor=None, batch_size: int = 2000) -> dict[str, int]:
     """Insert a generated world below existing units in bulk. Returns counts by kind."""
     new_units = _bulk_insert_units(world.units, batch_size=batch_size)
-    units = {u.code: u for u in Unit.objects.only("id", "code")}
+    units = {u.code: u for u in Unit.objects.only("id", "code", "path")}
     households = Household.objects.bulk_create(
-        [Household(code=h.code, unit_id=units[h.unit_code].pk, address=h.address) for h in world.households],
+        [Household(code=h.code, unit_id=units[h.unit_code].pk, district_code=district_of(units[h.unit_code].path),
+                   address=h.address) for h in world.households],
         batch_size=batch_size,
     )
     hh_ids = {h.code: h.pk for h in households}
+    hh_districts = {h.code: h.district_code for h in households}
     HouseholdVerification.objects.bulk_create(
-        [HouseholdVerification(household_id=hh_ids[h.code], verified_on=h.verified_on, verifier="网格员")
+        [HouseholdVerification(household_id=hh_ids[h.code], district_code=hh_districts[h.code],
+                               verified_on=h.verified_on, verifier="网格员")
          for h in world.households if h.verified_on],
         batch_size=batch_size,
     )
@@ -163,7 +166,7 @@ def do_load_generated_world(*, world: World, actor=None, batch_size: int = 2000)
     for r, ienc, penc in zip(world.residents, id_enc, phone_enc, strict=True):
         info = parse_id_number(r.id_number)
         residents.append(Resident(
-            household_id=hh_ids[r.household_code], name=r.name,
+            household_id=hh_ids[r.household_code], district_code=hh_districts[r.household_code], name=r.name,
             id_enc=ienc, id_hash=c.lookup_hash(r.id_number), id_masked=mask_id_number(r.id_number),
             turns_three_on=kept_third_birthday(info.birth_date, today), sex=info.sex,
             phone_enc=penc if r.phone else None, phone_hash=c.lookup_hash(r.phone) if r.phone else "",
@@ -220,26 +223,37 @@ def move_residents(moves: Sequence[Move]) -> set[int]:
     with the units returned — every unit moved from or into, whose verdicts may change at once."""
     if not moves:
         return set()
+    from wuyiqu.health.linking import rehome_results
+
+    from .relocation import Relocation, relocate_residents
+
+    households = {m.from_household_id for m in moves} | {m.to_household_id for m in moves}
+    homes = {pk: (unit_id, district) for pk, unit_id, district in Household.objects.filter(pk__in=households)
+             .values_list("pk", "unit_id", "district_code")}
     spells = []
     for m in moves:
         spell = closed_spell(last_moved_on=m.last_moved_on, moved_on=m.moved_on)
-        if spell is not None:
+        if spell is not None:  # kept in the district of the household it was spent in
             spells.append(PastResidence(resident_id=m.resident_id, household_id=m.from_household_id,
+                                        district_code=homes[m.from_household_id][1],
                                         from_on=spell[0], until_on=spell[1]))
     PastResidence.objects.bulk_create(spells, batch_size=1000)
+    # A person is kept in their household's district with the rows that follow them: a move to
+    # another district is a delete there and an insert here (``units.relocation``), never an UPDATE
+    # of the district (Citus's distribution column). The others are updated in place, the district
+    # named (one shard on Citus).
+    across = {m.resident_id: Relocation(m.to_household_id, homes[m.to_household_id][1], m.moved_on) for m in moves
+              if homes[m.from_household_id][1] != homes[m.to_household_id][1]}
+    relocate_residents(across)
     with connection.cursor() as cur:
-        cur.executemany(f"UPDATE {Resident._meta.db_table} SET household_id = %s, moved_on = %s WHERE id = %s",
-                        [(m.to_household_id, m.moved_on, m.resident_id) for m in moves])
-    households = {m.from_household_id for m in moves} | {m.to_household_id for m in moves}
-    homes = {pk: (unit_id, path) for pk, unit_id, path in Household.objects.filter(pk__in=households)
-             .values_list("pk", "unit_id", "unit__path")}
+        cur.executemany(f"UPDATE {Resident._meta.db_table} SET household_id = %s, moved_on = %s "
+                        "WHERE district_code = %s AND id = %s",
+                        [(m.to_household_id, m.moved_on, homes[m.to_household_id][1], m.resident_id)
+                         for m in moves if m.resident_id not in across])
     # A person's results are kept in the district they live in (NatResult's docstring): a move to
     # another district takes them along.
-    from wuyiqu.health.linking import rehome_results
-
-    rehome_results({m.resident_id: district_of(homes[m.to_household_id][1]) for m in moves
-                    if district_of(homes[m.from_household_id][1]) != district_of(homes[m.to_household_id][1])})
-    return {unit_id for unit_id, _path in homes.values()}
+    rehome_results({rid: r.district_code for rid, r in across.items()})
+    return {unit_id for unit_id, _district in homes.values()}
 
 
 @transaction.atomic
@@ -262,7 +276,8 @@ def do_move_resident(*, actor, resident: Resident, household_code: str, moved_on
     code = (household_code or "").strip()
     # The race: two moves of the same person at once would both close the same spell; the lock makes
     # the second wait and then read the first one's household and arrival.
-    locked = Resident.objects.select_for_update().filter(pk=resident.pk).first()
+    # The district named: Citus locks rows of one shard only.
+    locked = Resident.objects.select_for_update().filter(district_code=resident.district_code, pk=resident.pk).first()
     if locked is None:
         raise MoveRefused(_("该居民不存在"), "resident")
     target = Household.objects.select_related("unit").filter(code=code).first() if code else None
@@ -284,8 +299,7 @@ def do_move_resident(*, actor, resident: Resident, household_code: str, moved_on
                          "to_unit": target.unit.code, "moved_on": moved_on.isoformat(),
                          "last_moved_on": locked.moved_on.isoformat() if locked.moved_on else None})
     recheck_after_facts(units, actor=actor, source="units.move_resident")
-    locked.refresh_from_db()
-    return locked
+    return Resident.objects.get(pk=locked.pk)  # read again: it may be kept in another district now
 
 
 def _common_unit(a: str, b: str) -> Unit | None:
@@ -427,15 +441,19 @@ def do_remove_resident(*, actor, resident: Resident, reason: str) -> dict[str, i
         raise RemovalRefused(_("原因不能超过200字"), "reason")
     # The race: a move or an import changing the person while they are removed; the lock makes the
     # one wait for the other (and a second removal then finds nobody).
-    locked = Resident.objects.select_for_update().select_related("household__unit").filter(pk=resident.pk).first()
+    locked = Resident.objects.select_for_update().select_related("household__unit").filter(
+        district_code=resident.district_code, pk=resident.pk).first()
     if locked is None:
         raise RemovalRefused(_("该居民已不在登记中"), "resident")
     household = locked.household
     measure_units = set(Measure.objects.filter(resident_id=locked.pk).exclude(unit_id=None)
                         .values_list("unit_id", flat=True))
     unlinked = {
-        "measures": Measure.objects.filter(resident_id=locked.pk).update(resident=None, unit=None),
-        "cases": PositiveCase.objects.filter(resident_id=locked.pk).update(resident=None),
+        # Each stays, unmatched, where it is kept (the person's district; NatResult's docstring).
+        "measures": Measure.objects.filter(district_code=locked.district_code, resident_id=locked.pk)
+        .update(resident=None, unit=None),
+        "cases": PositiveCase.objects.filter(district_code=locked.district_code, resident_id=locked.pk)
+        .update(resident=None),
         # Kept in the district of the person's home (NatResult's docstring): named, one shard on Citus.
         "nat_results": NatResult.objects.filter(district_code=district_of(household.unit.path),
                                                 resident_id=locked.pk).update(resident_id=None),

@@ -211,6 +211,18 @@ class DistrictForeignKey(models.ForeignKey):
         return here.get_lookup("exact")(here.get_col(related_alias), there.get_col(alias))
 
 
+class DistrictOneToOneField(models.OneToOneField):
+    """``DistrictForeignKey`` that is one-to-one (a special population entry and its resident): the same
+    join on the district both ways. The unique key is ``(district_code, <field>_id)`` on PostgreSQL
+    (the migration replaces the single-column one, which Citus refuses); SQLite keeps the latter."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("db_constraint", False)
+        super().__init__(*args, **kwargs)
+
+    get_extra_restriction = DistrictForeignKey.get_extra_restriction
+
+
 class Unit(models.Model):
     code = models.CharField(_("编码"), max_length=40, unique=True)
     name = models.CharField(_("名称"), max_length=100)
@@ -286,16 +298,19 @@ class Household(DistrictKeyedModel):
         return self.address or self.code
 
 
-class HouseholdVerification(models.Model):
-    """住户清楚、人员准确: a household's registry checked on a date."""
+class HouseholdVerification(DistrictKeyedModel):
+    """住户清楚、人员准确: a household's registry checked on a date. Kept in its household's district
+    (units 0009)."""
 
-    household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="verifications")
+    household = DistrictForeignKey(Household, on_delete=models.CASCADE, related_name="verifications")
+    district_code = DistrictCodeField(unit_field="household")
     verified_on = models.DateField(_("核实日期"))
     verifier = models.CharField(_("核实人"), max_length=50, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["household", "verified_on"], name="verification_once_a_day"),
+            models.UniqueConstraint(fields=["district_code", "household", "verified_on"],
+                                    name="verification_once_a_day"),
         ]
 
     def __str__(self) -> str:
@@ -307,19 +322,25 @@ class Sex(models.TextChoices):
     FEMALE = "F", _("女")
 
 
-class Resident(models.Model):
+class Resident(DistrictKeyedModel):
     """A person on the register. ID number and phone are stored encrypted and found by keyed hash.
+
+    Kept in the district of their household (``district_code``, units 0009: the distribution column
+    on Citus). A move to a household of another district deletes the row there and inserts it, with
+    the same id, in the new district, with the rows kept with the person (``units.relocation``).
 
     Nothing in clear rebuilds either (docs/reliability.md, "A copied database"): the masks keep 3 + 1
     and 3 + 2 characters, and of the birth date only the third birthday of a young child is kept,
     for the nucleic-acid exemption."""
 
-    household = models.ForeignKey(Household, verbose_name=_("户"), on_delete=models.PROTECT, related_name="residents")
+    household = DistrictForeignKey(Household, verbose_name=_("户"), on_delete=models.PROTECT, related_name="residents")
+    district_code = DistrictCodeField(unit_field="household")
     name = models.CharField(_("姓名"), max_length=50)
     id_enc = models.BinaryField()
-    # Looked up by equality only: on PostgreSQL the extra ``_like`` (varchar_pattern_ops) index Django
-    # adds beside the unique one is dropped (migration 0002: 2.7 GB at 30 M residents, docs/scaling.md).
-    id_hash = models.CharField(max_length=64, unique=True)
+    # Looked up by equality only, through the plain index below (no ``_like`` twin: 2.7 GB at 30 M
+    # residents, docs/scaling.md). Unique within a district (Citus wants the distribution column in
+    # every unique key): the writers look a number up city-wide before registering it (units 0009).
+    id_hash = models.CharField(max_length=64)
     id_masked = models.CharField(_("身份证号"), max_length=18)
     # The day the resident turns 3 (under 3: exempt from testing), only while it can change a verdict
     # (idcard.kept_third_birthday); empty for everyone else, who is not exempt for age.
@@ -339,6 +360,8 @@ class Resident(models.Model):
 
     class Meta:
         ordering = ["household_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["district_code", "id_hash"], name="resident_id_hash_unique")]
+        indexes = [models.Index(fields=["id_hash"], name="resident_id_hash")]
 
     def __str__(self) -> str:
         return self.name
@@ -378,14 +401,20 @@ class Resident(models.Model):
         return age_on(self.born_on(), day)
 
 
-class PastResidence(models.Model):
+class PastResidence(DistrictKeyedModel):
     """A household a resident lived in before the current one (``Resident.household``), from
     ``from_on`` (empty: every earlier day) to ``until_on``, both inclusive. Written only by a move
-    (``units.actions.move_residents``): the row closes the spell the move ends."""
+    (``units.actions.move_residents``): the row closes the spell the move ends.
+
+    Kept in the district of the household the spell was spent in (units 0009): the person may live in
+    another district since, so the relation to the resident has no database key (a plain id on Citus,
+    where the two rows may lie on two nodes)."""
 
     # No index of its own: the (resident, until_on) one below leads with it.
-    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="past_residences", db_index=False)
-    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="past_residents")
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="past_residences", db_index=False,
+                                 db_constraint=False)
+    household = DistrictForeignKey(Household, on_delete=models.PROTECT, related_name="past_residents")
+    district_code = DistrictCodeField(unit_field="household")
     from_on = models.DateField(_("迁入日期"), null=True, blank=True)
     until_on = models.DateField(_("迁出前最后一天"))
 
@@ -422,10 +451,12 @@ SPECIAL_TAG_ALIASES: dict[str, str] = {t.value: t.value for t in SpecialTag} | {
 }
 
 
-class SpecialPopulationEntry(models.Model):
-    """特殊人群台账: one line per tagged resident with needs, helper and the last review."""
+class SpecialPopulationEntry(DistrictKeyedModel):
+    """特殊人群台账: one line per tagged resident with needs, helper and the last review. Kept with the
+    resident, in their district (units 0009): it moves with them."""
 
-    resident = models.OneToOneField(Resident, on_delete=models.CASCADE, related_name="special_entry")
+    resident = DistrictOneToOneField(Resident, on_delete=models.CASCADE, related_name="special_entry")
+    district_code = DistrictCodeField(unit_field="resident")
     tags = models.CharField(_("类别"), max_length=200)  # comma-joined SpecialTag values
     needs = models.TextField(_("需求"), blank=True)
     helper = models.CharField(_("帮扶人"), max_length=50, blank=True)
@@ -454,11 +485,15 @@ class TransferStatus(models.TextChoices):
 class TransferRequest(models.Model):
     """A person registered outside the importer's scope, named by a residents import for one of its
     households: not moved (the import must not tell a scoped user where anyone lives), but waiting for
-    a user whose scope covers both households to approve the move or refuse it (``units.transfers``)."""
+    a user whose scope covers both households to approve the move or refuse it (``units.transfers``).
 
-    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="+")
-    from_household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="+")
-    to_household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="+")
+    Its two households may lie in two districts: the table stays on the coordinator under Citus, and
+    its relations to the (distributed) resident and households have no database key (Citus refuses a
+    local table's foreign key to a distributed one; units 0009)."""
+
+    resident = models.ForeignKey(Resident, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    from_household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    to_household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     moved_on = models.DateField(null=True, blank=True)  # as the import gave it (empty: the day of approval)
     requested_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     requested_at = models.DateTimeField(auto_now_add=True)

@@ -10,7 +10,7 @@ from django.http import Http404
 from wuyiqu.accounts.models import Role
 from wuyiqu.audit import actions as audit
 
-from .models import Household, Resident, SpecialPopulationEntry, SpecialTag, Unit
+from .models import Household, Resident, SpecialPopulationEntry, SpecialTag, Unit, district_of
 
 
 def scope_path(user) -> str | None:
@@ -38,7 +38,8 @@ def visible_households(user) -> QuerySet[Household]:
     if prefix is None:
         return Household.objects.none()
     qs = Household.objects.select_related("unit")
-    return qs if prefix == "/" else qs.filter(unit__path__startswith=prefix)
+    # A scope lies in one district: named, the read goes to that district's shard on Citus.
+    return qs if prefix == "/" else qs.filter(district_code=district_of(prefix), unit__path__startswith=prefix)
 
 
 def visible_residents(user) -> QuerySet[Resident]:
@@ -46,7 +47,7 @@ def visible_residents(user) -> QuerySet[Resident]:
     if prefix is None:
         return Resident.objects.none()
     qs = Resident.objects.select_related("household", "household__unit")
-    return qs if prefix == "/" else qs.filter(household__unit__path__startswith=prefix)
+    return qs if prefix == "/" else qs.filter(district_code=district_of(prefix), household__unit__path__startswith=prefix)
 
 
 def access_unit_by_code(user, code: str) -> Unit:

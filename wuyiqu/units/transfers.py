@@ -225,7 +225,8 @@ def do_decide_transfer(request: TransferRequest, *, actor, approve: bool, reason
         raise TransferRefused(_("请填写不同意的原因"))
     if len(reason) > 200:
         raise TransferRefused(_("原因不能超过200字"))
-    resident = Resident.objects.select_for_update().get(pk=req.resident_id)
+    district = Resident.objects.filter(pk=req.resident_id).values_list("district_code", flat=True).first()
+    resident = Resident.objects.select_for_update().get(district_code=district, pk=req.resident_id)  # one shard
     from_hh = Household.objects.select_related("unit").get(pk=req.from_household_id)
     to_hh = Household.objects.select_related("unit").get(pk=req.to_household_id)
     moved_on = req.moved_on or dates.today()

@@ -22,6 +22,7 @@ from wuyiqu.units.models import (
     SpecialPopulationEntry,
     SpecialTag,
     Unit,
+    district_of,
 )
 from wuyiqu.units.residence import move_problem
 
@@ -45,7 +46,7 @@ NAME, HOUSEHOLD_CODE, EXEMPT = gettext_lazy("姓名"), gettext_lazy("户编码")
 
 TRANSFERS_KEY, REQUESTED_KEY, PENDING_KEY = "transfer_hashes", "transfers_requested", "transfer_rows"
 
-RESIDENT_COPY_COLUMNS = ("household_id", "name", "id_enc", "id_hash", "id_masked", "turns_three_on", "sex",
+RESIDENT_COPY_COLUMNS = ("household_id", "district_code", "name", "id_enc", "id_hash", "id_masked", "turns_three_on", "sex",
                          "phone_enc", "phone_hash", "phone_masked", "bedridden", "moved_on")
 
 MOVED_UNITS_KEY = "moved_units"  # where the import keeps the units moved from and into (ctx.state)
@@ -281,12 +282,17 @@ def _as_date(value) -> dt.date | None:
 
 
 def _registered(hashes: set[str]) -> dict[str, tuple[str, dt.date | None, bool]]:
-    """For the registered residents among ``hashes``: (household code, arrival, has moved before)."""
-    past = PastResidence._meta.db_table
-    return {h: (code, _as_date(moved_on), bool(moved)) for h, code, moved_on, moved in select_in(
-        f"SELECT r.id_hash, h.code, r.moved_on, EXISTS (SELECT 1 FROM {past} p WHERE p.resident_id = r.id) "
-        f"FROM {Resident._meta.db_table} r JOIN {Household._meta.db_table} h ON h.id = r.household_id "
-        "WHERE r.id_hash IN ({})", hashes)}
+    """For the registered residents among ``hashes``: (household code, arrival, has moved before).
+    Two statements: a person's past spells are kept in the districts they were spent in, not
+    necessarily the person's (on Citus a correlated probe of them from the residents is refused)."""
+    found = select_in(
+        f"SELECT r.id_hash, h.code, r.moved_on, r.id FROM {Resident._meta.db_table} r "
+        f"JOIN {Household._meta.db_table} h ON h.district_code = r.district_code AND h.id = r.household_id "
+        "WHERE r.id_hash IN ({})", hashes)
+    moved = {rid for (rid,) in select_in(
+        f"SELECT DISTINCT resident_id FROM {PastResidence._meta.db_table} WHERE resident_id IN ({{}})",
+        [row[3] for row in found])}
+    return {h: (code, _as_date(moved_on), rid in moved) for h, code, moved_on, rid in found}
 
 
 def _household_ids(codes: set[str]) -> dict[str, int]:
@@ -309,11 +315,14 @@ def prepare_resident_rows(rows: list[ResidentRowIn], id_hashes: list[str], house
     phone_enc = iter(c.encrypt_many(phones))
     hash_ = c.lookup_hash
     today = dates.today()
+    # A resident is kept in their household's district (units 0009): one read for the rows' households.
+    districts = dict(Household.objects.filter(pk__in={households[r.household_code] for r in rows})
+                     .values_list("pk", "district_code"))
     out = []
     for r, ienc, ih in zip(rows, id_enc, id_hashes, strict=True):
         phone = r.phone
         out.append((
-            households[r.household_code], r.name, ienc, ih, mask_id_number(r.id_number),
+            households[r.household_code], districts[households[r.household_code]], r.name, ienc, ih, mask_id_number(r.id_number),
             kept_third_birthday(r.birth_date, today), r.sex,
             next(phone_enc) if phone else None, hash_(phone) if phone else "", mask_phone(phone), r.bedridden,
             r.moved_on,
@@ -398,8 +407,9 @@ class SpecialPopulationKind(ImportKind):
             values = {"tags": r.tags, "needs": r.needs, "helper": r.helper, "reviewed_on": r.reviewed_on}
             if r.registered_on is not None or e is None:  # an empty date keeps the one registered
                 values["registered_on"] = r.registered_on
-            if e is None:
-                new.append(SpecialPopulationEntry(resident_id=rid, **values))
+            if e is None:  # kept in the resident's district (units 0009)
+                new.append(SpecialPopulationEntry(resident_id=rid, district_code=district_of(known[r.id_number].unit_path),
+                                                  **values))
             elif any(getattr(e, k) != v for k, v in values.items()):
                 for k, v in values.items():
                     setattr(e, k, v)

@@ -213,12 +213,19 @@ class HouseholdsKind(ImportKind):
 
     def check(self, batch, ctx):
         units = ctx.units_by_code({r.unit_code for _, r in batch})
-        current = ctx.households_by_code({r.code for _, r in batch}) if ctx.scope is not None else {}
+        current = ctx.households_by_code({r.code for _, r in batch})
         problems: Problems = {}
         for line, r in batch:
             err = _household_unit_problem(units.get(r.unit_code), r.unit_code, ctx)
             if err is None and r.code in current and not ctx.in_scope(current[r.code].unit_path):
                 err = ctx.scope_error("code", _("户“%(c)s”") % {"c": r.code})
+            if (err is None and r.code in current
+                    and district_of(current[r.code].unit_path) != district_of(units[r.unit_code].path)):
+                # A household is kept in its unit's district (units 0008) with its residents, their
+                # verifications and facts: it does not change district. A family that moves to another
+                # district is registered there as a household, and its people moved into it.
+                err = RowError("unit_code", _("户“%(c)s”已登记在其他区的单位下，不能改到本区的单位“%(u)s”："
+                                              "请在本区新登记一户，再把居民迁入") % {"c": r.code, "u": r.unit_code})
             if err is not None:
                 problems[line] = err
         return problems
@@ -251,15 +258,17 @@ class HouseholdsKind(ImportKind):
         touched = {h.code for h in changed}
         with_date = [r for r in batch if r.verified_on]
         if with_date:
-            ids = {code: pk for pk, code in select_in(
-                f"SELECT id, code FROM {hh_table} WHERE code IN ({{}})", [r.code for r in with_date])}
+            ids, hh_districts = {}, {}
+            for pk, code, district in select_in(f"SELECT id, code, district_code FROM {hh_table} WHERE code IN ({{}})",
+                                                [r.code for r in with_date]):
+                ids[code], hh_districts[code] = pk, district
             have = set(select_in(f"SELECT household_id, verified_on FROM {v_table} WHERE household_id IN ({{}})",
                                  ids.values()))
             have = {(hid, d if isinstance(d, dt.date) else dt.date.fromisoformat(d)) for hid, d in have}
             fresh = [r for r in with_date if (ids[r.code], r.verified_on) not in have]
             if fresh:
-                insert_rows(v_table, ("household_id", "verified_on", "verifier"),
-                            [(ids[r.code], r.verified_on, "") for r in fresh])
+                insert_rows(v_table, ("household_id", "district_code", "verified_on", "verifier"),
+                            [(ids[r.code], hh_districts[r.code], r.verified_on, "") for r in fresh])
             touched.update(r.code for r in fresh if r.code in existing)
         return WriteCounts(created=len(new), updated=len(touched), unchanged=len(batch) - len(new) - len(touched))
 
@@ -311,7 +320,10 @@ class VerificationsKind(ImportKind):
 
     def write(self, batch: list[VerificationRowIn], ctx):
         counts = WriteCounts()
-        ids = dict(Household.objects.filter(code__in={r.household_code for r in batch}).values_list("code", "pk"))
+        ids, hh_districts = {}, {}
+        for code, pk, district in Household.objects.filter(code__in={r.household_code for r in batch}).values_list(
+                "code", "pk", "district_code"):
+            ids[code], hh_districts[code] = pk, district
         existing = {(v.household_id, v.verified_on): v for v in HouseholdVerification.objects.filter(
             household_id__in=set(ids.values()), verified_on__in={r.verified_on for r in batch})}
         new, changed = [], []
@@ -319,7 +331,7 @@ class VerificationsKind(ImportKind):
             v = existing.get((ids[r.household_code], r.verified_on))
             if v is None:
                 new.append(HouseholdVerification(household_id=ids[r.household_code], verified_on=r.verified_on,
-                                                 verifier=r.verifier))
+                                                 verifier=r.verifier, district_code=hh_districts[r.household_code]))
             elif v.verifier != r.verifier:
                 v.verifier = r.verifier
                 changed.append(v)
