@@ -252,8 +252,11 @@ def results_world() -> dict:
             out["moved_counts"] = {k: len(v) for k, v in ids_before.items()}
             out["past_spell"] = list(PastResidence.objects.filter(resident_id=jia.pk).values_list("district_code", "household__code"))
             out["jia"] = [Resident.objects.get(pk=jia.pk).household.code,
-                          list(Measure.objects.filter(resident_id=jia.pk).values_list("district_code", "end_on", "unit__code")),
-                          list(MeasureChange.objects.filter(measure__resident_id=jia.pk).values_list("district_code", "new_end_on"))]
+                          [[d, str(end), unit] for d, end, unit in Measure.objects.filter(resident_id=jia.pk)
+                           .values_list("district_code", "end_on", "unit__code")],
+                          [[d, str(end)] for d, end in MeasureChange.objects.filter(measure__resident_id=jia.pk)
+                           .values_list("district_code", "new_end_on")]]
+            out["past_spell"] = [list(p) for p in out["past_spell"]]
             names = dict(Resident.objects.values_list("pk", "name"))
             out["rows"] = sorted([r.district_code, names.get(r.resident_id, "") if r.resident_id else "",
                                   str(r.sampled_on), r.sampled_at.isoformat(), r.result]
