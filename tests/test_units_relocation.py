@@ -20,6 +20,7 @@ from wuyiqu.health.actions import (
 from wuyiqu.health.models import HeldFacts, Measure, MeasureChange, NatResult, PositiveCase
 from wuyiqu.imports.models import ImportStatus
 from wuyiqu.imports.services import run_import
+from wuyiqu.lib import crypto
 from wuyiqu.standards.evaluator import evaluate
 from wuyiqu.units.actions import do_move_resident
 from wuyiqu.units.models import Household, PastResidence, Resident, SpecialPopulationEntry
@@ -108,3 +109,32 @@ def test_a_household_is_not_moved_to_a_unit_of_another_district(tmp_path):
     error = job.errors[0]
     assert error["field"] == "unit_code" and "其他区" in error["message"] and "迁入" in error["message"]
     assert Household.objects.get(code=f"{u['B9'].code}-101").district_code == "T"
+
+
+def test_a_fact_is_kept_with_its_person_else_its_unit_else_its_submitter_and_linking_moves_it():
+    from test_standards_world import id_number
+
+    from wuyiqu.health.linking import link_facts
+
+    u = named_street()
+    other_district()
+    assert set(Resident.objects.values_list("district_code", flat=True)) == {"T"}
+    assert set(SpecialPopulationEntry.objects.values_list("district_code", flat=True)) <= {"T"}
+    stranger, outsider = id_number(D.replace(year=1990)), id_number(D.replace(year=1991))
+    s1c = Household.objects.get(code="S1C-B1-101").unit.parent
+    with at(D):
+        write_cases([CaseRow(D, "confirmed", unit_id=u["T1V"].pk)])  # on a unit: the unit's district
+        write_cases([CaseRow(D, "confirmed", stranger)])  # unscoped, nobody: ""
+        write_measures([MeasureRow("returnee", outsider, D, D + days(7))], scope=s1c)  # S's community: S
+    hashed = crypto.cipher().lookup_hash
+    assert sorted(PositiveCase.objects.values_list("district_code", "id_hash")) == [("", hashed(stranger)), ("T", "")]
+    assert Measure.objects.get(id_hash=hashed(outsider)).district_code == "S"
+    case_id = PositiveCase.objects.get(id_hash=hashed(stranger)).pk
+    person = make_resident(Household.objects.get(code=f"{u['B9'].code}-101"))
+    person.set_id_number(stranger)
+    person.save(update_fields=["id_enc", "id_hash", "id_masked", "turns_three_on"])
+    assert link_facts([person.id_hash]).cases == 1
+    # Linked: moved from "" into the person's district, the same id.
+    case = PositiveCase.objects.get(id_hash=hashed(stranger))
+    assert (case.pk, case.district_code, case.resident_id) == (case_id, "T", person.pk)
+    assert not PositiveCase.objects.filter(district_code="", pk=case_id).exists()

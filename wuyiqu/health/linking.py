@@ -11,11 +11,11 @@ no unit, because the evaluator counts participation by ``resident_id`` and place
   keeps a unit it already has.
 
 Set-based, a chunk of ID hashes at a time, never a statement per person: the residents, the
-unmatched facts of each table, then the linked ones written — cases and measures one UPDATE per
-table, results moved into the person's district (they are kept in a district, NatResult's docstring:
-a delete and an insert, ``move_results``, as on Citus the district is the distribution column). The
-scope test (below) is made on what was read: Citus refuses an UPDATE of a coordinator's table joined
-with the units, a reference table there.
+unmatched facts of each table, then the linked ones written — results, cases and measures moved
+into the person's district (they are kept in a district, NatResult's and PersonFact's docstrings: a
+delete and an insert, ``move_results``, ``move_facts``, as on Citus the district is the distribution
+column; a fact already in it is updated in place). The scope test (below) is made in Python on what
+was read (the rows are written again anyway).
 
 **Only inside the submitter's scope.** A fact submitted from a scope (``scope_unit_id``: a community's
 import, form or API token) is linked only to a person whose household lies inside that scope, so one
@@ -105,7 +105,8 @@ def link_statement(table: str, *, by_hash: bool, returning: bool) -> str:
     sql = (
         f"UPDATE {table} AS f SET resident_id = p.rid, unit_id = COALESCE(f.unit_id, p.home_unit) "
         f"FROM (SELECT r.id AS rid, r.id_hash AS rhash, h.unit_id AS home_unit, u.path AS home_path "
-        f"FROM {resident} r JOIN {household} h ON h.id = r.household_id JOIN {unit} u ON u.id = h.unit_id) AS p "
+        f"FROM {resident} r JOIN {household} h ON h.district_code = r.district_code AND h.id = r.household_id "
+        f"JOIN {unit} u ON u.id = h.unit_id) AS p "
         "WHERE p.rhash = f.id_hash AND f.resident_id IS NULL "
         # Only inside the submitter's scope (the module docstring); the same prefix test on both databases.
         f"AND (f.scope_unit_id IS NULL OR EXISTS (SELECT 1 FROM {unit} s WHERE s.id = f.scope_unit_id "
@@ -130,7 +131,8 @@ def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
     Per chunk of hashes, a fixed number of statements: the residents with their household's unit and
     path, the scopes' paths, then per fact table the unmatched facts read and the linked ones written
     (results moved into the person's district, ``move_results``; cases and measures one UPDATE of
-    their resident and unit). The scope test is done in Python on what was read: on Citus an UPDATE
+    their resident and unit per district where they already lie in the person's, else moved there,
+    ``move_facts``). The scope test is done in Python on what was read: on Citus an UPDATE
     of a coordinator's table joined with the units (a reference table) is refused."""
     from wuyiqu.units.models import Resident, Unit, district_of
 
