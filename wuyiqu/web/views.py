@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Max
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -21,7 +21,7 @@ from wuyiqu.certification.selectors import title_statuses
 from wuyiqu.imports.services import fail_interrupted
 from wuyiqu.lib import dates
 from wuyiqu.units import selectors
-from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS
+from wuyiqu.units.models import HOUSEHOLD_UNIT_KINDS, HouseholdVerification
 
 from . import jobs, navigation
 from .entry import HOUSEHOLD_FORMS, UNIT_FORMS
@@ -74,7 +74,11 @@ def unit_detail(request, code: str):
                    (kind, spec.title) for kind, spec in UNIT_FORMS.items()
                    if recorder and (kind not in HOUSEHOLD_FORMS or unit.kind in HOUSEHOLD_UNIT_KINDS)]}
     if unit.kind in HOUSEHOLD_UNIT_KINDS:
-        households = selectors.households_below(unit).annotate(last_verified_on=Max("verifications__verified_on"))
+        # A subquery per household, not a join grouped by it: on PostgreSQL the household's primary key
+        # is (district_code, id) (units 0008), so grouping by its id alone no longer covers its columns.
+        latest = (HouseholdVerification.objects.filter(district_code=OuterRef("district_code"), household=OuterRef("pk"))
+                  .order_by("-verified_on").values("verified_on")[:1])
+        households = selectors.households_below(unit).annotate(last_verified_on=Subquery(latest))
         page = Paginator(households, HOUSEHOLDS_PER_PAGE).get_page(request.GET.get("page"))
         context["households_page"] = page
     return render(request, "web/unit.html", context)
