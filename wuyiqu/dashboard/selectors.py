@@ -248,7 +248,9 @@ def participating_paths(root: Unit) -> frozenset[str]:
     """The paths of the units of ``root``'s subtree with at least one registered household below them
     (themselves included), from the household units that have one. One query (an index lookup per
     household unit)."""
-    has_household = Exists(Household.objects.filter(unit_id=OuterRef("pk")))
+    # The district named: on Citus the statement goes to its shard (a correlated subquery over the
+    # distributed households beside the reference table of units is refused otherwise).
+    has_household = Exists(Household.objects.filter(district_code=district_of(root.path), unit_id=OuterRef("pk")))
     paths = (Unit.objects.filter(path__startswith=root.path, kind__in=HOUSEHOLD_UNIT_KINDS)
              .filter(has_household).values_list("path", flat=True))
     out: set[str] = set()
@@ -322,10 +324,10 @@ def residents_by_unit(root: Unit) -> list[tuple[str, int]]:
             # The district named and joined on: one shard on Citus.
             sql = (f"SELECT u.path, c.n FROM {t[Unit]} u CROSS JOIN LATERAL (SELECT COUNT(*) AS n "
                    f"FROM {t[Household]} h JOIN {t[Resident]} r ON r.district_code = h.district_code "
-                   f"AND r.household_id = h.id WHERE h.district_code = %s AND h.unit_id = u.id) c "
+                   f"AND r.household_id = h.id WHERE h.district_code = %s AND r.district_code = %s AND h.unit_id = u.id) c "
                    f"WHERE u.path LIKE %s ESCAPE '\\' AND c.n > 0")
             with connection.cursor() as cur:
-                cur.execute(sql, [district_of(root.path), _like_prefix(root.path)])
+                cur.execute(sql, [district_of(root.path), district_of(root.path), _like_prefix(root.path)])
                 return cur.fetchall()
         return [(p, n) for p, n in Resident.objects.filter(district_code=district_of(root.path),
                                                             household__unit__path__startswith=root.path)

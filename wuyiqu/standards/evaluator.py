@@ -804,18 +804,22 @@ class _Gather:
             district, district_p = " AND n.district_code = %s", [district_of(self.root.path)]
         th_district, th_district_p = self.district_sql("th")
         h_district, h_district_p = self.district_sql("h")
-        tested = (f"r.id IN (SELECT n.resident_id FROM {t['nat']} n WHERE n.sampled_on >= %s AND n.sampled_on <= %s"
-                  f"{district} AND n.resident_id IN (SELECT tr.id FROM {t_source} "
+        # The tested joined as a set (a derived table), not probed per resident from the select list:
+        # without a root the statement is not routed to one shard, and Citus refuses that subplan then.
+        tested = (f"LEFT JOIN (SELECT DISTINCT n.resident_id FROM {t['nat']} n WHERE n.sampled_on >= %s "
+                  f"AND n.sampled_on <= %s{district} AND n.resident_id IN (SELECT tr.id FROM {t_source} "
                   f"JOIN {t['household']} th ON th.unit_id = {t_unit}{th_district} "
-                  f"JOIN {t['resident']} tr ON tr.district_code = th.district_code AND tr.household_id = th.id))")
-        sql = (f"SELECT h.unit_id, r.id, r.name, r.id_masked, r.bedridden, r.turns_three_on, {tested} "
+                  f"JOIN {t['resident']} tr ON tr.district_code = th.district_code AND tr.household_id = th.id)) tn "
+                  f"ON tn.resident_id = r.id")
+        sql = (f"SELECT h.unit_id, r.id, r.name, r.id_masked, r.bedridden, r.turns_three_on, "
+               f"CASE WHEN tn.resident_id IS NULL THEN 0 ELSE 1 END "
                f"FROM {source} JOIN {t['household']} h ON h.unit_id = {unit}{h_district} "
-               f"JOIN {t['resident']} r ON r.district_code = h.district_code AND r.household_id = h.id "
+               f"JOIN {t['resident']} r ON r.district_code = h.district_code AND r.household_id = h.id {tested} "
                f"WHERE {arrived} AND {counts} ORDER BY r.id")
         with connection.cursor() as cur:
-            cur.execute(sql, [start, self.on, *district_p, *params, *th_district_p, *params, *h_district_p,
+            cur.execute(sql, [*params, *h_district_p, start, self.on, *district_p, *params, *th_district_p,
                               *arrived_p, *counts_p])
-            return cur.fetchall()
+            return [(*row[:6], bool(row[6])) for row in cur.fetchall()]
 
     def surveys(self):
         from wuyiqu.inspections.models import Survey
