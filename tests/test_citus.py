@@ -134,10 +134,13 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
         ("supervision_titleevent", "certification_title"): composite.format("title", "certification_title", ""),
         ("supervision_titleevent", "supervision_warning"): composite.format("warning", "supervision_warning", ""),
     }
-    # The co-signatures' and attempts' composite keys to their households (applications 0004) cannot
-    # exist on Citus while the households stay on the coordinator: distribute drops them and says so.
-    assert "foreign key dropped: applications_cosignature.applications_cosignature_household_id_dfk -> " \
-           "units_household (stays on the coordinator)" in out
+    # The co-signatures' and attempts' composite keys to their households (applications 0004) stay: the
+    # households are distributed too (units 0008/0009), co-located; nothing is left to drop.
+    assert "foreign key dropped" not in out
+    for child in ("applications_cosignature", "applications_signatureattempt"):
+        assert sql(f"SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = '{child}'::regclass "
+                   "AND confrelid = 'units_household'::regclass AND pg_get_constraintdef(oid) LIKE "
+                   "'FOREIGN KEY (district_code, household_id) REFERENCES units_household(district_code, id)%'") == "1", child
     assert sql("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'health_natresult_pkey'") == \
         "PRIMARY KEY (id_hash, sampled_on, sampled_at, district_code)"
     # The registry and the health facts (units 0008/0009, health 0006): distributed, co-located with the
