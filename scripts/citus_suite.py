@@ -34,7 +34,7 @@ import citus_cluster  # noqa: E402
 # What runs when no test is named: the modules whose writes and reads cross the distributed tables —
 # the registry and its imports, facts, the evaluator, supervision, the review chain, the pages and the API.
 CITUS_MODULES = [
-    "tests/test_units_moves.py", "tests/test_import_engine.py", "tests/test_import_kinds.py",
+    "tests/test_units_moves.py", "tests/test_units_relocation.py", "tests/test_import_engine.py", "tests/test_import_kinds.py",
     "tests/test_health_actions.py", "tests/test_health_nat_import.py", "tests/test_health_selectors.py",
     "tests/test_facts_relink.py", "tests/test_standards_evaluator.py", "tests/test_standards_chain.py",
     "tests/test_standards_time.py", "tests/test_supervision_daily.py", "tests/test_supervision_cascade.py",
