@@ -341,8 +341,32 @@ def verified_number(c, pk: int, id_enc: bytes, id_hash: str) -> str:
     return number
 
 
-def _write_reencrypted(cursor, updates: list[tuple[bytes, bytes | None, int]]) -> None:
-    cursor.executemany(f"UPDATE {Resident._meta.db_table} SET id_enc = %s, phone_enc = %s WHERE id = %s", updates)
+def _write_reencrypted(cursor, updates: list[tuple[bytes, bytes | None, str, int]]) -> None:
+    # By (district, id): on Citus each UPDATE goes to the row's one shard.
+    cursor.executemany(f"UPDATE {Resident._meta.db_table} SET id_enc = %s, phone_enc = %s "
+                       "WHERE district_code = %s AND id = %s", updates)
+
+
+def _lock_batch(after_pk: int, batch_size: int) -> list[tuple]:
+    """The next ``batch_size`` residents after ``after_pk`` (by id), locked, their values read after the
+    lock: (pk, district_code, id_enc, id_hash, phone_enc). The ids are read first and each district's
+    rows locked by one statement naming the district — Citus takes a row lock (``FOR UPDATE``) on one
+    shard only (docs/scaling.md, "Running on Citus"). A person moved to another district between the
+    two reads (a delete and an insert: ``units.relocation``) is missing from the locks: the batch is
+    read again (at most three times; a rerun of the rotation does what is left, as after a crash)."""
+    for _attempt in range(3):
+        batch = list(Resident.objects.filter(pk__gt=after_pk).order_by("pk")
+                     .values_list("pk", "district_code")[:batch_size])
+        by_district: dict[str, list[int]] = {}
+        for pk, district in batch:
+            by_district.setdefault(district, []).append(pk)
+        rows = []
+        for district in sorted(by_district):
+            rows += (Resident.objects.filter(district_code=district, pk__in=by_district[district])
+                     .select_for_update().values_list("pk", "district_code", "id_enc", "id_hash", "phone_enc"))
+        if len(rows) == len(batch):
+            break
+    return sorted(rows)
 
 
 @transaction.atomic
@@ -360,14 +384,12 @@ def do_reencrypt_residents(*, after_pk: int, batch_size: int, actor=None) -> tup
     # The race: an import changing a resident's phone while this batch re-encrypts the old phone
     # would lose the change. The row locks (SQLite: the IMMEDIATE write lock of the transaction)
     # make the one wait for the other; the values are read after the lock is held.
-    rows = list(
-        Resident.objects.filter(pk__gt=after_pk).order_by("pk").select_for_update()
-        .values_list("pk", "id_enc", "id_hash", "phone_enc")[:batch_size])
+    rows = _lock_batch(after_pk, batch_size)
     if not rows:
         return None, 0
     updates = []
     values = 0
-    for pk, id_enc, id_hash, phone_enc in rows:
+    for pk, district, id_enc, id_hash, phone_enc in rows:
         if c.is_current(id_enc) and (phone_enc is None or c.is_current(phone_enc)):
             continue
         number = verified_number(c, pk, id_enc, id_hash)
@@ -375,7 +397,7 @@ def do_reencrypt_residents(*, after_pk: int, batch_size: int, actor=None) -> tup
         new_id = id_enc if c.is_current(id_enc) else c.encrypt(number)
         new_phone = phone_enc if phone is None or c.is_current(phone_enc) else c.encrypt(phone)
         values += (new_id is not id_enc) + (new_phone is not phone_enc)
-        updates.append((new_id, new_phone, pk))
+        updates.append((new_id, new_phone, district, pk))
     if updates:
         with connection.cursor() as cursor:
             _write_reencrypted(cursor, updates)
