@@ -384,8 +384,10 @@ def part_nat() -> dict:
                     "WHERE s.parent_id = units_unit.id) DESC, code LIMIT 1")
         district = cur.fetchone()[0]
         cur.execute("SELECT r.id, r.id_enc, r.id_hash, h.unit_id FROM units_resident r "
-                    "JOIN units_household h ON h.id = r.household_id JOIN units_unit u ON u.id = h.unit_id "
-                    "WHERE u.path LIKE %s ORDER BY r.id LIMIT %s", [f"/{district}/%", NAT_RESIDENTS])
+                    "JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
+                    "JOIN units_unit u ON u.id = h.unit_id "
+                    "WHERE r.district_code = %s AND u.path LIKE %s ORDER BY r.id LIMIT %s",
+                    [district, f"/{district}/%", NAT_RESIDENTS])
         people = cur.fetchall()
     # The registry's ciphertext, decrypted: the file holds the numbers a laboratory would send.
     numbers = [c.decrypt(enc) for _rid, enc, _h, _u in people]
@@ -446,7 +448,8 @@ def part_nat() -> dict:
                     "SELECT COALESCE(split_part(u.path, '/', 2), ''), s.id_hash, r.id, h.unit_id, "
                     "s.sampled_local AT TIME ZONE 'Asia/Shanghai', s.sampled_on, "
                     "s.result FROM bench_nat s LEFT JOIN units_resident r ON r.id_hash = s.id_hash "
-                    "LEFT JOIN units_household h ON h.id = r.household_id LEFT JOIN units_unit u ON u.id = h.unit_id")
+                    "LEFT JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
+                    "LEFT JOIN units_unit u ON u.id = h.unit_id")
     matched_s = time.perf_counter() - t
     assert _nat_count() == n
     del stage
@@ -490,7 +493,8 @@ def _match_plan(path: Path) -> list[str]:
         cur.execute("SET LOCAL random_page_cost = 1.1")
         cur.execute("SET LOCAL work_mem = '256MB'")
         cur.execute("EXPLAIN SELECT s.id_hash, r.id, h.unit_id FROM bench_stage s LEFT JOIN units_resident r "
-                    "ON r.id_hash = s.id_hash LEFT JOIN units_household h ON h.id = r.household_id")
+                    "ON r.id_hash = s.id_hash LEFT JOIN units_household h ON h.district_code = r.district_code "
+                    "AND h.id = r.household_id")
         return [r[0] for r in cur.fetchall()]
 
 
