@@ -213,6 +213,7 @@ class _Loader:
         ("units_householdverification", "household_id, district_code, verified_on, verifier"),
         ("units_resident", "id, household_id, district_code, name, id_enc, id_hash, id_masked, turns_three_on, sex, phone_enc, "
                            "phone_hash, phone_masked, bedridden"),
+        ("units_residentdirectory", "id_hash, district_code"),  # the city-wide directory (units.directory)
     )
 
     def __init__(self, cur, district: District):
@@ -262,6 +263,7 @@ class _Loader:
         phone_enc = iter(self.cipher.encrypt_many(phones))
         hasher = self.hasher
         rb = self.buf["units_resident"]
+        db = self.buf["units_residentdirectory"]
         rid = self.next_resident
         for r, enc in zip(people, id_enc, strict=True):
             n = r.id_number
@@ -270,7 +272,9 @@ class _Loader:
             else:
                 phone = f"{NULL}\t\t"
             turns = kept_third_birthday(dt.date(int(n[6:10]), int(n[10:12]), int(n[12:14])), D)
-            rb.append(f"{rid}\t{households[r.household_code]}\t{districts[r.household_code]}\t{r.name}\t\\\\x{enc.hex()}\t{hasher(n)}\t"
+            h = hasher(n)
+            db.append(f"{h}\t{districts[r.household_code]}\n")
+            rb.append(f"{rid}\t{households[r.household_code]}\t{districts[r.household_code]}\t{r.name}\t\\\\x{enc.hex()}\t{h}\t"
                       f"{mask_id_number(n)}\t{turns or NULL}\t{'M' if int(n[16]) % 2 else 'F'}\t"
                       f"{phone}\t{'t' if r.bedridden else 'f'}\n")
             rid += 1
@@ -456,7 +460,7 @@ def build_district(args: tuple[str, District, int, int, int]) -> dict | None:
         t1 = time.perf_counter()
         # Outside the transaction: ANALYZE holds its table lock until the end of the transaction, which
         # would make the other worker's ANALYZE wait for this district's facts.
-        conn.execute("ANALYZE units_unit, units_household, units_resident")
+        conn.execute("ANALYZE units_unit, units_household, units_resident, units_residentdirectory")
         t2 = time.perf_counter()
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_DISTRICT_LOCK + d.index])
@@ -552,7 +556,7 @@ def restore_indexes() -> list[tuple[str, float]]:
     return done
 
 
-TABLES = ("units_unit", "units_household", "units_householdverification", "units_resident", "health_natresult",
+TABLES = ("units_unit", "units_household", "units_householdverification", "units_resident", "units_residentdirectory", "health_natresult",
           "health_positivecase", "health_measure", "health_riskzone", "inspections_inspection",
           "inspections_incident", "inspections_survey", "applications_application", "applications_cosignature",
           "certification_title", "units_specialpopulationentry")

@@ -149,6 +149,8 @@ def build() -> None:
             SELECT h.id, h.district_code, '张三', {blob}, {id_hash}, '500**************0', {turns}, 'M', NULL, '', '',
                    {rid} % 97 = 0
             FROM units_household h JOIN nums n ON n.n <= {MEMBERS}""")
+        _sql(cur, "INSERT INTO units_residentdirectory (id_hash, district_code) "
+                  "SELECT id_hash, district_code FROM units_resident")
         _sql(cur, f"""INSERT INTO units_householdverification (household_id, district_code, verified_on, verifier)
             SELECT id, district_code, {date_minus('id % 32')}, '' FROM units_household""")
         _sql(cur, "CREATE TEMP TABLE days (d integer PRIMARY KEY)")

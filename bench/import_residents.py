@@ -59,6 +59,9 @@ def _cpu_seconds() -> float:
     return total
 
 
+DIRECTORY = "units_residentdirectory"
+
+
 def _setup(db: str, sqlite_path: Path | None, keep: bool) -> None:
     url = os.environ.get("BENCH_DATABASE_URL", PG_URL) if db == "postgres" else f"sqlite:///{sqlite_path}"
     nat_world.use_database(url, fresh=not keep)  # the bench owns this database: start from nothing
@@ -72,16 +75,18 @@ def _clear_residents() -> None:
     table = Resident._meta.db_table
     with transaction.atomic(), connection.cursor() as cur:
         if connection.vendor == "postgresql":
-            cur.execute(f"TRUNCATE {table} CASCADE")  # the bench database holds no other facts
+            cur.execute(f"TRUNCATE {table}, {DIRECTORY} CASCADE")  # the bench database holds no other facts
         else:
             cur.execute(f"DELETE FROM {SpecialPopulationEntry._meta.db_table}")
             cur.execute(f"DELETE FROM {table}")
+            cur.execute(f"DELETE FROM {DIRECTORY}")
     if connection.vendor == "sqlite":
         with connection.cursor() as cur:
             cur.execute("VACUUM")
     else:
         with connection.cursor() as cur:
             cur.execute(f"VACUUM ANALYZE {table}")
+            cur.execute(f"VACUUM ANALYZE {DIRECTORY}")
 
 
 def _dump(path: Path) -> int:
@@ -140,7 +145,10 @@ def _raw_load(path: Path) -> tuple[float, float]:
                     t0, c0 = time.perf_counter(), _cpu_seconds()
                     cur.executemany(sql, rows)
                     wall, cpu = wall + time.perf_counter() - t0, cpu + _cpu_seconds() - c0
+        # The same data as the import stores: each resident's entry in the city-wide directory too.
         t0, c0 = time.perf_counter(), _cpu_seconds()
+        with connection.cursor() as cur:
+            cur.execute(f"INSERT INTO {DIRECTORY} (id_hash, district_code) SELECT id_hash, district_code FROM {table}")
         atomic.__exit__(None, None, None)  # the commit
         wall, cpu = wall + time.perf_counter() - t0, cpu + _cpu_seconds() - c0
     return wall, cpu

@@ -92,7 +92,7 @@ def ensure_residents(n: int) -> None:
         return
     t0 = time.perf_counter()
     with connection.cursor() as cur:
-        for table in ("health_natresult", "health_positivecase", "health_measure", "units_resident",
+        for table in ("health_natresult", "health_positivecase", "health_measure", "units_resident", "units_residentdirectory",
                       "units_householdverification", "units_specialpopulationentry", "units_household"):
             cur.execute(f"DELETE FROM {table}")
     Unit.objects.filter(code__contains="-NB").delete()

@@ -90,6 +90,7 @@ def _delete_residents() -> None:
     with connection.cursor() as cur:
         cur.execute("DELETE FROM units_specialpopulationentry")
         cur.execute("DELETE FROM units_resident")
+        cur.execute("DELETE FROM units_residentdirectory")
         cur.execute("VACUUM ANALYZE units_resident")
 
 

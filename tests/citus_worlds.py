@@ -31,7 +31,7 @@ import django  # noqa: E402
 django.setup()
 
 import time_machine  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import IntegrityError, connection, transaction  # noqa: E402
 
 
 class Rollback(Exception):
@@ -202,7 +202,14 @@ def results_world() -> dict:
     from wuyiqu.health.selectors import testing_status
     from wuyiqu.standards.evaluator import evaluate
     from wuyiqu.units.actions import Move, move_residents
-    from wuyiqu.units.models import Household, PastResidence, Resident, SpecialPopulationEntry, Unit
+    from wuyiqu.units.models import (
+        Household,
+        PastResidence,
+        Resident,
+        ResidentDirectory,
+        SpecialPopulationEntry,
+        Unit,
+    )
 
     def person(name: str, number: str, household: str) -> Resident:
         r = Resident(household=Household.objects.get(code=household), name=name, sex="M")
@@ -265,6 +272,17 @@ def results_world() -> dict:
                                                            if c.id == "nat_participation"]]
                                            for v in evaluate(D, root=Unit.objects.get(code=code))]
                                     for code in ("T", "S", "T1C")}
+            # The city-wide directory: each number once, with the district that keeps the person (甲's
+            # moved with 甲); the same number registered again in another district is refused by its key.
+            by_hash = {r.id_hash: r.name for r in Resident.objects.filter(name__in=list(numbers))}
+            out["directory"] = sorted([by_hash[h], d] for h, d in ResidentDirectory.objects.filter(
+                id_hash__in=list(by_hash)).values_list("id_hash", "district_code"))
+            try:
+                with transaction.atomic():
+                    person("甲二", numbers["甲"], "T1C-B9-101")
+                out["twin"] = "registered"
+            except IntegrityError:
+                out["twin"] = "refused"
             status = testing_status(Unit.objects.get(code="S1C"), on=D, days=7)
             out["testing_S1C"] = [status.non_exempt_total, status.tested_within,
                                   sorted([r.resident.name, str(r.last_sampled_on)] for r in status.rows)]

@@ -107,6 +107,12 @@ def test_distribute_makes_district_tables_distributed_and_shared_ones_reference(
     assert sql("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN "
                "('standards_evaluation'::regclass, 'health_natresult'::regclass, 'health_natresult_default'::regclass, "
                + ", ".join(f"'{t}'::regclass" for t in keyed) + ")") == "1"
+    # The city-wide resident directory: distributed by the number's hash, in a co-location group of its own.
+    assert status["units_residentdirectory"] == "distributed"
+    assert sql("SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition "
+               "WHERE logicalrelid = 'units_residentdirectory'::regclass") == "id_hash"
+    assert sql("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN "
+               "('units_residentdirectory'::regclass, 'units_resident'::regclass)") == "2"
     # Between two distributed tables, only composite foreign keys on the district (Citus refuses others).
     fkeys = {(child, parent): sql(f"SELECT string_agg(pg_get_constraintdef(oid), '; ') FROM pg_constraint "
                                   f"WHERE contype = 'f' AND conrelid = '{child}'::regclass "
@@ -208,6 +214,9 @@ def test_the_worlds_give_the_same_verdicts_titles_and_warnings_as_plain_postgres
     assert {(name, at[11:16]): district for district, name, _on, at, _r in res["rows"] if name != "张三"} == {
         ("甲", "02:00"): "S", ("", "03:00"): "S", ("乙", "02:00"): "S", ("丙", "02:00"): "T", ("丁", "03:00"): "S"}
     assert res["testing_S1C"] == [5, 5, []]  # 甲 among S's tested residents, read on S's shard
+    # The city-wide directory: each number once, 甲's entry moved with 甲; a twin in another district refused.
+    assert res["directory"] == [["丁", "S"], ["丙", "T"], ["乙", "S"], ["甲", "S"]]
+    assert res["twin"] == "refused"
     # The negative opinion on T1V-G1: failing its village while the handling is sent back, not once accepted
     # again; the return kept in the incident's district.
     opinion = plain["supervision"]["opinion"]

@@ -149,19 +149,18 @@ def people_by_hash(hashes: Iterable[str], scope=None) -> tuple[dict[str, tuple[i
     ``scope`` (a Unit; None: anywhere), {the hashes held by residents outside it}). Holds the shared
     link lock first: a fact found unmatched here is then linked by a residents import that registers
     its person at the same time (``linking``)."""
-    from wuyiqu.units.models import Resident
+    from wuyiqu.units import directory
 
     hold_registry_for_matching()
     found: dict[str, tuple[int, int, str]] = {}
     outside: set[str] = set()
-    wanted = sorted({h for h in hashes if h})
-    for chunk in _chunks(wanted):
-        for h, rid, uid, path, district in Resident.objects.filter(id_hash__in=chunk).values_list(
-                "id_hash", "pk", "household__unit_id", "household__unit__path", "district_code"):
-            if scope is None or path.startswith(scope.path):
-                found[h] = (rid, uid, district)
-            else:
-                outside.add(h)
+    # Through the city-wide directory: each district's people read by a statement naming it.
+    for h, rid, uid, path, district in directory.resident_values(
+            {h for h in hashes if h}, "pk", "household__unit_id", "household__unit__path", "district_code"):
+        if scope is None or path.startswith(scope.path):
+            found[h] = (rid, uid, district)
+        else:
+            outside.add(h)
     return found, outside
 
 

@@ -134,7 +134,8 @@ def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
     their resident and unit per district where they already lie in the person's, else moved there,
     ``move_facts``). The scope test is done in Python on what was read: on Citus an UPDATE
     of a coordinator's table joined with the units (a reference table) is refused."""
-    from wuyiqu.units.models import Resident, Unit, district_of
+    from wuyiqu.units import directory
+    from wuyiqu.units.models import Unit, district_of
 
     out = LinkedFacts()
     if hashes is not None:
@@ -148,8 +149,8 @@ def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
                          .values_list("id_hash", flat=True).distinct()})
     for i in range(0, len(hashes), _SQLITE_CHUNK):
         chunk = hashes[i:i + _SQLITE_CHUNK]
-        people = {h: (rid, unit_id, path) for h, rid, unit_id, path in Resident.objects.filter(id_hash__in=chunk)
-                  .values_list("id_hash", "pk", "household__unit_id", "household__unit__path")}
+        people = {h: (rid, unit_id, path) for h, rid, unit_id, path in directory.resident_values(
+            chunk, "pk", "household__unit_id", "household__unit__path")}
         if not people:
             continue
         known = sorted(people)
@@ -254,7 +255,7 @@ def hold_facts(hashes: Collection[str] | None) -> list:
     (None: everyone). Call after ``link_facts`` in the same transaction. Returns the rows it made
     (whoever decides is told by the caller: ``health.actions.tell_deciders``). Set-based: one
     grouped query per fact table."""
-    from wuyiqu.units.models import Resident
+    from wuyiqu.units import directory
 
     from .models import HeldFacts, HeldStatus
 
@@ -284,10 +285,8 @@ def hold_facts(hashes: Collection[str] | None) -> list:
     residents: dict[str, int] = {}
     districts: dict[str, str] = {}
     known = sorted({h for h, _s in counts})
-    for i in range(0, len(known), _SQLITE_CHUNK):
-        for h, pk, district in Resident.objects.filter(id_hash__in=known[i:i + _SQLITE_CHUNK]).values_list(
-                "id_hash", "pk", "district_code"):
-            residents[h], districts[h] = pk, district
+    for h, pk, district in directory.resident_values(known, "pk", "district_code"):
+        residents[h], districts[h] = pk, district
     counts = {key: n for key, n in counts.items() if key[0] in residents}
     if not counts:
         return []

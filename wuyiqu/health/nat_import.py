@@ -52,7 +52,7 @@ from wuyiqu.imports.registry import (
 from wuyiqu.lib import crypto
 from wuyiqu.lib.idcard import IdNumberReader, InvalidIdNumber, normalise_id_number
 from wuyiqu.ops.citus import is_distributed
-from wuyiqu.units.models import district_of
+from wuyiqu.units.models import ResidentDirectory, district_of
 
 from .linking import hold_registry_for_matching
 from .models import NatResult, NatResultValue
@@ -61,6 +61,9 @@ TABLE = NatResult._meta.db_table  # health_natresult
 DEFAULT_PARTITION = f"{TABLE}_default"
 STAGE = "nat_stage"
 SOURCE = "nat_source"
+WHERE = "nat_where"  # the staged numbers' districts (``_locate``)
+LOCATED = "nat_located"  # their residents (``_locate``)
+DIRECTORY = ResidentDirectory._meta.db_table
 _SLICE = 50_000  # staged rows per COPY write / executemany
 _PARTITION_LOCK = 0x6E617470  # pg_advisory_xact_lock keys: one partition creator at a time,
 _MERGE_LOCK = 0x6E617472  # one writer of results at a time
@@ -359,17 +362,39 @@ def write_nat_rows(rows: Sequence[NatRow], *, hasher: IdHasher | None = None, sc
     return counts
 
 
-def _resident_join(match_in: str | None) -> tuple[str, list[str]]:
-    """The join of the staged rows ``s`` to their residents ``r`` (``r.id``, ``r.unit_id``: the
-    household's unit, ``r.path``: that unit's path), only those whose household lies below the path
-    ``match_in`` when given."""
-    sql = ("LEFT JOIN (SELECT r.id, r.id_hash, h.unit_id, u.path FROM units_resident r "
-           "JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
-           "JOIN units_unit u ON u.id = h.unit_id{}) r "
-           "ON r.id_hash = s.id_hash")
+def _locate(cur, match_in: str | None) -> None:
+    """PostgreSQL: the residents of the staged numbers, in the temporary table ``LOCATED`` (id_hash,
+    resident_id, unit_id: the household's unit, path: that unit's path), only those whose household
+    lies below the path ``match_in`` when given. Through ``cur`` (either thread's, ``_match_and_insert``).
+
+    Never a join of the whole batch with every district's registry: which district keeps each number
+    is read first — the scope's own district for a scoped import (no one outside it matches), else the
+    city-wide directory (``units.directory``; on Citus one entry per number on one shard) — and then
+    each district's residents with a statement that names the district (on Citus routed to the one
+    shard that keeps it, the batch's numbers of that district sent along)."""
+    cur.execute(f"DROP TABLE IF EXISTS {WHERE}")
+    cur.execute(f"DROP TABLE IF EXISTS {LOCATED}")
     if match_in is None:
-        return sql.format(""), []
-    return sql.format(" WHERE substr(u.path, 1, %s) = %s"), [len(match_in), match_in]
+        cur.execute(f"CREATE TEMP TABLE {WHERE} AS SELECT d.id_hash, d.district_code "
+                    f"FROM (SELECT DISTINCT id_hash FROM {STAGE}) s "
+                    f"JOIN {DIRECTORY} d ON d.id_hash = s.id_hash")
+    else:
+        cur.execute(f"CREATE TEMP TABLE {WHERE} AS SELECT DISTINCT id_hash, %s::text AS district_code FROM {STAGE}",
+                    [district_of(match_in)])
+    cur.execute(f"ANALYZE {WHERE}")
+    cur.execute(f"CREATE TEMP TABLE {LOCATED} (id_hash text, resident_id bigint, unit_id bigint, path text)")
+    cur.execute(f"SELECT DISTINCT district_code FROM {WHERE}")
+    scoped = " AND substr(u.path, 1, %s) = %s" if match_in is not None else ""
+    for (district,) in cur.fetchall():
+        cur.execute(
+            f"INSERT INTO {LOCATED} (id_hash, resident_id, unit_id, path) "
+            "SELECT r.id_hash, r.id, h.unit_id, u.path FROM units_resident r "
+            "JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
+            "JOIN units_unit u ON u.id = h.unit_id "
+            f"WHERE r.district_code = %s AND r.id_hash IN (SELECT id_hash FROM {WHERE} WHERE district_code = %s)"
+            + scoped, [district, district, *([len(match_in), match_in] if match_in is not None else [])])
+    cur.execute(f"ANALYZE {LOCATED}")
+    cur.execute(f"DROP TABLE {WHERE}")
 
 
 def _district_sql(path: str) -> str:
@@ -453,16 +478,17 @@ def _match_and_insert(cur, match_in: str | None, scope_id: int | None, stranger_
     # text the same in every collation — sorted byte-wise (COLLATE "C"): 0.4 s instead of 0.9 s
     # for 500,000 rows under the database's C.UTF-8 (EXPLAIN ANALYZE, docs/benchmarks.md).
     cur.execute(f"DROP TABLE IF EXISTS {SOURCE}")
-    join, join_params = _resident_join(match_in)
+    _locate(cur, match_in)
     cur.execute(
         f"""
         CREATE TEMP TABLE {SOURCE} AS
         SELECT COALESCE({_district_sql("r.path")}, %s) AS district_code,
-               s.id_hash, r.id AS resident_id, r.unit_id, s.sampled_local AT TIME ZONE %s AS sampled_at,
+               s.id_hash, r.resident_id, r.unit_id, s.sampled_local AT TIME ZONE %s AS sampled_at,
                s.sampled_on, s.result
-        FROM {STAGE} s {join}
+        FROM {STAGE} s LEFT JOIN {LOCATED} r ON r.id_hash = s.id_hash
         ORDER BY s.id_hash COLLATE "C", s.sampled_on, s.sampled_local
-        """, [stranger_district, settings.TIME_ZONE, *join_params])
+        """, [stranger_district, settings.TIME_ZONE])
+    cur.execute(f"DROP TABLE {LOCATED}")
     cur.execute("SELECT set_config('random_page_cost', %s, true)", [page_cost])
     columns = "district_code, id_hash, resident_id, unit_id, sampled_at, sampled_on, result, scope_unit_id"
     if distributed:
@@ -654,7 +680,9 @@ def _merge_sqlite(rows: Sequence[NatRow], hashes: list[str], match_in: str | Non
         # instead probe the residents' id_hash index (unique: one resident at most) per staged row.
         # ``u`` is the household's unit, present exactly when the person matched within the scope.
         scoped = " AND substr(u.path, 1, %s) = %s" if match_in is not None else ""
-        join = ("LEFT JOIN units_resident r ON r.id_hash = s.id_hash "
+        # The number's district from the city-wide directory, then the person by (district, number).
+        join = (f"LEFT JOIN {DIRECTORY} d ON d.id_hash = s.id_hash "
+                "LEFT JOIN units_resident r ON r.district_code = d.district_code AND r.id_hash = d.id_hash "
                 "LEFT JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
                 f"LEFT JOIN units_unit u ON u.id = h.unit_id{scoped}")
         join_params = [len(match_in), match_in] if match_in is not None else []
@@ -696,6 +724,7 @@ def _record_positive_cases(positives: list[tuple[NatRow, str]], scope=None) -> N
 def residents_in_scope_check(hashes: list[str], scope) -> set[str]:
     """Of ``hashes``, those held by residents OUTSIDE ``scope`` (a Unit): results about them from a
     scoped importer are stored unmatched and held (module docstring)."""
+    from wuyiqu.units import directory
     from wuyiqu.units.models import Resident, Unit
 
     outside: set[str] = set()
@@ -704,20 +733,29 @@ def residents_in_scope_check(hashes: list[str], scope) -> set[str]:
     # instead of matching every number of the batch).
     if not uniq or not Unit.objects.exclude(path__startswith=scope.path).exists():
         return outside
-    if connection.vendor == "postgresql":
-        # One statement for the batch, the numbers as one array: 10,000 numbers are probed by
+    # Through the city-wide directory: a number kept in another district is outside; the scope's own
+    # district's people are read there (one shard on Citus) for those below another unit of it.
+    home = district_of(scope.path)
+    by_district = directory.by_district(uniq)
+    for district, found in by_district.items():
+        if district != home:
+            outside.update(found)
+    mine = by_district.get(home, [])
+    if connection.vendor == "postgresql" and mine:
+        # One statement for the district, the numbers as one array: 10,000 numbers are probed by
         # index in ~0.2 s, where ten IN lists of 1,000 made the planner hash all households ten
         # times (~1 s, bench/api_million.py).
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT r.id_hash FROM unnest(%s::text[]) AS q(id_hash) "
-                "JOIN units_resident r ON r.id_hash = q.id_hash "
+                "SELECT r.id_hash FROM units_resident r "
                 "JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
-                "JOIN units_unit u ON u.id = h.unit_id WHERE NOT starts_with(u.path, %s)", [uniq, scope.path])
-            return {h for (h,) in cur.fetchall()}
-    for i in range(0, len(uniq), 1000):
+                "JOIN units_unit u ON u.id = h.unit_id WHERE r.district_code = %s AND r.id_hash = ANY(%s::text[]) "
+                "AND NOT starts_with(u.path, %s)", [home, mine, scope.path])
+            outside.update(h for (h,) in cur.fetchall())
+        return outside
+    for i in range(0, len(mine), 1000):
         outside.update(
-            Resident.objects.filter(id_hash__in=uniq[i:i + 1000])
+            Resident.objects.filter(district_code=home, id_hash__in=mine[i:i + 1000])
             .exclude(household__unit__path__startswith=scope.path)
             .values_list("id_hash", flat=True))
     return outside

@@ -128,10 +128,15 @@ def do_record_row(*, kind: str, raw: dict[str, str], actor, scope, unit=None, ip
     about a person registered outside the scope becomes a transfer request (``pending``)."""
     # Checked before the transaction: what the check counts (the residents kind's rows about people
     # registered elsewhere, units.transfers) stays counted when the row is then refused.
+    from .registry import FileError
+
     import_kind, ctx, parsed = check_row(kind=kind, raw=raw, scope=scope, actor=actor)
-    with transaction.atomic():
-        return _record_checked(import_kind, ctx, parsed, kind=kind, actor=actor, unit=unit, ip=ip,
-                               only_new=only_new)
+    try:
+        with transaction.atomic():
+            return _record_checked(import_kind, ctx, parsed, kind=kind, actor=actor, unit=unit, ip=ip,
+                                   only_new=only_new)
+    except FileError as exc:  # the person registered by another writer meanwhile (the residents kind)
+        raise RowRefused("", str(exc)) from None
 
 
 def _record_checked(import_kind, ctx, parsed, *, kind: str, actor, unit, ip, only_new) -> RowRecorded:

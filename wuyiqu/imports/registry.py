@@ -169,15 +169,15 @@ class ImportContext:
 
     def residents_by_id_number(self, numbers: Iterable[str]) -> dict[str, ResidentRef]:
         """Residents by plain (normalised) ID-card number, found through the lookup hash."""
-        from wuyiqu.units.models import Resident
+        from wuyiqu.units import directory
 
         c = crypto.cipher()
         by_hash = {c.lookup_hash(n): n for n in numbers if n}
         if not by_hash:
             return {}
-        rows = Resident.objects.filter(id_hash__in=list(by_hash)).values_list(
-            "pk", "id_hash", "household_id", "household__unit_id", "household__unit__path")
-        return {by_hash[h]: ResidentRef(pk, h, hh, uid, upath) for pk, h, hh, uid, upath in rows}
+        # Through the city-wide directory: each district's residents read by a statement naming it.
+        rows = directory.resident_values(by_hash, "pk", "household_id", "household__unit_id", "household__unit__path")
+        return {by_hash[h]: ResidentRef(pk, h, hh, uid, upath) for h, pk, hh, uid, upath in rows}
 
 
 Problems = dict[int, RowError]  # line number -> what is wrong with that row

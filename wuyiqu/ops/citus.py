@@ -11,6 +11,8 @@ database migrated as usual (``wuyiqu migrate`` then ``wuyiqu citus distribute``)
   verifications, past spells and ledger entries, cases, measures and their changes, held facts and
   risk zones (their foreign keys composite, ``(district_code, x_id)``). A district's rows of all of
   them live on one node, and a statement that names the district is routed to that node alone.
+- **Distributed by another key** (``DISTRIBUTED_BY_KEY``): the city-wide resident directory, by the
+  number's hash, co-located with no other table (``units.directory``).
 - **Reference tables** (``REFERENCE``): small, shared, read by every district's queries — the unit
   tree, the users (a user's scope is a unit), the policy profiles and their activations. Copied to
   every node; a distributed table may keep its foreign keys to them.
@@ -39,6 +41,9 @@ DISTRIBUTED = ["standards_evaluation", "health_natresult", "inspections_inspecti
                "applications_application", "applications_reviewstep", "applications_attachment",
                "applications_cosignature", "applications_signatureattempt",
                "certification_title", "supervision_warning", "supervision_titleevent"]
+# Distributed by another column, each in a co-location group of its own: the city-wide resident
+# directory by the number's hash (a number's entry on one shard, ``units.directory``).
+DISTRIBUTED_BY_KEY = {"units_residentdirectory": "id_hash"}
 # citus.multi_shard_modify_mode for the application's sessions (``distribute``).
 SHARD_MODE = "sequential"
 # Order matters: a reference table's foreign keys must point at tables already reference tables.
@@ -132,6 +137,10 @@ def distribute(*, log=print) -> dict[str, str]:
             for table, name, definition in keys:
                 cur.execute(f"ALTER TABLE {connection.ops.quote_name(table)} ADD CONSTRAINT "
                             f"{connection.ops.quote_name(name)} {definition}")
+            for table, column in DISTRIBUTED_BY_KEY.items():
+                if done.get(table) != "distributed":
+                    log(f"distributed table: {table} by {column} (co-located with no other table)")
+                    cur.execute("SELECT create_distributed_table(%s, %s, colocate_with => 'none')", [table, column])
         # Every session of the application's database: multi-shard statements over one connection per
         # node. A transaction that read a distributed table on several shards in parallel (the
         # participation of the people who moved away, read on every shard) may not then modify a

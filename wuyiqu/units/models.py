@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
@@ -322,6 +322,20 @@ class Sex(models.TextChoices):
     FEMALE = "F", _("女")
 
 
+class ResidentQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Insert the residents and their entries in the city-wide directory (``ResidentDirectory``),
+        in one transaction: a number registered in any district already refuses the whole batch."""
+        from . import directory
+
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
+            directory.register([(r.id_hash, r.district_code) for r in created])
+        for r in created:
+            r._stored_id_hash = r.id_hash
+        return created
+
+
 class Resident(DistrictKeyedModel):
     """A person on the register. ID number and phone are stored encrypted and found by keyed hash.
 
@@ -358,6 +372,8 @@ class Resident(DistrictKeyedModel):
     # the few who moved need the history table.
     moved_on = models.DateField(_("迁入日期"), null=True, blank=True)
 
+    objects = ResidentQuerySet.as_manager()
+
     class Meta:
         ordering = ["household_id", "id"]
         constraints = [models.UniqueConstraint(fields=["district_code", "id_hash"], name="resident_id_hash_unique")]
@@ -365,6 +381,28 @@ class Resident(DistrictKeyedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):
+        obj = super().from_db(db, field_names, values, **kwargs)
+        obj._stored_id_hash = obj.__dict__.get("id_hash")
+        return obj
+
+    def save(self, *args, **kwargs):
+        """A new resident is entered in the city-wide directory in the same transaction; a number
+        changed on a stored resident (``set_id_number``) changes their entry."""
+        from . import directory
+
+        adding = self._state.adding
+        before = getattr(self, "_stored_id_hash", None)
+        with transaction.atomic(using=kwargs.get("using"), savepoint=False):
+            super().save(*args, **kwargs)
+            if adding:
+                directory.register([(self.id_hash, self.district_code)])
+            elif before is not None and self.__dict__.get("id_hash") not in (None, before):
+                directory.forget([before])
+                directory.register([(self.id_hash, self.district_code)])
+        self._stored_id_hash = self.__dict__.get("id_hash")
 
     def set_id_number(self, number: str) -> None:
         c = crypto.cipher()
@@ -399,6 +437,28 @@ class Resident(DistrictKeyedModel):
     def age_on(self, day) -> int:
         """Whole years of age on ``day`` (``born_on``)."""
         return age_on(self.born_on(), day)
+
+
+class ResidentDirectory(models.Model):
+    """The city-wide directory of the register: which district keeps the resident with this ID number
+    (``units.directory``). Its key makes an ID number unique across the districts — the residents'
+    own unique key is ``(district_code, id_hash)``, Citus wanting the district in every unique key of
+    a table distributed by it — and it is how a number is found without asking every district: on
+    Citus it is distributed by ``id_hash`` in a co-location group of its own, so a number's entry is
+    on one shard, and the person is then read from their district's shard.
+
+    Written with the resident by every writer of the register (``Resident.save``,
+    ``Resident.objects.bulk_create``, the residents import's COPY), moved with the person
+    (``units.relocation``). Holds no personal data beyond the keyed hash the residents hold."""
+
+    id_hash = models.CharField(max_length=64, primary_key=True)
+    district_code = models.CharField(max_length=40)
+
+    class Meta:
+        db_table = "units_residentdirectory"
+
+    def __str__(self) -> str:
+        return f"{self.district_code}:{self.id_hash[:8]}…"
 
 
 class PastResidence(DistrictKeyedModel):

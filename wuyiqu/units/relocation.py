@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from . import directory
 from .models import Resident, SpecialPopulationEntry
 
 _CHUNK = 500
@@ -93,6 +94,8 @@ def relocate_residents(moves: Mapping[int, Relocation]) -> None:
     for model, rows in ((MeasureChange, changes), (Measure, measures), (PositiveCase, cases), (HeldFacts, held),
                         (SpecialPopulationEntry, entries), (Resident, residents)):
         _delete(model, rows)
+    # Out of the directory where they were kept: the insert below enters them with their new district.
+    directory.forget([r.id_hash for r in residents])
     moved = _copies(Resident, residents, lambda r: moves[r.pk].district_code)
     for r in moved:
         r.household_id, r.moved_on = moves[r.pk].household_id, moves[r.pk].moved_on

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -12,7 +13,7 @@ from wuyiqu.health import linking
 from wuyiqu.health.actions import tell_deciders
 from wuyiqu.lib import crypto, dates
 from wuyiqu.lib.idcard import kept_third_birthday, mask_id_number, mask_phone
-from wuyiqu.units import transfers
+from wuyiqu.units import directory, transfers
 from wuyiqu.units.actions import Move, move_residents
 from wuyiqu.units.models import (
     SPECIAL_TAG_ALIASES,
@@ -146,8 +147,9 @@ class ResidentsKind(ImportKind):
             # A person registered outside the scope is neither moved nor changed from inside it, nor
             # refused (that answer told whether the number was registered elsewhere): the row becomes
             # a transfer request for a user above both (``units.transfers``), counted per user and day.
-            outside = set(Resident.objects.filter(id_hash__in=[r.id_hash for line, r in batch if line not in problems])
-                          .exclude(household__unit__path__startswith=ctx.scope.path).values_list("id_hash", flat=True))
+            outside = {h for (h,) in directory.resident_values(
+                [r.id_hash for line, r in batch if line not in problems],
+                queryset=Resident.objects.exclude(household__unit__path__startswith=ctx.scope.path))}
             if outside:
                 ctx.state.setdefault(TRANSFERS_KEY, set()).update(outside)
                 # A row the user asked for already (the same file again) tells nothing new: not counted,
@@ -184,7 +186,7 @@ class ResidentsKind(ImportKind):
             asked = [r for r in batch if (r.id_hash or c.lookup_hash(r.id_number)) in elsewhere]
             batch = [r for r in batch if (r.id_hash or c.lookup_hash(r.id_number)) not in elsewhere]
             asked_hashes = [r.id_hash or c.lookup_hash(r.id_number) for r in asked]
-            ids = dict(Resident.objects.filter(id_hash__in=asked_hashes).values_list("id_hash", "pk"))
+            ids = dict(directory.resident_values(asked_hashes, "pk"))
             again = transfers.asked_already(set(asked_hashes), actor=ctx.actor)  # before the new requests
             ctx.state[REQUESTED_KEY] = ctx.state.get(REQUESTED_KEY, 0) + transfers.request_transfers(
                 [(ids[h], households[r.household_code], r.moved_on) for r, h in zip(asked, asked_hashes, strict=True)],
@@ -197,9 +199,11 @@ class ResidentsKind(ImportKind):
             if not batch:
                 return asked_counts
         hashes = [r.id_hash or c.lookup_hash(r.id_number) for r in batch]
-        existing = {row[1]: row for row in select_in(
+        # Found through the city-wide directory, each district's people read on its own (one shard on
+        # Citus); a number new to the register is not looked for any further.
+        existing = {row[1]: row for row in directory.select_by_district(
             f"SELECT id, id_hash, name, household_id, phone_hash, bedridden, moved_on FROM {Resident._meta.db_table} "
-            "WHERE id_hash IN ({})", hashes)}
+            "WHERE district_code = %s AND id_hash IN ({})", hashes)}
         new_rows: list[ResidentRowIn] = []
         new_hashes: list[str] = []
         changed: list[Resident] = []
@@ -230,8 +234,16 @@ class ResidentsKind(ImportKind):
             res.set_phone(r.phone)
             changed.append(res)
         if new_rows:
-            insert_rows(Resident._meta.db_table, RESIDENT_COPY_COLUMNS,
-                        prepare_resident_rows(new_rows, new_hashes, households, c))
+            prepared = prepare_resident_rows(new_rows, new_hashes, households, c)
+            # The directory's key first: a number another import registered in another district after
+            # the look-up above (both at the same moment) refuses the import before any resident is
+            # written; the file can be imported again, and the row is then a transfer or an update.
+            try:
+                with transaction.atomic():
+                    directory.insert([(row[4], row[1]) for row in prepared])
+            except IntegrityError:
+                raise FileError(registered_meanwhile()) from None
+            insert_rows(Resident._meta.db_table, RESIDENT_COPY_COLUMNS, prepared)
             # Facts stored before these people were registered count from now on (one UPDATE per
             # fact table for the batch); the engine re-checks their units and audits the counts.
             # Known residents' facts were linked when they were written or registered.
@@ -264,6 +276,12 @@ class ResidentsKind(ImportKind):
         return scoped_note() if ctx.scope is not None else ""
 
 
+def registered_meanwhile() -> str:
+    """The refusal of a residents import or form whose new person another writer registered (in any
+    district) between its look-up and its write."""
+    return _("有身份证号在本次导入的同时已由其他导入登记，本次未导入任何数据，请重新导入")
+
+
 def scoped_note() -> str:
     """The one sentence a scoped residents import or form adds, whatever its rows name."""
     return _("身份证号已在其他辖区登记的居民计入新增，由上级核实迁入后生效")
@@ -285,10 +303,10 @@ def _registered(hashes: set[str]) -> dict[str, tuple[str, dt.date | None, bool]]
     """For the registered residents among ``hashes``: (household code, arrival, has moved before).
     Two statements: a person's past spells are kept in the districts they were spent in, not
     necessarily the person's (on Citus a correlated probe of them from the residents is refused)."""
-    found = select_in(
+    found = directory.select_by_district(
         f"SELECT r.id_hash, h.code, r.moved_on, r.id FROM {Resident._meta.db_table} r "
         f"JOIN {Household._meta.db_table} h ON h.district_code = r.district_code AND h.id = r.household_id "
-        "WHERE r.id_hash IN ({})", hashes)
+        "WHERE r.district_code = %s AND r.id_hash IN ({})", hashes)
     moved = {rid for (rid,) in select_in(
         f"SELECT DISTINCT resident_id FROM {PastResidence._meta.db_table} WHERE resident_id IN ({{}})",
         [row[3] for row in found])}
