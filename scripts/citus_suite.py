@@ -41,7 +41,7 @@ CITUS_MODULES = [
     "tests/test_applications_workflow.py", "tests/test_applications_signing.py", "tests/test_certification_naming.py",
     "tests/test_negative_opinions.py", "tests/test_inspections_pages.py", "tests/test_dashboard_pages.py",
     "tests/test_web_pages.py", "tests/test_web_records.py", "tests/test_api_facts.py", "tests/test_api_reads.py",
-    "tests/test_rotate_keys.py",
+    "tests/test_rotate_keys.py", "tests/test_resident_directory.py",
 ]
 # Tests about one PostgreSQL server rather than the product's statements: a dump restored with
 # pg_restore into a plain database, a client killed mid-import and the server's tables fingerprinted.

@@ -3,7 +3,8 @@
 
     python3 scripts/dev.py demo [--residents N] [...]   make .venv, then `wuyiqu demo ...`
     python3 scripts/dev.py test [--postgres URL [--postgres-only]] [--no-browser] [--one-at-a-time]
-                                [pytest args]          make .venv, run pytest on SQLite (and on
+                                [--sqlite-now ISO] [pytest args]
+                                                       make .venv, run pytest on SQLite (and on
                                                        PostgreSQL, side by side), then `ruff check .`
 
 The virtualenv uses the newest Python >= 3.12 on the machine (Django 6), else the Python running
@@ -14,7 +15,9 @@ changed since the last install.
 `test` runs pytest once per database: SQLite (unless --postgres-only), PostgreSQL too when
 DATABASE_URL is set or --postgres URL is given. The two runs go side by side (each in its own temporary
 directory; the second one's output is shown whole after the first's), or one after the other with
---one-at-a-time. It exits non-zero when any run fails or ruff finds anything.
+--one-at-a-time. `--sqlite-now ISO` runs the SQLite pass at that frozen moment (TEST_NOW, tests/conftest.py)
+while the PostgreSQL pass runs at the real time (.ci/run). It exits non-zero when any run fails or ruff
+finds anything.
 """
 
 from __future__ import annotations
@@ -245,7 +248,7 @@ class Pass:
     WUYIQU_DATA_DIR (uploads), so that the two never share a file.
     """
 
-    def __init__(self, label: str, database_url: str | None, args: list[str]):
+    def __init__(self, label: str, database_url: str | None, args: list[str], now: str | None = None):
         self.label, self.database_url, self.args = label, database_url, list(args)
         self.tmp = Path(tempfile.mkdtemp(prefix=f"wuyiqu-test-{label}-"))
         self.log_path = self.tmp / "pytest.log"
@@ -254,6 +257,9 @@ class Pass:
             env["DATABASE_URL"] = database_url
         env["PYTHONUNBUFFERED"] = "1"
         env["WUYIQU_DATA_DIR"] = str(self.tmp / "var")
+        if now:
+            env["TEST_NOW"] = now  # this pass at a frozen moment (tests/conftest.py, "the clock")
+            self.label = f"{label} at {now}"
         extra = [] if any(a == "--basetemp" or a.startswith("--basetemp=") for a in args) \
             else [f"--basetemp={self.tmp / 'pytest'}"]
         self.cmd = [str(VENV_PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *extra, *args]
@@ -365,6 +371,7 @@ def cmd_test(argv: list[str]) -> int:
     browser = True
     sqlite = True
     side_by_side = True
+    sqlite_now: str | None = None
     pytest_args: list[str] = []
     it = iter(argv)
     for arg in it:
@@ -380,6 +387,10 @@ def cmd_test(argv: list[str]) -> int:
             sqlite = False
         elif arg == "--one-at-a-time":
             side_by_side = False
+        elif arg == "--sqlite-now" or arg.startswith("--sqlite-now="):
+            sqlite_now = arg.split("=", 1)[1] if "=" in arg else next(it, None)
+            if not sqlite_now:
+                fail("--sqlite-now needs a moment, e.g. --sqlite-now 2028-02-29T00:00:30+08:00")
         else:
             pytest_args.append(arg)
     if postgres and not postgres.startswith(("postgres://", "postgresql://")):
@@ -392,7 +403,7 @@ def cmd_test(argv: list[str]) -> int:
         pytest_args = with_no_browser(pytest_args)
     if not any(a.startswith("--durations") for a in pytest_args):
         pytest_args = ["--durations=15", *pytest_args]  # the slowest tests, to keep the suite's time in view
-    passes = ([Pass("sqlite", None, pytest_args)] if sqlite else []) + \
+    passes = ([Pass("sqlite", None, pytest_args, now=sqlite_now)] if sqlite else []) + \
         ([Pass("postgres", postgres, pytest_args)] if postgres else [])
     results = run_passes(passes, side_by_side=side_by_side and len(passes) > 1)
     say("ruff check .")

@@ -39,7 +39,7 @@ def _empty_cache():
 # The whole suite can run at a frozen moment: `--now 2028-02-29T00:00:30+08:00` (or the environment
 # variable TEST_NOW, which the processes the tests start inherit: wuyiqu.settings starts the same
 # clock in them when WUYIQU_ENV is test). The clock ticks from that moment, so timeouts still work.
-# `.ci/run` runs the time-sensitive modules at two such moments; tests/clock_moments.py lists them.
+# `.ci/run` runs the SQLite pass at one such moment and the tests marked clock again at another.
 _CLOCK = None
 
 
@@ -61,7 +61,7 @@ def pytest_configure(config):
 
 
 # Modules that hold no date and test nothing that reads the clock (processes' settings, files, keys,
-# the API's schema): left out of the fast frozen-clock passes of .ci/run (`-m clock`). Every other
+# the API's schema): left out of the frozen-clock pass of .ci/run (`-m clock`). Every other
 # test, a new one included, is marked `clock` and runs there.
 CLOCK_FREE = {
     "test_api_schemathesis.py", "test_api_schemathesis_live.py", "test_deploy_files.py", "test_dev_script.py",
@@ -81,9 +81,11 @@ def pytest_collection_modifyitems(config, items):
         if citus:
             config.hook.pytest_deselected(items=citus)
             items[:] = [item for item in items if not item.get_closest_marker("citus")]
-    # The screen walk (tests/test_browser_screens.py) checks layout, which no database changes: it runs
-    # in the SQLite pass, and on PostgreSQL only when asked for (WUYIQU_SCREENS_ON_POSTGRES=1), which
-    # keeps CI's two passes within their time (the walk opens 326 pages).
+    # The walks of every role's pages in Chromium — the screen walk (tests/test_browser_screens.py: layout,
+    # which no database changes) and the link crawl (tests/test_browser_crawler.py: the rendered pages'
+    # links; tests/test_web_crawler.py crawls the same pages on both databases through the test client)
+    # — run in the SQLite pass, and on PostgreSQL only when asked for (WUYIQU_SCREENS_ON_POSTGRES=1),
+    # which keeps CI within its time (the two walks open some 1,000 pages in Chromium).
     if os.environ.get("DATABASE_URL", "").startswith("postgres") and os.environ.get("WUYIQU_SCREENS_ON_POSTGRES") != "1":
         screens = [item for item in items if item.get_closest_marker("screens")]
         if screens:

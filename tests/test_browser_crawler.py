@@ -78,6 +78,7 @@ def browser_fetch(context, page, base: str):
     return fetch
 
 
+@pytest.mark.screens  # a walk of every page, as the screen walk: the SQLite pass (test_web_crawler: both)
 @pytest.mark.parametrize("role", Role.values)
 def test_every_role_clicks_through_its_pages_in_chromium(live_server, crew, browser, role, client):  # noqa: F811
     side, people = crew

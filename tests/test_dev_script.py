@@ -134,6 +134,24 @@ def test_postgres_only_runs_the_postgres_pass_alone(dev, monkeypatch):
     assert runs == [("sqlite", None, ["--durations=3", "-k", "x"], False), ("postgres", url, ["--durations=3", "-k", "x"], False)]
 
 
+def test_sqlite_now_freezes_the_sqlite_pass_alone(dev, monkeypatch):
+    url = "postgres://postgres@127.0.0.1:5432/x"
+    moment = "2028-02-29T00:00:30+08:00"
+    passes = []
+    monkeypatch.setattr(dev, "run_passes", lambda ps, side_by_side: passes.extend(ps) or [(True, p.label) for p in ps])
+    monkeypatch.setattr(dev, "ensure_venv", lambda: None)
+    monkeypatch.setattr(dev, "ensure_system_tools", lambda browser: None)
+    monkeypatch.setattr(dev.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))
+    monkeypatch.delenv("TEST_NOW", raising=False)
+    assert dev.cmd_test(["--postgres", url, "--sqlite-now", moment, "-q"]) == 0
+    sqlite, postgres = passes
+    assert (sqlite.label, sqlite.env["TEST_NOW"], "DATABASE_URL" in sqlite.env) == (f"sqlite at {moment}", moment, False)
+    assert (postgres.label, "TEST_NOW" in postgres.env, postgres.env["DATABASE_URL"]) == ("postgres", False, url)
+    assert sqlite.args == postgres.args == ["--durations=15", "-q"]
+    for p in passes:
+        shutil.rmtree(p.tmp)
+
+
 def test_no_browser_is_joined_to_a_marker_expression(dev):
     # pytest keeps only the last -m: "-m 'not browser' -m clock" would run the browser tests.
     assert dev.with_no_browser(["-q"]) == ["-m", "not browser", "-q"]
