@@ -106,9 +106,18 @@ def insert(entries: Sequence[tuple[str, str]]) -> None:
     except IntegrityError:
         raise
     except Exception as exc:  # psycopg's own error: COPY runs on the connection under Django's wrapper
-        if connection.vendor == "postgresql":
-            from psycopg import errors
-
-            if isinstance(exc, errors.UniqueViolation):
-                raise IntegrityError(str(exc)) from exc
+        if connection.vendor == "postgresql" and _unique_violation(exc):
+            raise IntegrityError(str(exc)) from exc
         raise
+
+
+def _unique_violation(exc: Exception) -> bool:
+    """Whether psycopg's ``exc`` is a unique key's refusal: SQLSTATE 23505 from PostgreSQL; from a Citus
+    worker through the coordinator's COPY, Citus passes the worker's message on as an internal error
+    (XX000), hence the message too."""
+    from psycopg import errors
+
+    if isinstance(exc, errors.UniqueViolation):
+        return True
+    primary = getattr(getattr(exc, "diag", None), "message_primary", None) or ""
+    return isinstance(exc, errors.InternalError_) and primary.startswith("duplicate key value violates unique constraint")
