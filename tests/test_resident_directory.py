@@ -99,7 +99,7 @@ def test_a_residents_import_that_races_another_district_is_refused_whole(tmp_pat
     target = other_district()
     person = Resident.objects.filter(household__unit=u["B9"]).order_by("id").first()
     number = person.reveal_id_number()
-    monkeypatch.setattr(directory, "select_by_district", lambda sql, hashes: [])
+    monkeypatch.setattr(directory, "select_by_district", lambda sql, hashes, extra=(): [])
     monkeypatch.setattr("wuyiqu.imports.kinds.people._registered", lambda hashes: {})
     before = (register(), entries())
     job = import_residents(tmp_path, [(NEWCOMER, target.code), (number, target.code)])

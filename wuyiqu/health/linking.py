@@ -149,14 +149,19 @@ def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
                          .values_list("id_hash", flat=True).distinct()})
     for i in range(0, len(hashes), _SQLITE_CHUNK):
         chunk = hashes[i:i + _SQLITE_CHUNK]
+        # The unmatched facts first (each table's key or index leads with the number): most people
+        # registered have none, and are then not looked up at all.
+        facts = {"results": list(NatResult.objects.filter(id_hash__in=chunk, resident_id__isnull=True)),
+                 "cases": list(PositiveCase.objects.filter(id_hash__in=chunk, resident__isnull=True)),
+                 "measures": list(Measure.objects.filter(id_hash__in=chunk, resident__isnull=True))}
+        wanted = {f.id_hash for rows in facts.values() for f in rows}
+        if not wanted:
+            continue
         people = {h: (rid, unit_id, path) for h, rid, unit_id, path in directory.resident_values(
-            chunk, "pk", "household__unit_id", "household__unit__path")}
+            wanted, "pk", "household__unit_id", "household__unit__path")}
         if not people:
             continue
-        known = sorted(people)
-        facts = {"results": list(NatResult.objects.filter(id_hash__in=known, resident_id__isnull=True)),
-                 "cases": list(PositiveCase.objects.filter(id_hash__in=known, resident__isnull=True)),
-                 "measures": list(Measure.objects.filter(id_hash__in=known, resident__isnull=True))}
+        facts = {name: [f for f in rows if f.id_hash in people] for name, rows in facts.items()}
         scopes = dict(Unit.objects.filter(pk__in={f.scope_unit_id for rows in facts.values() for f in rows
                                                   if f.scope_unit_id is not None}).values_list("pk", "path"))
 

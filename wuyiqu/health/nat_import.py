@@ -725,7 +725,7 @@ def residents_in_scope_check(hashes: list[str], scope) -> set[str]:
     """Of ``hashes``, those held by residents OUTSIDE ``scope`` (a Unit): results about them from a
     scoped importer are stored unmatched and held (module docstring)."""
     from wuyiqu.units import directory
-    from wuyiqu.units.models import Resident, Unit
+    from wuyiqu.units.models import Unit
 
     outside: set[str] = set()
     uniq = sorted(set(hashes))
@@ -733,32 +733,8 @@ def residents_in_scope_check(hashes: list[str], scope) -> set[str]:
     # instead of matching every number of the batch).
     if not uniq or not Unit.objects.exclude(path__startswith=scope.path).exists():
         return outside
-    # Through the city-wide directory: a number kept in another district is outside; the scope's own
-    # district's people are read there (one shard on Citus) for those below another unit of it.
-    home = district_of(scope.path)
-    by_district = directory.by_district(uniq)
-    for district, found in by_district.items():
-        if district != home:
-            outside.update(found)
-    mine = by_district.get(home, [])
-    if connection.vendor == "postgresql" and mine:
-        # One statement for the district, the numbers as one array: 10,000 numbers are probed by
-        # index in ~0.2 s, where ten IN lists of 1,000 made the planner hash all households ten
-        # times (~1 s, bench/api_million.py).
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT r.id_hash FROM units_resident r "
-                "JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
-                "JOIN units_unit u ON u.id = h.unit_id WHERE r.district_code = %s AND r.id_hash = ANY(%s::text[]) "
-                "AND NOT starts_with(u.path, %s)", [home, mine, scope.path])
-            outside.update(h for (h,) in cur.fetchall())
-        return outside
-    for i in range(0, len(mine), 1000):
-        outside.update(
-            Resident.objects.filter(district_code=home, id_hash__in=mine[i:i + 1000])
-            .exclude(household__unit__path__startswith=scope.path)
-            .values_list("id_hash", flat=True))
-    return outside
+    # Through the city-wide directory; each district's people read there (one shard on Citus).
+    return {h for (h,) in directory.resident_values(uniq, not_under=scope.path)}
 
 
 @register_kind

@@ -18,11 +18,12 @@ register has no removal of a person.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 from django.db import IntegrityError, connection
 
-from .models import Resident, ResidentDirectory
+from .models import ResidentDirectory
 
 TABLE = ResidentDirectory._meta.db_table
 COLUMNS = ("id_hash", "district_code")
@@ -45,15 +46,29 @@ def forget(hashes: Sequence[str]) -> None:
         ResidentDirectory.objects.filter(id_hash__in=hashes[i:i + _CHUNK]).delete()
 
 
+def numbers() -> str:
+    """A FROM item ``q(h)``: the numbers given as one parameter (``numbers_param``). Joined to the
+    directory or the residents by their key, it is probed by index number by number, whatever the
+    planner believes of the table: an ``IN (…)`` list was planned, in a registry analysed while empty
+    and filled since (a district's first import, in its transaction), as a scan of the whole district
+    with the list as a filter (0.8 s per 2,000 numbers against 22 ms, docs/benchmarks.md)."""
+    if connection.vendor == "postgresql":
+        return "unnest(%s::text[]) AS q(h)"
+    return "(SELECT value AS h FROM json_each(%s)) AS q"
+
+
+def numbers_param(hashes: Sequence[str]):
+    return list(hashes) if connection.vendor == "postgresql" else json.dumps(list(hashes))
+
+
 def districts_of(hashes: Iterable[str]) -> dict[str, str]:
     """{id_hash: district_code} for the registered numbers among ``hashes``."""
     uniq = sorted(set(hashes))
     out: dict[str, str] = {}
     with connection.cursor() as cur:
         for i in range(0, len(uniq), _CHUNK):
-            chunk = uniq[i:i + _CHUNK]
-            cur.execute(f"SELECT id_hash, district_code FROM {TABLE} WHERE id_hash IN ({', '.join(['%s'] * len(chunk))})",
-                        chunk)
+            cur.execute(f"SELECT d.id_hash, d.district_code FROM {numbers()} JOIN {TABLE} d ON d.id_hash = q.h",
+                        [numbers_param(uniq[i:i + _CHUNK])])
             out.update(cur.fetchall())
     return out
 
@@ -66,30 +81,39 @@ def by_district(hashes: Iterable[str]) -> dict[str, list[str]]:
     return out
 
 
-def resident_values(hashes: Iterable[str], *fields: str, queryset=None) -> list[tuple]:
-    """``values_list("id_hash", *fields)`` of the registered residents among ``hashes``: the directory
+# What ``resident_values`` can read: the resident ``r``, their household ``h`` and its unit ``u``.
+FIELDS = {"pk": "r.id", "household_id": "r.household_id", "district_code": "r.district_code",
+          "household__unit_id": "h.unit_id", "household__unit__path": "u.path"}
+
+
+def resident_values(hashes: Iterable[str], *fields: str, not_under: str | None = None) -> list[tuple]:
+    """(id_hash, *fields) (``FIELDS``) of the registered residents among ``hashes``: the directory
     first, then one statement per district (and chunk) that names the district — routed to one shard
-    on Citus, where a look-up by number alone asks every shard. ``queryset`` narrows the residents
-    (e.g. ``.exclude(household__unit__path__startswith=…)``)."""
-    base = queryset if queryset is not None else Resident.objects.all()
-    out: list[tuple] = []
-    for district, found in by_district(hashes).items():
-        for i in range(0, len(found), _CHUNK):
-            out.extend(base.filter(district_code=district, id_hash__in=found[i:i + _CHUNK])
-                       .values_list("id_hash", *fields).order_by())
-    return out
+    on Citus, where a look-up by number alone asks every shard. ``not_under``: only the residents whose
+    household's unit lies outside that unit path."""
+    columns = "".join(f", {FIELDS[f]}" for f in fields)
+    sql = (f"SELECT r.id_hash{columns} FROM {{numbers}} "
+           "JOIN units_resident r ON r.district_code = %s AND r.id_hash = q.h "
+           "JOIN units_household h ON h.district_code = r.district_code AND h.id = r.household_id "
+           "JOIN units_unit u ON u.id = h.unit_id")
+    extra: list = []
+    if not_under is not None:
+        sql += " WHERE substr(u.path, 1, %s) <> %s"
+        extra = [len(not_under), not_under]
+    return select_by_district(sql, hashes, extra)
 
 
-def select_by_district(sql: str, hashes: Iterable[str]) -> list[tuple]:
+def select_by_district(sql: str, hashes: Iterable[str], extra: Sequence = ()) -> list[tuple]:
     """The rows of ``sql`` for the registered numbers among ``hashes``, one statement per district that
-    keeps some of them (and chunk): ``sql``'s first parameter (``%s``) is the district, its ``{}`` the
-    list of that district's numbers (``… WHERE r.district_code = %s AND r.id_hash IN ({})``)."""
+    keeps some of them (and chunk). ``sql`` reads ``{numbers}`` (``numbers()``: the district's numbers,
+    the first parameter) joined by ``q.h`` and names the district as its second parameter, then
+    ``extra``: ``… FROM {numbers} JOIN units_resident r ON r.district_code = %s AND r.id_hash = q.h``."""
     out: list[tuple] = []
+    text = sql.format(numbers=numbers())
     with connection.cursor() as cur:
         for district, found in by_district(hashes).items():
             for i in range(0, len(found), _CHUNK):
-                chunk = found[i:i + _CHUNK]
-                cur.execute(sql.format(", ".join(["%s"] * len(chunk))), [district, *chunk])
+                cur.execute(text, [numbers_param(found[i:i + _CHUNK]), district, *extra])
                 out.extend(cur.fetchall())
     return out
 

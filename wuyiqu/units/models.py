@@ -382,12 +382,6 @@ class Resident(DistrictKeyedModel):
     def __str__(self) -> str:
         return self.name
 
-    @classmethod
-    def from_db(cls, db, field_names, values, **kwargs):
-        obj = super().from_db(db, field_names, values, **kwargs)
-        obj._stored_id_hash = obj.__dict__.get("id_hash")
-        return obj
-
     def save(self, *args, **kwargs):
         """A new resident is entered in the city-wide directory in the same transaction; a number
         changed on a stored resident (``set_id_number``) changes their entry."""
@@ -403,6 +397,12 @@ class Resident(DistrictKeyedModel):
                 directory.forget([before])
                 directory.register([(self.id_hash, self.district_code)])
         self._stored_id_hash = self.__dict__.get("id_hash")
+
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):
+        obj = super().from_db(db, field_names, values, **kwargs)
+        obj._stored_id_hash = obj.__dict__.get("id_hash")
+        return obj
 
     def set_id_number(self, number: str) -> None:
         c = crypto.cipher()

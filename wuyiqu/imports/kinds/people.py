@@ -148,8 +148,7 @@ class ResidentsKind(ImportKind):
             # refused (that answer told whether the number was registered elsewhere): the row becomes
             # a transfer request for a user above both (``units.transfers``), counted per user and day.
             outside = {h for (h,) in directory.resident_values(
-                [r.id_hash for line, r in batch if line not in problems],
-                queryset=Resident.objects.exclude(household__unit__path__startswith=ctx.scope.path))}
+                [r.id_hash for line, r in batch if line not in problems], not_under=ctx.scope.path)}
             if outside:
                 ctx.state.setdefault(TRANSFERS_KEY, set()).update(outside)
                 # A row the user asked for already (the same file again) tells nothing new: not counted,
@@ -202,8 +201,8 @@ class ResidentsKind(ImportKind):
         # Found through the city-wide directory, each district's people read on its own (one shard on
         # Citus); a number new to the register is not looked for any further.
         existing = {row[1]: row for row in directory.select_by_district(
-            f"SELECT id, id_hash, name, household_id, phone_hash, bedridden, moved_on FROM {Resident._meta.db_table} "
-            "WHERE district_code = %s AND id_hash IN ({})", hashes)}
+            "SELECT r.id, r.id_hash, r.name, r.household_id, r.phone_hash, r.bedridden, r.moved_on "
+            f"FROM {{numbers}} JOIN {Resident._meta.db_table} r ON r.district_code = %s AND r.id_hash = q.h", hashes)}
         new_rows: list[ResidentRowIn] = []
         new_hashes: list[str] = []
         changed: list[Resident] = []
@@ -304,9 +303,9 @@ def _registered(hashes: set[str]) -> dict[str, tuple[str, dt.date | None, bool]]
     Two statements: a person's past spells are kept in the districts they were spent in, not
     necessarily the person's (on Citus a correlated probe of them from the residents is refused)."""
     found = directory.select_by_district(
-        f"SELECT r.id_hash, h.code, r.moved_on, r.id FROM {Resident._meta.db_table} r "
-        f"JOIN {Household._meta.db_table} h ON h.district_code = r.district_code AND h.id = r.household_id "
-        "WHERE r.district_code = %s AND r.id_hash IN ({})", hashes)
+        f"SELECT r.id_hash, h.code, r.moved_on, r.id FROM {{numbers}} "
+        f"JOIN {Resident._meta.db_table} r ON r.district_code = %s AND r.id_hash = q.h "
+        f"JOIN {Household._meta.db_table} h ON h.district_code = r.district_code AND h.id = r.household_id", hashes)
     moved = {rid for (rid,) in select_in(
         f"SELECT DISTINCT resident_id FROM {PastResidence._meta.db_table} WHERE resident_id IN ({{}})",
         [row[3] for row in found])}
