@@ -123,6 +123,26 @@ def link_statement(table: str, *, by_hash: bool, returning: bool) -> str:
     return sql + (" RETURNING unit_id" if returning else "")
 
 
+def _number_filter(column: str, values: Sequence[str]) -> tuple[str, list]:
+    """SQL ``column`` among ``values`` and its parameters: one array on PostgreSQL (a list of 5,000
+    placeholders cost psycopg more to split than the server to answer), an IN list on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def _with_unmatched_facts(hashes: Sequence[str]) -> set[str]:
+    """The numbers among ``hashes`` that an unmatched result, case or measure names."""
+    found: set[str] = set()
+    where, params = _number_filter("id_hash", hashes)
+    with connection.cursor() as cur:
+        for model in (NatResult, PositiveCase, Measure):
+            cur.execute(f"SELECT DISTINCT id_hash FROM {model._meta.db_table} WHERE resident_id IS NULL AND {where}",
+                        params)
+            found.update(h for (h,) in cur.fetchall())
+    return found
+
+
 def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
     """Link the unmatched facts of the residents holding ``hashes`` (None: of every resident) to them.
     Returns what was linked. Facts already linked are left alone, so running it again links nothing.
@@ -149,19 +169,19 @@ def link_facts(hashes: Collection[str] | None) -> LinkedFacts:
                          .values_list("id_hash", flat=True).distinct()})
     for i in range(0, len(hashes), _SQLITE_CHUNK):
         chunk = hashes[i:i + _SQLITE_CHUNK]
-        # The unmatched facts first (each table's key or index leads with the number): most people
-        # registered have none, and are then not looked up at all.
-        facts = {"results": list(NatResult.objects.filter(id_hash__in=chunk, resident_id__isnull=True)),
-                 "cases": list(PositiveCase.objects.filter(id_hash__in=chunk, resident__isnull=True)),
-                 "measures": list(Measure.objects.filter(id_hash__in=chunk, resident__isnull=True))}
-        wanted = {f.id_hash for rows in facts.values() for f in rows}
+        # Which of them an unmatched fact names, first (each table's key or index leads with the
+        # number): most people registered have none, and are then neither looked up nor read again.
+        wanted = _with_unmatched_facts(chunk)
         if not wanted:
             continue
         people = {h: (rid, unit_id, path) for h, rid, unit_id, path in directory.resident_values(
             wanted, "pk", "household__unit_id", "household__unit__path")}
         if not people:
             continue
-        facts = {name: [f for f in rows if f.id_hash in people] for name, rows in facts.items()}
+        known = sorted(people)
+        facts = {"results": list(NatResult.objects.filter(id_hash__in=known, resident_id__isnull=True)),
+                 "cases": list(PositiveCase.objects.filter(id_hash__in=known, resident__isnull=True)),
+                 "measures": list(Measure.objects.filter(id_hash__in=known, resident__isnull=True))}
         scopes = dict(Unit.objects.filter(pk__in={f.scope_unit_id for rows in facts.values() for f in rows
                                                   if f.scope_unit_id is not None}).values_list("pk", "path"))
 
@@ -282,8 +302,8 @@ def hold_facts(hashes: Collection[str] | None) -> list:
                 params: list = []
                 text = sql
                 if chunk is not None:
-                    text += " AND f.id_hash IN ({})".format(", ".join(["%s"] * len(chunk)))
-                    params = list(chunk)
+                    where, params = _number_filter("f.id_hash", chunk)
+                    text += " AND " + where
                 cur.execute(text + " GROUP BY f.id_hash, f.scope_unit_id", params)
                 for h, scope_id, n in cur.fetchall():
                     counts.setdefault((h, scope_id), {"results": 0, "cases": 0, "measures": 0})[name] = n
