@@ -124,10 +124,11 @@ def link_statement(table: str, *, by_hash: bool, returning: bool) -> str:
 
 
 def _number_filter(column: str, values: Sequence[str]) -> tuple[str, list]:
-    """SQL ``column`` among ``values`` and its parameters: one array on PostgreSQL (a list of 5,000
-    placeholders cost psycopg more to split than the server to answer), an IN list on SQLite."""
+    """SQL ``column`` among ``values`` (hashes: hex) and its parameters: on PostgreSQL one text
+    parameter the server splits (a list of 5,000 placeholders cost psycopg more to split than the
+    server to answer, and an array is quoted element by element), an IN list on SQLite."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [list(values)]
+        return f"{column} = ANY(string_to_array(%s, ','))", [",".join(values)]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
