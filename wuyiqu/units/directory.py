@@ -1,5 +1,5 @@
 """The city-wide resident directory (``ResidentDirectory``): ID-number hash -> the district that keeps
-the person (docs/scaling.md, "The resident directory").
+the person (docs/scaling.md, "Running on Citus").
 
 The residents are kept in their household's district, and their unique key is ``(district_code,
 id_hash)`` (Citus wants the district, its distribution column, in every unique key). The directory's
@@ -12,8 +12,7 @@ reads the directory (on Citus distributed by ``id_hash``, so a number's entry li
 
 Every writer of the register keeps it: ``Resident.save`` and ``Resident.objects.bulk_create``
 (``register``), the residents import's COPY (``insert``), a move across districts (``forget``, then
-``register`` with the new district). The
-register has no removal of a person.
+``register`` with the new district). The register has no removal of a person.
 """
 
 from __future__ import annotations
