@@ -22,7 +22,7 @@ from wuyiqu.imports.models import ImportStatus
 from wuyiqu.imports.services import run_import
 from wuyiqu.lib import crypto
 from wuyiqu.units import directory
-from wuyiqu.units.actions import do_move_resident
+from wuyiqu.units.actions import do_move_resident, do_remove_resident
 from wuyiqu.units.models import Resident, ResidentDirectory
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +72,12 @@ def test_every_writer_of_the_register_keeps_the_directory(tmp_path):
     Resident.objects.bulk_create([extra])
     assert entries() == register()
     assert directory.districts_of([extra.id_hash, NEWCOMER]) == {extra.id_hash: "S"}
+    # Taken off the register (do_remove_resident, or a queryset's delete): the number leaves the directory.
+    with at(D):
+        do_remove_resident(actor=None, resident=Resident.objects.get(pk=extra.pk), reason="已迁往外省")
+    Resident.objects.filter(id_hash=h(ANOTHER)).delete()
+    assert extra.id_hash not in dict(entries()) and h(ANOTHER) not in dict(entries())
+    assert entries() == register()
 
 
 def test_a_number_is_unique_across_districts_by_the_directorys_key():

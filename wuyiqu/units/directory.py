@@ -12,7 +12,8 @@ reads the directory (on Citus distributed by ``id_hash``, so a number's entry li
 
 Every writer of the register keeps it: ``Resident.save`` and ``Resident.objects.bulk_create``
 (``register``), the residents import's COPY (``insert``), a move across districts (``forget``, then
-``register`` with the new district). The register has no removal of a person.
+``register`` with the new district), a person taken off the register (``Resident.delete`` and the
+residents' queryset ``delete``: ``forget``).
 """
 
 from __future__ import annotations

@@ -335,6 +335,16 @@ class ResidentQuerySet(models.QuerySet):
             r._stored_id_hash = r.id_hash
         return created
 
+    def delete(self):
+        """Delete the residents and take their numbers out of the directory, in one transaction."""
+        from . import directory
+
+        with transaction.atomic(using=self.db, savepoint=False):
+            hashes = list(self.values_list("id_hash", flat=True))
+            out = super().delete()
+            directory.forget(hashes)
+        return out
+
 
 class Resident(DistrictKeyedModel):
     """A person on the register. ID number and phone are stored encrypted and found by keyed hash.
@@ -397,6 +407,16 @@ class Resident(DistrictKeyedModel):
                 directory.forget([before])
                 directory.register([(self.id_hash, self.district_code)])
         self._stored_id_hash = self.__dict__.get("id_hash")
+
+    def delete(self, *args, **kwargs):
+        """A resident taken off the register (``units.actions.do_remove_resident``) leaves the directory
+        in the same transaction: the number may be registered again, in any district."""
+        from . import directory
+
+        with transaction.atomic(using=kwargs.get("using"), savepoint=False):
+            out = super().delete(*args, **kwargs)
+            directory.forget([self.id_hash])
+        return out
 
     @classmethod
     def from_db(cls, db, field_names, values, **kwargs):
