@@ -128,7 +128,9 @@ def _number_filter(column: str, values: Sequence[str]) -> tuple[str, list]:
     parameter the server splits (a list of 5,000 placeholders cost psycopg more to split than the
     server to answer, and an array is quoted element by element), an IN list on SQLite."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(string_to_array(%s, ','))", [",".join(values)]
+        from wuyiqu.units.directory import numbers_param
+
+        return f"{column} = ANY(string_to_array(%s, ','))", [numbers_param(values)]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
